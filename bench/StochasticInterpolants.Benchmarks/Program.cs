@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Globalization;
+using StochasticInterpolants.Couplings;
+using StochasticInterpolants.Data;
+using StochasticInterpolants.Fields;
+using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Models;
+using StochasticInterpolants.Objectives;
+using StochasticInterpolants.Runtime;
+using StochasticInterpolants.Sampling;
+using StochasticInterpolants.Training;
+using static TorchSharp.torch;
+
+// The benchmark command (scripts/bench.sh): throughput and memory of the demo's pieces on this machine.
+// Figures: training steps/s at batch 256 and 4096 with the demo's MLP, sampling samples/s with 100 Euler steps,
+// peak resident memory of each phase, and resident-memory growth over a training soak (flat = no leak).
+var allocator = NativeRuntime.ConfigureAllocator();
+int? threads = null; var quick = false;
+for (var i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "--threads" when i + 1 < args.Length: threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--quick": quick = true; break;
+        default: Console.Error.WriteLine($"bench: unknown argument '{args[i]}' (expected --threads N, --quick)"); return 2;
+    }
+}
+NativeRuntime.EnsureTorchLoads();
+var nThreads = NativeRuntime.ConfigureThreads(threads);
+Console.WriteLine($"machine: {Environment.ProcessorCount} cores, libtorch threads {nThreads}, allocator {allocator}, {(quick ? "quick" : "full")} run");
+var model = DemoModel();
+Console.WriteLine($"model: MLP {model.Width}x{model.Depth} ({model.Activation}), linear interpolant, checkerboard target");
+Console.WriteLine();
+Console.WriteLine($"{"measurement",-34} {"value",14} {"unit",-12} {"peak RSS MiB",12}");
+
+foreach (var batch in new[] { 256, 4096 })
+{
+    var steps = quick ? (batch == 256 ? 100 : 20) : (batch == 256 ? 600 : 120);
+    var (rate, peak, _) = Train(batch, steps, warmup: 10);
+    Report($"train steps/s (batch {batch})", rate, "steps/s", peak);
+    Report($"train samples/s (batch {batch})", rate * batch, "samples/s", peak);
+}
+
+{
+    using var net = new MlpNetwork(new MlpConfig(2, model.Width, model.Depth, model.Activation, model.TimeFrequencies), seed: 0);
+    net.eval();
+    var field = new NetworkVelocityField(net);
+    var count = quick ? 2000 : 10_000;
+    using var g = new Generator(1);
+    using var x0 = randn(count, 2, generator: g);
+    using (new EulerSolver(5).Integrate(field, x0, 0, 1)) { } // warm-up
+    ResetPeak();
+    var watch = Stopwatch.StartNew();
+    using var solution = new EulerSolver(100).Integrate(field, x0, 0, 1);
+    var seconds = watch.Elapsed.TotalSeconds;
+    Report($"sample samples/s (Euler 100, n={count})", count / seconds, "samples/s", PeakMiB());
+    Report("sample velocity evals/s", 100.0 * count / seconds, "points/s", PeakMiB());
+}
+
+{
+    // Soak: resident memory after warm-up vs after many more steps; flat means every step's tensors are released.
+    var soakSteps = quick ? 300 : 2000;
+    var (_, _, growth) = Train(1024, soakSteps, warmup: 100);
+    Report($"soak RSS growth ({soakSteps} steps, batch 1024)", growth, "MiB", PeakMiB());
+}
+return 0;
+
+static ModelOptions DemoModel() => new(); // the demo uses the default MLP (see DemoCommand.Config)
+
+static (double StepsPerSecond, double PeakMiB, double RssGrowthMiB) Train(int batch, int steps, int warmup)
+{
+    var m = DemoModel();
+    using var net = new MlpNetwork(new MlpConfig(2, m.Width, m.Depth, m.Activation, m.TimeFrequencies), seed: 0);
+    var coupling = new IndependentCoupling(new StandardGaussian(2), new Checkerboard());
+    var objective = new VelocityObjective(new LinearInterpolant());
+    var options = new TrainingOptions(Steps: warmup + steps, BatchSize: batch, Seed: 0, LogEvery: 1_000_000);
+    var trainer = new Trainer(coupling, objective, net, options);
+    var watch = new Stopwatch();
+    double rssAfterWarmup = 0;
+    ResetPeak();
+    var result = trainer.Run(out var ema, new Sink(p =>
+    {
+        if (p.Step == warmup) { watch.Start(); rssAfterWarmup = RssMiB(); }
+    }));
+    watch.Stop();
+    ema?.Dispose();
+    return (steps / watch.Elapsed.TotalSeconds, PeakMiB(), RssMiB() - rssAfterWarmup);
+}
+
+static void Report(string what, double value, string unit, double peak) =>
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{what,-34} {value,14:N1} {unit,-12} {peak,12:N0}"));
+
+static double ReadStatus(string key)
+{
+    foreach (var line in File.ReadLines("/proc/self/status"))
+        if (line.StartsWith(key, StringComparison.Ordinal))
+            return double.Parse(line[key.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
+    return double.NaN;
+}
+static double RssMiB() => ReadStatus("VmRSS:");
+static double PeakMiB() => ReadStatus("VmHWM:");
+// Writing 5 to clear_refs resets the peak-RSS counter (VmHWM) so each phase reports its own peak.
+static void ResetPeak() { try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { } }
+
+sealed class Sink(Action<TrainingProgress> action) : IProgress<TrainingProgress>
+{
+    public void Report(TrainingProgress value) => action(value);
+}

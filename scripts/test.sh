@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the test suite from a fresh machine: set-up (native check, restore, build), then `dotnet test`,
+# then a plain "N passed, N failed" line for CI. Extra arguments go to `dotnet test` (e.g. --filter Interpolants).
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$here/scripts/setup.sh" || exit 1
+tc=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
+if [ -e "$tc" ] && [[ "${LD_PRELOAD:-}" != *tcmalloc* ]]; then export LD_PRELOAD="$tc${LD_PRELOAD:+:$LD_PRELOAD}"; fi
+results="$(mktemp -d)"
+dotnet test "$here/tests/StochasticInterpolants.Tests/StochasticInterpolants.Tests.csproj" -c Release --no-build \
+  --logger "trx;LogFileName=results.trx" --results-directory "$results" --logger "console;verbosity=normal" "$@"
+code=$?
+trx="$results/results.trx"
+if [ -f "$trx" ]; then
+  passed=$(grep -o 'passed="[0-9]*"' "$trx" | head -1 | tr -dc 0-9)
+  failed=$(grep -o 'failed="[0-9]*"' "$trx" | head -1 | tr -dc 0-9)
+  skipped=$(grep -o 'notExecuted="[0-9]*"' "$trx" | head -1 | tr -dc 0-9)
+  echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+else
+  echo "0 passed, 1 failed"
+  [ $code -ne 0 ] || code=1
+fi
+rm -rf "$results"
+exit $code

@@ -1,0 +1,75 @@
+using System.CommandLine;
+using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Data;
+using StochasticInterpolants.Runtime;
+using StochasticInterpolants.Training;
+
+namespace StochasticInterpolants.Cli;
+
+/// <summary>Exit codes of <c>si</c>.</summary>
+public static class ExitCodes
+{
+    /// <summary>Success.</summary>
+    public const int Ok = 0;
+    /// <summary>The work failed (bad data, corrupt checkpoint, divergence, missing device).</summary>
+    public const int Failed = 1;
+    /// <summary>The command line was malformed (unknown option, bad value).</summary>
+    public const int Usage = 2;
+    /// <summary>Interrupted by Ctrl+C.</summary>
+    public const int Cancelled = 130;
+}
+
+/// <summary>The <c>si</c> command line: a thin layer over the library.</summary>
+public static class SiApp
+{
+    /// <summary>Parses <paramref name="args"/>, runs the command and returns the exit code. Errors are one line on <paramref name="error"/>.</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        var root = new RootCommand("si: stochastic interpolants and flow matching for .NET. Learn a map from rho0 (noise, t = 0) to rho1 (data, t = 1).")
+        {
+            TrainCommand.Create(output, error),
+            SampleCommand.Create(output, error),
+            DemoCommand.Create(output, error),
+        };
+        ParseResult parsed;
+        try { parsed = root.Parse(args); }
+        catch (Exception e) { return Fail(error, e.Message, ExitCodes.Usage); }
+        if (parsed.Errors.Count > 0)
+        {
+            var command = parsed.CommandResult.Command;
+            var name = command == root ? "si" : $"si {command.Name}";
+            return Fail(error, $"{parsed.Errors[0].Message} (see '{name} --help')", ExitCodes.Usage);
+        }
+        var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
+        try
+        {
+            return parsed.Invoke(config);
+        }
+        catch (Exception e) when (Describe(e) is { } message)
+        {
+            return Fail(error, message, e is OperationCanceledException ? ExitCodes.Cancelled : ExitCodes.Failed);
+        }
+    }
+
+    internal static int Fail(TextWriter error, string message, int code)
+    {
+        error.WriteLine($"si: error: {message.Split('\n')[0].TrimEnd()}");
+        return code;
+    }
+
+    /// <summary>A one-line message for the failures a user can cause, or null for bugs (which keep their stack trace).</summary>
+    private static string? Describe(Exception e) => e switch
+    {
+        OperationCanceledException => "cancelled",
+        UsageException u => u.Message,
+        ArgumentException a => a.Message.Split(" (Parameter '")[0],
+        DataFormatException or CheckpointException or DeviceUnavailableException or TrainingDivergedException => e.Message,
+        FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => e.Message,
+        IOException io => io.Message,
+        DllNotFoundException d => d.Message,
+        _ => null,
+    };
+}
+
+/// <summary>An invalid combination of options detected after parsing.</summary>
+public sealed class UsageException(string message) : Exception(message);

@@ -1,0 +1,99 @@
+using System.CommandLine;
+using StochasticInterpolants.Data;
+using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Training;
+
+namespace StochasticInterpolants.Cli;
+
+/// <summary><c>si train</c>: learn the velocity b(t, x) carrying rho0 to rho1, and write a checkpoint.</summary>
+internal static class TrainCommand
+{
+    private static readonly TrainingRunConfig D = new();
+    private static readonly TrainingOptions DT = new();
+    private static readonly ModelOptions DM = new();
+
+    /// <summary>The options of a training run; every one is optional and overrides --config, which overrides the defaults.</summary>
+    internal sealed class RunOptions
+    {
+        public readonly Option<string?> Target = new("--target") { Description = $"target rho1: {string.Join(", ", Distributions.Names)}, or a CSV file (default {D.Target})" };
+        public readonly Option<string?> Base = new("--base") { Description = $"base rho0: gaussian or a CSV file (default {D.Base})" };
+        public readonly Option<string?> Interpolant = new("--interpolant") { Description = $"{string.Join(", ", InterpolantSpec.Families)} (default {D.Interpolant})" };
+        public readonly Option<string?> Gamma = new("--gamma") { Description = $"latent noise gamma(t): none, sqrt (sqrt(a t(1-t))), quadratic (a t(1-t)), sin2 (a sin^2(pi t)) (default {D.Gamma})" };
+        public readonly Option<double?> GammaScale = new("--gamma-scale") { Description = $"the scale a of gamma(t) (default {D.GammaScale})" };
+        public readonly Option<bool?> Antithetic = new("--antithetic") { Description = "antithetic loss: average over x_t = I + gamma z and I - gamma z" };
+        public readonly Option<double?> TimeClip = new("--t-clip") { Description = "draw t from [c, 1 - c] (default: 1e-3 where a derivative is singular at the ends, else 0)" };
+        public readonly Option<int?> Width = new("--width") { Description = $"MLP hidden width (default {DM.Width})" };
+        public readonly Option<int?> Depth = new("--depth") { Description = $"MLP hidden layers (default {DM.Depth})" };
+        public readonly Option<string?> Activation = new("--activation") { Description = $"silu, gelu, relu, tanh, softplus (default {DM.Activation})" };
+        public readonly Option<int?> TimeFrequencies = new("--time-frequencies") { Description = $"Fourier time-embedding frequencies (default {DM.TimeFrequencies})" };
+        public readonly Option<int?> Steps = new("--steps") { Description = $"optimiser steps (default {DT.Steps})" };
+        public readonly Option<int?> Batch = new("--batch") { Description = $"batch size (default {DT.BatchSize})" };
+        public readonly Option<double?> Lr = new("--lr") { Description = $"peak learning rate (default {DT.LearningRate})" };
+        public readonly Option<string?> Optimizer = new("--optimizer") { Description = $"adam or adamw (default {DT.Optimizer})" };
+        public readonly Option<double?> WeightDecay = new("--weight-decay") { Description = $"weight decay (default {DT.WeightDecay})" };
+        public readonly Option<int?> Warmup = new("--warmup") { Description = $"learning-rate warm-up steps (default {DT.WarmupSteps})" };
+        public readonly Option<string?> Schedule = new("--schedule") { Description = $"cosine, linear or constant decay after warm-up (default {DT.Schedule})" };
+        public readonly Option<double?> GradClip = new("--grad-clip") { Description = $"clip the gradient norm; 0 = off (default {DT.GradientClip})" };
+        public readonly Option<double?> Ema = new("--ema") { Description = $"EMA decay of the weights used for sampling; 0 = off (default {DT.EmaDecay})" };
+        public readonly Option<long?> Seed = new("--seed") { Description = $"random seed (default {DT.Seed})" };
+        public readonly Option<int?> LogEvery = new("--log-every") { Description = $"steps per loss-log row (default {DT.LogEvery})" };
+        public readonly Option<string?> Device = new("--device") { Description = "cpu, cuda or cuda:N (default cpu)" };
+
+        public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Width, Depth, Activation, TimeFrequencies,
+            Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device];
+
+        /// <summary>Overlays the options given on the command line onto <paramref name="c"/>.</summary>
+        public TrainingRunConfig Apply(ParseResult r, TrainingRunConfig c)
+        {
+            var m = c.ModelOrDefault; var t = c.TrainingOrDefault;
+            m = m with
+            {
+                Width = r.GetValue(Width) ?? m.Width, Depth = r.GetValue(Depth) ?? m.Depth,
+                Activation = r.GetValue(Activation) ?? m.Activation, TimeFrequencies = r.GetValue(TimeFrequencies) ?? m.TimeFrequencies,
+            };
+            t = t with
+            {
+                Steps = r.GetValue(Steps) ?? t.Steps, BatchSize = r.GetValue(Batch) ?? t.BatchSize, LearningRate = r.GetValue(Lr) ?? t.LearningRate,
+                Optimizer = r.GetValue(Optimizer) ?? t.Optimizer, WeightDecay = r.GetValue(WeightDecay) ?? t.WeightDecay,
+                WarmupSteps = r.GetValue(Warmup) ?? t.WarmupSteps, Schedule = r.GetValue(Schedule) ?? t.Schedule,
+                GradientClip = r.GetValue(GradClip) ?? t.GradientClip, EmaDecay = r.GetValue(Ema) ?? t.EmaDecay,
+                Seed = r.GetValue(Seed) ?? t.Seed, LogEvery = r.GetValue(LogEvery) ?? t.LogEvery,
+            };
+            return c with
+            {
+                Target = r.GetValue(Target) ?? c.Target, Base = r.GetValue(Base) ?? c.Base, Interpolant = r.GetValue(Interpolant) ?? c.Interpolant,
+                Gamma = r.GetValue(Gamma) ?? c.Gamma, GammaScale = r.GetValue(GammaScale) ?? c.GammaScale,
+                Antithetic = r.GetValue(Antithetic) ?? c.Antithetic, TimeClip = r.GetValue(TimeClip) ?? c.TimeClip,
+                Device = r.GetValue(Device) ?? c.Device, Model = m, Training = t,
+            };
+        }
+    }
+
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var run = new RunOptions();
+        var config = new Option<string?>("--config") { Description = "JSON file with a training configuration (options given on the command line override it)" };
+        var outDir = new Option<string>("--out") { Description = "output folder for the checkpoint, loss.csv and config.json", Required = true };
+        var threads = CommonOptions.Threads();
+        var progress = CommonOptions.Progress();
+        var command = new Command("train", "Learn the velocity b(t, x) of a stochastic interpolant from rho0 to rho1 by regression; write a checkpoint.");
+        foreach (var o in run.All) command.Options.Add(o);
+        command.Options.Add(config); command.Options.Add(outDir); command.Options.Add(threads); command.Options.Add(progress);
+        command.SetAction(r =>
+        {
+            var baseConfig = r.GetValue(config) is { } path ? TrainingRunConfig.FromJsonFile(path) : new TrainingRunConfig();
+            var cfg = run.Apply(r, baseConfig);
+            TrainingRun.Prepare(cfg); // validate everything before the native runtime starts
+            CommonOptions.ApplyRuntime(r.GetValue(threads));
+            var folder = r.GetValue(outDir)!;
+            using var cts = CommonOptions.CancelOnCtrlC();
+            var display = new ProgressDisplay(r.GetValue(progress), error);
+            var result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token));
+            var t = result.Result;
+            output.WriteLine($"trained {t.StepsCompleted} steps in {t.Elapsed.TotalSeconds:F1} s ({t.StepsPerSecond:F0} steps/s), final loss {t.FinalLoss:F4}");
+            output.WriteLine($"checkpoint: {Path.GetFullPath(folder)}");
+            return t.Completed ? ExitCodes.Ok : ExitCodes.Cancelled;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,155 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using StochasticInterpolants.Fields;
+using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Models;
+using StochasticInterpolants.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Checkpoints;
+
+/// <summary>
+/// The description stored as <c>checkpoint.json</c> in a training output folder: enough to rebuild the network,
+/// know which field it represents and which densities and interpolant it was trained on, with no other input.
+/// </summary>
+/// <param name="Format">File format tag, <c>si-checkpoint/1</c>.</param>
+/// <param name="Represents">Which field the network represents (see <see cref="FieldKind"/>).</param>
+/// <param name="Interpolant">The interpolant the network was trained with.</param>
+/// <param name="Model">The architecture.</param>
+/// <param name="Base">The base rho0 (a distribution name or CSV path).</param>
+/// <param name="Target">The target rho1 (a distribution name or CSV path).</param>
+/// <param name="Dimension">The data dimension d.</param>
+/// <param name="TimeClip">Training times were drawn from [TimeClip, 1 - TimeClip].</param>
+/// <param name="Antithetic">Whether the antithetic loss was used.</param>
+/// <param name="Training">The optimisation settings.</param>
+/// <param name="StepsCompleted">Optimiser steps taken.</param>
+/// <param name="FinalLoss">Mean loss over the last log window.</param>
+/// <param name="CreatedUtc">When the checkpoint was written.</param>
+/// <param name="WeightsFile">File (in the same folder) with the last-iterate weights.</param>
+/// <param name="EmaWeightsFile">File with the moving-average weights, or null when EMA was off.</param>
+public sealed record CheckpointManifest(
+    string Format,
+    FieldKind Represents,
+    InterpolantSpec Interpolant,
+    ModelSpec Model,
+    string Base,
+    string Target,
+    int Dimension,
+    double TimeClip,
+    bool Antithetic,
+    TrainingOptions Training,
+    int StepsCompleted,
+    double FinalLoss,
+    DateTime CreatedUtc,
+    string WeightsFile,
+    string? EmaWeightsFile)
+{
+    /// <summary>The current format tag.</summary>
+    public const string CurrentFormat = "si-checkpoint/1";
+}
+
+/// <summary>
+/// A trained network loaded from a checkpoint folder (<c>checkpoint.json</c> + safetensors weight files).
+/// </summary>
+public sealed class Checkpoint : IDisposable
+{
+    /// <summary>Name of the manifest file inside a checkpoint folder.</summary>
+    public const string ManifestFileName = "checkpoint.json";
+    /// <summary>Name of the last-iterate weights file.</summary>
+    public const string WeightsFileName = "weights.safetensors";
+    /// <summary>Name of the moving-average weights file.</summary>
+    public const string EmaWeightsFileName = "weights.ema.safetensors";
+
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private Checkpoint(CheckpointManifest manifest, ITimeConditionedNetwork network, bool usesEma)
+    {
+        Manifest = manifest; Network = network; UsesEmaWeights = usesEma;
+    }
+
+    /// <summary>The stored description.</summary>
+    public CheckpointManifest Manifest { get; }
+    /// <summary>The rebuilt network, in evaluation mode.</summary>
+    public ITimeConditionedNetwork Network { get; }
+    /// <summary>True when <see cref="Network"/> carries the moving-average weights.</summary>
+    public bool UsesEmaWeights { get; }
+
+    /// <summary>The interpolant the network was trained with.</summary>
+    public IInterpolant Interpolant => Manifest.Interpolant.Build();
+
+    /// <summary>
+    /// Writes a checkpoint into <paramref name="folder"/> (created if missing): the weight files first, the manifest last,
+    /// each atomically, so an interrupted save never leaves a manifest pointing at missing or partial weights.
+    /// </summary>
+    public static void Save(string folder, CheckpointManifest manifest, nn.Module network, IReadOnlyDictionary<string, Tensor>? emaWeights)
+    {
+        Directory.CreateDirectory(folder);
+        var meta = new Dictionary<string, string> { ["format"] = manifest.Format, ["represents"] = manifest.Represents.ToString() };
+        SafeTensors.Save(Path.Combine(folder, manifest.WeightsFile), network.named_parameters().Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)), meta);
+        if (emaWeights is not null && manifest.EmaWeightsFile is not null)
+            SafeTensors.Save(Path.Combine(folder, manifest.EmaWeightsFile), emaWeights, meta);
+        AtomicFile.WriteText(Path.Combine(folder, ManifestFileName), JsonSerializer.Serialize(manifest, Json));
+    }
+
+    /// <summary>Reads only the manifest of the checkpoint in <paramref name="folder"/>.</summary>
+    public static CheckpointManifest ReadManifest(string folder)
+    {
+        if (!Directory.Exists(folder)) throw new CheckpointException($"checkpoint folder '{folder}' does not exist");
+        var path = Path.Combine(folder, ManifestFileName);
+        if (!File.Exists(path)) throw new CheckpointException($"'{folder}' holds no {ManifestFileName} (is it a training output folder?)");
+        CheckpointManifest? manifest;
+        try { manifest = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllText(path), Json); }
+        catch (JsonException e) { throw new CheckpointException($"'{path}' is corrupt: {e.Message}", e); }
+        if (manifest is null || manifest.Format is null || manifest.Interpolant is null || manifest.Model is null || manifest.WeightsFile is null)
+            throw new CheckpointException($"'{path}' is incomplete");
+        if (manifest.Format != CheckpointManifest.CurrentFormat)
+            throw new CheckpointException($"'{path}' has format '{manifest.Format}', this version reads '{CheckpointManifest.CurrentFormat}'");
+        return manifest;
+    }
+
+    /// <summary>
+    /// Rebuilds the network of the checkpoint in <paramref name="folder"/> and loads its weights (the moving average
+    /// when present and <paramref name="preferEma"/>), on <paramref name="device"/> (CPU by default).
+    /// </summary>
+    public static Checkpoint Load(string folder, bool preferEma = true, Device? device = null)
+    {
+        var manifest = ReadManifest(folder);
+        var useEma = preferEma && manifest.EmaWeightsFile is not null;
+        var file = Path.Combine(folder, useEma ? manifest.EmaWeightsFile! : manifest.WeightsFile);
+        if (!File.Exists(file)) throw new CheckpointException($"checkpoint '{folder}' lacks its weights file '{Path.GetFileName(file)}'");
+        ITimeConditionedNetwork network;
+        try { network = manifest.Model.Build(); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new CheckpointException($"checkpoint '{folder}': {e.Message}", e); }
+        var weights = SafeTensors.Load(file);
+        try { LoadInto(network.Module, weights, file); }
+        finally { foreach (var w in weights.Values) w.Dispose(); }
+        if (device is not null && device.type != DeviceType.CPU) network.Module.to(device);
+        network.Module.eval();
+        return new Checkpoint(manifest, network, useEma);
+    }
+
+    /// <summary>Copies <paramref name="weights"/> into the parameters of <paramref name="module"/>, checking names and shapes.</summary>
+    public static void LoadInto(nn.Module module, IReadOnlyDictionary<string, Tensor> weights, string source)
+    {
+        var parameters = module.named_parameters().ToList();
+        var missing = parameters.Where(p => !weights.ContainsKey(p.name)).Select(p => p.name).ToList();
+        if (missing.Count > 0) throw new CheckpointException($"weights '{source}' do not fit the model: missing {string.Join(", ", missing.Take(3))}");
+        using var noGrad = no_grad();
+        foreach (var (name, p) in parameters)
+        {
+            var w = weights[name];
+            if (!w.shape.SequenceEqual(p.shape))
+                throw new CheckpointException($"weights '{source}' do not fit the model: '{name}' has shape [{string.Join(",", w.shape)}], expected [{string.Join(",", p.shape)}]");
+            p.copy_(w);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => Network.Module.Dispose();
+}

@@ -1,0 +1,135 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Checkpoints;
+
+/// <summary>Raised when a checkpoint or weight file is missing, truncated, corrupt or does not fit the model.</summary>
+public sealed class CheckpointException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// Reads and writes float32 tensors in the safetensors format (8-byte little-endian header length, a JSON header
+/// of name -> {dtype, shape, data_offsets}, then the raw little-endian bytes), which PyTorch users can open with
+/// <c>safetensors.torch.load_file</c>. A SHA-256 of the data block is stored in the header's <c>__metadata__</c>
+/// so a truncated or altered file is rejected on load instead of producing a silently wrong model.
+/// </summary>
+public static class SafeTensors
+{
+    private const string DigestKey = "si.sha256";
+
+    /// <summary>Writes <paramref name="tensors"/> (any device; float32) atomically to <paramref name="path"/>.</summary>
+    public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var header = new JsonObject();
+        using var data = new MemoryStream();
+        foreach (var (name, tensorValue) in tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            using var cpu = tensorValue.detach().to(float32).cpu().contiguous();
+            var values = cpu.data<float>().ToArray();
+            var bytes = new byte[values.Length * 4];
+            for (var i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(4 * i), values[i]);
+            var begin = data.Position;
+            data.Write(bytes);
+            header[name] = new JsonObject
+            {
+                ["dtype"] = "F32",
+                ["shape"] = new JsonArray(cpu.shape.Select(s => (JsonNode)JsonValue.Create(s)!).ToArray()),
+                ["data_offsets"] = new JsonArray(JsonValue.Create(begin), JsonValue.Create(data.Position)),
+            };
+        }
+        var meta = new JsonObject();
+        if (metadata is not null) foreach (var (k, v) in metadata) meta[k] = v;
+        meta[DigestKey] = Convert.ToHexString(SHA256.HashData(data.GetBuffer().AsSpan(0, (int)data.Length))).ToLowerInvariant();
+        header["__metadata__"] = meta;
+        var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
+        var pad = (8 - headerBytes.Length % 8) % 8; // the format allows trailing spaces; aligned data is friendlier to mmap readers
+        var headerPadded = new byte[headerBytes.Length + pad];
+        headerBytes.CopyTo(headerPadded, 0);
+        for (var i = headerBytes.Length; i < headerPadded.Length; i++) headerPadded[i] = (byte)' ';
+        AtomicFile.Write(path, stream =>
+        {
+            Span<byte> len = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)headerPadded.Length);
+            stream.Write(len);
+            stream.Write(headerPadded);
+            data.Position = 0;
+            data.CopyTo(stream);
+        });
+    }
+
+    /// <summary>Loads every tensor of a file written by <see cref="Save"/> (or any F32 safetensors file) as CPU tensors.</summary>
+    public static Dictionary<string, Tensor> Load(string path)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new CheckpointException($"cannot read weights '{path}': {e.Message}", e); }
+        if (bytes.Length < 8) throw new CheckpointException($"weights '{path}' are truncated ({bytes.Length} bytes)");
+        var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        if (headerLength > (ulong)(bytes.Length - 8)) throw new CheckpointException($"weights '{path}' are truncated or not a safetensors file (header length {headerLength})");
+        JsonObject header;
+        try { header = JsonNode.Parse(Encoding.UTF8.GetString(bytes, 8, (int)headerLength))!.AsObject(); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException) { throw new CheckpointException($"weights '{path}' have a corrupt header: {e.Message}", e); }
+        var dataStart = 8 + (int)headerLength;
+        var dataBlock = bytes.AsSpan(dataStart);
+        if (header["__metadata__"]?[DigestKey]?.GetValue<string>() is { } digest &&
+            !string.Equals(digest, Convert.ToHexString(SHA256.HashData(dataBlock)), StringComparison.OrdinalIgnoreCase))
+            throw new CheckpointException($"weights '{path}' are corrupt: checksum mismatch");
+        var result = new Dictionary<string, Tensor>();
+        try
+        {
+            foreach (var (name, node) in header)
+            {
+                if (name == "__metadata__") continue;
+                if (node?["dtype"]?.GetValue<string>() != "F32") throw new CheckpointException($"weights '{path}': tensor '{name}' is not F32");
+                var shape = node["shape"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray();
+                var offsets = node["data_offsets"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray();
+                var count = shape.Aggregate(1L, (a, b) => a * b);
+                if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] > dataBlock.Length || offsets[1] - offsets[0] != 4 * count)
+                    throw new CheckpointException($"weights '{path}': tensor '{name}' has inconsistent offsets");
+                var values = new float[count];
+                var src = dataBlock.Slice((int)offsets[0], (int)(4 * count));
+                for (var i = 0; i < count; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(src.Slice(4 * i));
+                result[name] = tensor(values, shape);
+            }
+        }
+        catch (Exception e) when (e is not CheckpointException && e is InvalidOperationException or FormatException or NullReferenceException or JsonException)
+        {
+            foreach (var t in result.Values) t.Dispose();
+            throw new CheckpointException($"weights '{path}' have a corrupt header: {e.Message}", e);
+        }
+        return result;
+    }
+}
+
+/// <summary>Writes files so that a crash or error never leaves a half-written file in place of a good one.</summary>
+public static class AtomicFile
+{
+    /// <summary>Writes through <paramref name="write"/> into a temporary file beside <paramref name="path"/>, flushes it to disk, then renames it over the target.</summary>
+    public static void Write(string path, Action<Stream> write)
+    {
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"folder '{dir}' does not exist");
+        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(temp); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    /// <summary>Writes UTF-8 text atomically.</summary>
+    public static void WriteText(string path, string text) => Write(path, s => { var b = Encoding.UTF8.GetBytes(text); s.Write(b); });
+}

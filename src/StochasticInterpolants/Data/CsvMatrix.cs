@@ -1,0 +1,75 @@
+using System.Globalization;
+using System.Text;
+using StochasticInterpolants.Checkpoints;
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Data;
+
+/// <summary>
+/// Reads and writes tables of numbers as CSV: one sample per row, comma-separated, invariant culture.
+/// On reading, a first line whose fields are not all numbers is a header and is skipped; blank lines are skipped;
+/// every row must have the same number of fields and every value must be a finite number.
+/// </summary>
+public static class CsvMatrix
+{
+    /// <summary>Reads <paramref name="path"/> into a float32 [n, d] tensor; throws <see cref="DataFormatException"/> naming the line and field of any problem.</summary>
+    public static Tensor Read(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"file '{path}' does not exist");
+        var rows = new List<double[]>();
+        var width = -1;
+        var lineNumber = 0;
+        var headerChecked = false;
+        foreach (var raw in File.ReadLines(path))
+        {
+            lineNumber++;
+            var line = raw.Trim();
+            if (line.Length == 0) continue;
+            var fields = line.Split(',');
+            if (!headerChecked)
+            {
+                headerChecked = true;
+                if (fields.Any(f => !double.TryParse(f.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out _) && !IsNonFiniteWord(f)))
+                    continue; // a header line
+            }
+            if (width < 0) width = fields.Length;
+            else if (fields.Length != width) throw new DataFormatException($"{path}: line {lineNumber} has {fields.Length} fields, expected {width}");
+            var values = new double[width];
+            for (var j = 0; j < width; j++)
+            {
+                var f = fields[j].Trim();
+                if (!double.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
+                    throw new DataFormatException($"{path}: line {lineNumber}, field {j + 1} is not a number ('{Shorten(f)}')");
+                if (double.IsNaN(v)) throw new DataFormatException($"{path}: line {lineNumber}, field {j + 1} is NaN");
+                if (double.IsInfinity(v)) throw new DataFormatException($"{path}: line {lineNumber}, field {j + 1} is infinite");
+                if (Math.Abs(v) > float.MaxValue) throw new DataFormatException($"{path}: line {lineNumber}, field {j + 1} overflows float32 ({f})");
+                values[j] = v;
+            }
+            rows.Add(values);
+        }
+        if (rows.Count == 0) throw new DataFormatException($"{path}: no data rows");
+        var flat = new float[rows.Count * width];
+        for (var i = 0; i < rows.Count; i++)
+            for (var j = 0; j < width; j++) flat[i * width + j] = (float)rows[i][j];
+        return tensor(flat, [rows.Count, width]);
+    }
+
+    /// <summary>Writes the rows of <paramref name="samples"/> ([n, d]) comma-separated, no header, round-trippable, atomically.</summary>
+    public static void Write(string path, Tensor samples)
+    {
+        if (samples.dim() != 2) throw new ArgumentException($"samples must be [n, d], got [{string.Join(",", samples.shape)}]");
+        using var cpu = samples.detach().to(float32).cpu().contiguous();
+        var values = cpu.data<float>().ToArray();
+        var d = (int)cpu.shape[1];
+        var text = new StringBuilder(values.Length * 12);
+        for (var i = 0; i < values.Length; i++)
+        {
+            text.Append(values[i].ToString("R", CultureInfo.InvariantCulture));
+            text.Append((i + 1) % d == 0 ? '\n' : ',');
+        }
+        AtomicFile.WriteText(path, text.ToString());
+    }
+
+    private static bool IsNonFiniteWord(string f) => f.Trim().ToLowerInvariant() is "nan" or "inf" or "-inf" or "infinity" or "-infinity" or "+inf";
+    private static string Shorten(string s) => s.Length <= 20 ? s : s[..20] + "...";
+}

@@ -1,0 +1,17 @@
+namespace StochasticInterpolants.Fields;
+
+/// <summary>
+/// Which conditional expectation a network represents (MATH.md section 2). Recorded in every checkpoint
+/// so that a sampler never mistakes one field for another.
+/// </summary>
+public enum FieldKind
+{
+    /// <summary>b(t, x) = E[alpha' x0 + beta' x1 + gamma' z | x_t = x], the probability-flow velocity.</summary>
+    Velocity,
+    /// <summary>eta(t, x) = E[z | x_t = x], the denoiser (noise prediction); score s = -eta / gamma.</summary>
+    Denoiser,
+    /// <summary>s(t, x) = grad log rho(t, x).</summary>
+    Score,
+    /// <summary>E[x1 | x_t = x], the target (data) prediction.</summary>
+    TargetPrediction,
+}

@@ -1,0 +1,134 @@
+using StochasticInterpolants.Fields;
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Sampling;
+
+/// <summary>
+/// Shared loop of the fixed-step Runge–Kutta solvers: N uniform steps from tStart to tEnd, with the grid split at any
+/// requested save time so those states are exact grid values rather than interpolations.
+/// </summary>
+public abstract class FixedStepSolver : IOdeSolver
+{
+    /// <summary>Creates a solver taking <paramref name="steps"/> uniform steps.</summary>
+    protected FixedStepSolver(int steps)
+    {
+        if (steps < 1 || steps > 1_000_000) throw new ArgumentException($"solver steps must be in 1..1000000, got {steps}");
+        StepCount = steps;
+    }
+
+    /// <inheritdoc />
+    public abstract string Name { get; }
+    /// <summary>Number of uniform steps.</summary>
+    public int StepCount { get; }
+    /// <summary>Evaluations of b per step.</summary>
+    public abstract int EvaluationsPerStep { get; }
+
+    /// <summary>One step of size <paramref name="h"/> (negative when integrating backward) from (t, x).</summary>
+    protected abstract Tensor Step(IVelocityField field, double t, double h, Tensor x);
+
+    /// <inheritdoc />
+    public OdeSolution Integrate(IVelocityField field, Tensor x, double tStart, double tEnd, OdeOptions? options = null)
+    {
+        OdeSolvers.Validate(x, tStart, tEnd, options?.SaveTimes);
+        var saveTimes = options?.SaveTimes ?? [];
+        var grid = Enumerable.Range(0, StepCount + 1).Select(k => k == StepCount ? tEnd : tStart + (tEnd - tStart) * k / StepCount).ToList();
+        foreach (var s in saveTimes) if (!grid.Contains(s)) grid.Add(s);
+        grid = tEnd >= tStart ? grid.OrderBy(v => v).ToList() : grid.OrderByDescending(v => v).ToList();
+        var saved = new Tensor?[saveTimes.Count];
+        using var noGrad = no_grad();
+        var state = x.detach().clone();
+        var nfe = 0;
+        try
+        {
+            Record(grid[0], state);
+            for (var k = 0; k + 1 < grid.Count; k++)
+            {
+                var h = grid[k + 1] - grid[k];
+                if (h == 0) continue;
+                Tensor next;
+                using (var scope = NewDisposeScope())
+                    next = Step(field, grid[k], h, state).MoveToOuterDisposeScope();
+                state.Dispose();
+                state = next;
+                nfe += EvaluationsPerStep;
+                Record(grid[k + 1], state);
+                options?.Progress?.Report(Math.Abs(grid[k + 1] - tStart) / Math.Max(Math.Abs(tEnd - tStart), 1e-300));
+            }
+        }
+        catch
+        {
+            state.Dispose();
+            foreach (var s in saved) s?.Dispose();
+            throw;
+        }
+        return new OdeSolution(state, saveTimes.ToList(), saved.Select(s => s!).ToList(), nfe, StepCount, 0);
+
+        void Record(double t, Tensor value)
+        {
+            for (var i = 0; i < saveTimes.Count; i++)
+                if (saveTimes[i] == t && saved[i] is null) saved[i] = value.clone();
+        }
+    }
+}
+
+/// <summary>Forward Euler: X_{k+1} = X_k + h b(t_k, X_k). First order, 1 evaluation per step.</summary>
+public sealed class EulerSolver(int steps) : FixedStepSolver(steps)
+{
+    /// <inheritdoc />
+    public override string Name => "euler";
+    /// <inheritdoc />
+    public override int EvaluationsPerStep => 1;
+    /// <inheritdoc />
+    protected override Tensor Step(IVelocityField field, double t, double h, Tensor x) => x + h * field.Velocity(t, x);
+}
+
+/// <summary>
+/// Heun (explicit trapezoid): k1 = b(t, X), k2 = b(t + h, X + h k1), X + (h / 2)(k1 + k2). Second order, 2 evaluations per step.
+/// </summary>
+public sealed class HeunSolver(int steps) : FixedStepSolver(steps)
+{
+    /// <inheritdoc />
+    public override string Name => "heun";
+    /// <inheritdoc />
+    public override int EvaluationsPerStep => 2;
+    /// <inheritdoc />
+    protected override Tensor Step(IVelocityField field, double t, double h, Tensor x)
+    {
+        var k1 = field.Velocity(t, x);
+        var k2 = field.Velocity(t + h, x + h * k1);
+        return x + (h / 2) * (k1 + k2);
+    }
+}
+
+/// <summary>Explicit midpoint: k1 = b(t, X), k2 = b(t + h/2, X + (h/2) k1), X + h k2. Second order, 2 evaluations per step.</summary>
+public sealed class MidpointSolver(int steps) : FixedStepSolver(steps)
+{
+    /// <inheritdoc />
+    public override string Name => "midpoint";
+    /// <inheritdoc />
+    public override int EvaluationsPerStep => 2;
+    /// <inheritdoc />
+    protected override Tensor Step(IVelocityField field, double t, double h, Tensor x)
+    {
+        var k1 = field.Velocity(t, x);
+        return x + h * field.Velocity(t + h / 2, x + (h / 2) * k1);
+    }
+}
+
+/// <summary>Classical fourth-order Runge–Kutta: X + (h/6)(k1 + 2 k2 + 2 k3 + k4). 4 evaluations per step.</summary>
+public sealed class Rk4Solver(int steps) : FixedStepSolver(steps)
+{
+    /// <inheritdoc />
+    public override string Name => "rk4";
+    /// <inheritdoc />
+    public override int EvaluationsPerStep => 4;
+    /// <inheritdoc />
+    protected override Tensor Step(IVelocityField field, double t, double h, Tensor x)
+    {
+        var k1 = field.Velocity(t, x);
+        var k2 = field.Velocity(t + h / 2, x + (h / 2) * k1);
+        var k3 = field.Velocity(t + h / 2, x + (h / 2) * k2);
+        var k4 = field.Velocity(t + h, x + h * k3);
+        return x + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4);
+    }
+}

@@ -1,0 +1,156 @@
+using TorchSharp;
+using System.Globalization;
+using System.Text.Json;
+using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Couplings;
+using StochasticInterpolants.Data;
+using StochasticInterpolants.Fields;
+using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Models;
+using StochasticInterpolants.Objectives;
+using StochasticInterpolants.Runtime;
+
+namespace StochasticInterpolants.Training;
+
+/// <summary>Architecture options of the default MLP (the data dimension comes from the data).</summary>
+/// <param name="Width">Hidden width.</param>
+/// <param name="Depth">Hidden layers.</param>
+/// <param name="Activation">silu, gelu, relu, tanh or softplus.</param>
+/// <param name="TimeFrequencies">Fourier time-embedding frequencies K.</param>
+public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activation = "silu", int TimeFrequencies = 8);
+
+/// <summary>
+/// Everything a training run needs, as one immutable record; also the schema of <c>si train --config FILE.json</c>.
+/// </summary>
+/// <param name="Target">Target rho1: a built-in name (checkerboard, moons, ...) or a CSV file.</param>
+/// <param name="Base">Base rho0: gaussian (default) or a CSV file.</param>
+/// <param name="Interpolant">Interpolant family (linear, trigonometric, encoder-decoder, one-sided-linear, one-sided-vp, mirror).</param>
+/// <param name="Gamma">Latent-noise schedule gamma(t): none, sqrt, quadratic, sin2.</param>
+/// <param name="GammaScale">The scale a of the gamma schedule.</param>
+/// <param name="Antithetic">Use the antithetic loss.</param>
+/// <param name="TimeClip">Draw t from [clip, 1 - clip]; null chooses automatically.</param>
+/// <param name="Model">Network architecture.</param>
+/// <param name="Training">Optimisation settings.</param>
+/// <param name="Device">cpu, cuda or cuda:N.</param>
+public sealed record TrainingRunConfig(
+    string Target = "checkerboard",
+    string Base = "gaussian",
+    string Interpolant = "linear",
+    string Gamma = "none",
+    double GammaScale = 1.0,
+    bool Antithetic = false,
+    double? TimeClip = null,
+    ModelOptions? Model = null,
+    TrainingOptions? Training = null,
+    string Device = "cpu")
+{
+    /// <summary>The model options in force (defaults when null).</summary>
+    public ModelOptions ModelOrDefault => Model ?? new ModelOptions();
+    /// <summary>The training options in force (defaults when null).</summary>
+    public TrainingOptions TrainingOrDefault => Training ?? new TrainingOptions();
+
+    /// <summary>Reads a config from JSON (camelCase or PascalCase keys; unknown keys are an error).</summary>
+    public static TrainingRunConfig FromJsonFile(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"config file '{path}' does not exist");
+        try
+        {
+            var options = new JsonSerializerOptions(Checkpoint.Json) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow };
+            return JsonSerializer.Deserialize<TrainingRunConfig>(File.ReadAllText(path), options)
+                   ?? throw new ArgumentException($"config file '{path}' is empty");
+        }
+        catch (JsonException e) { throw new ArgumentException($"config file '{path}' is invalid: {e.Message.Split('\n')[0]}"); }
+    }
+
+    /// <summary>This config as indented JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Checkpoint.Json);
+}
+
+/// <summary>What <see cref="TrainingRun.Execute"/> produced.</summary>
+/// <param name="OutputFolder">Folder holding the checkpoint and loss.csv.</param>
+/// <param name="Result">The optimisation result.</param>
+/// <param name="Manifest">The checkpoint manifest written.</param>
+public sealed record TrainingRunResult(string OutputFolder, TrainingResult Result, CheckpointManifest Manifest);
+
+/// <summary>
+/// Runs a whole training job: builds the densities, interpolant, coupling, objective and network from a
+/// <see cref="TrainingRunConfig"/>, trains, and writes <c>loss.csv</c>, <c>config.json</c> and the checkpoint into
+/// the output folder. The CLI's <c>si train</c> is a thin layer over this.
+/// </summary>
+public static class TrainingRun
+{
+    /// <summary>Name of the loss log written into the output folder.</summary>
+    public const string LossLogFileName = "loss.csv";
+
+    /// <summary>Validates the config and builds the pieces, without training (so errors surface before any work).</summary>
+    public static (IDistribution Base, IDistribution Target, IInterpolant Interpolant, ICoupling Coupling, VelocityObjective Objective) Prepare(TrainingRunConfig config)
+    {
+        config.TrainingOrDefault.Validate();
+        var target = Distributions.Parse(config.Target);
+        var baseDistribution = Distributions.Parse(config.Base, target.Dimension);
+        var spec = new InterpolantSpec(config.Interpolant, config.Gamma, config.GammaScale);
+        var interpolant = spec.Build();
+        var coupling = Couplings.Couplings.For(interpolant, baseDistribution, target);
+        var objective = new VelocityObjective(interpolant, new ObjectiveOptions(config.Antithetic, config.TimeClip));
+        new MlpConfig(target.Dimension, config.ModelOrDefault.Width, config.ModelOrDefault.Depth, config.ModelOrDefault.Activation, config.ModelOrDefault.TimeFrequencies).Validate();
+        return (baseDistribution, target, interpolant, coupling, objective);
+    }
+
+    /// <summary>Trains according to <paramref name="config"/> and writes the results into <paramref name="outputFolder"/>.</summary>
+    public static TrainingRunResult Execute(TrainingRunConfig config, string outputFolder, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        var (baseDistribution, target, interpolant, coupling, objective) = Prepare(config);
+        var device = ComputeDevice.Resolve(config.Device);
+        var options = config.TrainingOrDefault;
+        var m = config.ModelOrDefault;
+        var mlp = new MlpConfig(target.Dimension, m.Width, m.Depth, m.Activation, m.TimeFrequencies);
+        Directory.CreateDirectory(outputFolder);
+        AtomicFile.WriteText(Path.Combine(outputFolder, "config.json"), config.ToJson());
+
+        using var network = new MlpNetwork(mlp, options.Seed);
+        if (device.type != TorchSharp.DeviceType.CPU) network.to(device);
+        var trainer = new Trainer(coupling, objective, network, options, device);
+
+        // The log streams into a side file while training runs (so a crash keeps what was logged) and replaces
+        // loss.csv only when training ends.
+        var logPath = Path.Combine(outputFolder, LossLogFileName);
+        var partial = logPath + ".partial";
+        TrainingResult result;
+        ExponentialMovingAverage? ema;
+        using (var writer = new StreamWriter(partial, append: false))
+        {
+            writer.WriteLine("step,loss,learning_rate,elapsed_seconds");
+            var sink = new SyncProgress(p =>
+            {
+                if (p.LogEntry is { } e)
+                {
+                    writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{e.Step},{e.Loss:R},{e.LearningRate:R},{e.ElapsedSeconds:F3}"));
+                    writer.Flush();
+                }
+                progress?.Report(p);
+            });
+            result = trainer.Run(out ema, sink, cancellation);
+        }
+        File.Move(partial, logPath, overwrite: true);
+        using (ema)
+        {
+            var manifest = new CheckpointManifest(
+                CheckpointManifest.CurrentFormat, FieldKind.Velocity,
+                interpolant.Spec ?? throw new InvalidOperationException("built-in interpolants always have a spec"),
+                network.Spec, Describe(config.Base), Describe(config.Target), target.Dimension, objective.TimeClip, config.Antithetic,
+                options, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow,
+                Checkpoint.WeightsFileName, ema is null ? null : Checkpoint.EmaWeightsFileName);
+            Checkpoint.Save(outputFolder, manifest, network, ema?.State);
+            return new TrainingRunResult(outputFolder, result, manifest);
+        }
+    }
+
+    // A CSV path is stored absolute so `si sample` finds it from any working folder.
+    private static string Describe(string spec) => File.Exists(spec) ? Path.GetFullPath(spec) : spec;
+
+    /// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread (System.Progress posts to the thread pool).</summary>
+    private sealed class SyncProgress(Action<TrainingProgress> action) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => action(value);
+    }
+}

@@ -1,0 +1,104 @@
+using StochasticInterpolants.Cli;
+using StochasticInterpolants.Data;
+
+namespace StochasticInterpolants.Tests.Cli;
+
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("si-cli-").FullName;
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var output = new StringWriter(); var error = new StringWriter();
+        var code = SiApp.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public void Train_then_sample_from_the_checkpoint()
+    {
+        var run = Path.Combine(_dir, "run");
+        var (code, output, error) = Run("train", "--target", "moons", "--steps", "60", "--batch", "128", "--width", "32", "--depth", "2",
+            "--log-every", "20", "--seed", "1", "--threads", "1", "--progress", "none", "--out", run);
+        Assert.True(code == 0, error);
+        Assert.Contains("trained 60 steps", output);
+        foreach (var f in new[] { "checkpoint.json", "weights.safetensors", "weights.ema.safetensors", "loss.csv", "config.json" })
+            Assert.True(File.Exists(Path.Combine(run, f)), f);
+        var log = File.ReadAllLines(Path.Combine(run, "loss.csv"));
+        Assert.Equal("step,loss,learning_rate,elapsed_seconds", log[0]);
+        Assert.Equal(4, log.Length);
+
+        var samples = Path.Combine(_dir, "samples.csv");
+        (code, output, error) = Run("sample", "--checkpoint", run, "--count", "333", "--solver", "heun", "--steps", "10", "--seed", "2",
+            "--threads", "1", "--progress", "none", "--out", samples);
+        Assert.True(code == 0, error);
+        using var x = CsvMatrix.Read(samples);
+        Assert.Equal(new long[] { 333, 2 }, x.shape);
+        Assert.True(x.isfinite().all().item<bool>());
+        Assert.DoesNotContain(",", File.ReadAllLines(samples)[0].Split(',')[0]);
+
+        // Same seed, same samples; the config file reproduces the run.
+        var again = Path.Combine(_dir, "again.csv");
+        Assert.Equal(0, Run("sample", "--checkpoint", run, "--count", "333", "--solver", "heun", "--steps", "10", "--seed", "2", "--threads", "1", "--progress", "none", "--out", again).Code);
+        Assert.Equal(File.ReadAllText(samples), File.ReadAllText(again));
+        var fromConfig = Path.Combine(_dir, "fromconfig");
+        (code, _, error) = Run("train", "--config", Path.Combine(run, "config.json"), "--threads", "1", "--progress", "none", "--out", fromConfig);
+        Assert.True(code == 0, error);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(run, "weights.safetensors")), File.ReadAllBytes(Path.Combine(fromConfig, "weights.safetensors")));
+    }
+
+    [Theory]
+    [InlineData(2, "Unrecognized command or argument '--bogus'", "train", "--out", "x", "--bogus")]
+    [InlineData(2, "--out", "train")]
+    [InlineData(2, "Cannot parse argument 'many'", "train", "--out", "x", "--steps", "many")]
+    [InlineData(1, "--steps must be >= 1", "train", "--out", "x", "--steps", "-5")]
+    [InlineData(1, "unknown distribution 'donut'", "train", "--out", "x", "--target", "donut")]
+    [InlineData(1, "unknown interpolant 'wavy'", "train", "--out", "x", "--interpolant", "wavy")]
+    [InlineData(1, "unknown gamma schedule 'cubic'", "train", "--out", "x", "--gamma", "cubic")]
+    [InlineData(1, "unknown activation 'relu6'", "train", "--out", "x", "--activation", "relu6")]
+    [InlineData(1, "--lr must be a positive number", "train", "--out", "x", "--lr", "0")]
+    [InlineData(1, "does not exist", "train", "--out", "x", "--target", "/no/such/file.csv")]
+    [InlineData(1, "config file", "train", "--out", "x", "--config", "/no/such/config.json")]
+    [InlineData(1, "unknown solver 'leapfrog'", "sample", "--checkpoint", "/no/such", "--out", "x.csv", "--solver", "leapfrog")]
+    [InlineData(1, "checkpoint folder '/no/such' does not exist", "sample", "--checkpoint", "/no/such", "--out", "x.csv")]
+    [InlineData(1, "--count must be >= 1", "sample", "--checkpoint", "/no/such", "--out", "x.csv", "--count", "0")]
+    [InlineData(1, "TorchSharp finds no CUDA device", "train", "--out", "OUT", "--device", "cuda", "--steps", "1")]
+    public void Bad_input_gives_a_one_line_error_and_a_non_zero_exit(int expected, string fragment, params string[] args)
+    {
+        args = args.Select(a => a == "OUT" ? Path.Combine(_dir, "cuda") : a).ToArray();
+        var (code, _, error) = Run(args);
+        Assert.Equal(expected, code);
+        Assert.Contains(fragment, error);
+        Assert.StartsWith("si: error: ", error);
+        Assert.Single(error.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void Bad_config_files_and_malformed_data_are_reported()
+    {
+        var config = Path.Combine(_dir, "c.json");
+        File.WriteAllText(config, "{ \"target\": \"moons\", \"stepz\": 3 }");
+        var (code, _, error) = Run("train", "--config", config, "--out", Path.Combine(_dir, "o"));
+        Assert.Equal(1, code);
+        Assert.Contains("stepz", error);
+        var data = Path.Combine(_dir, "d.csv");
+        File.WriteAllText(data, "1,2\n3\n");
+        (code, _, error) = Run("train", "--target", data, "--out", Path.Combine(_dir, "o2"));
+        Assert.Equal(1, code);
+        Assert.Contains("line 2 has 1 fields, expected 2", error);
+    }
+
+    [Fact]
+    public void Help_describes_the_commands()
+    {
+        var (code, output, _) = Run("train", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("--interpolant", output);
+        Assert.Contains("--gamma", output);
+        (code, output, _) = Run("--help");
+        Assert.Equal(0, code);
+        Assert.Contains("demo", output);
+        Assert.Contains("sample", output);
+    }
+}

@@ -1,0 +1,144 @@
+using StochasticInterpolants.Fields;
+using StochasticInterpolants.Interpolants;
+using TorchSharp;
+using StochasticInterpolants.Sampling;
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Tests.Sampling;
+
+public class OdeSolverTests
+{
+    private static readonly GaussianToGaussianVelocity Field = new([2.0, -1.0], 0.5);
+
+    private static Tensor Start(int n, ScalarType dtype, ulong seed = 3)
+    {
+        using var g = new Generator(seed);
+        return randn(n, 2, dtype: dtype, generator: g);
+    }
+
+    // A nonlinear test problem: the exact velocity carrying N(0, I) to a two-component mixture (MATH.md section 5).
+    private static readonly GaussianMixtureField Bimodal = new(new LinearInterpolant(),
+        [new MixtureComponent(1, [0, 0], [1, 1])],
+        [new MixtureComponent(0.4, [-2, 1], [0.3, 0.2]), new MixtureComponent(0.6, [1.5, -1], [0.5, 0.4])]);
+
+    private static readonly Lazy<(Tensor X0, Tensor X1)> BimodalReference = new(() =>
+    {
+        var x0 = Start(64, float64);
+        using var s = new DormandPrince5Solver(1e-12, 1e-12).Integrate(Bimodal, x0, 0, 1);
+        return (x0, s.Final.clone());
+    });
+
+    [Theory]
+    [InlineData("euler", 1, 256)]
+    [InlineData("heun", 2, 16)]
+    [InlineData("midpoint", 2, 16)]
+    [InlineData("rk4", 4, 24)]
+    public void Fixed_step_error_shrinks_at_the_known_order(string name, int order, int steps)
+    {
+        // Against a reference (dopri5 at 1e-12, float64); the observed order log2(e(N) / e(2N)) must be within 0.3 of theory.
+        var (x0, reference) = BimodalReference.Value;
+        double Error(int n)
+        {
+            using var s = OdeSolvers.Create(name, n).Integrate(Bimodal, x0, 0, 1);
+            return (s.Final - reference).abs().max().ToDouble();
+        }
+        var observed = Math.Log2(Error(steps) / Error(2 * steps));
+        Assert.InRange(observed, order - 0.3, order + 0.3);
+    }
+
+    [Theory]
+    [InlineData("euler", 200, 0.03)]
+    [InlineData("heun", 50, 0.01)]
+    [InlineData("midpoint", 50, 0.01)]
+    [InlineData("rk4", 20, 0.01)]
+    [InlineData("dopri5", 0, 0.01)]
+    public void Solvers_carry_standard_normal_to_the_target_gaussian(string name, int steps, double tolerance)
+    {
+        // 20,000 samples: the sample mean has standard error s / sqrt(n) = 0.0035 and the std ~0.0025; the tolerance
+        // adds the discretisation error of each solver at these step counts (measured < 0.005 for Euler at 200 steps).
+        using var x0 = Start(20_000, float32);
+        using var solution = OdeSolvers.Create(name, Math.Max(steps, 1), 1e-5, 1e-5).Integrate(Field, x0, 0, 1);
+        var mean = solution.Final.mean([0]).data<float>().ToArray();
+        var std = solution.Final.std(0).data<float>().ToArray();
+        Assert.Equal(2.0, mean[0], tolerance); Assert.Equal(-1.0, mean[1], tolerance);
+        Assert.Equal(0.5, std[0], tolerance); Assert.Equal(0.5, std[1], tolerance);
+        Assert.True(solution.FunctionEvaluations > 0);
+    }
+
+    [Fact]
+    public void Fixed_step_solvers_count_evaluations()
+    {
+        using var x0 = Start(4, float64);
+        foreach (var (name, perStep) in new[] { ("euler", 1), ("heun", 2), ("midpoint", 2), ("rk4", 4) })
+        {
+            using var s = OdeSolvers.Create(name, 10).Integrate(Field, x0, 0, 1);
+            Assert.Equal(10 * perStep, s.FunctionEvaluations);
+        }
+    }
+
+    [Fact]
+    public void Dopri5_meets_its_tolerance_and_reports_its_work()
+    {
+        using var x0 = Start(512, float64);
+        var solver = new DormandPrince5Solver(1e-7, 1e-7);
+        using var solution = solver.Integrate(Field, x0, 0, 1);
+        using var exact = Field.ExactFlow(1, x0);
+        var error = (solution.Final - exact).abs().max().item<double>();
+        Assert.True(error < 1e-5, $"max error {error:g3}");
+        Assert.True(solution.Steps >= 2);
+        Assert.Equal(solution.FunctionEvaluations, 2 + 6 * (solution.Steps + solution.RejectedSteps));
+        // Looser tolerance: fewer evaluations, larger but still controlled error.
+        using var loose = new DormandPrince5Solver(1e-3, 1e-3).Integrate(Field, x0, 0, 1);
+        Assert.True(loose.FunctionEvaluations < solution.FunctionEvaluations);
+        // Two huge steps at 1e-3: the embedded estimate is optimistic outside the asymptotic regime (measured 0.055).
+        Assert.True((loose.Final - exact).abs().max().ToDouble() < 0.1);
+    }
+
+    [Theory]
+    [InlineData("rk4")]
+    [InlineData("dopri5")]
+    public void Backward_integration_inverts_forward_integration(string name)
+    {
+        using var x0 = Start(256, float64);
+        var solver = OdeSolvers.Create(name, 40, 1e-8, 1e-8);
+        using var forward = solver.Integrate(Field, x0, 0, 1);
+        using var back = solver.Integrate(Field, forward.Final, 1, 0);
+        Assert.True((back.Final - x0).abs().max().item<double>() < 1e-5);
+    }
+
+    [Theory]
+    [InlineData("euler")]
+    [InlineData("rk4")]
+    [InlineData("dopri5")]
+    public void Save_times_return_the_states_at_those_times(string name)
+    {
+        using var x0 = Start(128, float64);
+        var solver = OdeSolvers.Create(name, 7, 1e-8, 1e-8); // 7 steps: 0.25 and 0.5 are not grid points
+        using var s = solver.Integrate(Field, x0, 0, 1, new OdeOptions(SaveTimes: [0.5, 0.25, 0.0]));
+        Assert.Equal([0.5, 0.25, 0.0], s.Times);
+        var tolerance = name switch { "euler" => 0.05, "rk4" => 1e-4, _ => 1e-5 }; // rk4 with 7 steps: measured 2e-5
+        for (var i = 0; i < 3; i++)
+        {
+            using var exact = Field.ExactFlow(s.Times[i], x0);
+            Assert.True((s.Trajectory[i] - exact).abs().max().item<double>() < tolerance, $"t = {s.Times[i]}");
+        }
+    }
+
+    [Fact]
+    public void Progress_reaches_one_and_bad_arguments_are_rejected()
+    {
+        using var x0 = Start(8, float32);
+        var last = 0.0;
+        using (new Rk4Solver(5).Integrate(Field, x0, 0, 1, new OdeOptions(Progress: new Collect(v => last = v)))) { }
+        Assert.Equal(1.0, last, 12);
+        Assert.Contains("unknown solver 'leapfrog'", Assert.Throws<ArgumentException>(() => OdeSolvers.Create("leapfrog")).Message);
+        Assert.Throws<ArgumentException>(() => OdeSolvers.Create("rk4", 0));
+        Assert.Throws<ArgumentException>(() => new DormandPrince5Solver(rtol: -1));
+        Assert.Throws<ArgumentException>(() => new EulerSolver(3).Integrate(Field, x0, 0, 1.5));
+        Assert.Throws<ArgumentException>(() => new EulerSolver(3).Integrate(Field, x0, 0, 1, new OdeOptions(SaveTimes: [2.0])));
+        using var flat = zeros(8);
+        Assert.Throws<ArgumentException>(() => new EulerSolver(3).Integrate(Field, flat, 0, 1));
+    }
+
+    private sealed class Collect(Action<double> a) : IProgress<double> { public void Report(double v) => a(v); }
+}

@@ -1,0 +1,116 @@
+using StochasticInterpolants.Couplings;
+using StochasticInterpolants.Data;
+using StochasticInterpolants.Fields;
+using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Models;
+using StochasticInterpolants.Objectives;
+using StochasticInterpolants.Sampling;
+using StochasticInterpolants.Training;
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Tests.Training;
+
+public class TrainingTests
+{
+    [Fact]
+    public void Learned_velocity_matches_the_exact_gaussian_velocity()
+    {
+        var target = GaussianMixture.Isotropic([1.0], [[2.0, -1.0]], 0.5, "N(m, s^2)");
+        var exact = new GaussianToGaussianVelocity([2.0, -1.0], 0.5);
+        using var net = new MlpNetwork(new MlpConfig(2, Width: 64, Depth: 2), seed: 1);
+        var trainer = new Trainer(new IndependentCoupling(new StandardGaussian(2), target), new VelocityObjective(new LinearInterpolant()), net,
+            new TrainingOptions(Steps: 1500, BatchSize: 512, LearningRate: 3e-3, WarmupSteps: 50, Seed: 1, LogEvery: 500));
+        var result = trainer.Run(out var ema);
+        using (ema) ema!.CopyTo(net);
+        Assert.True(result.Completed);
+        Assert.Equal(3, result.Log.Count);
+        // Relative L2 error of b_hat against b under rho(t), at several t: a stated bound of 10%.
+        var field = new NetworkVelocityField(net);
+        using var g = new Generator(9);
+        foreach (var t in new[] { 0.05, 0.3, 0.6, 0.95 })
+        {
+            using var x0 = randn(4000, 2, generator: g);
+            using var xt = exact.ExactFlow(t, x0);
+            using var bHat = field.Velocity(t, xt);
+            using var b = exact.Velocity(t, xt);
+            var relative = Math.Sqrt((bHat - b).square().sum(1).mean().item<float>() / b.square().sum(1).mean().item<float>());
+            Assert.True(relative < 0.10, $"relative error {relative:F3} at t = {t}");
+        }
+    }
+
+    [Fact]
+    public void Short_checkerboard_run_lands_most_samples_in_the_squares()
+    {
+        using var net = new MlpNetwork(new MlpConfig(2, Width: 128, Depth: 3), seed: 0);
+        var trainer = new Trainer(new IndependentCoupling(new StandardGaussian(2), new Checkerboard()), new VelocityObjective(new LinearInterpolant()), net,
+            new TrainingOptions(Steps: 1200, BatchSize: 512, LearningRate: 3e-3, Seed: 0));
+        trainer.Run(out var ema);
+        using (ema) ema!.CopyTo(net);
+        using var g = new Generator(5);
+        using var x0 = randn(4000, 2, generator: g);
+        using var solution = new Rk4Solver(20).Integrate(new NetworkVelocityField(net), x0, 0, 1);
+        // A random point of the [-4, 4)^2 box is inside half the time; 1,200 small steps reach ~0.8 (seed 0). Bound: 0.7.
+        var inside = Checkerboard.FractionInside(solution.Final);
+        Assert.True(inside >= 0.70, $"fraction inside {inside:F3}");
+    }
+
+    [Fact]
+    public void Same_seed_gives_the_same_weights_and_losses()
+    {
+        TrainingResult Train(out float[] weights)
+        {
+            using var net = new MlpNetwork(new MlpConfig(2, Width: 32, Depth: 2), seed: 3);
+            var trainer = new Trainer(new IndependentCoupling(new StandardGaussian(2), new TwoMoons()), new VelocityObjective(new LinearInterpolant(GammaSchedule.Sqrt(0.5)), new ObjectiveOptions(Antithetic: true)), net,
+                new TrainingOptions(Steps: 50, BatchSize: 64, Seed: 3, LogEvery: 10));
+            var r = trainer.Run(out var ema);
+            ema?.Dispose();
+            weights = net.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray();
+            return r;
+        }
+        var a = Train(out var wa); var b = Train(out var wb);
+        Assert.Equal(a.Log.Select(e => e.Loss), b.Log.Select(e => e.Loss));
+        Assert.Equal(wa, wb);
+    }
+
+    [Fact]
+    public void Learning_rate_schedule_warms_up_then_decays()
+    {
+        // 1001 steps, 100 of warm-up: the decay runs over steps 100..1000, so step 550 is exactly half way.
+        var o = new TrainingOptions(Steps: 1001, LearningRate: 1e-3, WarmupSteps: 100, Schedule: "cosine", FinalLearningRateFraction: 0.1);
+        Assert.Equal(1e-5, o.LearningRateAt(0), 12);
+        Assert.Equal(1e-3, o.LearningRateAt(99), 12);
+        Assert.Equal(1e-3, o.LearningRateAt(100), 12);
+        Assert.Equal(0.55e-3, o.LearningRateAt(550), 12);
+        Assert.Equal(1e-4, o.LearningRateAt(1000), 12);
+        Assert.Equal(0.55e-3, (o with { Schedule = "linear" }).LearningRateAt(550), 12);
+        Assert.Equal(1e-3, (o with { Schedule = "constant" }).LearningRateAt(900), 12);
+        Assert.Throws<ArgumentException>(() => (o with { Schedule = "step" }).Validate());
+        Assert.Throws<ArgumentException>(() => (o with { Steps = 0 }).Validate());
+        Assert.Throws<ArgumentException>(() => (o with { LearningRate = double.NaN }).Validate());
+    }
+
+    [Fact]
+    public void Divergence_is_reported_with_the_step()
+    {
+        using var net = new MlpNetwork(new MlpConfig(2, Width: 16, Depth: 1), seed: 0);
+        var trainer = new Trainer(new IndependentCoupling(new StandardGaussian(2), new Checkerboard()), new VelocityObjective(new LinearInterpolant()), net,
+            new TrainingOptions(Steps: 200, BatchSize: 64, LearningRate: 1e12, WarmupSteps: 0, GradientClip: 0, Seed: 0));
+        var e = Assert.Throws<TrainingDivergedException>(() => trainer.Run(out _));
+        Assert.Contains("diverged", e.Message);
+    }
+
+    [Fact]
+    public void Cancellation_stops_the_loop_and_says_so()
+    {
+        using var net = new MlpNetwork(new MlpConfig(2, Width: 16, Depth: 1), seed: 0);
+        var trainer = new Trainer(new IndependentCoupling(new StandardGaussian(2), new Checkerboard()), new VelocityObjective(new LinearInterpolant()), net,
+            new TrainingOptions(Steps: 1_000_000, BatchSize: 16));
+        using var cts = new CancellationTokenSource();
+        var result = trainer.Run(out var ema, new Progress(p => { if (p.Step == 20) cts.Cancel(); }), cts.Token);
+        ema?.Dispose();
+        Assert.False(result.Completed);
+        Assert.Equal(20, result.StepsCompleted);
+    }
+
+    private sealed class Progress(Action<TrainingProgress> a) : IProgress<TrainingProgress> { public void Report(TrainingProgress v) => a(v); }
+}
