@@ -5,7 +5,7 @@
 #     *below* bookworm, so nothing else is upgraded unless asked for with -t trixie.
 #  2. fonts-dejavu-core so figures carry text, libtcmalloc-minimal4 so native memory stays flat.
 #  3. dotnet restore + build (Release) of the whole solution.
-# Usage: scripts/setup.sh [--no-build]
+# Usage: scripts/setup.sh [--no-build | PROJECT]   (default: build the whole solution)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -78,7 +78,8 @@ fi
 
 if [ "${1:-}" != --no-build ]; then
   export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
-  log "restoring and building (Release)"
-  dotnet build "$here/StochasticInterpolants.slnx" -c Release -nologo -v q -clp:NoSummary >&2 \
+  target="${1:-$here/StochasticInterpolants.slnx}"
+  log "restoring and building $(basename "$target") (Release)"
+  dotnet build "$target" -c Release -nologo -v q -clp:NoSummary >&2 \
     || die "build failed"
 fi

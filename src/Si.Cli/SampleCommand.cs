@@ -50,7 +50,7 @@ internal static class SampleCommand
             using (samples)
             {
                 CsvMatrix.Write(outPath, samples);
-                output.WriteLine($"wrote {n} samples to {outPath} ({ode.Name}, {nfe / Math.Max(1, (n + 65535) / 65536)} evaluations of b, {watch.Elapsed.TotalSeconds:F1} s)");
+                output.WriteLine($"wrote {n} samples to {outPath} ({ode.Name}, {nfe:0.#} evaluations of b per sample, {watch.Elapsed.TotalSeconds:F1} s)");
             }
             return ExitCodes.Ok;
         });

@@ -30,9 +30,9 @@ public static class CheckpointSampler
     /// <summary>
     /// Draws <paramref name="count"/> samples: X_0 from the checkpoint's base (seeded by <paramref name="seed"/>), pushed
     /// through the learned flow to t = 1 by <paramref name="solver"/>. Returns a [count, d] float32 CPU tensor and the
-    /// total number of velocity evaluations.
+    /// number of evaluations of b along each trajectory (NFE; the mean over chunks for adaptive solvers).
     /// </summary>
-    public static (Tensor Samples, long FunctionEvaluations) Sample(Checkpoint checkpoint, int count, IOdeSolver solver, long seed,
+    public static (Tensor Samples, double FunctionEvaluations) Sample(Checkpoint checkpoint, int count, IOdeSolver solver, long seed,
         Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null)
     {
         if (count < 1) throw new ArgumentException($"--count must be >= 1, got {count}");
@@ -42,7 +42,7 @@ public static class CheckpointSampler
         var field = new NetworkVelocityField(checkpoint.Network);
         using var generator = new Generator((ulong)seed);
         var chunks = new List<Tensor>();
-        long nfe = 0;
+        long nfe = 0; var chunkCount = 0;
         try
         {
             for (var done = 0; done < count;)
@@ -54,11 +54,11 @@ public static class CheckpointSampler
                 var offset = (double)done / count; var share = (double)n / count;
                 var chunkProgress = progress is null ? null : new Progress(f => progress.Report(offset + share * f));
                 var solution = solver.Integrate(field, x0, 0.0, 1.0, new OdeOptions(Progress: chunkProgress));
-                nfe += solution.FunctionEvaluations;
+                nfe += solution.FunctionEvaluations; chunkCount++;
                 chunks.Add(solution.Final.cpu().MoveToOuterDisposeScope());
                 done += n;
             }
-            return (cat(chunks, 0), nfe);
+            return (cat(chunks, 0), (double)nfe / chunkCount);
         }
         finally
         {

@@ -105,7 +105,6 @@ public static class TrainingRun
         var m = config.ModelOrDefault;
         var mlp = new MlpConfig(target.Dimension, m.Width, m.Depth, m.Activation, m.TimeFrequencies);
         Directory.CreateDirectory(outputFolder);
-        AtomicFile.WriteText(Path.Combine(outputFolder, "config.json"), config.ToJson());
 
         using var network = new MlpNetwork(mlp, options.Seed);
         if (device.type != TorchSharp.DeviceType.CPU) network.to(device);
@@ -141,6 +140,8 @@ public static class TrainingRun
                 options, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow,
                 Checkpoint.WeightsFileName, ema is null ? null : Checkpoint.EmaWeightsFileName);
             Checkpoint.Save(outputFolder, manifest, network, ema?.State);
+            // Written with the checkpoint (not before training) so a failed run never leaves a config that disagrees with the weights.
+            AtomicFile.WriteText(Path.Combine(outputFolder, "config.json"), config.ToJson());
             return new TrainingRunResult(outputFolder, result, manifest);
         }
     }

@@ -43,15 +43,16 @@ public class TrainingTests
     {
         using var net = new MlpNetwork(new MlpConfig(2, Width: 128, Depth: 3), seed: 0);
         var trainer = new Trainer(new IndependentCoupling(new StandardGaussian(2), new Checkerboard()), new VelocityObjective(new LinearInterpolant()), net,
-            new TrainingOptions(Steps: 1200, BatchSize: 512, LearningRate: 3e-3, Seed: 0));
+            new TrainingOptions(Steps: 3000, BatchSize: 256, LearningRate: 5e-3, EmaDecay: 0.99, Seed: 0));
         trainer.Run(out var ema);
         using (ema) ema!.CopyTo(net);
         using var g = new Generator(5);
         using var x0 = randn(4000, 2, generator: g);
         using var solution = new Rk4Solver(20).Integrate(new NetworkVelocityField(net), x0, 0, 1);
-        // A random point of the [-4, 4)^2 box is inside half the time; 1,200 small steps reach ~0.8 (seed 0). Bound: 0.7.
+        // An untrained flow (a Gaussian spread over the box) lands about half inside; this run measured 0.812 (seed 0,
+        // 1 thread, ~5 s). Bound: 0.75, which leaves room for last-bit differences between machines.
         var inside = Checkerboard.FractionInside(solution.Final);
-        Assert.True(inside >= 0.70, $"fraction inside {inside:F3}");
+        Assert.True(inside >= 0.75, $"fraction inside {inside:F3}");
     }
 
     [Fact]
