@@ -9,16 +9,17 @@ namespace StochasticInterpolants.Runtime;
 /// </summary>
 public static class NativeRuntime
 {
-    private const int M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3, M_ARENA_MAX = -8;
+    private const int M_ARENA_MAX = -8;
 
     [DllImport("libc", EntryPoint = "mallopt")]
     private static extern int MallOpt(int param, int value);
 
     /// <summary>
-    /// When tcmalloc or jemalloc is not preloaded, tunes glibc malloc so freed tensor buffers go back to the OS:
-    /// large blocks (&gt;= 128 KiB) are mmapped and two arenas at most are used. Without this glibc keeps growing the
-    /// resident set by megabytes per training step even when every tensor is disposed (STACK.md, "Memory").
-    /// Returns a short description of the allocator in use.
+    /// When tcmalloc or jemalloc is not preloaded (the launchers preload tcmalloc where it is installed), limits glibc
+    /// malloc to two arenas: with one arena per thread glibc keeps growing the resident set by megabytes per training
+    /// step even when every tensor is disposed (STACK.md, "Memory"). A low mmap threshold also keeps memory flat but
+    /// was measured 15x slower here (every large tensor becomes a fresh mmap), so it is not used.
+    /// Set SI_MALLOC=default to leave glibc untouched. Returns a short description of the allocator in use.
     /// </summary>
     public static string ConfigureAllocator()
     {
@@ -26,12 +27,11 @@ public static class NativeRuntime
         if (preload.Contains("tcmalloc", StringComparison.Ordinal)) return "tcmalloc";
         if (preload.Contains("jemalloc", StringComparison.Ordinal)) return "jemalloc";
         if (!OperatingSystem.IsLinux()) return "system";
+        if (Environment.GetEnvironmentVariable("SI_MALLOC") == "default") return "glibc (default)";
         try
         {
-            MallOpt(M_MMAP_THRESHOLD, 128 * 1024);
-            MallOpt(M_TRIM_THRESHOLD, 256 * 1024);
             MallOpt(M_ARENA_MAX, 2);
-            return "glibc (mmap threshold 128 KiB, 2 arenas)";
+            return "glibc (2 arenas)";
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {

@@ -102,3 +102,43 @@ public sealed class CliTests : IDisposable
         Assert.Contains("sample", output);
     }
 }
+
+public sealed class CliCsvTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("si-cli-csv-").FullName;
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    [Fact]
+    public void Csv_target_and_base_of_any_dimension_train_and_sample()
+    {
+        var rng = new Random(4);
+        string Table(string name, double shift, bool header)
+        {
+            var lines = new List<string>();
+            if (header) lines.Add("a,b,c");
+            for (var i = 0; i < 200; i++) lines.Add(string.Join(",", Enumerable.Range(0, 3).Select(_ => (rng.NextDouble() + shift).ToString("R", System.Globalization.CultureInfo.InvariantCulture))));
+            var path = Path.Combine(_dir, name);
+            File.WriteAllLines(path, lines);
+            return path;
+        }
+        var target = Table("target.csv", 5, header: true);
+        var source = Table("base.csv", -5, header: false);
+        var run = Path.Combine(_dir, "run");
+        var output = new StringWriter(); var error = new StringWriter();
+        var code = SiApp.Run(["train", "--target", target, "--base", source, "--steps", "30", "--batch", "64", "--width", "16", "--depth", "1",
+            "--threads", "1", "--progress", "none", "--out", run], output, error);
+        Assert.True(code == 0, error.ToString());
+        var samples = Path.Combine(_dir, "s.csv");
+        code = SiApp.Run(["sample", "--checkpoint", run, "--count", "50", "--solver", "euler", "--steps", "5", "--threads", "1", "--progress", "none", "--out", samples], output, error);
+        Assert.True(code == 0, error.ToString());
+        using var x = CsvMatrix.Read(samples);
+        Assert.Equal(new long[] { 50, 3 }, x.shape);
+        // A base of another dimension is refused with a one-line error.
+        var flat = Path.Combine(_dir, "flat.csv");
+        File.WriteAllLines(flat, ["1,2", "3,4"]);
+        error = new StringWriter();
+        code = SiApp.Run(["train", "--target", target, "--base", flat, "--out", Path.Combine(_dir, "bad")], output, error);
+        Assert.Equal(1, code);
+        Assert.Contains("dimension", error.ToString());
+    }
+}
