@@ -78,7 +78,7 @@ static (double StepsPerSecond, double PeakMiB, double RssGrowthMiB) Train(int ba
     var watch = new Stopwatch();
     double rssAfterWarmup = 0;
     ResetPeak();
-    var result = trainer.Run(out var ema, new Sink(p =>
+    var result = trainer.Run(out var ema, new SyncProgress<TrainingProgress>(p =>
     {
         if (p.Step == warmup) { watch.Start(); rssAfterWarmup = RssMiB(); }
     }));
@@ -101,8 +101,3 @@ static double RssMiB() => ReadStatus("VmRSS:");
 static double PeakMiB() => ReadStatus("VmHWM:");
 // Writing 5 to clear_refs resets the peak-RSS counter (VmHWM) so each phase reports its own peak.
 static void ResetPeak() { try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { } }
-
-sealed class Sink(Action<TrainingProgress> action) : IProgress<TrainingProgress>
-{
-    public void Report(TrainingProgress value) => action(value);
-}

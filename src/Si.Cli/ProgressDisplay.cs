@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Spectre.Console;
+using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Training;
 
 namespace StochasticInterpolants.Cli;
@@ -18,11 +19,11 @@ internal sealed class ProgressDisplay(ProgressMode mode, TextWriter error)
     /// <summary>Runs <paramref name="work"/>, handing it an <see cref="IProgress{T}"/> for training progress.</summary>
     public T Train<T>(string label, int totalSteps, Func<IProgress<TrainingProgress>, T> work)
     {
-        if (mode == ProgressMode.None) return work(new Sink<TrainingProgress>(_ => { }));
+        if (mode == ProgressMode.None) return work(new SyncProgress<TrainingProgress>(_ => { }));
         if (!_live)
         {
             var every = Math.Max(1, totalSteps / 20);
-            return work(new Sink<TrainingProgress>(p =>
+            return work(new SyncProgress<TrainingProgress>(p =>
             {
                 if (p.Step % every == 0 || p.Step == p.TotalSteps)
                     error.WriteLine($"{label}: step {p.Step}/{p.TotalSteps}  loss {p.SmoothedLoss:F4}  lr {p.LearningRate:0.###e0}  {p.StepsPerSecond:F0} steps/s  {p.Elapsed:mm\\:ss}");
@@ -35,7 +36,7 @@ internal sealed class ProgressDisplay(ProgressMode mode, TextWriter error)
             {
                 var task = ctx.AddTask(label, maxValue: totalSteps);
                 var clock = Stopwatch.StartNew();
-                result = work(new Sink<TrainingProgress>(p =>
+                result = work(new SyncProgress<TrainingProgress>(p =>
                 {
                     task.Value = p.Step;
                     if (clock.ElapsedMilliseconds >= 100 || p.Step == p.TotalSteps)
@@ -51,11 +52,11 @@ internal sealed class ProgressDisplay(ProgressMode mode, TextWriter error)
     /// <summary>Runs <paramref name="work"/>, handing it an <see cref="IProgress{T}"/> of the completed fraction in [0, 1].</summary>
     public T Fraction<T>(string label, Func<IProgress<double>, T> work)
     {
-        if (mode == ProgressMode.None) return work(new Sink<double>(_ => { }));
+        if (mode == ProgressMode.None) return work(new SyncProgress<double>(_ => { }));
         if (!_live)
         {
             var next = 0.25;
-            return work(new Sink<double>(f =>
+            return work(new SyncProgress<double>(f =>
             {
                 if (f + 1e-12 >= next) { error.WriteLine($"{label}: {100 * f:F0}%"); next += 0.25; }
             }));
@@ -66,16 +67,11 @@ internal sealed class ProgressDisplay(ProgressMode mode, TextWriter error)
             .Start(ctx =>
             {
                 var task = ctx.AddTask(label, maxValue: 1.0);
-                result = work(new Sink<double>(f => task.Value = Math.Min(f, 1.0)));
+                result = work(new SyncProgress<double>(f => task.Value = Math.Min(f, 1.0)));
                 task.Value = 1.0;
             });
         return result;
     }
 
     private IAnsiConsole Terminal() => AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(error) });
-
-    private sealed class Sink<TValue>(Action<TValue> action) : IProgress<TValue>
-    {
-        public void Report(TValue value) => action(value);
-    }
 }

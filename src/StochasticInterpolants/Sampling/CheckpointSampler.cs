@@ -2,6 +2,7 @@ using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Runtime;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Sampling;
@@ -52,7 +53,7 @@ public static class CheckpointSampler
                 var x0 = baseDistribution.Sample(n, generator);
                 if (device is not null && device.type != TorchSharp.DeviceType.CPU) x0 = x0.to(device);
                 var offset = (double)done / count; var share = (double)n / count;
-                var chunkProgress = progress is null ? null : new Progress(f => progress.Report(offset + share * f));
+                var chunkProgress = progress is null ? null : new SyncProgress<double>(f => progress.Report(offset + share * f));
                 var solution = solver.Integrate(field, x0, 0.0, 1.0, new OdeOptions(Progress: chunkProgress));
                 nfe += solution.FunctionEvaluations; chunkCount++;
                 chunks.Add(solution.Final.cpu().MoveToOuterDisposeScope());
@@ -64,10 +65,5 @@ public static class CheckpointSampler
         {
             foreach (var c in chunks) c.Dispose();
         }
-    }
-
-    private sealed class Progress(Action<double> action) : IProgress<double>
-    {
-        public void Report(double value) => action(value);
     }
 }

@@ -119,7 +119,7 @@ public static class TrainingRun
         using (var writer = new StreamWriter(partial, append: false))
         {
             writer.WriteLine("step,loss,learning_rate,elapsed_seconds");
-            var sink = new SyncProgress(p =>
+            var sink = new SyncProgress<TrainingProgress>(p =>
             {
                 if (p.LogEntry is { } e)
                 {
@@ -149,9 +149,4 @@ public static class TrainingRun
     // A CSV path is stored absolute so `si sample` finds it from any working folder.
     private static string Describe(string spec) => File.Exists(spec) ? Path.GetFullPath(spec) : spec;
 
-    /// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread (System.Progress posts to the thread pool).</summary>
-    private sealed class SyncProgress(Action<TrainingProgress> action) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => action(value);
-    }
 }

@@ -2,6 +2,7 @@ using StochasticInterpolants.Fields;
 using StochasticInterpolants.Interpolants;
 using TorchSharp;
 using StochasticInterpolants.Sampling;
+using StochasticInterpolants.Runtime;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Tests.Sampling;
@@ -129,7 +130,7 @@ public class OdeSolverTests
     {
         using var x0 = Start(8, float32);
         var last = 0.0;
-        using (new Rk4Solver(5).Integrate(Field, x0, 0, 1, new OdeOptions(Progress: new Collect(v => last = v)))) { }
+        using (new Rk4Solver(5).Integrate(Field, x0, 0, 1, new OdeOptions(Progress: new SyncProgress<double>(v => last = v)))) { }
         Assert.Equal(1.0, last, 12);
         Assert.Contains("unknown solver 'leapfrog'", Assert.Throws<ArgumentException>(() => OdeSolvers.Create("leapfrog")).Message);
         Assert.Throws<ArgumentException>(() => OdeSolvers.Create("rk4", 0));
@@ -140,5 +141,4 @@ public class OdeSolverTests
         Assert.Throws<ArgumentException>(() => new EulerSolver(3).Integrate(Field, flat, 0, 1));
     }
 
-    private sealed class Collect(Action<double> a) : IProgress<double> { public void Report(double v) => a(v); }
 }

@@ -6,6 +6,7 @@ using StochasticInterpolants.Models;
 using StochasticInterpolants.Objectives;
 using StochasticInterpolants.Sampling;
 using StochasticInterpolants.Training;
+using StochasticInterpolants.Runtime;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Tests.Training;
@@ -107,11 +108,10 @@ public class TrainingTests
         var trainer = new Trainer(new IndependentCoupling(new StandardGaussian(2), new Checkerboard()), new VelocityObjective(new LinearInterpolant()), net,
             new TrainingOptions(Steps: 1_000_000, BatchSize: 16));
         using var cts = new CancellationTokenSource();
-        var result = trainer.Run(out var ema, new Progress(p => { if (p.Step == 20) cts.Cancel(); }), cts.Token);
+        var result = trainer.Run(out var ema, new SyncProgress<TrainingProgress>(p => { if (p.Step == 20) cts.Cancel(); }), cts.Token);
         ema?.Dispose();
         Assert.False(result.Completed);
         Assert.Equal(20, result.StepsCompleted);
     }
 
-    private sealed class Progress(Action<TrainingProgress> a) : IProgress<TrainingProgress> { public void Report(TrainingProgress v) => a(v); }
 }
