@@ -15,8 +15,38 @@ internal static class SampleCommand
         public readonly Option<int> Steps = new("--steps") { Description = "steps of a fixed-step solver", DefaultValueFactory = _ => 50 };
         public readonly Option<double> Rtol = new("--rtol") { Description = "relative tolerance of dopri5", DefaultValueFactory = _ => 1e-4 };
         public readonly Option<double> Atol = new("--atol") { Description = "absolute tolerance of dopri5", DefaultValueFactory = _ => 1e-4 };
-        public IEnumerable<Option> All => [Solver, Steps, Rtol, Atol];
+        public readonly Option<string?> Sampler = new("--sampler") { Description = "an SDE sampler instead of the ODE: em (Euler-Maruyama) or heun-sde; needs a score (si train --learn velocity,score, or a one-sided interpolant)" };
+        public readonly Option<double> Eps = new("--eps") { Description = "diffusion coefficient eps of dX = [b + eps s] dt + sqrt(2 eps) dW (0 = the ODE path)", DefaultValueFactory = _ => 0.5 };
+        public readonly Option<string> EpsSchedule = new("--eps-schedule") { Description = "constant (eps(t) = eps) or noise (eps(t) = eps sigma(t), finite score term at the ends)", DefaultValueFactory = _ => "constant" };
+        public readonly Option<bool> Denoise = new("--denoise") { Description = "one-sided interpolants: make the last SDE step the Tweedie denoiser E[x1 | x_t]" };
+        public IEnumerable<Option> All => [Solver, Steps, Rtol, Atol, Sampler, Eps, EpsSchedule, Denoise];
         public IOdeSolver Build(ParseResult r) => OdeSolvers.Create(r.GetValue(Solver)!, r.GetValue(Steps), r.GetValue(Rtol), r.GetValue(Atol));
+
+        /// <summary>Validates the sampler options before any work (so a typo fails at once).</summary>
+        public void Validate(ParseResult r)
+        {
+            if (r.GetValue(Sampler) is { } name) _ = SdeSolvers.Create(name, r.GetValue(Steps));
+            else _ = Build(r);
+            var eps = r.GetValue(Eps);
+            if (!(eps >= 0) || !double.IsFinite(eps)) throw new UsageException($"--eps must be a finite number >= 0, got {eps}");
+            _ = DiffusionCoefficient.Parse(r.GetValue(EpsSchedule)!, eps, new Interpolants.LinearInterpolant());
+        }
+
+        /// <summary>Samples from <paramref name="checkpoint"/> with the ODE solver or, when --sampler is given, the SDE sampler.</summary>
+        public (TorchSharp.torch.Tensor Samples, double Nfe, string Description) Sample(ParseResult r, Checkpoint checkpoint, int count, long seed,
+            TorchSharp.torch.Device device, IProgress<double> progress)
+        {
+            if (r.GetValue(Sampler) is { } name)
+            {
+                var sde = SdeSolvers.Create(name, r.GetValue(Steps));
+                var eps = DiffusionCoefficient.Parse(r.GetValue(EpsSchedule)!, r.GetValue(Eps), checkpoint.Interpolant);
+                var (x, nfe) = CheckpointSampler.Sample(checkpoint, count, sde, eps, seed, r.GetValue(Denoise), device, progress: progress);
+                return (x, nfe, $"{sde.Name}, {eps.Describe()}");
+            }
+            var ode = Build(r);
+            var (y, n) = CheckpointSampler.Sample(checkpoint, count, ode, seed, device, progress: progress);
+            return (y, n, ode.Name);
+        }
     }
 
     public static Command Create(TextWriter output, TextWriter error)
@@ -37,7 +67,7 @@ internal static class SampleCommand
         {
             var n = r.GetValue(count);
             if (n < 1) throw new UsageException($"--count must be >= 1, got {n}");
-            var ode = solver.Build(r);
+            solver.Validate(r);
             var outPath = r.GetValue(outFile)!;
             var outFolder = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
             if (!Directory.Exists(outFolder)) throw new DirectoryNotFoundException($"output folder '{outFolder}' does not exist");
@@ -46,11 +76,11 @@ internal static class SampleCommand
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!, preferEma: !r.GetValue(noEma), device: dev);
             var display = new ProgressDisplay(r.GetValue(progress), error);
             var watch = System.Diagnostics.Stopwatch.StartNew();
-            var (samples, nfe) = display.Fraction("sample", p => CheckpointSampler.Sample(ckpt, n, ode, r.GetValue(seed), dev, progress: p));
+            var (samples, nfe, how) = display.Fraction("sample", p => solver.Sample(r, ckpt, n, r.GetValue(seed), dev, p));
             using (samples)
             {
                 CsvMatrix.Write(outPath, samples);
-                output.WriteLine($"wrote {n} samples to {outPath} ({ode.Name}, {nfe:0.#} evaluations of b per sample, {watch.Elapsed.TotalSeconds:F1} s)");
+                output.WriteLine($"wrote {n} samples to {outPath} ({how}, {nfe:0.#} network evaluations per sample, {watch.Elapsed.TotalSeconds:F1} s)");
             }
             return ExitCodes.Ok;
         });

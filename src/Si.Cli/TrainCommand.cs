@@ -38,9 +38,10 @@ internal static class TrainCommand
         public readonly Option<long?> Seed = new("--seed") { Description = $"random seed (default {DT.Seed})" };
         public readonly Option<int?> LogEvery = new("--log-every") { Description = $"steps per loss-log row (default {DT.LogEvery})" };
         public readonly Option<string?> Device = new("--device") { Description = "cpu, cuda or cuda:N (default cpu)" };
+        public readonly Option<string?> Learn = new("--learn") { Description = "fields to learn: velocity, score, or velocity,score (the score is learned as the denoiser E[noise | x_t]; one network each) (default velocity)" };
 
         public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Width, Depth, Activation, TimeFrequencies,
-            Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device];
+            Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn];
 
         /// <summary>Overlays the options given on the command line onto <paramref name="c"/>.</summary>
         public TrainingRunConfig Apply(ParseResult r, TrainingRunConfig c)
@@ -64,7 +65,7 @@ internal static class TrainCommand
                 Target = r.GetValue(Target) ?? c.Target, Base = r.GetValue(Base) ?? c.Base, Interpolant = r.GetValue(Interpolant) ?? c.Interpolant,
                 Gamma = r.GetValue(Gamma) ?? c.Gamma, GammaScale = r.GetValue(GammaScale) ?? c.GammaScale,
                 Antithetic = r.GetValue(Antithetic) ?? c.Antithetic, TimeClip = r.GetValue(TimeClip) ?? c.TimeClip,
-                Device = r.GetValue(Device) ?? c.Device, Model = m, Training = t,
+                Device = r.GetValue(Device) ?? c.Device, Learn = r.GetValue(Learn) ?? c.Learn, Model = m, Training = t,
             };
         }
     }

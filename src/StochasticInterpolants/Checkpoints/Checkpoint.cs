@@ -9,14 +9,20 @@ using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Checkpoints;
 
+/// <summary>One network of a checkpoint: the field it represents, its architecture and its weight files.</summary>
+/// <param name="Represents">Which field the network represents (see <see cref="FieldKind"/>).</param>
+/// <param name="Model">The architecture.</param>
+/// <param name="WeightsFile">File (in the checkpoint folder) with the last-iterate weights.</param>
+/// <param name="EmaWeightsFile">File with the moving-average weights, or null when EMA was off.</param>
+public sealed record NetworkEntry(FieldKind Represents, ModelSpec Model, string WeightsFile, string? EmaWeightsFile);
+
 /// <summary>
-/// The description stored as <c>checkpoint.json</c> in a training output folder: enough to rebuild the network,
-/// know which field it represents and which densities and interpolant it was trained on, with no other input.
+/// The description stored as <c>checkpoint.json</c> in a training output folder: enough to rebuild every network,
+/// know which field each represents and which densities and interpolant they were trained on, with no other input.
 /// </summary>
 /// <param name="Format">File format tag, <c>si-checkpoint/1</c>.</param>
-/// <param name="Represents">Which field the network represents (see <see cref="FieldKind"/>).</param>
-/// <param name="Interpolant">The interpolant the network was trained with.</param>
-/// <param name="Model">The architecture.</param>
+/// <param name="Interpolant">The interpolant the networks were trained with.</param>
+/// <param name="Networks">The networks (a velocity network, and a denoiser network when the score was learned).</param>
 /// <param name="Base">The base rho0 (a distribution name or CSV path).</param>
 /// <param name="Target">The target rho1 (a distribution name or CSV path).</param>
 /// <param name="Dimension">The data dimension d.</param>
@@ -24,15 +30,12 @@ namespace StochasticInterpolants.Checkpoints;
 /// <param name="Antithetic">Whether the antithetic loss was used.</param>
 /// <param name="Training">The optimisation settings.</param>
 /// <param name="StepsCompleted">Optimiser steps taken.</param>
-/// <param name="FinalLoss">Mean loss over the last log window.</param>
+/// <param name="FinalLoss">Mean total loss over the last log window.</param>
 /// <param name="CreatedUtc">When the checkpoint was written.</param>
-/// <param name="WeightsFile">File (in the same folder) with the last-iterate weights.</param>
-/// <param name="EmaWeightsFile">File with the moving-average weights, or null when EMA was off.</param>
 public sealed record CheckpointManifest(
     string Format,
-    FieldKind Represents,
     InterpolantSpec Interpolant,
-    ModelSpec Model,
+    IReadOnlyList<NetworkEntry> Networks,
     string Base,
     string Target,
     int Dimension,
@@ -41,9 +44,7 @@ public sealed record CheckpointManifest(
     TrainingOptions Training,
     int StepsCompleted,
     double FinalLoss,
-    DateTime CreatedUtc,
-    string WeightsFile,
-    string? EmaWeightsFile)
+    DateTime CreatedUtc)
 {
     /// <summary>The current format tag.</summary>
     public const string CurrentFormat = "si-checkpoint/1";
@@ -56,10 +57,10 @@ public sealed class Checkpoint : IDisposable
 {
     /// <summary>Name of the manifest file inside a checkpoint folder.</summary>
     public const string ManifestFileName = "checkpoint.json";
-    /// <summary>Name of the last-iterate weights file.</summary>
-    public const string WeightsFileName = "weights.safetensors";
-    /// <summary>Name of the moving-average weights file.</summary>
-    public const string EmaWeightsFileName = "weights.ema.safetensors";
+    /// <summary>Name of the last-iterate weights file of the network representing <paramref name="kind"/>.</summary>
+    public static string WeightsFileName(FieldKind kind) => $"weights.{Json.PropertyNamingPolicy!.ConvertName(kind.ToString())}.safetensors";
+    /// <summary>Name of the moving-average weights file of the network representing <paramref name="kind"/>.</summary>
+    public static string EmaWeightsFileName(FieldKind kind) => $"weights.{Json.PropertyNamingPolicy!.ConvertName(kind.ToString())}.ema.safetensors";
 
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -68,32 +69,43 @@ public sealed class Checkpoint : IDisposable
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
-    private Checkpoint(CheckpointManifest manifest, ITimeConditionedNetwork network, bool usesEma)
+    private Checkpoint(CheckpointManifest manifest, IReadOnlyList<NetworkField> networks, bool usesEma)
     {
-        Manifest = manifest; Network = network; UsesEmaWeights = usesEma;
+        Manifest = manifest; Networks = networks; UsesEmaWeights = usesEma;
     }
 
     /// <summary>The stored description.</summary>
     public CheckpointManifest Manifest { get; }
-    /// <summary>The rebuilt network, in evaluation mode.</summary>
-    public ITimeConditionedNetwork Network { get; }
-    /// <summary>True when <see cref="Network"/> carries the moving-average weights.</summary>
+    /// <summary>The rebuilt networks, in evaluation mode, each with the field it represents.</summary>
+    public IReadOnlyList<NetworkField> Networks { get; }
+    /// <summary>The velocity network when there is one, else the first network.</summary>
+    public ITimeConditionedNetwork Network => (Networks.FirstOrDefault(n => n.Kind == FieldKind.Velocity) ?? Networks[0]).Network;
+    /// <summary>True when the networks carry their moving-average weights.</summary>
     public bool UsesEmaWeights { get; }
 
-    /// <summary>The interpolant the network was trained with.</summary>
+    /// <summary>The interpolant the networks were trained with.</summary>
     public IInterpolant Interpolant => Manifest.Interpolant.Build();
+
+    /// <summary>The learned fields with the interpolant's conversions (velocity, score, denoiser, target prediction).</summary>
+    public FieldSet Fields() => new(Interpolant, Networks);
 
     /// <summary>
     /// Writes a checkpoint into <paramref name="folder"/> (created if missing): the weight files first, the manifest last,
     /// each atomically, so an interrupted save never leaves a manifest pointing at missing or partial weights.
     /// </summary>
-    public static void Save(string folder, CheckpointManifest manifest, nn.Module network, IReadOnlyDictionary<string, Tensor>? emaWeights)
+    /// <remarks><paramref name="networks"/> holds each network's module and moving-average weights, in the order of <c>manifest.Networks</c>.</remarks>
+    public static void Save(string folder, CheckpointManifest manifest, IReadOnlyList<(nn.Module Module, IReadOnlyDictionary<string, Tensor>? EmaWeights)> networks)
     {
+        if (networks.Count != manifest.Networks.Count) throw new ArgumentException($"{networks.Count} networks given for {manifest.Networks.Count} manifest entries");
         Directory.CreateDirectory(folder);
-        var meta = new Dictionary<string, string> { ["format"] = manifest.Format, ["represents"] = manifest.Represents.ToString() };
-        SafeTensors.Save(Path.Combine(folder, manifest.WeightsFile), network.named_parameters().Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)), meta);
-        if (emaWeights is not null && manifest.EmaWeightsFile is not null)
-            SafeTensors.Save(Path.Combine(folder, manifest.EmaWeightsFile), emaWeights, meta);
+        for (var i = 0; i < networks.Count; i++)
+        {
+            var entry = manifest.Networks[i];
+            var meta = new Dictionary<string, string> { ["format"] = manifest.Format, ["represents"] = entry.Represents.ToString() };
+            SafeTensors.Save(Path.Combine(folder, entry.WeightsFile), networks[i].Module.named_parameters().Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)), meta);
+            if (networks[i].EmaWeights is { } ema && entry.EmaWeightsFile is not null)
+                SafeTensors.Save(Path.Combine(folder, entry.EmaWeightsFile), ema, meta);
+        }
         AtomicFile.WriteText(Path.Combine(folder, ManifestFileName), JsonSerializer.Serialize(manifest, Json));
     }
 
@@ -106,7 +118,8 @@ public sealed class Checkpoint : IDisposable
         CheckpointManifest? manifest;
         try { manifest = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllText(path), Json); }
         catch (JsonException e) { throw new CheckpointException($"'{path}' is corrupt: {e.Message}", e); }
-        if (manifest is null || manifest.Format is null || manifest.Interpolant is null || manifest.Model is null || manifest.WeightsFile is null)
+        if (manifest is null || manifest.Format is null || manifest.Interpolant is null || manifest.Networks is null || manifest.Networks.Count == 0
+            || manifest.Networks.Any(n => n is null || n.Model is null || n.WeightsFile is null))
             throw new CheckpointException($"'{path}' is incomplete");
         if (manifest.Format != CheckpointManifest.CurrentFormat)
             throw new CheckpointException($"'{path}' has format '{manifest.Format}', this version reads '{CheckpointManifest.CurrentFormat}'");
@@ -120,18 +133,33 @@ public sealed class Checkpoint : IDisposable
     public static Checkpoint Load(string folder, bool preferEma = true, Device? device = null)
     {
         var manifest = ReadManifest(folder);
-        var useEma = preferEma && manifest.EmaWeightsFile is not null;
-        var file = Path.Combine(folder, useEma ? manifest.EmaWeightsFile! : manifest.WeightsFile);
-        if (!File.Exists(file)) throw new CheckpointException($"checkpoint '{folder}' lacks its weights file '{Path.GetFileName(file)}'");
-        ITimeConditionedNetwork network;
-        try { network = manifest.Model.Build(); }
-        catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new CheckpointException($"checkpoint '{folder}': {e.Message}", e); }
-        var weights = SafeTensors.Load(file);
-        try { LoadInto(network.Module, weights, file); }
-        finally { foreach (var w in weights.Values) w.Dispose(); }
-        if (device is not null && device.type != DeviceType.CPU) network.Module.to(device);
-        network.Module.eval();
-        return new Checkpoint(manifest, network, useEma);
+        var useEma = preferEma && manifest.Networks.All(n => n.EmaWeightsFile is not null);
+        var networks = new List<NetworkField>();
+        try
+        {
+            foreach (var entry in manifest.Networks)
+            {
+                var file = Path.Combine(folder, useEma ? entry.EmaWeightsFile! : entry.WeightsFile);
+                if (Path.GetDirectoryName(Path.GetFullPath(file)) != Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar))
+                    throw new CheckpointException($"checkpoint '{folder}' names a weights file outside its folder");
+                if (!File.Exists(file)) throw new CheckpointException($"checkpoint '{folder}' lacks its weights file '{Path.GetFileName(file)}'");
+                ITimeConditionedNetwork network;
+                try { network = entry.Model.Build(); }
+                catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new CheckpointException($"checkpoint '{folder}': {e.Message}", e); }
+                networks.Add(new NetworkField(network, entry.Represents));
+                var weights = SafeTensors.Load(file);
+                try { LoadInto(network.Module, weights, file); }
+                finally { foreach (var w in weights.Values) w.Dispose(); }
+                if (device is not null && device.type != DeviceType.CPU) network.Module.to(device);
+                network.Module.eval();
+            }
+        }
+        catch
+        {
+            foreach (var n in networks) n.Network.Module.Dispose();
+            throw;
+        }
+        return new Checkpoint(manifest, networks, useEma);
     }
 
     /// <summary>Copies <paramref name="weights"/> into the parameters of <paramref name="module"/>, checking names and shapes.</summary>
@@ -151,5 +179,5 @@ public sealed class Checkpoint : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => Network.Module.Dispose();
+    public void Dispose() { foreach (var n in Networks) n.Network.Module.Dispose(); }
 }

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Fields;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
 using static TorchSharp.torch;
@@ -10,33 +11,27 @@ namespace StochasticInterpolants.Objectives;
 /// The batch estimate is the mean over rows of the squared Euclidean norm. With <see cref="ObjectiveOptions.Antithetic"/>
 /// it is (1/2)(|b_hat(t, x_t^+) - (I' + gamma' z)|^2 + |b_hat(t, x_t^-) - (I' - gamma' z)|^2), x_t^± = I ± gamma z.
 /// </summary>
-public sealed class VelocityObjective
+public sealed class VelocityObjective : IObjective
 {
     /// <summary>Creates the objective for <paramref name="interpolant"/>.</summary>
     public VelocityObjective(IInterpolant interpolant, ObjectiveOptions? options = null)
     {
         Interpolant = interpolant;
         Options = options ?? new ObjectiveOptions();
-        TimeClip = Options.TimeClip ?? (NeedsClip(interpolant) ? 1e-3 : 0.0);
-        if (!(TimeClip >= 0 && TimeClip < 0.5)) throw new ArgumentException($"time clip must be in [0, 0.5), got {TimeClip}");
+        TimeClip = Objective.ResolveClip(interpolant, Options.TimeClip);
     }
 
     /// <summary>The interpolant defining x_t.</summary>
     public IInterpolant Interpolant { get; }
+    /// <inheritdoc />
+    public FieldKind Kind => FieldKind.Velocity;
     /// <summary>The options given.</summary>
     public ObjectiveOptions Options { get; }
     /// <summary>The clip in effect: t ~ U[TimeClip, 1 - TimeClip].</summary>
     public double TimeClip { get; }
 
     /// <summary>Draws <paramref name="count"/> training times uniformly from [TimeClip, 1 - TimeClip].</summary>
-    public double[] SampleTimes(int count, Generator generator)
-    {
-        using var u = rand(count, dtype: float64, generator: generator);
-        var t = u.data<double>().ToArray();
-        var width = 1 - 2 * TimeClip;
-        for (var i = 0; i < t.Length; i++) t[i] = TimeClip + width * t[i];
-        return t;
-    }
+    public double[] SampleTimes(int count, Generator generator) => Objective.SampleTimes(count, generator, TimeClip);
 
     /// <summary>The batch loss (a scalar tensor with a graph to the network's parameters).</summary>
     public Tensor Loss(ITimeConditionedNetwork network, Tensor x0, Tensor x1, Tensor z, double[] times)
@@ -61,15 +56,5 @@ public sealed class VelocityObjective
             loss = (network.forward(mean + noise, tt) - (meanDot + noiseDot)).square().sum(1).mean();
         }
         return loss.MoveToOuterDisposeScope();
-    }
-
-    private static bool NeedsClip(IInterpolant interpolant)
-    {
-        foreach (var t in new[] { 0.0, 1.0 })
-        {
-            var c = interpolant.At(t);
-            if (!double.IsFinite(c.AlphaDot) || !double.IsFinite(c.BetaDot) || !double.IsFinite(c.GammaDot)) return true;
-        }
-        return false;
     }
 }

@@ -36,11 +36,42 @@ public static class CheckpointSampler
     public static (Tensor Samples, double FunctionEvaluations) Sample(Checkpoint checkpoint, int count, IOdeSolver solver, long seed,
         Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null)
     {
+        var velocity = checkpoint.Fields().Velocity();
+        return Run(checkpoint, count, seed, device, chunkSize, progress,
+            (x0, _, p) => solver.Integrate(velocity, x0, 0.0, 1.0, new OdeOptions(Progress: p)));
+    }
+
+    /// <summary>
+    /// Draws <paramref name="count"/> samples with the forward SDE dX = [b + eps s] dt + sqrt(2 eps) dW. Where the score
+    /// is singular at the ends (sigma(t) = 0 there) and eps does not vanish with sigma, integration runs over
+    /// [clip, 1 - clip] with clip = max(training clip, 1e-3); with <paramref name="denoiseLastStep"/> (one-sided
+    /// interpolants) the last step is the Tweedie denoiser and ends at t = 1.
+    /// </summary>
+    public static (Tensor Samples, double FunctionEvaluations) Sample(Checkpoint checkpoint, int count, SdeSolver solver, DiffusionCoefficient eps,
+        long seed, bool denoiseLastStep = false, Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null)
+    {
+        var fields = checkpoint.Fields();
+        var (start, end) = SdeInterval(fields, eps, checkpoint.Manifest.TimeClip, denoiseLastStep);
+        return Run(checkpoint, count, seed, device, chunkSize, progress,
+            (x0, g, p) => solver.Integrate(fields, eps, x0, start, end, g, new SdeOptions(Progress: p, DenoiseLastStep: denoiseLastStep)));
+    }
+
+    /// <summary>The time interval an SDE sampler integrates over (see the SDE overload of <c>Sample</c>).</summary>
+    public static (double Start, double End) SdeInterval(FieldSet fields, DiffusionCoefficient eps, double trainingClip, bool denoiseLastStep)
+    {
+        if (eps.IsZero) return (0, 1);
+        var clip = Math.Max(trainingClip, 1e-3);
+        var safe = eps.NoiseProportionality is not null; // eps s = -c eta: finite at the ends
+        var start = safe || fields.NoiseScale(0) > 0 ? 0 : clip;
+        var end = denoiseLastStep || safe || fields.NoiseScale(1) > 0 ? 1 : 1 - clip;
+        return (start, end);
+    }
+
+    private static (Tensor Samples, double FunctionEvaluations) Run(Checkpoint checkpoint, int count, long seed, Device? device, int chunkSize,
+        IProgress<double>? progress, Func<Tensor, Generator, IProgress<double>?, OdeSolution> integrate)
+    {
         if (count < 1) throw new ArgumentException($"--count must be >= 1, got {count}");
-        if (checkpoint.Manifest.Represents != FieldKind.Velocity)
-            throw new CheckpointException($"the ODE sampler needs a velocity field; this checkpoint's network represents {checkpoint.Manifest.Represents}");
         var baseDistribution = BaseOf(checkpoint.Manifest);
-        var field = new NetworkVelocityField(checkpoint.Network);
         using var generator = new Generator((ulong)seed);
         var chunks = new List<Tensor>();
         long nfe = 0; var chunkCount = 0;
@@ -54,9 +85,9 @@ public static class CheckpointSampler
                 if (device is not null && device.type != TorchSharp.DeviceType.CPU) x0 = x0.to(device);
                 var offset = (double)done / count; var share = (double)n / count;
                 var chunkProgress = progress is null ? null : new SyncProgress<double>(f => progress.Report(offset + share * f));
-                var solution = solver.Integrate(field, x0, 0.0, 1.0, new OdeOptions(Progress: chunkProgress));
+                using var solution = integrate(x0, generator, chunkProgress);
                 nfe += solution.FunctionEvaluations; chunkCount++;
-                chunks.Add(solution.Final.cpu().MoveToOuterDisposeScope());
+                chunks.Add(solution.Final.cpu().detach().clone().MoveToOuterDisposeScope());
                 done += n;
             }
             return (cat(chunks, 0), (double)nfe / chunkCount);

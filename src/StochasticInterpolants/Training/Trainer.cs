@@ -12,7 +12,13 @@ namespace StochasticInterpolants.Training;
 /// <param name="Loss">Mean batch loss over the window.</param>
 /// <param name="LearningRate">Learning rate of the last step in the window.</param>
 /// <param name="ElapsedSeconds">Wall time since training started.</param>
-public readonly record struct LossLogEntry(int Step, double Loss, double LearningRate, double ElapsedSeconds);
+/// <param name="Parts">With several networks, the mean loss of each (same order as the networks); null with one.</param>
+public readonly record struct LossLogEntry(int Step, double Loss, double LearningRate, double ElapsedSeconds, IReadOnlyList<double>? Parts = null);
+
+/// <summary>A network and the objective it is trained on (so it represents <c>Objective.Kind</c>).</summary>
+/// <param name="Objective">The regression objective.</param>
+/// <param name="Network">The network.</param>
+public sealed record LearnedNetwork(IObjective Objective, ITimeConditionedNetwork Network);
 
 /// <summary>Progress after one optimiser step.</summary>
 /// <param name="Step">Steps completed (1-based).</param>
@@ -42,99 +48,145 @@ public sealed record TrainingResult(int StepsCompleted, bool Completed, double F
 public sealed class TrainingDivergedException(string message) : Exception(message);
 
 /// <summary>
-/// Trains a network to represent the velocity b(t, x) by minimising <see cref="VelocityObjective"/> with Adam/AdamW,
-/// learning-rate warm-up and decay, gradient clipping and an exponential moving average of the weights.
-/// Each step draws a fresh batch (x0, x1) from the coupling, z ~ N(0, I) and t ~ U[clip, 1 - clip] from one
+/// Trains networks to represent the fields of their objectives (the velocity b, the denoiser eta, ...) by regression,
+/// with Adam/AdamW, learning-rate warm-up and decay, gradient clipping and an exponential moving average of the weights.
+/// All networks see the same batch: (x0, x1) from the coupling, z ~ N(0, I) and t ~ U[clip, 1 - clip] drawn from one
 /// generator seeded with <see cref="TrainingOptions.Seed"/>, so a run is reproducible on the same machine and thread count.
-/// Every step runs inside a dispose scope, so native memory stays flat however long training runs.
+/// Each network has its own optimiser and gradient clipping: two separate networks (rather than one with two heads)
+/// keep the velocity and score losses, which differ in scale by orders of magnitude near the end points, from
+/// competing for shared weights. Every step runs inside a dispose scope, so native memory stays flat.
 /// </summary>
 public sealed class Trainer
 {
     private readonly ICoupling _coupling;
-    private readonly VelocityObjective _objective;
+    private readonly double _timeClip;
 
-    /// <summary>Prepares training of <paramref name="network"/> (already on <paramref name="device"/>).</summary>
-    public Trainer(ICoupling coupling, VelocityObjective objective, ITimeConditionedNetwork network, TrainingOptions options, Device? device = null)
+    /// <summary>Prepares training of one <paramref name="network"/> (already on <paramref name="device"/>) on <paramref name="objective"/>.</summary>
+    public Trainer(ICoupling coupling, IObjective objective, ITimeConditionedNetwork network, TrainingOptions options, Device? device = null)
+        : this(coupling, [new LearnedNetwork(objective, network)], options, device) { }
+
+    /// <summary>Prepares joint training of several networks on one stream of batches.</summary>
+    public Trainer(ICoupling coupling, IReadOnlyList<LearnedNetwork> networks, TrainingOptions options, Device? device = null)
     {
         options.Validate();
+        if (networks.Count == 0) throw new ArgumentException("nothing to train: no networks given");
+        if (networks.Select(n => n.Objective.Kind).Distinct().Count() != networks.Count) throw new ArgumentException("each field can be learned by one network only");
         _coupling = coupling;
-        _objective = objective;
-        Network = network;
+        Networks = networks;
+        _timeClip = networks.Max(n => n.Objective.TimeClip);
         Options = options;
         Device = device ?? CPU;
     }
 
-    /// <summary>The network being trained.</summary>
-    public ITimeConditionedNetwork Network { get; }
+    /// <summary>The networks being trained, with their objectives.</summary>
+    public IReadOnlyList<LearnedNetwork> Networks { get; }
+    /// <summary>The first network (the only one in single-network training).</summary>
+    public ITimeConditionedNetwork Network => Networks[0].Network;
     /// <summary>The options in force.</summary>
     public TrainingOptions Options { get; }
-    /// <summary>The device the network and batches live on.</summary>
+    /// <summary>The device the networks and batches live on.</summary>
     public Device Device { get; }
 
     /// <summary>
-    /// Runs the optimisation loop. Returns the result and leaves in <paramref name="ema"/> the moving average of the
-    /// weights (null when <see cref="TrainingOptions.EmaDecay"/> is 0); the caller disposes it.
+    /// Runs the optimisation loop for a single network; <paramref name="ema"/> receives the moving average of its weights
+    /// (null when <see cref="TrainingOptions.EmaDecay"/> is 0), which the caller disposes.
     /// </summary>
     public TrainingResult Run(out ExponentialMovingAverage? ema, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
+        var result = RunAll(out var averages, progress, cancellation);
+        ema = averages[0];
+        foreach (var other in averages.Skip(1)) other?.Dispose();
+        return result;
+    }
+
+    /// <summary>Runs the loop for all networks; <paramref name="averages"/> holds each network's weight average (or null).</summary>
+    public TrainingResult RunAll(out IReadOnlyList<ExponentialMovingAverage?> averages, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    {
         var o = Options;
-        var module = Network.Module;
-        module.train();
-        var parameters = module.parameters().ToList();
-        using optim.Optimizer optimizer = o.Optimizer == "adamw"
-            ? optim.AdamW(parameters, o.LearningRate, weight_decay: o.WeightDecay)
-            : optim.Adam(parameters, o.LearningRate, weight_decay: o.WeightDecay);
-        ema = o.EmaDecay > 0 ? new ExponentialMovingAverage(module, o.EmaDecay) : null;
+        var k = Networks.Count;
+        var parameters = Networks.Select(n => n.Network.Module.parameters().ToList()).ToArray();
+        var optimizers = new optim.Optimizer[k];
+        var emas = new ExponentialMovingAverage?[k];
+        for (var i = 0; i < k; i++)
+        {
+            Networks[i].Network.Module.train();
+            optimizers[i] = o.Optimizer == "adamw"
+                ? optim.AdamW(parameters[i], o.LearningRate, weight_decay: o.WeightDecay)
+                : optim.Adam(parameters[i], o.LearningRate, weight_decay: o.WeightDecay);
+            emas[i] = o.EmaDecay > 0 ? new ExponentialMovingAverage(Networks[i].Network.Module, o.EmaDecay) : null;
+        }
         using var generator = new Generator((ulong)o.Seed ^ 0x5151_4E54UL);
         var log = new List<LossLogEntry>();
         var watch = Stopwatch.StartNew();
         double windowSum = 0, smoothed = double.NaN, lastWindowMean = double.NaN;
+        var partSums = new double[k];
         int windowCount = 0, step = 0;
         var d = _coupling.Dimension;
-        for (; step < o.Steps; step++)
+        var values = new double[k];
+        try
         {
-            if (cancellation.IsCancellationRequested) break;
-            var lr = o.LearningRateAt(step);
-            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-            double lossValue;
-            using (var scope = NewDisposeScope())
+            for (; step < o.Steps; step++)
             {
-                var (x0, x1) = _coupling.Sample(o.BatchSize, generator);
-                var z = randn(o.BatchSize, d, generator: generator);
-                var times = _objective.SampleTimes(o.BatchSize, generator);
-                if (Device.type != DeviceType.CPU) { x0 = x0.to(Device); x1 = x1.to(Device); z = z.to(Device); }
-                optimizer.zero_grad();
-                var loss = _objective.Loss(Network, x0, x1, z, times);
-                loss.backward();
-                if (o.GradientClip > 0) nn.utils.clip_grad_norm_(parameters, o.GradientClip);
-                optimizer.step();
-                lossValue = loss.item<float>();
+                if (cancellation.IsCancellationRequested) break;
+                var lr = o.LearningRateAt(step);
+                foreach (var opt in optimizers) foreach (var group in opt.ParamGroups) group.LearningRate = lr;
+                using (var scope = NewDisposeScope())
+                {
+                    var (x0, x1) = _coupling.Sample(o.BatchSize, generator);
+                    var z = randn(o.BatchSize, d, generator: generator);
+                    var times = Objective.SampleTimes(o.BatchSize, generator, _timeClip);
+                    if (Device.type != DeviceType.CPU) { x0 = x0.to(Device); x1 = x1.to(Device); z = z.to(Device); }
+                    for (var i = 0; i < k; i++)
+                    {
+                        optimizers[i].zero_grad();
+                        var loss = Networks[i].Objective.Loss(Networks[i].Network, x0, x1, z, times);
+                        loss.backward();
+                        if (o.GradientClip > 0) nn.utils.clip_grad_norm_(parameters[i], o.GradientClip);
+                        optimizers[i].step();
+                        values[i] = loss.item<float>();
+                    }
+                }
+                var lossValue = values.Sum();
+                if (!double.IsFinite(lossValue))
+                {
+                    var which = k == 1 ? "" : $" ({Networks[Array.FindIndex(values, v => !double.IsFinite(v))].Objective.Kind.ToString().ToLowerInvariant()} network)";
+                    throw new TrainingDivergedException($"training diverged: the loss became {lossValue} at step {step + 1}{which} (try a lower --lr or --grad-clip)");
+                }
+                foreach (var e in emas) e?.Update(step);
+                windowSum += lossValue; windowCount++;
+                for (var i = 0; i < k; i++) partSums[i] += values[i];
+                smoothed = double.IsNaN(smoothed) ? lossValue : 0.98 * smoothed + 0.02 * lossValue;
+                LossLogEntry? entry = null;
+                if ((step + 1) % o.LogEvery == 0 || step + 1 == o.Steps)
+                {
+                    entry = CloseWindow(step + 1, lr);
+                    log.Add(entry.Value);
+                }
+                progress?.Report(new TrainingProgress(step + 1, o.Steps, lossValue, smoothed, lr,
+                    (step + 1) / Math.Max(watch.Elapsed.TotalSeconds, 1e-9), watch.Elapsed, entry));
             }
-            if (!double.IsFinite(lossValue))
-            {
-                ema?.Dispose(); ema = null;
-                throw new TrainingDivergedException($"training diverged: the loss became {lossValue} at step {step + 1} (try a lower --lr or --grad-clip)");
-            }
-            ema?.Update(step);
-            windowSum += lossValue; windowCount++;
-            smoothed = double.IsNaN(smoothed) ? lossValue : 0.98 * smoothed + 0.02 * lossValue;
-            LossLogEntry? entry = null;
-            if ((step + 1) % o.LogEvery == 0 || step + 1 == o.Steps)
-            {
-                lastWindowMean = windowSum / windowCount;
-                entry = new LossLogEntry(step + 1, lastWindowMean, lr, watch.Elapsed.TotalSeconds);
-                log.Add(entry.Value);
-                windowSum = 0; windowCount = 0;
-            }
-            progress?.Report(new TrainingProgress(step + 1, o.Steps, lossValue, smoothed, lr,
-                (step + 1) / Math.Max(watch.Elapsed.TotalSeconds, 1e-9), watch.Elapsed, entry));
+            if (windowCount > 0 && step < o.Steps) log.Add(CloseWindow(step, o.LearningRateAt(Math.Max(step - 1, 0)))); // cancelled mid-window
         }
-        if (windowCount > 0 && step < o.Steps) // cancelled mid-window: close the window
+        catch
+        {
+            foreach (var e in emas) e?.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var opt in optimizers) opt.Dispose();
+            foreach (var n in Networks) n.Network.Module.eval();
+        }
+        averages = emas;
+        return new TrainingResult(step, step == o.Steps, lastWindowMean, watch.Elapsed, log);
+
+        LossLogEntry CloseWindow(int at, double lr)
         {
             lastWindowMean = windowSum / windowCount;
-            log.Add(new LossLogEntry(step, lastWindowMean, o.LearningRateAt(Math.Max(step - 1, 0)), watch.Elapsed.TotalSeconds));
+            var parts = k == 1 ? null : partSums.Select(p => p / windowCount).ToArray();
+            var entry = new LossLogEntry(at, lastWindowMean, lr, watch.Elapsed.TotalSeconds, parts);
+            windowSum = 0; windowCount = 0; Array.Clear(partSums);
+            return entry;
         }
-        module.eval();
-        return new TrainingResult(step, step == o.Steps, lastWindowMean, watch.Elapsed, log);
     }
 }

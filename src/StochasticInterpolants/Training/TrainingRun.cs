@@ -1,4 +1,5 @@
 using TorchSharp;
+using static TorchSharp.torch;
 using System.Globalization;
 using System.Text.Json;
 using StochasticInterpolants.Checkpoints;
@@ -32,6 +33,8 @@ public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activat
 /// <param name="Model">Network architecture.</param>
 /// <param name="Training">Optimisation settings.</param>
 /// <param name="Device">cpu, cuda or cuda:N.</param>
+/// <param name="Learn">The fields to learn, comma-separated: velocity (default), score (learned as the denoiser eta,
+/// s = -eta / sigma), or velocity,score. Each gets its own network of the same architecture.</param>
 public sealed record TrainingRunConfig(
     string Target = "checkerboard",
     string Base = "gaussian",
@@ -42,8 +45,27 @@ public sealed record TrainingRunConfig(
     double? TimeClip = null,
     ModelOptions? Model = null,
     TrainingOptions? Training = null,
-    string Device = "cpu")
+    string Device = "cpu",
+    string Learn = "velocity")
 {
+    /// <summary>The fields to learn, parsed from <see cref="Learn"/>.</summary>
+    public IReadOnlyList<FieldKind> LearnedFields()
+    {
+        var kinds = new List<FieldKind>();
+        foreach (var part in Learn.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var kind = part.ToLowerInvariant() switch
+            {
+                "velocity" or "b" => FieldKind.Velocity,
+                "score" or "denoiser" or "eta" or "noise" => FieldKind.Denoiser,
+                _ => throw new ArgumentException($"--learn: unknown field '{part}' (expected velocity, score)"),
+            };
+            if (!kinds.Contains(kind)) kinds.Add(kind);
+        }
+        if (kinds.Count == 0) throw new ArgumentException("--learn names no field (expected velocity, score or velocity,score)");
+        return kinds;
+    }
+
     /// <summary>The model options in force (defaults when null).</summary>
     public ModelOptions ModelOrDefault => Model ?? new ModelOptions();
     /// <summary>The training options in force (defaults when null).</summary>
@@ -83,7 +105,7 @@ public static class TrainingRun
     public const string LossLogFileName = "loss.csv";
 
     /// <summary>Validates the config and builds the pieces, without training (so errors surface before any work).</summary>
-    public static (IDistribution Base, IDistribution Target, IInterpolant Interpolant, ICoupling Coupling, VelocityObjective Objective) Prepare(TrainingRunConfig config)
+    public static (IDistribution Base, IDistribution Target, IInterpolant Interpolant, ICoupling Coupling, IReadOnlyList<IObjective> Objectives) Prepare(TrainingRunConfig config)
     {
         config.TrainingOrDefault.Validate();
         var target = Distributions.Parse(config.Target);
@@ -91,58 +113,83 @@ public static class TrainingRun
         var spec = new InterpolantSpec(config.Interpolant, config.Gamma, config.GammaScale);
         var interpolant = spec.Build();
         var coupling = Couplings.Couplings.For(interpolant, baseDistribution, target);
-        var objective = new VelocityObjective(interpolant, new ObjectiveOptions(config.Antithetic, config.TimeClip));
+        var objectiveOptions = new ObjectiveOptions(config.Antithetic, config.TimeClip);
+        var objectives = config.LearnedFields().Select(kind => kind == FieldKind.Velocity
+            ? (IObjective)new VelocityObjective(interpolant, objectiveOptions)
+            : new DenoiserObjective(interpolant, objectiveOptions)).ToList();
         new MlpConfig(target.Dimension, config.ModelOrDefault.Width, config.ModelOrDefault.Depth, config.ModelOrDefault.Activation, config.ModelOrDefault.TimeFrequencies).Validate();
-        return (baseDistribution, target, interpolant, coupling, objective);
+        return (baseDistribution, target, interpolant, coupling, objectives);
     }
 
     /// <summary>Trains according to <paramref name="config"/> and writes the results into <paramref name="outputFolder"/>.</summary>
     public static TrainingRunResult Execute(TrainingRunConfig config, string outputFolder, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
-        var (baseDistribution, target, interpolant, coupling, objective) = Prepare(config);
+        var (baseDistribution, target, interpolant, coupling, objectives) = Prepare(config);
         var device = ComputeDevice.Resolve(config.Device);
         var options = config.TrainingOrDefault;
         var m = config.ModelOrDefault;
         var mlp = new MlpConfig(target.Dimension, m.Width, m.Depth, m.Activation, m.TimeFrequencies);
         Directory.CreateDirectory(outputFolder);
 
-        using var network = new MlpNetwork(mlp, options.Seed);
-        if (device.type != TorchSharp.DeviceType.CPU) network.to(device);
-        var trainer = new Trainer(coupling, objective, network, options, device);
+        // One network per field; the velocity network keeps the run's seed, the others are offset from it.
+        var networks = objectives.Select((o, i) => new MlpNetwork(mlp, options.Seed + 7919L * i)).ToList();
+        try
+        {
+            return Train(config, outputFolder, progress, cancellation, baseDistribution, target, interpolant, coupling, objectives, networks, device, options);
+        }
+        finally
+        {
+            foreach (var n in networks) n.Dispose();
+        }
+    }
+
+    private static TrainingRunResult Train(TrainingRunConfig config, string outputFolder, IProgress<TrainingProgress>? progress, CancellationToken cancellation,
+        IDistribution baseDistribution, IDistribution target, IInterpolant interpolant, ICoupling coupling, IReadOnlyList<IObjective> objectives,
+        IReadOnlyList<MlpNetwork> networks, Device device, TrainingOptions options)
+    {
+        if (device.type != TorchSharp.DeviceType.CPU) foreach (var n in networks) n.to(device);
+        var trainer = new Trainer(coupling, objectives.Select((o, i) => new LearnedNetwork(o, networks[i])).ToList(), options, device);
+        var kindNames = objectives.Select(o => Checkpoint.WeightsFileName(o.Kind).Split('.')[1]).ToList();
 
         // The log streams into a side file while training runs (so a crash keeps what was logged) and replaces
         // loss.csv only when training ends.
         var logPath = Path.Combine(outputFolder, LossLogFileName);
         var partial = logPath + ".partial";
         TrainingResult result;
-        ExponentialMovingAverage? ema;
+        IReadOnlyList<ExponentialMovingAverage?> emas;
         using (var writer = new StreamWriter(partial, append: false))
         {
-            writer.WriteLine("step,loss,learning_rate,elapsed_seconds");
+            writer.WriteLine("step,loss,learning_rate,elapsed_seconds" + (objectives.Count > 1 ? string.Concat(kindNames.Select(k => $",loss_{k}")) : ""));
             var sink = new SyncProgress<TrainingProgress>(p =>
             {
                 if (p.LogEntry is { } e)
                 {
-                    writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{e.Step},{e.Loss:R},{e.LearningRate:R},{e.ElapsedSeconds:F3}"));
+                    var parts = e.Parts is null ? "" : string.Concat(e.Parts.Select(v => string.Create(CultureInfo.InvariantCulture, $",{v:R}")));
+                    writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{e.Step},{e.Loss:R},{e.LearningRate:R},{e.ElapsedSeconds:F3}") + parts);
                     writer.Flush();
                 }
                 progress?.Report(p);
             });
-            result = trainer.Run(out ema, sink, cancellation);
+            result = trainer.RunAll(out emas, sink, cancellation);
         }
         File.Move(partial, logPath, overwrite: true);
-        using (ema)
+        try
         {
             var manifest = new CheckpointManifest(
-                CheckpointManifest.CurrentFormat, FieldKind.Velocity,
+                CheckpointManifest.CurrentFormat,
                 interpolant.Spec ?? throw new InvalidOperationException("built-in interpolants always have a spec"),
-                network.Spec, Describe(config.Base), Describe(config.Target), target.Dimension, objective.TimeClip, config.Antithetic,
-                options, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow,
-                Checkpoint.WeightsFileName, ema is null ? null : Checkpoint.EmaWeightsFileName);
-            Checkpoint.Save(outputFolder, manifest, network, ema?.State);
+                objectives.Select((o, i) => new NetworkEntry(o.Kind, networks[i].Spec, Checkpoint.WeightsFileName(o.Kind),
+                    emas[i] is null ? null : Checkpoint.EmaWeightsFileName(o.Kind))).ToList(),
+                Describe(config.Base), Describe(config.Target), target.Dimension, objectives.Max(o => o.TimeClip), config.Antithetic,
+                options, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow);
+            Checkpoint.Save(outputFolder, manifest, networks.Select((n, i) => ((nn.Module)n, emas[i]?.State)).ToList());
             // Written with the checkpoint (not before training) so a failed run never leaves a config that disagrees with the weights.
             AtomicFile.WriteText(Path.Combine(outputFolder, "config.json"), config.ToJson());
             return new TrainingRunResult(outputFolder, result, manifest);
+        }
+        finally
+        {
+            foreach (var e in emas) e?.Dispose();
         }
     }
 

@@ -13,8 +13,9 @@ public sealed class CheckpointTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, true);
 
     private static CheckpointManifest Manifest(MlpNetwork net, bool ema) => new(
-        CheckpointManifest.CurrentFormat, FieldKind.Velocity, new InterpolantSpec("linear", "sqrt", 0.5), net.Spec, "gaussian", "checkerboard",
-        2, 1e-3, false, new TrainingOptions(), 10, 1.5, DateTime.UtcNow, Checkpoint.WeightsFileName, ema ? Checkpoint.EmaWeightsFileName : null);
+        CheckpointManifest.CurrentFormat, new InterpolantSpec("linear", "sqrt", 0.5),
+        [new NetworkEntry(FieldKind.Velocity, net.Spec, Checkpoint.WeightsFileName(FieldKind.Velocity), ema ? Checkpoint.EmaWeightsFileName(FieldKind.Velocity) : null)],
+        "gaussian", "checkerboard", 2, 1e-3, false, new TrainingOptions(), 10, 1.5, DateTime.UtcNow);
 
     private string SaveOne(out MlpNetwork net, out Dictionary<string, Tensor> emaWeights)
     {
@@ -22,7 +23,7 @@ public sealed class CheckpointTests : IDisposable
         using var other = new MlpNetwork(new MlpConfig(2, Width: 16, Depth: 2), seed: 5);
         emaWeights = other.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter.detach().clone());
         var folder = Path.Combine(_dir, "run");
-        Checkpoint.Save(folder, Manifest(net, true), net, emaWeights);
+        Checkpoint.Save(folder, Manifest(net, true), [(net, emaWeights)]);
         return folder;
     }
 
@@ -42,7 +43,7 @@ public sealed class CheckpointTests : IDisposable
             using (var a = emaNet.forward(x, t)) using (var b = averaged.Network.forward(x, t)) Assert.True(a.allclose(b, 0, 0));
             Assert.Equal("linear", averaged.Interpolant.Name);
             Assert.Equal(0.5, averaged.Manifest.Interpolant.GammaScale);
-            Assert.Equal(FieldKind.Velocity, averaged.Manifest.Represents);
+            Assert.Equal(FieldKind.Velocity, Assert.Single(averaged.Manifest.Networks).Represents);
         }
         foreach (var w in ema.Values) w.Dispose();
         Assert.Empty(Directory.GetFiles(folder, "*.tmp"));
@@ -53,7 +54,7 @@ public sealed class CheckpointTests : IDisposable
     {
         var folder = SaveOne(out var net, out var ema);
         net.Dispose(); foreach (var w in ema.Values) w.Dispose();
-        var weights = Path.Combine(folder, Checkpoint.EmaWeightsFileName);
+        var weights = Path.Combine(folder, Checkpoint.EmaWeightsFileName(FieldKind.Velocity));
         var bytes = File.ReadAllBytes(weights);
         bytes[^5] ^= 0x40;
         File.WriteAllBytes(weights, bytes);
@@ -65,7 +66,7 @@ public sealed class CheckpointTests : IDisposable
         var manifest = Path.Combine(folder, Checkpoint.ManifestFileName);
         File.WriteAllText(manifest, "{ \"format\": ");
         Assert.Contains("is corrupt", Assert.Throws<CheckpointException>(() => Checkpoint.Load(folder)).Message);
-        File.WriteAllText(manifest, "{ \"format\": \"si-checkpoint/99\", \"interpolant\": {\"family\":\"linear\"}, \"model\": {\"type\":\"mlp\"}, \"weightsFile\": \"w\" }");
+        File.WriteAllText(manifest, "{ \"format\": \"si-checkpoint/99\", \"interpolant\": {\"family\":\"linear\"}, \"networks\": [{\"represents\": \"velocity\", \"model\": {\"type\":\"mlp\"}, \"weightsFile\": \"w\"}] }");
         Assert.Contains("si-checkpoint/99", Assert.Throws<CheckpointException>(() => Checkpoint.Load(folder)).Message);
         Assert.Contains("does not exist", Assert.Throws<CheckpointException>(() => Checkpoint.Load(Path.Combine(_dir, "nope"))).Message);
         Assert.Contains("holds no checkpoint.json", Assert.Throws<CheckpointException>(() => Checkpoint.Load(_dir)).Message);

@@ -23,7 +23,7 @@ public sealed class CliTests : IDisposable
             "--log-every", "20", "--seed", "1", "--threads", "1", "--progress", "none", "--out", run);
         Assert.True(code == 0, error);
         Assert.Contains("trained 60 steps", output);
-        foreach (var f in new[] { "checkpoint.json", "weights.safetensors", "weights.ema.safetensors", "loss.csv", "config.json" })
+        foreach (var f in new[] { "checkpoint.json", "weights.velocity.safetensors", "weights.velocity.ema.safetensors", "loss.csv", "config.json" })
             Assert.True(File.Exists(Path.Combine(run, f)), f);
         var log = File.ReadAllLines(Path.Combine(run, "loss.csv"));
         Assert.Equal("step,loss,learning_rate,elapsed_seconds", log[0]);
@@ -45,7 +45,7 @@ public sealed class CliTests : IDisposable
         var fromConfig = Path.Combine(_dir, "fromconfig");
         (code, _, error) = Run("train", "--config", Path.Combine(run, "config.json"), "--threads", "1", "--progress", "none", "--out", fromConfig);
         Assert.True(code == 0, error);
-        Assert.Equal(File.ReadAllBytes(Path.Combine(run, "weights.safetensors")), File.ReadAllBytes(Path.Combine(fromConfig, "weights.safetensors")));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(run, "weights.velocity.safetensors")), File.ReadAllBytes(Path.Combine(fromConfig, "weights.velocity.safetensors")));
     }
 
     [Theory]

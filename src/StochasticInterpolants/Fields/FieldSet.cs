@@ -1,0 +1,125 @@
+using StochasticInterpolants.Interpolants;
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Fields;
+
+/// <summary>Raised when a requested field cannot be obtained from the fields at hand for this interpolant.</summary>
+public sealed class FieldConversionException(string message) : Exception(message);
+
+/// <summary>
+/// The fields known for one interpolant, learned or exact, and the closed-form conversions between them
+/// (MATH.md section 2). A sampler asks for the kinds it needs and gets them, converted where the interpolant allows,
+/// or a <see cref="FieldConversionException"/> saying what to learn instead.
+/// <para>Let sigma(t) be the scale of the Gaussian noise in x_t: gamma(t) for two-sided and mirror interpolants
+/// (noise z), alpha(t) for one-sided ones (noise x0 = z). For every interpolant with sigma &gt; 0:
+/// s = -eta / sigma and eta = -sigma s.</para>
+/// <para>For one-sided interpolants x_t = alpha z + beta x1 every field determines the others:
+/// E[x1 | x] = (x - alpha eta) / beta, eta = (x - beta E[x1 | x]) / alpha, b = alpha' eta + beta' E[x1 | x]
+/// = (beta'/beta) x + (beta' alpha^2 / beta - alpha' alpha) s, and eta = (b - (beta'/beta) x) / (alpha' - beta' alpha / beta).</para>
+/// <para>For two-sided interpolants the velocity alone does not determine the score (and with gamma = 0 there is
+/// no score to learn from the interpolant): both must be given.</para>
+/// </summary>
+public sealed class FieldSet
+{
+    private readonly Dictionary<FieldKind, ITimeField> _fields;
+
+    /// <summary>Collects <paramref name="fields"/> (at most one per kind) for <paramref name="interpolant"/>.</summary>
+    public FieldSet(IInterpolant interpolant, IEnumerable<ITimeField> fields)
+    {
+        Interpolant = interpolant;
+        _fields = new Dictionary<FieldKind, ITimeField>();
+        foreach (var f in fields)
+            if (!_fields.TryAdd(f.Kind, f)) throw new ArgumentException($"two fields of kind {f.Kind} given");
+        if (_fields.Count == 0) throw new ArgumentException("a field set needs at least one field");
+    }
+
+    /// <summary>The interpolant the fields belong to.</summary>
+    public IInterpolant Interpolant { get; }
+
+    /// <summary>The kinds given directly (not converted).</summary>
+    public IReadOnlyCollection<FieldKind> Given => _fields.Keys;
+
+    /// <summary>True when <paramref name="kind"/> is given or can be converted from what is given.</summary>
+    public bool CanProvide(FieldKind kind) => Explain(kind) is null;
+
+    /// <summary>The field of kind <paramref name="kind"/>, given or converted; throws <see cref="FieldConversionException"/> when impossible.</summary>
+    public ITimeField Get(FieldKind kind)
+    {
+        if (_fields.TryGetValue(kind, out var direct)) return direct;
+        if (Explain(kind) is { } why) throw new FieldConversionException(why);
+        return new FunctionField(kind, (t, x) => Convert(kind, t, x));
+    }
+
+    /// <summary>The velocity as an <see cref="IVelocityField"/> for the ODE solvers.</summary>
+    public IVelocityField Velocity()
+    {
+        var b = Get(FieldKind.Velocity);
+        return new VelocityAdapter(b);
+    }
+
+    private sealed class VelocityAdapter(ITimeField field) : IVelocityField
+    {
+        public Tensor Velocity(double t, Tensor x) => field.Evaluate(t, x);
+    }
+
+    private bool OneSided => Interpolant.Kind == InterpolantKind.OneSided;
+
+    /// <summary>The noise scale sigma(t): alpha for one-sided, gamma otherwise.</summary>
+    public double NoiseScale(double t) { var c = Interpolant.At(t); return OneSided ? c.Alpha : c.Gamma; }
+
+    private string? Explain(FieldKind kind)
+    {
+        if (_fields.ContainsKey(kind)) return null;
+        if (OneSided) return null; // every kind determines every other
+        var hasNoise = _fields.ContainsKey(FieldKind.Denoiser) || _fields.ContainsKey(FieldKind.Score);
+        if ((kind is FieldKind.Score or FieldKind.Denoiser) && hasNoise) return null;
+        var noGamma = Interpolant.At(0.5).Gamma == 0;
+        return kind switch
+        {
+            FieldKind.Score or FieldKind.Denoiser when noGamma =>
+                $"the {Interpolant.Name} interpolant has gamma = 0, so it has no latent noise to learn a {Describe(kind)} from; train with --gamma sqrt (or another schedule) or a one-sided interpolant",
+            FieldKind.Score or FieldKind.Denoiser =>
+                $"a two-sided interpolant's velocity does not determine its {Describe(kind)}: learn it too (si train --learn velocity,score)",
+            _ => $"the {Describe(kind)} of a two-sided interpolant cannot be converted from {string.Join(" and ", _fields.Keys.Select(Describe))}: learn it (si train --learn {Name(kind)})",
+        };
+    }
+
+    private static string Describe(FieldKind k) => k switch
+    {
+        FieldKind.Velocity => "velocity", FieldKind.Score => "score", FieldKind.Denoiser => "denoiser", _ => "target prediction",
+    };
+
+    private static string Name(FieldKind k) => k switch
+    {
+        FieldKind.Velocity => "velocity", FieldKind.Score => "score", FieldKind.Denoiser => "score", _ => "velocity",
+    };
+
+    private Tensor Convert(FieldKind kind, double t, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var eta = Denoiser(t, x);
+        var c = Interpolant.At(t);
+        var sigma = OneSided ? c.Alpha : c.Gamma;
+        Tensor result = kind switch
+        {
+            FieldKind.Denoiser => eta,
+            FieldKind.Score => -eta / sigma,
+            FieldKind.TargetPrediction => (x - c.Alpha * eta) / c.Beta,
+            _ => c.AlphaDot * eta + c.BetaDot * ((x - c.Alpha * eta) / c.Beta),
+        };
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>eta(t, x) from whichever field is given (one-sided interpolants, or a score for two-sided ones).</summary>
+    private Tensor Denoiser(double t, Tensor x)
+    {
+        var c = Interpolant.At(t);
+        var sigma = OneSided ? c.Alpha : c.Gamma;
+        if (_fields.TryGetValue(FieldKind.Denoiser, out var d)) return d.Evaluate(t, x);
+        if (_fields.TryGetValue(FieldKind.Score, out var s)) return -sigma * s.Evaluate(t, x);
+        if (_fields.TryGetValue(FieldKind.TargetPrediction, out var p)) return (x - c.Beta * p.Evaluate(t, x)) / c.Alpha;
+        var b = _fields[FieldKind.Velocity].Evaluate(t, x);
+        // b = (beta'/beta) x + (alpha' - beta' alpha / beta) eta
+        return (b - (c.BetaDot / c.Beta) * x) / (c.AlphaDot - c.BetaDot * c.Alpha / c.Beta);
+    }
+}

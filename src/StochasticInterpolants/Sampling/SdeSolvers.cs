@@ -1,0 +1,169 @@
+using StochasticInterpolants.Fields;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Sampling;
+
+/// <summary>Options of an SDE integration.</summary>
+/// <param name="SaveTimes">Times at which to record the state (hit exactly).</param>
+/// <param name="Progress">Receives the fraction of the time interval covered.</param>
+/// <param name="DenoiseLastStep">Replace the last step by the Tweedie denoiser E[x1 | x_t] = (x + alpha^2 s) / beta
+/// (one-sided interpolants, forward integration ending at t = 1): removes the noise left by the last step.</param>
+public sealed record SdeOptions(IReadOnlyList<double>? SaveTimes = null, IProgress<double>? Progress = null, bool DenoiseLastStep = false);
+
+/// <summary>
+/// Fixed-step samplers of the SDEs with the interpolant's marginals (MATH.md section 3):
+/// forward (tStart &lt; tEnd)  dX = [b + eps s](t, X) dt + sqrt(2 eps(t)) dW,
+/// backward (tStart &gt; tEnd) dY = [b - eps s](t, Y) dt + sqrt(2 eps(t)) dW.
+/// With eps = 0 they take exactly the steps of the matching ODE solver (Euler, Heun) and draw no noise.
+/// Randomness comes only from the generator passed in, so a seed reproduces the samples.
+/// </summary>
+public abstract class SdeSolver
+{
+    /// <summary>Creates a sampler taking <paramref name="steps"/> uniform steps.</summary>
+    protected SdeSolver(int steps)
+    {
+        if (steps < 1 || steps > 1_000_000) throw new ArgumentException($"sampler steps must be in 1..1000000, got {steps}");
+        StepCount = steps;
+    }
+
+    /// <summary>Name (em, heun-sde).</summary>
+    public abstract string Name { get; }
+    /// <summary>Uniform steps.</summary>
+    public int StepCount { get; }
+
+    /// <summary>The drift b ± eps s at (t, x); direction +1 forward, -1 backward. Counts evaluations in <paramref name="nfe"/>.</summary>
+    protected static Tensor Drift(FieldSet fields, ITimeField velocity, DiffusionCoefficient eps, double t, Tensor x, double direction, ref int nfe)
+    {
+        var b = velocity.Evaluate(t, x);
+        nfe++;
+        var e = eps.At(t);
+        if (e == 0) return b;
+        Tensor epsScore;
+        if (eps.NoiseProportionality is { } c && fields.CanProvide(FieldKind.Denoiser))
+            epsScore = -c * fields.Get(FieldKind.Denoiser).Evaluate(t, x); // eps s = c sigma (-eta / sigma)
+        else
+            epsScore = e * fields.Get(FieldKind.Score).Evaluate(t, x);
+        nfe++;
+        return direction > 0 ? b + epsScore : b - epsScore;
+    }
+
+    /// <summary>One step of size h from (t, x) with Brownian increment dW (already scaled by sqrt|h|).</summary>
+    protected abstract Tensor Step(FieldSet fields, ITimeField velocity, DiffusionCoefficient eps, double t, double h, Tensor x, Tensor? dW, double direction, ref int nfe);
+
+    /// <summary>Integrates from X(tStart) = <paramref name="x"/> to tEnd. Needs the velocity, and the score (or a field
+    /// convertible to it) whenever eps is not zero.</summary>
+    public OdeSolution Integrate(FieldSet fields, DiffusionCoefficient eps, Tensor x, double tStart, double tEnd, Generator generator, SdeOptions? options = null)
+    {
+        OdeSolvers.Validate(x, tStart, tEnd, options?.SaveTimes);
+        var velocity = fields.Get(FieldKind.Velocity);
+        if (!eps.IsZero && !fields.CanProvide(FieldKind.Score) && !(eps.NoiseProportionality is not null && fields.CanProvide(FieldKind.Denoiser)))
+            _ = fields.Get(FieldKind.Score); // throws the explanation
+        var denoise = options?.DenoiseLastStep == true;
+        if (denoise && (fields.Interpolant.Kind != Interpolants.InterpolantKind.OneSided || tEnd != 1 || tStart >= tEnd))
+            throw new ArgumentException("last-step denoising needs a one-sided interpolant integrated forward to t = 1");
+        var direction = tEnd >= tStart ? 1.0 : -1.0;
+        var saveTimes = options?.SaveTimes ?? [];
+        var grid = Enumerable.Range(0, StepCount + 1).Select(k => k == StepCount ? tEnd : tStart + (tEnd - tStart) * k / StepCount).ToList();
+        foreach (var s in saveTimes) if (!grid.Contains(s)) grid.Add(s);
+        grid = direction > 0 ? grid.OrderBy(v => v).ToList() : grid.OrderByDescending(v => v).ToList();
+        var saved = new Tensor?[saveTimes.Count];
+        using var noGrad = no_grad();
+        var state = x.detach().clone();
+        var nfe = 0;
+        try
+        {
+            Record(grid[0], state);
+            for (var k = 0; k + 1 < grid.Count; k++)
+            {
+                var t = grid[k]; var h = grid[k + 1] - t;
+                if (h == 0) continue;
+                Tensor next;
+                using (var scope = NewDisposeScope())
+                {
+                    if (denoise && k + 2 == grid.Count)
+                    {
+                        next = fields.Get(FieldKind.TargetPrediction).Evaluate(t, state); // E[x1 | x_t]
+                        nfe++;
+                    }
+                    else
+                    {
+                        var noisy = !eps.IsZero && (eps.At(t) > 0 || eps.At(t + h) > 0);
+                        Tensor? dW = noisy ? randn(state.shape, dtype: state.dtype, generator: generator).to(state.device) * Math.Sqrt(Math.Abs(h)) : null;
+                        next = Step(fields, velocity, eps, t, h, state, dW, direction, ref nfe);
+                    }
+                    next = next.MoveToOuterDisposeScope();
+                }
+                state.Dispose();
+                state = next;
+                Record(grid[k + 1], state);
+                options?.Progress?.Report(Math.Abs(grid[k + 1] - tStart) / Math.Max(Math.Abs(tEnd - tStart), 1e-300));
+            }
+        }
+        catch
+        {
+            state.Dispose();
+            foreach (var s in saved) s?.Dispose();
+            throw;
+        }
+        return new OdeSolution(state, saveTimes.ToList(), saved.Select(s => s!).ToList(), nfe, StepCount, 0);
+
+        void Record(double t, Tensor value)
+        {
+            for (var i = 0; i < saveTimes.Count; i++)
+                if (saveTimes[i] == t && saved[i] is null) saved[i] = value.clone();
+        }
+    }
+}
+
+/// <summary>Euler–Maruyama: X + f(t, X) h + sqrt(2 eps(t)) dW. Weak order 1; with eps = 0 it is forward Euler.</summary>
+public sealed class EulerMaruyamaSampler(int steps) : SdeSolver(steps)
+{
+    /// <inheritdoc />
+    public override string Name => "em";
+
+    /// <inheritdoc />
+    protected override Tensor Step(FieldSet fields, ITimeField velocity, DiffusionCoefficient eps, double t, double h, Tensor x, Tensor? dW, double direction, ref int nfe)
+    {
+        var drift = Drift(fields, velocity, eps, t, x, direction, ref nfe);
+        var next = x + h * drift;
+        return dW is null ? next : next + Math.Sqrt(2 * eps.At(t)) * dW;
+    }
+}
+
+/// <summary>
+/// Stochastic Heun for additive noise: predictor X~ = X + f(t, X) h + g(t) dW, corrector
+/// X + (h/2)(f(t, X) + f(t + h, X~)) + ((g(t) + g(t + h)) / 2) dW with g = sqrt(2 eps). With eps = 0 it is Heun's method.
+/// </summary>
+public sealed class StochasticHeunSampler(int steps) : SdeSolver(steps)
+{
+    /// <inheritdoc />
+    public override string Name => "heun-sde";
+
+    /// <inheritdoc />
+    protected override Tensor Step(FieldSet fields, ITimeField velocity, DiffusionCoefficient eps, double t, double h, Tensor x, Tensor? dW, double direction, ref int nfe)
+    {
+        var g0 = Math.Sqrt(2 * eps.At(t)); var g1 = Math.Sqrt(2 * eps.At(t + h));
+        var f0 = Drift(fields, velocity, eps, t, x, direction, ref nfe);
+        var predictor = x + h * f0;
+        if (dW is not null) predictor = predictor + g0 * dW;
+        var f1 = Drift(fields, velocity, eps, t + h, predictor, direction, ref nfe);
+        var next = x + (h / 2) * (f0 + f1);
+        return dW is null ? next : next + ((g0 + g1) / 2) * dW;
+    }
+}
+
+/// <summary>Creates SDE samplers by name.</summary>
+public static class SdeSolvers
+{
+    /// <summary>Known names.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["em", "heun-sde"];
+
+    /// <summary>em (Euler–Maruyama) or heun-sde (stochastic Heun) with <paramref name="steps"/> steps.</summary>
+    public static SdeSolver Create(string name, int steps) => name.Trim().ToLowerInvariant() switch
+    {
+        "em" or "euler-maruyama" => new EulerMaruyamaSampler(steps),
+        "heun-sde" or "stochastic-heun" => new StochasticHeunSampler(steps),
+        _ => throw new ArgumentException($"unknown sampler '{name}' (expected {string.Join(", ", Names)}, or an ODE solver: {string.Join(", ", OdeSolvers.Names)})"),
+    };
+}
