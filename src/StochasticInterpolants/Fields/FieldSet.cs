@@ -15,7 +15,7 @@ public sealed class FieldConversionException(string message) : Exception(message
 /// s = -eta / sigma and eta = -sigma s.</para>
 /// <para>For one-sided interpolants x_t = alpha z + beta x1 every field determines the others:
 /// E[x1 | x] = (x - alpha eta) / beta, eta = (x - beta E[x1 | x]) / alpha, b = alpha' eta + beta' E[x1 | x]
-/// = (beta'/beta) x + (beta' alpha^2 / beta - alpha' alpha) s, and eta = (b - (beta'/beta) x) / (alpha' - beta' alpha / beta).</para>
+/// = (beta'/beta) x + (beta' alpha^2 / beta - alpha' alpha) s, and eta = (beta b - beta' x) / (alpha' beta - beta' alpha).</para>
 /// <para>For two-sided interpolants the velocity alone does not determine the score (and with gamma = 0 there is
 /// no score to learn from the interpolant): both must be given.</para>
 /// </summary>
@@ -119,7 +119,8 @@ public sealed class FieldSet
         if (_fields.TryGetValue(FieldKind.Score, out var s)) return -sigma * s.Evaluate(t, x);
         if (_fields.TryGetValue(FieldKind.TargetPrediction, out var p)) return (x - c.Beta * p.Evaluate(t, x)) / c.Alpha;
         var b = _fields[FieldKind.Velocity].Evaluate(t, x);
-        // b = (beta'/beta) x + (alpha' - beta' alpha / beta) eta
-        return (b - (c.BetaDot / c.Beta) * x) / (c.AlphaDot - c.BetaDot * c.Alpha / c.Beta);
+        // b = (beta'/beta) x + (alpha' - beta' alpha / beta) eta, multiplied through by beta so that t = 0 (beta = 0,
+        // where x_0 = z and eta = x) needs no division by zero: eta = (beta b - beta' x) / (alpha' beta - beta' alpha).
+        return (c.Beta * b - c.BetaDot * x) / (c.AlphaDot * c.Beta - c.BetaDot * c.Alpha);
     }
 }

@@ -115,3 +115,25 @@ public class TrainingTests
     }
 
 }
+
+public class SdeTrainingTests
+{
+    [Fact]
+    public void Short_checkerboard_run_sampled_with_the_sde_lands_most_samples_in_the_squares()
+    {
+        // One-sided linear interpolant, velocity only: the SDE gets its score by the closed-form conversion.
+        var it = new OneSidedLinearInterpolant();
+        using var net = new MlpNetwork(new MlpConfig(2, Width: 128, Depth: 3), seed: 0);
+        var trainer = new Trainer(new IndependentCoupling(new StandardGaussian(2), new Checkerboard()), new VelocityObjective(it), net,
+            new TrainingOptions(Steps: 3000, BatchSize: 256, LearningRate: 5e-3, EmaDecay: 0.99, Seed: 0));
+        trainer.Run(out var ema);
+        using (ema) ema!.CopyTo(net);
+        var fields = new FieldSet(it, [new NetworkField(net, FieldKind.Velocity)]);
+        using var g = new Generator(5);
+        using var x0 = randn(4000, 2, generator: g);
+        using var solution = new EulerMaruyamaSampler(100).Integrate(fields, DiffusionCoefficient.ProportionalToNoise(0.5, it), x0, 0, 1, g);
+        // Measured 0.79 (seed 0, 1 thread; the ODE reaches 0.81 on the same model). Bound: 0.72.
+        var inside = Checkerboard.FractionInside(solution.Final);
+        Assert.True(inside >= 0.72, $"fraction inside {inside:F3}");
+    }
+}

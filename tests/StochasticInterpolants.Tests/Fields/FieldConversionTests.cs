@@ -1,0 +1,65 @@
+using StochasticInterpolants.Fields;
+using StochasticInterpolants.Interpolants;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Tests.Fields;
+
+public class FieldConversionTests
+{
+    private static GaussianMixtureField Oracle(IInterpolant it) => new(it,
+        [new MixtureComponent(1, [0, 0], [1, 1])],
+        [new MixtureComponent(0.3, [-2, 1], [0.2, 0.3]), new MixtureComponent(0.7, [1.5, -0.5], [0.5, 0.1])]);
+
+    public static TheoryData<string> OneSided() => new() { "one-sided-linear", "one-sided-vp" };
+
+    [Theory, MemberData(nameof(OneSided))]
+    public void One_sided_velocity_score_denoiser_and_target_prediction_convert_exactly(string family)
+    {
+        var it = new InterpolantSpec(family).Build();
+        var oracle = Oracle(it);
+        using var g = new Generator(3);
+        using var x = randn(64, 2, dtype: float64, generator: g) * 2;
+        var fromVelocity = new FieldSet(it, [new FunctionField(FieldKind.Velocity, oracle.Velocity)]);
+        var fromScore = new FieldSet(it, [new FunctionField(FieldKind.Score, oracle.Score)]);
+        foreach (var t in new[] { 0.1, 0.4, 0.7, 0.95 })
+        {
+            // b -> s against the exact score, then s -> b against the exact velocity: both to float64 round-off.
+            using var s = fromVelocity.Get(FieldKind.Score).Evaluate(t, x);
+            using var sExact = oracle.Score(t, x);
+            Assert.True((s - sExact).abs().max().ToDouble() < 1e-9, $"b -> s at t = {t}");
+            var roundTrip = new FieldSet(it, [new FunctionField(FieldKind.Score, (tt, xx) => fromVelocity.Get(FieldKind.Score).Evaluate(tt, xx))]);
+            using var b = roundTrip.Get(FieldKind.Velocity).Evaluate(t, x);
+            using var bExact = oracle.Velocity(t, x);
+            Assert.True((b - bExact).abs().max().ToDouble() < 1e-9, $"b -> s -> b at t = {t}");
+            using var b2 = fromScore.Get(FieldKind.Velocity).Evaluate(t, x);
+            Assert.True((b2 - bExact).abs().max().ToDouble() < 1e-9, $"s -> b at t = {t}");
+            // eta and E[x1 | x] round trip through each other.
+            using var eta = fromScore.Get(FieldKind.Denoiser).Evaluate(t, x);
+            using var x1hat = fromScore.Get(FieldKind.TargetPrediction).Evaluate(t, x);
+            var c = it.At(t);
+            using var rebuilt = c.Alpha * eta + c.Beta * x1hat; // x = alpha E[z|x] + beta E[x1|x]
+            Assert.True((rebuilt - x).abs().max().ToDouble() < 1e-9, $"x = alpha eta + beta x1hat at t = {t}");
+        }
+    }
+
+    [Fact]
+    public void Two_sided_score_and_denoiser_convert_but_velocity_alone_does_not_give_a_score()
+    {
+        var it = new LinearInterpolant(GammaSchedule.Sqrt());
+        var oracle = Oracle(it);
+        using var g = new Generator(4);
+        using var x = randn(32, 2, dtype: float64, generator: g);
+        var fromScore = new FieldSet(it, [new FunctionField(FieldKind.Score, oracle.Score)]);
+        using var eta = fromScore.Get(FieldKind.Denoiser).Evaluate(0.3, x);
+        var back = new FieldSet(it, [new FunctionField(FieldKind.Denoiser, (t, y) => fromScore.Get(FieldKind.Denoiser).Evaluate(t, y))]);
+        using var s = back.Get(FieldKind.Score).Evaluate(0.3, x);
+        using var sExact = oracle.Score(0.3, x);
+        Assert.True((s - sExact).abs().max().ToDouble() < 1e-12);
+        var velocityOnly = new FieldSet(it, [new FunctionField(FieldKind.Velocity, oracle.Velocity)]);
+        Assert.Contains("does not determine its score", Assert.Throws<FieldConversionException>(() => velocityOnly.Get(FieldKind.Score)).Message);
+        var noGamma = new FieldSet(new LinearInterpolant(), [new FunctionField(FieldKind.Velocity, oracle.Velocity)]);
+        Assert.Contains("gamma = 0", Assert.Throws<FieldConversionException>(() => noGamma.Get(FieldKind.Score)).Message);
+        Assert.Contains("gamma = 0", Assert.Throws<ArgumentException>(() => new StochasticInterpolants.Objectives.DenoiserObjective(new LinearInterpolant())).Message);
+    }
+}
