@@ -1,6 +1,7 @@
 using System.CommandLine;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Fields;
 using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Training;
 
@@ -63,7 +64,7 @@ public static class SiApp
         OperationCanceledException => "cancelled",
         UsageException u => u.Message,
         ArgumentException a => a.Message.Split(" (Parameter '")[0],
-        DataFormatException or CheckpointException or DeviceUnavailableException or TrainingDivergedException => e.Message,
+        DataFormatException or CheckpointException or DeviceUnavailableException or TrainingDivergedException or FieldConversionException or Sampling.IntegrationException => e.Message,
         FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => e.Message,
         IOException io => io.Message,
         DllNotFoundException d => d.Message,

@@ -68,7 +68,7 @@ public sealed class DormandPrince5Solver : IOdeSolver
             while (target < targets.Count)
             {
                 if (accepted + rejected >= MaxSteps)
-                    throw new InvalidOperationException($"dopri5 gave up after {MaxSteps} steps at t = {t:G6} (the field may be stiff or non-finite; loosen --rtol/--atol or use a fixed-step solver)");
+                    throw new IntegrationException($"dopri5 gave up after {MaxSteps} steps at t = {t:G6} (the field may be stiff or non-finite; loosen --rtol/--atol or use a fixed-step solver)");
                 var goal = targets[target];
                 var landing = Math.Abs(h) >= Math.Abs(goal - t);
                 var step = landing ? goal - t : h;
@@ -99,7 +99,7 @@ public sealed class DormandPrince5Solver : IOdeSolver
                 if (!double.IsFinite(err))
                 {
                     yNew.Dispose(); kLast.Dispose();
-                    throw new InvalidOperationException($"dopri5: the velocity field returned non-finite values near t = {t:G6}");
+                    throw new IntegrationException($"dopri5: the velocity field returned non-finite values near t = {t:G6}");
                 }
                 if (err <= 1)
                 {

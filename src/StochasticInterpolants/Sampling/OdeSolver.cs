@@ -66,3 +66,6 @@ public static class OdeSolvers
             if (!(s >= lo && s <= hi)) throw new ArgumentException($"save time {s} lies outside the integration interval [{lo}, {hi}]");
     }
 }
+
+/// <summary>Raised when an integration cannot be completed (step limit reached, non-finite field values).</summary>
+public sealed class IntegrationException(string message) : Exception(message);
