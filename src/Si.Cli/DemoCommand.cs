@@ -15,12 +15,8 @@ namespace StochasticInterpolants.Cli;
 /// </summary>
 internal static class DemoCommand
 {
-    /// <summary>The demo's training configuration (tuned on 2 CPU cores: about 90 s of training reaching ~0.92 inside the squares; 3,000 steps at batch 1024 reach only ~0.86).</summary>
-    public static TrainingRunConfig Config(long seed) => new(
-        Target: "checkerboard", Base: "gaussian", Interpolant: "linear", Gamma: "none",
-        Model: new ModelOptions(Width: 256, Depth: 4, Activation: "silu", TimeFrequencies: 8),
-        Training: new TrainingOptions(Steps: 7000, BatchSize: 1024, LearningRate: 3e-3, WarmupSteps: 100, Schedule: "cosine",
-            FinalLearningRateFraction: 0.01, GradientClip: 1.0, EmaDecay: 0.999, Seed: seed, LogEvery: 100));
+    /// <summary>The demo's training configuration (see <see cref="Presets.CheckerboardDemo"/>).</summary>
+    public static TrainingRunConfig Config(long seed) => Presets.CheckerboardDemo(seed);
 
     public static Command Create(TextWriter output, TextWriter error)
     {

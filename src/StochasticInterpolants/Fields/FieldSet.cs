@@ -110,6 +110,24 @@ public sealed class FieldSet
         return result.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// True when only the velocity is given and the interpolant is one-sided: then the score at (t, x) follows from b(t, x)
+    /// by <see cref="DenoiserFromVelocity"/> without evaluating the network again.
+    /// </summary>
+    public bool ScoreFollowsFromVelocity => OneSided && _fields.Count == 1 && _fields.ContainsKey(FieldKind.Velocity);
+
+    /// <summary>
+    /// One-sided interpolants: eta from an already evaluated b. From b = (beta'/beta) x + (alpha' - beta' alpha / beta) eta,
+    /// multiplied through by beta so that t = 0 (beta = 0, where x_0 = z and eta = x) needs no division by zero:
+    /// eta = (beta b - beta' x) / (alpha' beta - beta' alpha).
+    /// </summary>
+    public Tensor DenoiserFromVelocity(double t, Tensor x, Tensor velocity)
+    {
+        if (!OneSided) throw new FieldConversionException($"the {Interpolant.Name} interpolant is two-sided: its velocity does not determine its denoiser");
+        var c = Interpolant.At(t);
+        return (c.Beta * velocity - c.BetaDot * x) / (c.AlphaDot * c.Beta - c.BetaDot * c.Alpha);
+    }
+
     /// <summary>eta(t, x) from whichever field is given (one-sided interpolants, or a score for two-sided ones).</summary>
     private Tensor Denoiser(double t, Tensor x)
     {
@@ -118,9 +136,7 @@ public sealed class FieldSet
         if (_fields.TryGetValue(FieldKind.Denoiser, out var d)) return d.Evaluate(t, x);
         if (_fields.TryGetValue(FieldKind.Score, out var s)) return -sigma * s.Evaluate(t, x);
         if (_fields.TryGetValue(FieldKind.TargetPrediction, out var p)) return (x - c.Beta * p.Evaluate(t, x)) / c.Alpha;
-        var b = _fields[FieldKind.Velocity].Evaluate(t, x);
-        // b = (beta'/beta) x + (alpha' - beta' alpha / beta) eta, multiplied through by beta so that t = 0 (beta = 0,
-        // where x_0 = z and eta = x) needs no division by zero: eta = (beta b - beta' x) / (alpha' beta - beta' alpha).
-        return (c.Beta * b - c.BetaDot * x) / (c.AlphaDot * c.Beta - c.BetaDot * c.Alpha);
+        using var b = _fields[FieldKind.Velocity].Evaluate(t, x);
+        return DenoiserFromVelocity(t, x, b);
     }
 }

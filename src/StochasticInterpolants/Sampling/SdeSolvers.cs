@@ -40,6 +40,13 @@ public abstract class SdeSolver
         var e = eps.At(t);
         if (e == 0) return b;
         Tensor epsScore;
+        if (fields.ScoreFollowsFromVelocity)
+        {
+            // One network evaluation gives both: s = -eta / sigma with eta from b (one-sided interpolants).
+            var eta = fields.DenoiserFromVelocity(t, x, b);
+            epsScore = eps.NoiseProportionality is { } c1 ? -c1 * eta : (-e / fields.NoiseScale(t)) * eta;
+            return direction > 0 ? b + epsScore : b - epsScore;
+        }
         if (eps.NoiseProportionality is { } c && fields.CanProvide(FieldKind.Denoiser))
             epsScore = -c * fields.Get(FieldKind.Denoiser).Evaluate(t, x); // eps s = c sigma (-eta / sigma)
         else

@@ -106,4 +106,24 @@ public class SdeSamplerTests
         Assert.True(coarse > 0.02, $"coarse bias {coarse:F4} is within noise: the test would not see the order");
         Assert.True(fine < coarse / 2.5, $"bias {coarse:F4} at 8 steps, {fine:F4} at 32 (first order expects / 4)");
     }
+
+    [Fact]
+    public void Tweedie_last_step_is_the_target_prediction_of_the_previous_state()
+    {
+        var it = new OneSidedLinearInterpolant();
+        var oracle = new GaussianMixtureField(it, [new MixtureComponent(1, [0, 0], [1, 1])], [new MixtureComponent(1, M, [S * S, S * S])]);
+        var fields = new FieldSet(it, [new FunctionField(FieldKind.Velocity, oracle.Velocity)]);
+        using var x0 = Draw(4000, [0, 0], 1, 11);
+        using var g = new Generator(12);
+        const int steps = 50;
+        var before = 1.0 - 1.0 / steps;
+        using var s = new EulerMaruyamaSampler(steps).Integrate(fields, DiffusionCoefficient.ProportionalToNoise(1, it), x0, 0, 1, g,
+            new SdeOptions(SaveTimes: [before], DenoiseLastStep: true));
+        using var expected = fields.Get(FieldKind.TargetPrediction).Evaluate(before, s.Trajectory[0]);
+        Assert.True(s.Final.allclose(expected, 1e-12, 1e-12));
+        // E[x1 | x_t] at t = 0.98 is close to x1 itself here: the target mean is reproduced.
+        var mean = s.Final.mean([0]).data<double>().ToArray();
+        Assert.Equal(M[0], mean[0], 1); Assert.Equal(M[1], mean[1], 1);
+        Assert.Throws<ArgumentException>(() => new EulerMaruyamaSampler(5).Integrate(Exact(), DiffusionCoefficient.Constant(0.1), x0, 0, 1, g, new SdeOptions(DenoiseLastStep: true)));
+    }
 }

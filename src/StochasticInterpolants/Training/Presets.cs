@@ -1,0 +1,16 @@
+namespace StochasticInterpolants.Training;
+
+/// <summary>Named training configurations that are known to work, so the demo and the benchmarks share one definition.</summary>
+public static class Presets
+{
+    /// <summary>
+    /// The checkerboard demo: N(0, I) to the checkerboard, linear interpolant, gamma = 0, MLP 256 x 4 (SiLU), 7,000 Adam
+    /// steps at batch 1024 with peak learning rate 3e-3, cosine decay and EMA 0.999. Measured on 2 CPU cores: about 90 s of
+    /// training and 0.92 of RK4 samples inside the squares (3,000 steps reach only ~0.86).
+    /// </summary>
+    public static TrainingRunConfig CheckerboardDemo(long seed = 0, string interpolant = "linear") => new(
+        Target: "checkerboard", Base: "gaussian", Interpolant: interpolant, Gamma: "none",
+        Model: new ModelOptions(Width: 256, Depth: 4, Activation: "silu", TimeFrequencies: 8),
+        Training: new TrainingOptions(Steps: 7000, BatchSize: 1024, LearningRate: 3e-3, WarmupSteps: 100, Schedule: "cosine",
+            FinalLearningRateFraction: 0.01, GradientClip: 1.0, EmaDecay: 0.999, Seed: seed, LogEvery: 100));
+}
