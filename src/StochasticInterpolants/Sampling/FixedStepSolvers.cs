@@ -31,43 +31,13 @@ public abstract class FixedStepSolver : IOdeSolver
     {
         OdeSolvers.Validate(x, tStart, tEnd, options?.SaveTimes);
         var saveTimes = options?.SaveTimes ?? [];
-        var grid = Enumerable.Range(0, StepCount + 1).Select(k => k == StepCount ? tEnd : tStart + (tEnd - tStart) * k / StepCount).ToList();
-        foreach (var s in saveTimes) if (!grid.Contains(s)) grid.Add(s);
-        grid = tEnd >= tStart ? grid.OrderBy(v => v).ToList() : grid.OrderByDescending(v => v).ToList();
-        var saved = new Tensor?[saveTimes.Count];
-        using var noGrad = no_grad();
-        var state = x.detach().clone();
         var nfe = 0;
-        try
+        var (final, saved) = StepGrid.Run(x, tStart, tEnd, StepCount, saveTimes, options?.Progress, (_, _, t, h, state) =>
         {
-            Record(grid[0], state);
-            for (var k = 0; k + 1 < grid.Count; k++)
-            {
-                var h = grid[k + 1] - grid[k];
-                if (h == 0) continue;
-                Tensor next;
-                using (var scope = NewDisposeScope())
-                    next = Step(field, grid[k], h, state).MoveToOuterDisposeScope();
-                state.Dispose();
-                state = next;
-                nfe += EvaluationsPerStep;
-                Record(grid[k + 1], state);
-                options?.Progress?.Report(Math.Abs(grid[k + 1] - tStart) / Math.Max(Math.Abs(tEnd - tStart), 1e-300));
-            }
-        }
-        catch
-        {
-            state.Dispose();
-            foreach (var s in saved) s?.Dispose();
-            throw;
-        }
-        return new OdeSolution(state, saveTimes.ToList(), saved.Select(s => s!).ToList(), nfe, StepCount, 0);
-
-        void Record(double t, Tensor value)
-        {
-            for (var i = 0; i < saveTimes.Count; i++)
-                if (saveTimes[i] == t && saved[i] is null) saved[i] = value.clone();
-        }
+            nfe += EvaluationsPerStep;
+            return Step(field, t, h, state);
+        });
+        return new OdeSolution(final, saveTimes.ToList(), saved, nfe, StepCount, 0);
     }
 }
 

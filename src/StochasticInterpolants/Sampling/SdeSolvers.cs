@@ -71,55 +71,19 @@ public abstract class SdeSolver
             throw new ArgumentException("last-step denoising needs a one-sided interpolant integrated forward to t = 1");
         var direction = tEnd >= tStart ? 1.0 : -1.0;
         var saveTimes = options?.SaveTimes ?? [];
-        var grid = Enumerable.Range(0, StepCount + 1).Select(k => k == StepCount ? tEnd : tStart + (tEnd - tStart) * k / StepCount).ToList();
-        foreach (var s in saveTimes) if (!grid.Contains(s)) grid.Add(s);
-        grid = direction > 0 ? grid.OrderBy(v => v).ToList() : grid.OrderByDescending(v => v).ToList();
-        var saved = new Tensor?[saveTimes.Count];
-        using var noGrad = no_grad();
-        var state = x.detach().clone();
         var nfe = 0;
-        try
+        var (final, saved) = StepGrid.Run(x, tStart, tEnd, StepCount, saveTimes, options?.Progress, (k, last, t, h, state) =>
         {
-            Record(grid[0], state);
-            for (var k = 0; k + 1 < grid.Count; k++)
+            if (denoise && k == last)
             {
-                var t = grid[k]; var h = grid[k + 1] - t;
-                if (h == 0) continue;
-                Tensor next;
-                using (var scope = NewDisposeScope())
-                {
-                    if (denoise && k + 2 == grid.Count)
-                    {
-                        next = fields.Get(FieldKind.TargetPrediction).Evaluate(t, state); // E[x1 | x_t]
-                        nfe++;
-                    }
-                    else
-                    {
-                        var noisy = !eps.IsZero && (eps.At(t) > 0 || eps.At(t + h) > 0);
-                        Tensor? dW = noisy ? randn(state.shape, dtype: state.dtype, generator: generator).to(state.device) * Math.Sqrt(Math.Abs(h)) : null;
-                        next = Step(fields, velocity, eps, t, h, state, dW, direction, ref nfe);
-                    }
-                    next = next.MoveToOuterDisposeScope();
-                }
-                state.Dispose();
-                state = next;
-                Record(grid[k + 1], state);
-                options?.Progress?.Report(Math.Abs(grid[k + 1] - tStart) / Math.Max(Math.Abs(tEnd - tStart), 1e-300));
+                nfe++;
+                return fields.Get(FieldKind.TargetPrediction).Evaluate(t, state); // E[x1 | x_t]
             }
-        }
-        catch
-        {
-            state.Dispose();
-            foreach (var s in saved) s?.Dispose();
-            throw;
-        }
-        return new OdeSolution(state, saveTimes.ToList(), saved.Select(s => s!).ToList(), nfe, StepCount, 0);
-
-        void Record(double t, Tensor value)
-        {
-            for (var i = 0; i < saveTimes.Count; i++)
-                if (saveTimes[i] == t && saved[i] is null) saved[i] = value.clone();
-        }
+            var noisy = !eps.IsZero && (eps.At(t) > 0 || eps.At(t + h) > 0);
+            Tensor? dW = noisy ? randn(state.shape, dtype: state.dtype, generator: generator).to(state.device) * Math.Sqrt(Math.Abs(h)) : null;
+            return Step(fields, velocity, eps, t, h, state, dW, direction, ref nfe);
+        });
+        return new OdeSolution(final, saveTimes.ToList(), saved, nfe, StepCount, 0);
     }
 }
 

@@ -3,17 +3,23 @@ using StochasticInterpolants.Data;
 
 namespace StochasticInterpolants.Tests.Cli;
 
-public sealed class CliTests : IDisposable
+/// <summary>Runs <c>si</c> in-process, capturing its output and error streams.</summary>
+internal static class SiRunner
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("si-cli-").FullName;
-    public void Dispose() => Directory.Delete(_dir, true);
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
+    public static (int Code, string Out, string Err) Run(params string[] args)
     {
         var output = new StringWriter(); var error = new StringWriter();
         var code = SiApp.Run(args, output, error);
         return (code, output.ToString(), error.ToString());
     }
+}
+
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("si-cli-").FullName;
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args) => SiRunner.Run(args);
 
     [Fact]
     public void Train_then_sample_from_the_checkpoint()
@@ -148,12 +154,7 @@ public sealed class CliSdeTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("si-cli-sde-").FullName;
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var output = new StringWriter(); var error = new StringWriter();
-        var code = SiApp.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => SiRunner.Run(args);
 
     [Fact]
     public void Learn_velocity_and_score_then_sample_with_the_sde()
