@@ -17,13 +17,26 @@ public static class SampleScatterPlot
 {
     /// <summary>
     /// Writes the panels as one PNG of size (panels x <paramref name="panelSize"/>) by <paramref name="panelSize"/>,
-    /// atomically. Axis limits are shared: <paramref name="range"/> when given, else the 0.2%–99.8% quantiles of all
+    /// atomically. Axis limits are shared: <paramref name="range"/> when given, else the 0.5%–99.5% quantiles of all
     /// finite points with a 5% margin. Non-finite points are not drawn and are counted in the panel title.
     /// </summary>
+    /// <param name="path">PNG file to write; its folder must exist.</param>
+    /// <param name="panels">Panels, drawn left to right.</param>
+    /// <param name="panelSize">Width and height of each panel in pixels (100..4000).</param>
+    /// <param name="range">Axis limits used for both axes of every panel; null to derive them from the points.</param>
+    /// <exception cref="ArgumentException">No panels, a bad panel size or range, or points that are not [n, 2].</exception>
+    /// <exception cref="DirectoryNotFoundException">The folder of <paramref name="path"/> does not exist.</exception>
     public static void SaveSideBySide(string path, IReadOnlyList<ScatterPanel> panels, int panelSize = 500, (double Min, double Max)? range = null)
     {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(panels);
         if (panels.Count == 0) throw new ArgumentException("a figure needs at least one panel");
         if (panelSize < 100 || panelSize > 4000) throw new ArgumentException($"panel size must be in 100..4000 pixels, got {panelSize}");
+        if (range is { } r && !(double.IsFinite(r.Min) && double.IsFinite(r.Max) && r.Min < r.Max))
+            throw new ArgumentException($"range must be finite with Min < Max, got ({r.Min}, {r.Max})");
+        // Checked before rendering so a typo in the folder fails fast instead of after the (slow) drawing.
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"cannot write figure '{path}': folder '{folder}' does not exist");
         var clouds = panels.Select(p => Extract(p)).ToList();
         var (lo, hi) = range ?? SharedRange(clouds.SelectMany(c => c.Xs.Concat(c.Ys)).ToList());
         using var surface = SKSurface.Create(new SKImageInfo(panelSize * panels.Count, panelSize)) ?? throw new InvalidOperationException("could not create a drawing surface");
@@ -31,10 +44,9 @@ public static class SampleScatterPlot
         for (var i = 0; i < panels.Count; i++)
         {
             var (xs, ys, dropped) = clouds[i];
-            var plot = new Plot();
+            using var plot = new Plot();
             if (PlotFonts.Family is { } font) plot.Font.Set(font);
-            var title = dropped > 0 ? $"{panels[i].Title} ({dropped} non-finite points not drawn)" : panels[i].Title;
-            plot.Title(title, size: 16);
+            plot.Title(PanelTitle(panels[i].Title, dropped), size: 16);
             var scatter = plot.Add.ScatterPoints(xs, ys);
             scatter.MarkerSize = xs.Length > 2000 ? 2f : 4f;
             scatter.MarkerShape = MarkerShape.FilledCircle;
@@ -52,8 +64,18 @@ public static class SampleScatterPlot
         AtomicFile.Write(path, s => data.SaveTo(s));
     }
 
-    private static (double[] Xs, double[] Ys, int Dropped) Extract(ScatterPanel panel)
+    /// <summary>The title shown over a panel: the given title plus how many non-finite points were left out.</summary>
+    internal static string PanelTitle(string title, int dropped) => dropped switch
     {
+        0 => title,
+        1 => $"{title} (1 non-finite point not drawn)",
+        _ => $"{title} ({dropped} non-finite points not drawn)",
+    };
+
+    /// <summary>Finite points of a panel as coordinate arrays, and the count of rows with a NaN or infinite coordinate.</summary>
+    internal static (double[] Xs, double[] Ys, int Dropped) Extract(ScatterPanel panel)
+    {
+        ArgumentNullException.ThrowIfNull(panel);
         var p = panel.Points;
         if (p.dim() != 2 || p.shape[1] != 2) throw new ArgumentException($"panel '{panel.Title}' needs [n, 2] points, got [{string.Join(",", p.shape)}]");
         using var cpu = p.detach().to(float64).cpu().contiguous();
@@ -68,12 +90,14 @@ public static class SampleScatterPlot
         return (xs.ToArray(), ys.ToArray(), dropped);
     }
 
-    private static (double, double) SharedRange(List<double> values)
+    /// <summary>Shared axis limits: robust quantiles of all coordinates plus a 5% margin; (-1, 1) when nothing is finite.</summary>
+    internal static (double Lo, double Hi) SharedRange(List<double> values)
     {
         if (values.Count == 0) return (-1, 1);
         values.Sort();
-        var lo = values[(int)(0.002 * (values.Count - 1))];
-        var hi = values[(int)Math.Ceiling(0.998 * (values.Count - 1))];
+        // Quantiles rather than min/max so a handful of diverged samples cannot shrink the real cloud to a dot.
+        var lo = values[(int)(0.005 * (values.Count - 1))];
+        var hi = values[(int)Math.Ceiling(0.995 * (values.Count - 1))];
         var margin = Math.Max(hi - lo, 1e-6) * 0.05;
         return (lo - margin, hi + margin);
     }
