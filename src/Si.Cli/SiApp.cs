@@ -31,6 +31,7 @@ public static class SiApp
             TrainCommand.Create(output, error),
             SampleCommand.Create(output, error),
             DemoCommand.Create(output, error),
+            EvalCommand.Create(output, error),
         };
         ParseResult parsed;
         try { parsed = root.Parse(args); }

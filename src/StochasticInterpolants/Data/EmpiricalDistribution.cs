@@ -32,6 +32,9 @@ public sealed class EmpiricalDistribution : SampledDistribution, IDisposable
     public override string Name { get; }
     /// <inheritdoc />
     public override int Dimension { get; }
+    /// <summary>The table itself ([n, d], float32, CPU), owned by this distribution: clone it to keep it.</summary>
+    public Tensor Rows => _rows;
+
     /// <summary>Number of rows in the table.</summary>
     public long Count => _rows.shape[0];
 

@@ -1,0 +1,75 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Spectre.Console;
+using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Data;
+using StochasticInterpolants.Likelihood;
+using StochasticInterpolants.Metrics;
+using StochasticInterpolants.Runtime;
+using StochasticInterpolants.Sampling;
+
+namespace StochasticInterpolants.Cli;
+
+/// <summary><c>si eval</c>: likelihood of held-out target points and sample distances, as a table and optionally JSON.</summary>
+internal static class EvalCommand
+{
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "a training output folder", Required = true };
+        var target = new Option<string>("--target") { Description = "the target to score against: a built-in name or a CSV file (its rows are the held-out set)", Required = true };
+        var json = new Option<string?>("--json") { Description = "also write the figures to this JSON file" };
+        var count = new Option<int>("--count") { Description = "held-out points (and generated samples)", DefaultValueFactory = _ => 5000 };
+        var estimator = new Option<string>("--estimator") { Description = "exact (d autograd passes), hutchinson (Rademacher) or hutchinson-gaussian", DefaultValueFactory = _ => "exact" };
+        var probes = new Option<int>("--probes") { Description = "Hutchinson probes per point", DefaultValueFactory = _ => 1 };
+        var solver = new SampleCommand.SolverOptions();
+        var seed = CommonOptions.Seed();
+        var threads = CommonOptions.Threads();
+        var progress = CommonOptions.Progress();
+        var command = new Command("eval", "Score a checkpoint: NLL of held-out target points (nats per sample, bits per dimension), distances between generated and target samples.");
+        foreach (var o in new Option[] { checkpoint, target, json, count, estimator, probes, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress }) command.Options.Add(o);
+        solver.Steps.DefaultValueFactory = _ => 100;
+        command.SetAction(r =>
+        {
+            var ode = solver.Build(r);
+            var est = r.GetValue(estimator)!.Trim().ToLowerInvariant() switch
+            {
+                "exact" => DivergenceEstimator.Exact,
+                "hutchinson" or "hutchinson-rademacher" => DivergenceEstimator.HutchinsonRademacher,
+                "hutchinson-gaussian" => DivergenceEstimator.HutchinsonGaussian,
+                var other => throw new UsageException($"unknown --estimator '{other}' (expected exact, hutchinson, hutchinson-gaussian)"),
+            };
+            var jsonPath = r.GetValue(json);
+            if (jsonPath is not null && !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(jsonPath))))
+                throw new DirectoryNotFoundException($"folder of --json '{jsonPath}' does not exist");
+            var targetDistribution = Distributions.Parse(r.GetValue(target)!);
+            CommonOptions.ApplyRuntime(r.GetValue(threads));
+            using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
+            var display = new ProgressDisplay(r.GetValue(progress), error);
+            var options = new EvaluationOptions(r.GetValue(count), ode, new LikelihoodOptions(est, r.GetValue(probes), r.GetValue(seed)), r.GetValue(seed));
+            var report = display.Fraction("eval", p => Evaluator.Evaluate(ckpt, targetDistribution, options, p));
+            Print(output, report);
+            if (jsonPath is not null)
+                AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    internal static void Print(TextWriter output, EvaluationReport r)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        var table = new Table().AddColumn("figure").AddColumn(new TableColumn("value").RightAligned()).AddColumn("note");
+        string F(double v, string format = "F4") => v.ToString(format, CultureInfo.InvariantCulture);
+        table.AddRow("NLL (nats/sample)", $"{F(r.NllMean)} ± {F(r.NllStdErr)}", $"{r.HeldOut} held-out points of {r.Target}");
+        table.AddRow("bits/dim", F(r.BitsPerDim), "");
+        if (r.TrueEntropy is { } h) table.AddRow("true entropy (nats)", F(h), $"gap {F(r.NllGap!.Value)}: no model goes below it");
+        table.AddRow("energy distance", F(r.EnergyDistance, "G4"), "generated vs held-out");
+        table.AddRow("MMD^2 (RBF)", F(r.Mmd, "G4"), $"bandwidths {string.Join(", ", r.MmdBandwidths)}");
+        table.AddRow("sliced W2", F(r.SlicedW2), $"{r.SlicedW2Projections} projections");
+        if (r.SupportFraction is { } s) table.AddRow("inside the support", F(s, "F3"), "");
+        table.AddRow("NFE", F(r.Nfe, "F0"), $"{r.Solver}, {r.Estimator}");
+        table.AddRow("seconds", F(r.Seconds, "F1"), "");
+        console.Write(table);
+    }
+}
