@@ -54,7 +54,8 @@ public sealed class DormandPrince5Solver : IOdeSolver
         var targets = saveTimes.Append(tEnd).Where(s => s != tStart).Distinct().OrderBy(s => direction * s).ToList();
         var saved = new Tensor?[saveTimes.Count];
         using var noGrad = no_grad();
-        var y = x.detach().clone();
+        // Under no_grad a clone carries no graph; x.detach() would add a handle nobody disposes.
+        var y = x.clone();
         Record(tStart, y);
         if (tStart == tEnd) return new OdeSolution(y, saveTimes.ToList(), saved.Select(s => s!).ToList(), 0, 0, 0);
 

@@ -31,13 +31,14 @@ public abstract class FixedStepSolver : IOdeSolver
     {
         OdeSolvers.Validate(x, tStart, tEnd, options?.SaveTimes);
         var saveTimes = options?.SaveTimes ?? [];
-        var nfe = 0;
+        // Count the steps actually taken: splitting the grid at save times adds steps (and evaluations).
+        var nfe = 0; var taken = 0;
         var (final, saved) = StepGrid.Run(x, tStart, tEnd, StepCount, saveTimes, options?.Progress, (_, _, t, h, state) =>
         {
-            nfe += EvaluationsPerStep;
+            nfe += EvaluationsPerStep; taken++;
             return Step(field, t, h, state);
         });
-        return new OdeSolution(final, saveTimes.ToList(), saved, nfe, StepCount, 0);
+        return new OdeSolution(final, saveTimes.ToList(), saved, nfe, taken, 0);
     }
 }
 

@@ -13,7 +13,7 @@ public sealed record OdeOptions(IReadOnlyList<double>? SaveTimes = null, IProgre
 /// <param name="Times">The save times, in the order requested.</param>
 /// <param name="Trajectory">The state at each save time (same order as <paramref name="Times"/>).</param>
 /// <param name="FunctionEvaluations">Evaluations of b (NFE), counting one per batch evaluation.</param>
-/// <param name="Steps">Accepted steps.</param>
+/// <param name="Steps">Accepted steps; for fixed-step solvers this includes the extra steps made by splitting the grid at save times.</param>
 /// <param name="RejectedSteps">Rejected steps (adaptive solvers only).</param>
 public sealed record OdeSolution(Tensor Final, IReadOnlyList<double> Times, IReadOnlyList<Tensor> Trajectory,
     int FunctionEvaluations, int Steps, int RejectedSteps) : IDisposable

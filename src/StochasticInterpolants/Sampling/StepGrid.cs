@@ -20,7 +20,8 @@ internal static class StepGrid
         grid = tEnd >= tStart ? grid.OrderBy(v => v).ToList() : grid.OrderByDescending(v => v).ToList();
         var saved = new Tensor?[saveTimes.Count];
         using var noGrad = no_grad();
-        var state = x.detach().clone();
+        // Under no_grad a clone carries no graph; x.detach() would add a handle nobody disposes.
+        var state = x.clone();
         try
         {
             Record(grid[0], state);

@@ -4,10 +4,11 @@ using TorchSharp;
 using StochasticInterpolants.Sampling;
 using StochasticInterpolants.Runtime;
 using static TorchSharp.torch;
+using Xunit.Abstractions;
 
 namespace StochasticInterpolants.Tests.Sampling;
 
-public class OdeSolverTests
+public class OdeSolverTests(ITestOutputHelper output)
 {
     private static readonly GaussianToGaussianVelocity Field = new([2.0, -1.0], 0.5);
 
@@ -141,4 +142,83 @@ public class OdeSolverTests
         Assert.Throws<ArgumentException>(() => new EulerSolver(3).Integrate(Field, flat, 0, 1));
     }
 
+    // Step counts are in the asymptotic regime (measured): Heun 16 -> 32 gives 1.86, RK4 16 -> 32 gives 3.4 and 8 -> 16 even
+    // -0.35, because the x0-coefficient error changes sign near N = 8.
+    // Midpoint is third order on this problem, not second: every method integrates the mean t m exactly, and the x0
+    // coefficient phi = sqrt(v) solves phi' = a phi with a = v'/(2v). Midpoint's principal error function for y' = a y is
+    // psi = (1/24)(a' + a^2)' + (1/6) a (a' + a^2), and with v quadratic a' + a^2 = phi''/phi = K / (4 v^2) (K constant),
+    // so psi = K v' / v^3 (-1/48 + 1/48) = 0 identically. The nonlinear mixture test above shows its order 2.
+    [Theory]
+    [InlineData("euler", 1, 32)]
+    [InlineData("heun", 2, 32)]
+    [InlineData("midpoint", 3, 16)]
+    [InlineData("rk4", 4, 64)]
+    public void Fixed_step_error_against_the_exact_gaussian_flow_shrinks_at_the_known_order(string name, int order, int steps)
+    {
+        // float64, against the closed-form flow X_1 = m + s X_0: log2(e(N) / e(2N)) must be within 0.3 of the order.
+        using var x0 = Start(256, float64);
+        using var exact = Field.ExactFlow(1, x0);
+        double Error(int n)
+        {
+            using var s = OdeSolvers.Create(name, n).Integrate(Field, x0, 0, 1);
+            return (s.Final - exact).abs().max().ToDouble();
+        }
+        double e1 = Error(steps), e2 = Error(2 * steps);
+        var observed = Math.Log2(e1 / e2);
+        output.WriteLine($"{name}: e({steps}) = {e1:g3}, e({2 * steps}) = {e2:g3}, observed order {observed:F3}");
+        Assert.InRange(observed, order - 0.3, order + 0.3);
+    }
+
+    [Fact]
+    public void Dopri5_at_1e_6_stays_within_its_tolerance_of_the_exact_flow()
+    {
+        using var x0 = Start(512, float64);
+        using var solution = new DormandPrince5Solver(1e-6, 1e-6).Integrate(Field, x0, 0, 1);
+        using var exact = Field.ExactFlow(1, x0);
+        var error = (solution.Final - exact).abs().max().item<double>();
+        output.WriteLine($"dopri5 1e-6: max error {error:g3}, NFE {solution.FunctionEvaluations}, steps {solution.Steps}, rejected {solution.RejectedSteps}");
+        // The local tolerance is 1e-6 relative to |x| <= ~4: a global error of a few 1e-6 is the controller doing its job.
+        Assert.True(error < 1e-5, $"max error {error:g3}");
+        Assert.Equal(solution.FunctionEvaluations, 2 + 6 * (solution.Steps + solution.RejectedSteps));
+    }
+
+    [Fact]
+    public void Dopri5_gives_up_with_a_clear_error_after_max_steps()
+    {
+        using var x0 = Start(16, float64);
+        var e = Assert.Throws<IntegrationException>(() => new DormandPrince5Solver(1e-10, 1e-10, maxSteps: 3).Integrate(Field, x0, 0, 1));
+        Assert.Contains("gave up after 3 steps", e.Message);
+    }
+
+    [Theory]
+    [InlineData("euler")]
+    [InlineData("rk4")]
+    [InlineData("dopri5")]
+    public void Integration_leaves_no_live_tensors_behind(string name)
+    {
+        // Per-thread TorchSharp counters: whatever the step count, only the solution's own tensors survive, so memory
+        // cannot grow with the number of steps (10,000 points for 1,000 steps is the same loop).
+        using var x0 = Start(1_000, float32);
+        var stats = DisposeScopeManager.Statistics;
+        long Leaked(int steps)
+        {
+            var before = stats.ThreadTotalLiveCount;
+            var solution = OdeSolvers.Create(name, steps, 1e-6, 1e-6).Integrate(Field, x0, 0, 1, new OdeOptions(SaveTimes: [0.5]));
+            solution.Dispose();
+            return stats.ThreadTotalLiveCount - before;
+        }
+        Leaked(10); // warm-up: lazily created tensors (if any) do not count against the loop
+        Assert.Equal(0, Leaked(20));
+        Assert.Equal(0, Leaked(200));
+    }
+
+    [Fact]
+    public void Fixed_step_save_times_split_the_grid_and_count_the_extra_steps()
+    {
+        using var x0 = Start(8, float64);
+        using var s = new HeunSolver(4).Integrate(Field, x0, 1, 0, new OdeOptions(SaveTimes: [0.6])); // backward; 0.6 splits [0.75, 0.5]
+        Assert.Equal(5, s.Steps);
+        Assert.Equal(10, s.FunctionEvaluations);
+        Assert.Equal([0.6], s.Times);
+    }
 }
