@@ -15,7 +15,7 @@ using static TorchSharp.torch;
 // Figures: training steps/s at batch 256 and 4096 with the demo's MLP, sampling samples/s with 100 Euler steps,
 // peak resident memory of each phase, and resident-memory growth over a training soak (flat = no leak).
 var allocator = NativeRuntime.ConfigureAllocator();
-int? threads = null; var quick = false; var sdeTable = false; string? checkpointDir = null;
+int? threads = null; var quick = false; var sdeTable = false; var nllCurve = false; string? checkpointDir = null;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -23,14 +23,16 @@ for (var i = 0; i < args.Length; i++)
         case "--threads" when i + 1 < args.Length: threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--quick": quick = true; break;
         case "--sde-table": sdeTable = true; break;
+        case "--nll-curve": nllCurve = true; break;
         case "--checkpoint" when i + 1 < args.Length: checkpointDir = args[++i]; break;
-        default: Console.Error.WriteLine($"bench: unknown argument '{args[i]}' (expected --threads N, --quick, --sde-table [--checkpoint DIR])"); return 2;
+        default: Console.Error.WriteLine($"bench: unknown argument '{args[i]}' (expected --threads N, --quick, --sde-table [--checkpoint DIR], --nll-curve)"); return 2;
     }
 }
 NativeRuntime.EnsureTorchLoads();
 var nThreads = NativeRuntime.ConfigureThreads(threads);
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, libtorch threads {nThreads}, allocator {allocator}, {(quick ? "quick" : "full")} run");
 if (sdeTable) return SdeTable.Run(checkpointDir, quick);
+if (nllCurve) return NllCurve.Run(quick);
 var model = DemoModel();
 Console.WriteLine($"model: MLP {model.Width}x{model.Depth} ({model.Activation}), linear interpolant, checkerboard target");
 Console.WriteLine();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Metrics;
 using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Sampling;
 using StochasticInterpolants.Training;
@@ -31,6 +32,8 @@ internal static class DemoCommand
         var command = new Command("demo", "Learn N(0, I) -> checkerboard end to end; write samples.csv and samples.png; print the fraction inside the squares.");
         foreach (var o in new Option[] { outDir, count, steps, seed, threads, device, progress }) command.Options.Add(o);
         command.Options.Add(solver.Solver); command.Options.Add(solver.Rtol); command.Options.Add(solver.Atol);
+        var evalCount = new Option<int>("--eval-count") { Description = "held-out points for the likelihood check (0 skips it)", DefaultValueFactory = _ => 1000 };
+        command.Options.Add(evalCount);
         var sampleSteps = new Option<int>("--sample-steps") { Description = "steps of a fixed-step solver", DefaultValueFactory = _ => 25 };
         command.Options.Add(sampleSteps);
         command.SetAction(r =>
@@ -66,8 +69,17 @@ internal static class DemoCommand
                 output.WriteLine($"sampled {n} points in {sampleWatch.Elapsed.TotalSeconds:F1} s ({ode.Name}, {nfe:0.#} evaluations of b per sample)");
                 output.WriteLine($"wrote {Path.Combine(folder, "samples.csv")} and {Path.Combine(folder, "samples.png")}");
                 output.WriteLine($"fraction of generated samples inside the checkerboard squares: {inside:F4}");
-                output.WriteLine($"total time {total.Elapsed.TotalSeconds:F1} s");
             }
+            if (r.GetValue(evalCount) < 0) throw new UsageException($"--eval-count must be >= 0, got {r.GetValue(evalCount)}");
+            if (r.GetValue(evalCount) > 0)
+            {
+                // A quick likelihood check: held-out NLL against the entropy ln 32 (RK4 25 steps; `si eval` for more points and steps).
+                var report = display.Fraction("eval", p => Evaluator.Evaluate(ckpt, new Checkerboard(),
+                    new EvaluationOptions(r.GetValue(evalCount), new Rk4Solver(25), Seed: r.GetValue(seed) + 3, MetricPoints: 1000), p));
+                EvalCommand.Print(output, report);
+                AtomicFile.WriteText(Path.Combine(folder, "eval.json"), System.Text.Json.JsonSerializer.Serialize(report, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            }
+            output.WriteLine($"total time {total.Elapsed.TotalSeconds:F1} s");
             return ExitCodes.Ok;
         });
         return command;

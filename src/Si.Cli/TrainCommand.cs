@@ -74,15 +74,19 @@ internal static class TrainCommand
     {
         var run = new RunOptions();
         var config = new Option<string?>("--config") { Description = "JSON file with a training configuration (options given on the command line override it)" };
+        var preset = new Option<string?>("--preset") { Description = $"a named configuration: {string.Join(", ", Presets.Names)} (options given on the command line override it)" };
         var outDir = new Option<string>("--out") { Description = "output folder for the checkpoint, loss.csv and config.json", Required = true };
         var threads = CommonOptions.Threads();
         var progress = CommonOptions.Progress();
         var command = new Command("train", "Learn the velocity b(t, x) of a stochastic interpolant from rho0 to rho1 by regression; write a checkpoint.");
         foreach (var o in run.All) command.Options.Add(o);
-        command.Options.Add(config); command.Options.Add(outDir); command.Options.Add(threads); command.Options.Add(progress);
+        command.Options.Add(config); command.Options.Add(preset); command.Options.Add(outDir); command.Options.Add(threads); command.Options.Add(progress);
         command.SetAction(r =>
         {
-            var baseConfig = r.GetValue(config) is { } path ? TrainingRunConfig.FromJsonFile(path) : new TrainingRunConfig();
+            if (r.GetValue(config) is not null && r.GetValue(preset) is not null) throw new UsageException("give --config or --preset, not both");
+            var baseConfig = r.GetValue(config) is { } path ? TrainingRunConfig.FromJsonFile(path)
+                : r.GetValue(preset) is { } name ? Presets.Get(name, r.GetValue(run.Seed) ?? 0)
+                : new TrainingRunConfig();
             var cfg = run.Apply(r, baseConfig);
             TrainingRun.Prepare(cfg); // validate everything before the native runtime starts
             CommonOptions.ApplyRuntime(r.GetValue(threads));

@@ -13,4 +13,24 @@ public static class Presets
         Model: new ModelOptions(Width: 256, Depth: 4, Activation: "silu", TimeFrequencies: 8),
         Training: new TrainingOptions(Steps: 7000, BatchSize: 1024, LearningRate: 3e-3, WarmupSteps: 100, Schedule: "cosine",
             FinalLearningRateFraction: 0.01, GradientClip: 1.0, EmaDecay: 0.999, Seed: seed, LogEvery: 100));
+
+    /// <summary>
+    /// The checkerboard likelihood preset: the demo's model and optimiser run for 40,000 steps at batch 1024 (about 8–9
+    /// minutes on 2 CPU cores), aiming at a held-out NLL close to the entropy ln 32 = 3.4657 nats.
+    /// </summary>
+    public static TrainingRunConfig CheckerboardBest(long seed = 0) => CheckerboardDemo(seed) with
+    {
+        Training = CheckerboardDemo(seed).TrainingOrDefault with { Steps = 40_000, LearningRate = 2e-3, LogEvery = 500 },
+    };
+
+    /// <summary>The preset names <see cref="Get"/> knows.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["checkerboard-demo", "checkerboard-best"];
+
+    /// <summary>The preset called <paramref name="name"/>; throws <see cref="ArgumentException"/> for an unknown name.</summary>
+    public static TrainingRunConfig Get(string name, long seed = 0) => name.Trim().ToLowerInvariant() switch
+    {
+        "checkerboard-demo" => CheckerboardDemo(seed),
+        "checkerboard-best" => CheckerboardBest(seed),
+        _ => throw new ArgumentException($"unknown preset '{name}' (expected {string.Join(", ", Names)})"),
+    };
 }

@@ -201,3 +201,39 @@ public sealed class CliSdeTests : IDisposable
         Assert.Contains("unknown field 'potential'", error);
     }
 }
+
+public sealed class CliEvalTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("si-cli-eval-").FullName;
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    [Fact]
+    public void Eval_prints_a_table_and_writes_the_json_keys()
+    {
+        var run = Path.Combine(_dir, "run");
+        Assert.Equal(0, SiRunner.Run("train", "--target", "checkerboard", "--steps", "30", "--batch", "64", "--width", "16", "--depth", "1",
+            "--threads", "1", "--progress", "none", "--out", run).Code);
+        var json = Path.Combine(_dir, "eval.json");
+        var (code, output, error) = SiRunner.Run("eval", "--checkpoint", run, "--target", "checkerboard", "--count", "200", "--steps", "5",
+            "--threads", "1", "--progress", "none", "--json", json);
+        Assert.True(code == 0, error);
+        Assert.Contains("NLL (nats/sample)", output);
+        Assert.Contains("inside the support", output);
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+        foreach (var key in new[] { "nll_mean", "nll_stderr", "true_entropy", "energy_distance", "mmd", "sliced_w2", "support_fraction", "nfe", "seconds" })
+            Assert.True(doc.RootElement.TryGetProperty(key, out _), key);
+        Assert.Equal(Math.Log(32), doc.RootElement.GetProperty("true_entropy").GetDouble(), 10);
+        // No model goes below the entropy by more than noise: a tiny model is far above it.
+        Assert.True(doc.RootElement.GetProperty("nll_mean").GetDouble() > Math.Log(32) - 0.2);
+
+        // A CSV target of another dimension, and a bad estimator, are one-line errors.
+        var flat = Path.Combine(_dir, "flat.csv");
+        File.WriteAllLines(flat, ["1,2,3", "4,5,6"]);
+        (code, _, error) = SiRunner.Run("eval", "--checkpoint", run, "--target", flat, "--threads", "1", "--progress", "none");
+        Assert.Equal(1, code);
+        Assert.Contains("dimension", error);
+        (code, _, error) = SiRunner.Run("eval", "--checkpoint", run, "--target", "checkerboard", "--estimator", "magic");
+        Assert.NotEqual(0, code);
+        Assert.Contains("unknown --estimator 'magic'", error);
+    }
+}
