@@ -46,7 +46,8 @@ public static class SampleScatterPlot
             var (xs, ys, dropped) = clouds[i];
             using var plot = new Plot();
             if (PlotFonts.Family is { } font) plot.Font.Set(font);
-            plot.Title(PanelTitle(panels[i].Title, dropped), size: 16);
+            var title = PanelTitle(panels[i].Title, dropped);
+            plot.Title(title, size: PlotFonts.FitSize(title, 16, panelSize * 0.92f));
             var scatter = plot.Add.ScatterPoints(xs, ys);
             scatter.MarkerSize = xs.Length > 2000 ? 2f : 4f;
             scatter.MarkerShape = MarkerShape.FilledCircle;
@@ -76,8 +77,14 @@ public static class SampleScatterPlot
     internal static (double[] Xs, double[] Ys, int Dropped) Extract(ScatterPanel panel)
     {
         ArgumentNullException.ThrowIfNull(panel);
-        var p = panel.Points;
-        if (p.dim() != 2 || p.shape[1] != 2) throw new ArgumentException($"panel '{panel.Title}' needs [n, 2] points, got [{string.Join(",", p.shape)}]");
+        return Extract(panel.Points, $"panel '{panel.Title}'");
+    }
+
+    /// <summary>Finite points of a [n, 2] tensor; <paramref name="what"/> names it in the shape error.</summary>
+    internal static (double[] Xs, double[] Ys, int Dropped) Extract(Tensor p, string what)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        if (p.dim() != 2 || p.shape[1] != 2) throw new ArgumentException($"{what} needs [n, 2] points, got [{string.Join(",", p.shape)}]");
         using var cpu = p.detach().to(float64).cpu().contiguous();
         var v = cpu.data<double>().ToArray();
         var xs = new List<double>(v.Length / 2); var ys = new List<double>(v.Length / 2);

@@ -78,6 +78,17 @@ public sealed class ScatterPlotTests : IDisposable
     }
 
     [Fact]
+    public void Long_titles_shrink_to_fit_the_panel()
+    {
+        Assert.Equal(16f, PlotFonts.FitSize("target", 16, 276));
+        var small = PlotFonts.FitSize("generated (1234 non-finite points not drawn)", 16, 276);
+        Assert.InRange(small, 8f, 15.9f);
+        using var typeface = SKTypeface.FromFamilyName(PlotFonts.Family);
+        using var font = new SKFont(typeface, small);
+        Assert.True(font.MeasureText("generated (1234 non-finite points not drawn)") <= 276);
+    }
+
+    [Fact]
     public void Shared_range_ignores_a_few_outliers()
     {
         var rng = new Random(3);
