@@ -76,15 +76,20 @@ public sealed class FlowLikelihood
     /// <summary>The options.</summary>
     public LikelihoodOptions Options { get; }
 
-    /// <summary>log rho(t, x) for each row of <paramref name="x"/> ([n, d]); t = 1 gives log rho1.</summary>
-    public LikelihoodResult LogDensity(Tensor x, double t = 1.0, IProgress<double>? progress = null)
+    /// <summary>
+    /// log rho(t, x) for each row of <paramref name="x"/> ([n, d]); t = 1 gives log rho1. With <paramref name="differentiable"/>
+    /// (fixed-step solvers) the result keeps its autograd graph to the velocity's parameters, for maximum-likelihood
+    /// training or sensitivity analysis; otherwise it is computed without building a graph through time.
+    /// </summary>
+    public LikelihoodResult LogDensity(Tensor x, double t = 1.0, IProgress<double>? progress = null, bool differentiable = false)
     {
         if (x.dim() != 2 || x.shape[1] != Base.Dimension) throw new ArgumentException($"points must be [n, {Base.Dimension}], got [{string.Join(",", x.shape)}]");
         if (!(t > 0 && t <= 1)) throw new ArgumentException($"the density time must be in (0, 1], got {t}");
         var d = (int)x.shape[1];
         using var probes = MakeProbes(x);
         using var start = cat([x.detach(), zeros(x.shape[0], 1, dtype: x.dtype, device: x.device)], 1);
-        using var solution = Solver.Integrate(new Augmented(this, d, probes, sign: +1), start, t, 0.0, new OdeOptions(Progress: progress));
+        using var solution = Solver.Integrate(new Augmented(this, d, probes, sign: +1, differentiable), start, t, 0.0,
+            new OdeOptions(Progress: progress, Differentiable: differentiable));
         using var scope = NewDisposeScope();
         var x0 = solution.Final[.., ..d];
         var integral = solution.Final[.., d].to(float64);
@@ -102,7 +107,7 @@ public sealed class FlowLikelihood
         using var probes = MakeProbes(x0);
         using var logRho0 = Base.LogDensity(x0).to(x0.dtype).to(x0.device);
         using var start = cat([x0.detach(), logRho0.unsqueeze(1)], 1);
-        using var solution = Solver.Integrate(new Augmented(this, d, probes, sign: -1), start, 0.0, 1.0);
+        using var solution = Solver.Integrate(new Augmented(this, d, probes, sign: -1, differentiable: false), start, 0.0, 1.0);
         return (solution.Final[.., ..d].clone(), solution.Final[.., d].to(float64));
     }
 
@@ -111,7 +116,7 @@ public sealed class FlowLikelihood
     {
         using var probes = MakeProbes(x);
         using var scope = NewDisposeScope();
-        var (_, div) = VelocityAndDivergence(t, x, probes);
+        var (_, div) = VelocityAndDivergence(t, x, probes, differentiable: false);
         return div.MoveToOuterDisposeScope();
     }
 
@@ -126,10 +131,11 @@ public sealed class FlowLikelihood
         return e.to(x.device);
     }
 
-    internal (Tensor Velocity, Tensor Divergence) VelocityAndDivergence(double t, Tensor x, Tensor? probes)
+    internal (Tensor Velocity, Tensor Divergence) VelocityAndDivergence(double t, Tensor x, Tensor? probes, bool differentiable)
     {
         using var grad = enable_grad();
-        var xg = x.detach().requires_grad_(true);
+        // Differentiable: keep x's own graph (it depends on earlier steps) and build the divergence's graph (create_graph).
+        var xg = differentiable ? (x.requires_grad ? x : x.detach().requires_grad_(true)) : x.detach().requires_grad_(true);
         var b = _velocity(t, xg);
         if (!b.shape.SequenceEqual(xg.shape)) throw new ArgumentException($"the velocity returned shape [{string.Join(",", b.shape)}] for points [{string.Join(",", xg.shape)}]");
         Tensor div;
@@ -138,7 +144,7 @@ public sealed class FlowLikelihood
             div = zeros(x.shape[0], dtype: x.dtype, device: x.device);
             for (var i = 0; i < x.shape[1]; i++)
             {
-                var gi = autograd.grad([b[.., i].sum()], [xg], retain_graph: true)[0];
+                var gi = autograd.grad([b[.., i].sum()], [xg], retain_graph: true, create_graph: differentiable)[0];
                 div = div + gi[.., i];
             }
         }
@@ -148,21 +154,21 @@ public sealed class FlowLikelihood
             for (var k = 0; k < probes.shape[0]; k++)
             {
                 var e = probes[k];
-                var vjp = autograd.grad([(b * e).sum()], [xg], retain_graph: true)[0]; // e^T (grad b)
+                var vjp = autograd.grad([(b * e).sum()], [xg], retain_graph: true, create_graph: differentiable)[0]; // e^T (grad b)
                 div = div + (vjp * e).sum(1);
             }
             div = div / probes.shape[0];
         }
-        return (b.detach(), div.detach());
+        return differentiable ? (b, div) : (b.detach(), div.detach());
     }
 
     /// <summary>The augmented field (b, sign * div b) on the state [x, L].</summary>
-    private sealed class Augmented(FlowLikelihood owner, int d, Tensor? probes, double sign) : IVelocityField
+    private sealed class Augmented(FlowLikelihood owner, int d, Tensor? probes, double sign, bool differentiable) : IVelocityField
     {
         public Tensor Velocity(double t, Tensor state)
         {
             using var scope = NewDisposeScope();
-            var (b, div) = owner.VelocityAndDivergence(t, state[.., ..d], probes);
+            var (b, div) = owner.VelocityAndDivergence(t, state[.., ..d], probes, differentiable);
             return cat([b, (sign * div).unsqueeze(1)], 1).MoveToOuterDisposeScope();
         }
     }

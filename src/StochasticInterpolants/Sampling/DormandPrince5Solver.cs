@@ -49,6 +49,7 @@ public sealed class DormandPrince5Solver : IOdeSolver
     public OdeSolution Integrate(IVelocityField field, Tensor x, double tStart, double tEnd, OdeOptions? options = null)
     {
         OdeSolvers.Validate(x, tStart, tEnd, options?.SaveTimes);
+        if (options?.Differentiable == true) throw new ArgumentException("dopri5 integrates without autograd: use a fixed-step solver for a differentiable integration");
         var saveTimes = options?.SaveTimes ?? [];
         var direction = tEnd >= tStart ? 1.0 : -1.0;
         var targets = saveTimes.Append(tEnd).Where(s => s != tStart).Distinct().OrderBy(s => direction * s).ToList();

@@ -6,7 +6,9 @@ namespace StochasticInterpolants.Sampling;
 /// <summary>Options of an ODE integration.</summary>
 /// <param name="SaveTimes">Times at which to record the state (hit exactly); each must lie between the start and end times.</param>
 /// <param name="Progress">Receives the fraction of the time interval covered, in [0, 1].</param>
-public sealed record OdeOptions(IReadOnlyList<double>? SaveTimes = null, IProgress<double>? Progress = null);
+/// <param name="Differentiable">Keep the autograd graph through every step (fixed-step solvers only), so a loss on the
+/// result can be differentiated with respect to the field's parameters; the default runs without autograd.</param>
+public sealed record OdeOptions(IReadOnlyList<double>? SaveTimes = null, IProgress<double>? Progress = null, bool Differentiable = false);
 
 /// <summary>The result of integrating dX/dt = b(t, X).</summary>
 /// <param name="Final">The state at the end time.</param>

@@ -13,14 +13,15 @@ internal static class StepGrid
     public delegate Tensor Stepper(int index, int lastIndex, double t, double h, Tensor state);
 
     public static (Tensor Final, List<Tensor> Saved) Run(Tensor x, double tStart, double tEnd, int steps, IReadOnlyList<double> saveTimes,
-        IProgress<double>? progress, Stepper step)
+        IProgress<double>? progress, Stepper step, bool differentiable = false)
     {
         var grid = Enumerable.Range(0, steps + 1).Select(k => k == steps ? tEnd : tStart + (tEnd - tStart) * k / steps).ToList();
         foreach (var s in saveTimes) if (!grid.Contains(s)) grid.Add(s);
         grid = tEnd >= tStart ? grid.OrderBy(v => v).ToList() : grid.OrderByDescending(v => v).ToList();
         var saved = new Tensor?[saveTimes.Count];
-        using var noGrad = no_grad();
-        // Under no_grad a clone carries no graph; x.detach() would add a handle nobody disposes.
+        // Under no_grad a clone carries no graph; x.detach() would add a handle nobody disposes. A differentiable
+        // integration keeps the graph (the disposed C# handles of intermediate states do not free what autograd holds).
+        using var mode = differentiable ? enable_grad() : no_grad();
         var state = x.clone();
         try
         {
