@@ -96,7 +96,7 @@ public sealed record TrainingRunResult(string OutputFolder, TrainingResult Resul
 
 /// <summary>
 /// Runs a whole training job: builds the densities, interpolant, coupling, objective and network from a
-/// <see cref="TrainingRunConfig"/>, trains, and writes <c>loss.csv</c>, <c>config.json</c> and the checkpoint into
+/// <see cref="TrainingRunConfig"/>, trains, and writes <c>loss.csv</c>, <c>loss.png</c>, <c>config.json</c> and the checkpoint into
 /// the output folder. The CLI's <c>si train</c> is a thin layer over this.
 /// </summary>
 public static class TrainingRun
@@ -185,6 +185,9 @@ public static class TrainingRun
             Checkpoint.Save(outputFolder, manifest, networks.Select((n, i) => ((nn.Module)n, emas[i]?.State)).ToList());
             // Written with the checkpoint (not before training) so a failed run never leaves a config that disagrees with the weights.
             AtomicFile.WriteText(Path.Combine(outputFolder, "config.json"), config.ToJson());
+            if (result.Log.Count > 0)
+                Visualization.LossCurvePlot.Save(Path.Combine(outputFolder, "loss.png"), result.Log,
+                    $"training loss ({config.Interpolant}, {config.Target})", kindNames);
             return new TrainingRunResult(outputFolder, result, manifest);
         }
         finally

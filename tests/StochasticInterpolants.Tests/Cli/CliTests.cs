@@ -29,7 +29,7 @@ public sealed class CliTests : IDisposable
             "--log-every", "20", "--seed", "1", "--threads", "1", "--progress", "none", "--out", run);
         Assert.True(code == 0, error);
         Assert.Contains("trained 60 steps", output);
-        foreach (var f in new[] { "checkpoint.json", "weights.velocity.safetensors", "weights.velocity.ema.safetensors", "loss.csv", "config.json" })
+        foreach (var f in new[] { "checkpoint.json", "weights.velocity.safetensors", "weights.velocity.ema.safetensors", "loss.csv", "loss.png", "config.json" })
             Assert.True(File.Exists(Path.Combine(run, f)), f);
         var log = File.ReadAllLines(Path.Combine(run, "loss.csv"));
         Assert.Equal("step,loss,learning_rate,elapsed_seconds", log[0]);
