@@ -1,0 +1,43 @@
+using SkiaSharp;
+using StochasticInterpolants.Fields;
+using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Visualization;
+
+namespace StochasticInterpolants.Tests.Visualization;
+
+public sealed class AnimationTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("si-anim-").FullName;
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    [Fact]
+    public void One_dimensional_animation_is_a_valid_apng_with_a_still_frame()
+    {
+        var field = new GaussianMixtureField(new LinearInterpolant(), [new MixtureComponent(1, [0.0], [1.0])],
+            [new MixtureComponent(0.4, [-2.0], [0.2]), new MixtureComponent(0.6, [2.0], [0.3])]);
+        var path = Path.Combine(_dir, "anim.png"); var still = Path.Combine(_dir, "still.png");
+        TransportAnimation.OneDimensional(path, field.LogDensity, field, (-5, 5), frames: 6, particles: 10, width: 600, height: 300, stillPath: still);
+        Assert.Equal(6, ApngWriter.FrameCount(path));
+        var bytes = File.ReadAllBytes(path);
+        using var first = SKBitmap.Decode(bytes); // a plain decoder sees the first frame
+        Assert.Equal(600, first.Width); Assert.Equal(300, first.Height);
+        using var last = SKBitmap.Decode(File.ReadAllBytes(still));
+        Assert.Equal(600, last.Width);
+        var colours = new HashSet<SKColor>();
+        for (var x = 0; x < 600; x += 2) for (var y = 0; y < 300; y += 2) colours.Add(last.GetPixel(x, y));
+        Assert.True(colours.Count > 50, "the still frame looks blank");
+        Assert.Equal(1, ApngWriter.FrameCount(still));
+        Assert.Empty(Directory.GetFiles(_dir, "*.tmp"));
+    }
+
+    [Fact]
+    public void Apng_chunks_carry_valid_crcs_and_bad_input_is_refused()
+    {
+        // CRC-32 of "IEND" with no data is the well-known AE426082.
+        Assert.Equal(0xAE426082u, ApngWriter.Crc32.Compute("IEND"u8, []));
+        using var a = new SKBitmap(10, 10); using var b = new SKBitmap(12, 10);
+        Assert.Throws<ArgumentException>(() => ApngWriter.Write(Path.Combine(_dir, "x.png"), [a, b]));
+        Assert.Throws<ArgumentException>(() => ApngWriter.Write(Path.Combine(_dir, "x.png"), []));
+        Assert.Throws<DirectoryNotFoundException>(() => ApngWriter.Write(Path.Combine(_dir, "no", "x.png"), [a]));
+    }
+}
