@@ -41,3 +41,28 @@ public sealed class AnimationTests : IDisposable
         Assert.Throws<DirectoryNotFoundException>(() => ApngWriter.Write(Path.Combine(_dir, "no", "x.png"), [a]));
     }
 }
+
+public sealed class DensityRowsFigureTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("si-rows-").FullName;
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    [Fact]
+    public void Two_rows_of_densities_render_at_the_expected_size()
+    {
+        var it = new LinearInterpolant();
+        var target = new StochasticInterpolants.Data.GaussianMixture([0.5, 0.5], [[-2, 0], [2, 1]], [[0.3, 0.3], [0.5, 0.2]]);
+        var oracle = new GaussianMixtureField(it, [new MixtureComponent(1, [0, 0], [1, 1])],
+            [new MixtureComponent(0.5, [-2, 0], [0.3, 0.3]), new MixtureComponent(0.5, [2, 1], [0.5, 0.2])]);
+        using var g = new TorchSharp.torch.Generator(1);
+        using var x0 = new StochasticInterpolants.Data.StandardGaussian(2).Sample(3000, g);
+        using var x1 = target.Sample(3000, g);
+        var path = Path.Combine(_dir, "rows.png");
+        DensityRowsFigure.Save(path, it, x0, x1, oracle.LogDensity, (-4, 4), times: [0, 0.5, 1], bins: 20, panelSize: 200);
+        using var bitmap = SKBitmap.Decode(File.ReadAllBytes(path));
+        Assert.Equal(26 + 3 * 200, bitmap.Width); Assert.Equal(400, bitmap.Height);
+        var colours = new HashSet<SKColor>();
+        for (var x = 0; x < bitmap.Width; x += 2) for (var y = 0; y < bitmap.Height; y += 2) colours.Add(bitmap.GetPixel(x, y));
+        Assert.True(colours.Count > 100, "the figure looks blank");
+    }
+}
