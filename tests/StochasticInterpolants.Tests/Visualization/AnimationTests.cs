@@ -66,3 +66,33 @@ public sealed class DensityRowsFigureTests : IDisposable
         Assert.True(colours.Count > 100, "the figure looks blank");
     }
 }
+
+public sealed class FlowFiguresTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("si-flow-").FullName;
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    [Fact]
+    public void Trajectory_and_velocity_figures_render_at_the_expected_size()
+    {
+        var it = new LinearInterpolant();
+        var oracle = new GaussianMixtureField(it, [new MixtureComponent(1, [0, 0], [1, 1])],
+            [new MixtureComponent(0.5, [-2, 0], [0.3, 0.3]), new MixtureComponent(0.5, [2, 1], [0.5, 0.2])]);
+        using var g = new TorchSharp.torch.Generator(2);
+        using var x0 = TorchSharp.torch.randn(50, 2, generator: g);
+        using var ode = new StochasticInterpolants.Sampling.Rk4Solver(10).Integrate(oracle, x0, 0, 1, new StochasticInterpolants.Sampling.OdeOptions(SaveTimes: [0, 0.25, 0.5, 0.75, 1]));
+        var traj = Path.Combine(_dir, "traj.png");
+        FlowFigures.SaveTrajectories(traj, [new TrajectoryPanel("ODE", ode.Trajectory)], (-4, 4), panelSize: 300);
+        var vel = Path.Combine(_dir, "vel.png");
+        FlowFigures.SaveVelocityField(vel, oracle.Velocity, oracle.LogDensity, [0.3, 0.8], (-4, 4), arrows: 8, bins: 20, panelSize: 250);
+        foreach (var (file, w, h) in new[] { (traj, 300, 300), (vel, 500, 250) })
+        {
+            using var bitmap = SKBitmap.Decode(File.ReadAllBytes(file));
+            Assert.Equal(w, bitmap.Width); Assert.Equal(h, bitmap.Height);
+            var colours = new HashSet<SKColor>();
+            for (var x = 0; x < w; x += 2) for (var y = 0; y < h; y += 2) colours.Add(bitmap.GetPixel(x, y));
+            Assert.True(colours.Count > 30, $"{file} looks blank");
+        }
+        Assert.Throws<DirectoryNotFoundException>(() => FlowFigures.SaveTrajectories(Path.Combine(_dir, "no", "x.png"), [new TrajectoryPanel("ODE", ode.Trajectory)], (-4, 4)));
+    }
+}
