@@ -4,6 +4,17 @@
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$here/scripts/setup.sh" || exit 1
+# The report test opens report.html in headless Chromium (Debian's chromium), installed here when missing.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[test] installing chromium for the report test" >&2
+    (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm chromium >/dev/null 2>&1) \
+      || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+      || echo "[test] warning: could not install chromium; the headless-browser report test will fail" >&2
+  else
+    echo "[test] warning: chromium is missing and this is not root; the headless-browser report test will fail" >&2
+  fi
+fi
 tc=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 if [ -e "$tc" ] && [[ "${LD_PRELOAD:-}" != *tcmalloc* ]]; then export LD_PRELOAD="$tc${LD_PRELOAD:+:$LD_PRELOAD}"; fi
 results="$(mktemp -d)"

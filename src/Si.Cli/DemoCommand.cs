@@ -29,9 +29,11 @@ internal static class DemoCommand
         var device = CommonOptions.Device();
         var progress = CommonOptions.Progress();
         var solver = new SampleCommand.SolverOptions();
-        var command = new Command("demo", "Learn N(0, I) -> checkerboard end to end; write samples.csv and samples.png; print the fraction inside the squares.");
+        var command = new Command("demo", "Learn N(0, I) -> checkerboard end to end; write samples.csv, samples.png, eval.json and report.html; print the fraction inside the squares.");
         foreach (var o in new Option[] { outDir, count, steps, seed, threads, device, progress }) command.Options.Add(o);
         command.Options.Add(solver.Solver); command.Options.Add(solver.Rtol); command.Options.Add(solver.Atol);
+        var noReport = new Option<bool>("--no-report") { Description = "skip report.html (figures, animations, metrics)" };
+        command.Options.Add(noReport);
         var evalCount = new Option<int>("--eval-count") { Description = "held-out points for the likelihood check (0 skips it)", DefaultValueFactory = _ => 1000 };
         command.Options.Add(evalCount);
         var sampleSteps = new Option<int>("--sample-steps") { Description = "steps of a fixed-step solver", DefaultValueFactory = _ => 25 };
@@ -78,6 +80,11 @@ internal static class DemoCommand
                     new EvaluationOptions(r.GetValue(evalCount), new Rk4Solver(25), Seed: r.GetValue(seed) + 3, MetricPoints: 1000), p));
                 EvalCommand.Print(output, report);
                 AtomicFile.WriteText(Path.Combine(folder, "eval.json"), System.Text.Json.JsonSerializer.Serialize(report, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            }
+            if (!r.GetValue(noReport))
+            {
+                var html = display.Fraction("report", p => TransportReport.Write(folder, folder, new ReportOptions(Seed: r.GetValue(seed)), p));
+                output.WriteLine($"wrote {html}");
             }
             output.WriteLine($"total time {total.Elapsed.TotalSeconds:F1} s");
             return ExitCodes.Ok;

@@ -32,6 +32,7 @@ public static class SiApp
             SampleCommand.Create(output, error),
             DemoCommand.Create(output, error),
             EvalCommand.Create(output, error),
+            ReportCommand.Create(output, error),
         };
         ParseResult parsed;
         try { parsed = root.Parse(args); }

@@ -125,3 +125,61 @@ public static class TransportAnimation
         return (((((a[0] * s + a[1]) * s + a[2]) * s + a[3]) * s + a[4]) * s + a[5]) * r / (((((b[0] * s + b[1]) * s + b[2]) * s + b[3]) * s + b[4]) * s + 1);
     }
 }
+
+/// <summary>
+/// The 2-D transport as an animation: particles X_t of the learned flow drawn over the density of interpolant samples
+/// x_t at the same t (Lagrangian in front, Eulerian behind), from the base at t = 0 to the target at t = 1.
+/// </summary>
+public static class PlaneAnimation
+{
+    /// <summary>
+    /// <paramref name="particles"/>[k] holds the particles at <paramref name="times"/>[k] ([n, 2]);
+    /// <paramref name="background"/>[k] the interpolant samples at the same time, drawn as a density histogram.
+    /// </summary>
+    public static void Write(string path, IReadOnlyList<double> times, IReadOnlyList<Tensor> particles, IReadOnlyList<Tensor> background,
+        (double Min, double Max) range, int size = 420, int bins = 60, int frameMilliseconds = 90, string? stillPath = null)
+    {
+        if (times.Count < 2 || particles.Count != times.Count || background.Count != times.Count) throw new ArgumentException("give particles and background samples at each of at least two times");
+        var (lo, hi) = range;
+        var cell = (hi - lo) / bins;
+        var frames = new List<SKBitmap>();
+        try
+        {
+            for (var k = 0; k < times.Count; k++)
+            {
+                var (bx, by, _) = SampleScatterPlot.Extract(background[k], "background");
+                var (counts, _) = DensityHeatmap.Histogram2D(bx, by, bins, lo, hi);
+                var scale = 1.0 / Math.Max(1, bx.Length * cell * cell);
+                var dens = new double[bins, bins];
+                for (var i = 0; i < bins; i++) for (var j = 0; j < bins; j++) dens[i, j] = counts[i, j] * scale;
+                var (px, py, _) = SampleScatterPlot.Extract(particles[k], "particles");
+                using var plot = new Plot();
+                if (PlotFonts.Family is { } font) plot.Font.Set(font);
+                plot.Title($"particles X_t over the density of x_t, t = {times[k]:F2}", size: 13);
+                var heat = plot.Add.Heatmap(dens);
+                heat.Colormap = new ScottPlot.Colormaps.Viridis();
+                heat.Rectangle = new CoordinateRect(lo, hi, lo, hi);
+                var dots = plot.Add.ScatterPoints(px, py);
+                dots.MarkerSize = 2.5f; dots.Color = Colors.White.WithAlpha(0.85);
+                plot.Axes.SetLimits(lo, hi, lo, hi);
+                var bitmap = new SKBitmap(size, size);
+                frames.Add(bitmap);
+                using var surface = SKSurface.Create(new SKImageInfo(size, size)) ?? throw new InvalidOperationException("could not create a drawing surface");
+                plot.Render(surface);
+                using var image = surface.Snapshot();
+                using var canvas = new SKCanvas(bitmap);
+                canvas.DrawImage(image, 0, 0);
+            }
+            ApngWriter.Write(path, frames, frameMilliseconds);
+            if (stillPath is not null)
+            {
+                using var data = frames[^1].Encode(SKEncodedImageFormat.Png, 100);
+                Checkpoints.AtomicFile.Write(stillPath, s => data.SaveTo(s));
+            }
+        }
+        finally
+        {
+            foreach (var f in frames) f.Dispose();
+        }
+    }
+}

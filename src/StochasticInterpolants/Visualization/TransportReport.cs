@@ -1,0 +1,151 @@
+using System.Net;
+using System.Text;
+using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Data;
+using StochasticInterpolants.Fields;
+using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Likelihood;
+using StochasticInterpolants.Objectives;
+using StochasticInterpolants.Sampling;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Visualization;
+
+/// <summary>Settings of <see cref="TransportReport.Write"/>.</summary>
+/// <param name="Samples">Generated and target samples in the comparison figure.</param>
+/// <param name="Particles">Particles in the path figures and the 2-D animation.</param>
+/// <param name="Frames">Frames of each animation.</param>
+/// <param name="Seed">Seeds every random draw of the report.</param>
+public sealed record ReportOptions(int Samples = 5000, int Particles = 400, int Frames = 30, long Seed = 0);
+
+/// <summary>
+/// A self-contained HTML report of a checkpoint (<c>report.html</c>, every image embedded as a data URI, so it opens
+/// offline): target vs generated samples, rho(t) from the interpolant and from the model, particle paths, the velocity
+/// field, the loss curve, the 1-D and 2-D animations, the metrics of <c>si eval</c> when <c>eval.json</c> exists, and the
+/// configuration, each with a caption in the seed's terms (Eulerian, Lagrangian, interpolant).
+/// </summary>
+public static class TransportReport
+{
+    /// <summary>Writes the figures and <c>report.html</c> into <paramref name="outFolder"/> (created if missing); returns the HTML path.</summary>
+    public static string Write(string outFolder, string checkpointFolder, ReportOptions? options = null, IProgress<double>? progress = null)
+    {
+        var o = options ?? new ReportOptions();
+        Directory.CreateDirectory(outFolder);
+        using var checkpoint = Checkpoint.Load(checkpointFolder);
+        var m = checkpoint.Manifest;
+        var sections = new List<(string Title, string File, string Caption)>();
+        var interpolant = checkpoint.Interpolant;
+        var fields = checkpoint.Fields();
+        var baseDistribution = CheckpointSampler.BaseOf(m);
+        using var g = new Generator((ulong)o.Seed);
+
+        // 1-D teaching animation: exact b for N(0, 1) -> three Gaussians, the seed's Eulerian and Lagrangian pictures in step.
+        var oneD = new GaussianMixtureField(new LinearInterpolant(), [new MixtureComponent(1, [0.0], [1.0])],
+            [new MixtureComponent(0.3, [-2.5], [0.15]), new MixtureComponent(0.45, [0.5], [0.1]), new MixtureComponent(0.25, [3.0], [0.3])]);
+        TransportAnimation.OneDimensional(Path.Combine(outFolder, "transport-1d.png"), oneD.LogDensity, oneD, (-5, 5), frames: o.Frames,
+            stillPath: Path.Combine(outFolder, "transport-1d-still.png"));
+        sections.Add(("Eulerian and Lagrangian, in one dimension", "transport-1d.png",
+            "N(0, 1) carried to a mixture of three Gaussians by the exact velocity of the linear interpolant (closed form). Left, the Eulerian view: the density rho(t, x) changes in time, obeying the continuity equation. Right, the Lagrangian view: particles started at quantiles of N(0, 1) follow dX/dt = b(t, X); where their paths bunch up, the density on the left grows."));
+        progress?.Report(0.15);
+
+        if (m.Dimension == 2 && Distributions.Parse(m.Target, m.Dimension) is var target)
+        {
+            using var reference = target.Sample(o.Samples, g);
+            var range = SampleScatterPlot.SharedRange(reference.to(float64).data<double>().ToArray().ToList());
+            var velocity = fields.Velocity();
+            using var x0 = baseDistribution.Sample(o.Samples, g);
+            using var generated = new Rk4Solver(25).Integrate(velocity, x0, 0, 1);
+            SampleScatterPlot.SaveSideBySide(Path.Combine(outFolder, "samples.png"),
+                [new ScatterPanel($"target: {Path.GetFileName(m.Target)}", reference), new ScatterPanel("generated (ODE, RK4 25 steps)", generated.Final)], range: range);
+            sections.Add(("Target and generated samples", "samples.png", "Left, samples of the target rho1. Right, base samples X_0 pushed through the learned flow to t = 1."));
+            progress?.Report(0.3);
+
+            var likelihood = FlowLikelihood.ForNetwork(checkpoint.Network, baseDistribution, new Rk4Solver(20));
+            Tensor LogDensity(double t, Tensor x) => t == 0 ? baseDistribution.LogDensity(x) : likelihood.LogDensity(x, t).LogDensity;
+            var (cx0, cx1) = (x0, reference);
+            DensityRowsFigure.Save(Path.Combine(outFolder, "rho-t.png"), interpolant, cx0, cx1, LogDensity, range, bins: 50, seed: o.Seed, modelLabel: "learned rho(t, x)");
+            sections.Add(("rho(t) two ways", "rho-t.png",
+                "Top: histograms of interpolant samples x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z — no model is needed to sample rho(t) at any t. Bottom: the learned model's density rho(t, x) on a grid, computed by integrating the flow back to t = 0 with its divergence (the Eulerian picture). Where the rows agree, the model has learned the interpolant's path of densities."));
+            progress?.Report(0.55);
+
+            var n = Math.Min(o.Particles, o.Samples);
+            using var starts = x0[..n].clone();
+            var times = Enumerable.Range(0, o.Frames).Select(k => (double)k / (o.Frames - 1)).ToArray();
+            using var ode = new Rk4Solver(Math.Max(o.Frames - 1, 25)).Integrate(velocity, starts, 0, 1, new OdeOptions(SaveTimes: times));
+            var panels = new List<TrajectoryPanel> { new("ODE paths: dX = b dt", ode.Trajectory) };
+            OdeSolution? sde = null;
+            var eps = DiffusionCoefficient.Constant(0.5);
+            if (fields.CanProvide(FieldKind.Score) || fields.ScoreFollowsFromVelocity)
+            {
+                var (a, b) = CheckpointSampler.SdeInterval(fields, eps, m.TimeClip, denoiseLastStep: false);
+                var sdeTimes = times.Select(t => Math.Clamp(t, a, b)).Distinct().ToArray();
+                sde = new EulerMaruyamaSampler(200).Integrate(fields, eps, starts, a, b, g, new SdeOptions(SaveTimes: sdeTimes));
+                panels.Add(new TrajectoryPanel("SDE paths: dX = [b + eps s] dt + sqrt(2 eps) dW, eps = 0.5", sde.Trajectory));
+            }
+            FlowFigures.SaveTrajectories(Path.Combine(outFolder, "paths.png"), panels, range);
+            sde?.Dispose();
+            sections.Add(("Particle paths", "paths.png",
+                "The Lagrangian picture: t -> X_t for individual particles (grey: start at t = 0, dark: end at t = 1). The ODE moves each particle along one deterministic flow line; the SDE (shown when the score is available) adds noise and a score correction, yet its particles have the same law rho(t) at every t."));
+            FlowFigures.SaveVelocityField(Path.Combine(outFolder, "velocity.png"), velocity.Velocity, LogDensity, [0.25, 0.6, 0.9], range);
+            sections.Add(("The velocity field", "velocity.png", "b(t, x) as arrows over the learned density rho(t, x): the field that carries mass from rho0 to rho1; the continuity equation d/dt rho + div(b rho) = 0 ties the arrows to the change of the density."));
+            progress?.Report(0.8);
+
+            var zz = randn(x0.shape, generator: g);
+            var backgrounds = times.Select(t => InterpolantSampler.SampleAt(interpolant, x0, reference, zz, t)).ToList();
+            PlaneAnimation.Write(Path.Combine(outFolder, "transport-2d.png"), times, ode.Trajectory, backgrounds, range, stillPath: Path.Combine(outFolder, "transport-2d-still.png"));
+            foreach (var bgd in backgrounds) bgd.Dispose();
+            zz.Dispose();
+            sections.Add(("Particles flowing to the target", "transport-2d.png", "Particles of the learned ODE (white) over the density of interpolant samples at the same t (colour): the Lagrangian picture in front of the Eulerian one."));
+        }
+        var loss = Path.Combine(checkpointFolder, "loss.png");
+        if (File.Exists(loss))
+        {
+            File.Copy(loss, Path.Combine(outFolder, "loss.png"), overwrite: true);
+            sections.Add(("Training loss", "loss.png", "Mean regression loss per log window. The loss does not go to zero: its minimum is the conditional variance of the target given x_t, not a fit error."));
+        }
+        progress?.Report(0.95);
+        var html = Html(m, checkpointFolder, outFolder, sections);
+        var htmlPath = Path.Combine(outFolder, "report.html");
+        AtomicFile.WriteText(htmlPath, html);
+        progress?.Report(1.0);
+        return htmlPath;
+    }
+
+    private static string Html(CheckpointManifest m, string checkpointFolder, string outFolder, List<(string Title, string File, string Caption)> sections)
+    {
+        var s = new StringBuilder();
+        s.Append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Stochastic interpolant report</title><style>")
+         .Append("body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.45}img{max-width:100%;border:1px solid #ddd}")
+         .Append("figure{margin:2em 0}figcaption{color:#444;font-size:.95em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}pre{background:#f6f6f6;padding:1em;overflow:auto}")
+         .Append("</style></head><body>");
+        s.Append("<h1>Transport from ").Append(E(m.Base)).Append(" to ").Append(E(Path.GetFileName(m.Target))).Append("</h1>");
+        s.Append("<p>A velocity field b(t, x) was learned by regression on the <b>").Append(E(m.Interpolant.Family)).Append("</b> stochastic interpolant (gamma: ")
+         .Append(E(m.Interpolant.Gamma)).Append("), so that its flow carries the base rho0 at t = 0 to the target rho1 at t = 1 (")
+         .Append(m.StepsCompleted).Append(" optimiser steps). The <i>Eulerian</i> view follows the density rho(t, x); the <i>Lagrangian</i> view follows particles along the flow.</p>");
+        var eval = Path.Combine(checkpointFolder, "eval.json");
+        if (File.Exists(eval))
+        {
+            s.Append("<h2>Metrics (si eval)</h2><table>");
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(eval));
+            foreach (var p in doc.RootElement.EnumerateObject())
+                if (p.Value.ValueKind is System.Text.Json.JsonValueKind.Number or System.Text.Json.JsonValueKind.String)
+                    s.Append("<tr><th>").Append(E(p.Name)).Append("</th><td>").Append(E(p.Value.ToString())).Append("</td></tr>");
+            s.Append("</table>");
+        }
+        foreach (var (title, file, caption) in sections)
+        {
+            var data = Convert.ToBase64String(File.ReadAllBytes(Path.Combine(outFolder, file)));
+            s.Append("<figure><h2>").Append(E(title)).Append("</h2><img alt=\"").Append(E(title)).Append("\" src=\"data:image/png;base64,").Append(data).Append("\">")
+             .Append("<figcaption>").Append(E(caption)).Append("</figcaption></figure>");
+        }
+        var config = Path.Combine(checkpointFolder, "config.json");
+        s.Append("<h2>Configuration</h2><pre>").Append(E(File.Exists(config) ? File.ReadAllText(config) : File.ReadAllText(Path.Combine(checkpointFolder, Checkpoint.ManifestFileName)))).Append("</pre>");
+        // Records, once the page has loaded, how many images decoded (read by the headless-browser test).
+        s.Append("<script>window.addEventListener('load',function(){var im=document.images,ok=0;for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;}document.body.setAttribute('data-images',ok+'/'+im.length);});</script>");
+        s.Append("<p style=\"color:#777\">Animations are APNG: they play in any current browser; the first frame is a still PNG (and *-still.png files hold the last frame, for print).</p></body></html>");
+        return s.ToString();
+    }
+
+    private static string E(string text) => WebUtility.HtmlEncode(text);
+}
