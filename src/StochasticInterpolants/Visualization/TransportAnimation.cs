@@ -21,9 +21,10 @@ public static class TransportAnimation
     /// </summary>
     public static void OneDimensional(string path, Func<double, Tensor, Tensor> density, IVelocityField velocity, (double Min, double Max) xRange,
         string title = "N(0, 1) to a Gaussian mixture", int frames = 48, int particles = 40, int width = 960, int height = 400, int frameMilliseconds = 90,
-        string? stillPath = null)
+        string? stillPath = null, Func<double, Tensor, Tensor>? learnedDensity = null, IVelocityField? learnedVelocity = null)
     {
         if (frames < 2) throw new ArgumentException($"an animation needs at least 2 frames, got {frames}");
+        if ((learnedDensity is null) != (learnedVelocity is null)) throw new ArgumentException("give both the learned density and the learned velocity, or neither");
         if (particles < 1) throw new ArgumentException($"particles must be >= 1, got {particles}");
         var times = Enumerable.Range(0, frames).Select(k => (double)k / (frames - 1)).ToArray();
         // Particles start at evenly spaced quantiles of N(0, 1) so the picture shows how mass moves, not sampling noise.
@@ -31,11 +32,24 @@ public static class TransportAnimation
         using var x0 = tensor(starts, [particles, 1]);
         using var solution = new Rk4Solver(4 * (frames - 1)).Integrate(velocity, x0, 0, 1, new OdeOptions(SaveTimes: times));
         var paths = solution.Trajectory.Select(s => s.data<double>().ToArray()).ToArray(); // [frame][particle]
+        double[][]? learnedPaths = null;
+        if (learnedVelocity is not null)
+        {
+            using var x0f = x0.to(float32);
+            using var learned = new Rk4Solver(4 * (frames - 1)).Integrate(learnedVelocity, x0f, 0, 1, new OdeOptions(SaveTimes: times));
+            learnedPaths = learned.Trajectory.Select(s => s.to(float64).data<double>().ToArray()).ToArray();
+        }
         const int gridPoints = 300;
         var xs = Enumerable.Range(0, gridPoints).Select(i => xRange.Min + (xRange.Max - xRange.Min) * i / (gridPoints - 1)).ToArray();
         using var grid = tensor(xs, [gridPoints, 1]);
         var rho = times.Select(t => { using var l = density(t, grid); using var e = l.exp(); return e.to(float64).data<double>().ToArray(); }).ToArray();
-        var yMax = rho.SelectMany(r => r).Where(double.IsFinite).DefaultIfEmpty(1).Max() * 1.05;
+        double[][]? learnedRho = null;
+        if (learnedDensity is not null)
+        {
+            using var gridf = grid.to(float32);
+            learnedRho = times.Select(t => { using var l = learnedDensity(t, gridf); using var e = l.exp(); return e.to(float64).data<double>().ToArray(); }).ToArray();
+        }
+        var yMax = rho.SelectMany(r => r).Concat(learnedRho?.SelectMany(r => r) ?? []).Where(double.IsFinite).DefaultIfEmpty(1).Max() * 1.05;
 
         var bitmaps = new List<SKBitmap>();
         try
@@ -56,14 +70,20 @@ public static class TransportAnimation
                     start.MarkerSize = 0; start.LineWidth = 1; start.Color = Colors.Gray.WithAlpha(0.6); start.LegendText = "rho0";
                     var end = left.Add.Scatter(xs, rho[^1]);
                     end.MarkerSize = 0; end.LineWidth = 1; end.Color = Colors.OrangeRed.WithAlpha(0.6); end.LegendText = "rho1";
-                    curve.LegendText = "rho(t)";
+                    curve.LegendText = learnedRho is null ? "rho(t)" : "rho(t), exact";
+                    if (learnedRho is not null)
+                    {
+                        var learnedCurve = left.Add.Scatter(xs, learnedRho[k]);
+                        learnedCurve.MarkerSize = 0; learnedCurve.LineWidth = 2; learnedCurve.LinePattern = LinePattern.Dashed;
+                        learnedCurve.Color = Colors.Black; learnedCurve.LegendText = "rho(t), learned";
+                    }
                     left.ShowLegend(Alignment.UpperLeft);
                     left.Axes.SetLimits(xRange.Min, xRange.Max, 0, yMax);
                     Draw(left, canvas, 0, half, height);
                 }
                 using (var right = new Plot())
                 {
-                    Style(right, "Lagrangian: particles X_t along dX/dt = b(t, X)", "t", "x");
+                    Style(right, learnedPaths is null ? "Lagrangian: particles X_t along dX/dt = b(t, X)" : "Lagrangian: X_t, exact b (blue) and learned b (dashed)", "t", "x");
                     for (var p = 0; p < particles; p++)
                     {
                         var ts = times[..(k + 1)];
@@ -73,6 +93,12 @@ public static class TransportAnimation
                         var head = right.Add.Marker(times[k], paths[k][p]);
                         head.Size = 5; head.Color = Colors.OrangeRed;
                     }
+                    if (learnedPaths is not null)
+                        for (var p = 0; p < particles; p++)
+                        {
+                            var line = right.Add.Scatter(times[..(k + 1)], learnedPaths[..(k + 1)].Select(f => f[p]).ToArray());
+                            line.MarkerSize = 0; line.LineWidth = 1; line.LinePattern = LinePattern.Dashed; line.Color = Colors.Black.WithAlpha(0.45);
+                        }
                     var now = right.Add.VerticalLine(times[k]);
                     now.Color = Colors.Gray.WithAlpha(0.5); now.LinePattern = LinePattern.Dashed;
                     right.Axes.SetLimits(0, 1, xRange.Min, xRange.Max);

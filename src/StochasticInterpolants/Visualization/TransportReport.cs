@@ -43,10 +43,20 @@ public static class TransportReport
         // 1-D teaching animation: exact b for N(0, 1) -> three Gaussians, the seed's Eulerian and Lagrangian pictures in step.
         var oneD = new GaussianMixtureField(new LinearInterpolant(), [new MixtureComponent(1, [0.0], [1.0])],
             [new MixtureComponent(0.3, [-2.5], [0.15]), new MixtureComponent(0.45, [0.5], [0.1]), new MixtureComponent(0.25, [3.0], [0.3])]);
+        // Beside the exact field, a small network trained on the same problem in a few seconds (same library, same loss).
+        var mixture1D = new GaussianMixture([0.3, 0.45, 0.25], [[-2.5], [0.5], [3.0]], [[0.15], [0.1], [0.3]]);
+        using var net1D = new Models.MlpNetwork(new Models.MlpConfig(1, Width: 64, Depth: 3), o.Seed);
+        var trainer1D = new Training.Trainer(new Couplings.IndependentCoupling(new StandardGaussian(1), mixture1D), new VelocityObjective(new LinearInterpolant()), net1D,
+            new Training.TrainingOptions(Steps: 2000, BatchSize: 256, LearningRate: 3e-3, EmaDecay: 0.99, Seed: o.Seed));
+        trainer1D.Run(out var ema1D);
+        using (ema1D) ema1D?.CopyTo(net1D);
+        var likelihood1D = FlowLikelihood.ForNetwork(net1D, new StandardGaussian(1), new Rk4Solver(20));
         TransportAnimation.OneDimensional(Path.Combine(outFolder, "transport-1d.png"), oneD.LogDensity, oneD, (-5, 5), frames: o.Frames,
-            stillPath: Path.Combine(outFolder, "transport-1d-still.png"));
+            stillPath: Path.Combine(outFolder, "transport-1d-still.png"),
+            learnedDensity: (t, x) => t == 0 ? new StandardGaussian(1).LogDensity(x) : likelihood1D.LogDensity(x, t).LogDensity,
+            learnedVelocity: new NetworkVelocityField(net1D));
         sections.Add(("Eulerian and Lagrangian, in one dimension", "transport-1d.png",
-            "N(0, 1) carried to a mixture of three Gaussians by the exact velocity of the linear interpolant (closed form). Left, the Eulerian view: the density rho(t, x) changes in time, obeying the continuity equation. Right, the Lagrangian view: particles started at quantiles of N(0, 1) follow dX/dt = b(t, X); where their paths bunch up, the density on the left grows."));
+            "N(0, 1) carried to a mixture of three Gaussians by the velocity of the linear interpolant: exact (closed form, solid) and learned by a small network in a few seconds (dashed). Left, the Eulerian view: the density rho(t, x) changes in time, obeying the continuity equation. Right, the Lagrangian view: particles started at quantiles of N(0, 1) follow dX/dt = b(t, X); where their paths bunch up, the density on the left grows."));
         progress?.Report(0.15);
 
         if (m.Dimension == 2 && Distributions.Parse(m.Target, m.Dimension) is var target)
