@@ -111,7 +111,9 @@ public static class TransportReport
         var loss = Path.Combine(checkpointFolder, "loss.png");
         if (File.Exists(loss))
         {
-            File.Copy(loss, Path.Combine(outFolder, "loss.png"), overwrite: true);
+            var copy = Path.Combine(outFolder, "loss.png");
+            if (!string.Equals(Path.GetFullPath(loss), Path.GetFullPath(copy), StringComparison.Ordinal)) // si demo reports into its own folder
+                File.Copy(loss, copy, overwrite: true);
             sections.Add(("Training loss", "loss.png", "Mean regression loss per log window. The loss does not go to zero: its minimum is the conditional variance of the target given x_t, not a fit error."));
         }
         progress?.Report(0.95);

@@ -41,6 +41,17 @@ public sealed class ReportTests : IDisposable
     }
 
     [Fact]
+    public void Report_can_be_written_into_the_checkpoint_folder_itself()
+    {
+        var run = Path.Combine(_dir, "run");
+        Assert.Equal(0, SiRunner.Run("train", "--target", "moons", "--steps", "20", "--batch", "32", "--width", "8", "--depth", "1",
+            "--threads", "1", "--progress", "none", "--out", run).Code);
+        var (code, _, error) = SiRunner.Run("report", "--checkpoint", run, "--out", run, "--frames", "3", "--threads", "1", "--progress", "none");
+        Assert.True(code == 0, error);
+        Assert.True(File.Exists(Path.Combine(run, "report.html")));
+    }
+
+    [Fact]
     public async Task Report_loads_every_image_in_headless_chromium()
     {
         var chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome" }.FirstOrDefault(File.Exists);
