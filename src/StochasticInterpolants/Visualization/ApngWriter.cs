@@ -15,8 +15,9 @@ public static class ApngWriter
     private static readonly byte[] Signature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
 
     /// <summary>Writes <paramref name="frames"/> (all the same size) as an APNG looping forever, each shown
-    /// <paramref name="frameMilliseconds"/> ms; atomically.</summary>
-    public static void Write(string path, IReadOnlyList<SKBitmap> frames, int frameMilliseconds = 80)
+    /// <paramref name="frameMilliseconds"/> ms; atomically. With <paramref name="stillPath"/>, the last frame is also
+    /// written there as a plain PNG, for print.</summary>
+    public static void Write(string path, IReadOnlyList<SKBitmap> frames, int frameMilliseconds = 80, string? stillPath = null)
     {
         if (frames.Count == 0) throw new ArgumentException("an animation needs at least one frame");
         if (frameMilliseconds is < 1 or > 65535) throw new ArgumentException($"frame time must be 1..65535 ms, got {frameMilliseconds}");
@@ -59,6 +60,11 @@ public static class ApngWriter
             }
             WriteChunk(stream, "IEND", []);
         });
+        if (stillPath is not null)
+        {
+            using var still = frames[^1].Encode(SKEncodedImageFormat.Png, 100);
+            AtomicFile.Write(stillPath, s => still.SaveTo(s));
+        }
     }
 
     /// <summary>The number of frames an APNG file declares (its acTL chunk), or 1 for a plain PNG.</summary>

@@ -108,12 +108,7 @@ public static class TransportAnimation
                 using var font = new SKFont(PlotFonts.Family is { } f ? SKTypeface.FromFamilyName(f) : SKTypeface.Default, 13);
                 canvas.DrawText(title, 8, height - 6, font, titlePaint);
             }
-            ApngWriter.Write(path, bitmaps, frameMilliseconds);
-            if (stillPath is not null)
-            {
-                using var data = bitmaps[^1].Encode(SKEncodedImageFormat.Png, 100);
-                Checkpoints.AtomicFile.Write(stillPath, s => data.SaveTo(s));
-            }
+            ApngWriter.Write(path, bitmaps, frameMilliseconds, stillPath);
         }
         finally
         {
@@ -196,12 +191,7 @@ public static class PlaneAnimation
                 using var canvas = new SKCanvas(bitmap);
                 canvas.DrawImage(image, 0, 0);
             }
-            ApngWriter.Write(path, frames, frameMilliseconds);
-            if (stillPath is not null)
-            {
-                using var data = frames[^1].Encode(SKEncodedImageFormat.Png, 100);
-                Checkpoints.AtomicFile.Write(stillPath, s => data.SaveTo(s));
-            }
+            ApngWriter.Write(path, frames, frameMilliseconds, stillPath);
         }
         finally
         {
