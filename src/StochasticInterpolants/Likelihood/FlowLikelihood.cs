@@ -77,14 +77,16 @@ public sealed class FlowLikelihood
     public LikelihoodOptions Options { get; }
 
     /// <summary>
-    /// log rho(t, x) for each row of <paramref name="x"/> ([n, d]); t = 1 gives log rho1. With <paramref name="differentiable"/>
+    /// log rho(t, x) for each row of <paramref name="x"/> ([n, d]); t = 1 gives log rho1, t = 0 the base density. With <paramref name="differentiable"/>
     /// (fixed-step solvers) the result keeps its autograd graph to the velocity's parameters, for maximum-likelihood
     /// training or sensitivity analysis; otherwise it is computed without building a graph through time.
     /// </summary>
     public LikelihoodResult LogDensity(Tensor x, double t = 1.0, IProgress<double>? progress = null, bool differentiable = false)
     {
         if (x.dim() != 2 || x.shape[1] != Base.Dimension) throw new ArgumentException($"points must be [n, {Base.Dimension}], got [{string.Join(",", x.shape)}]");
-        if (!(t > 0 && t <= 1)) throw new ArgumentException($"the density time must be in (0, 1], got {t}");
+        if (!(t >= 0 && t <= 1)) throw new ArgumentException($"the density time must be in [0, 1], got {t}");
+        if (t == 0) // rho(0) is the base itself: nothing to integrate
+            return new LikelihoodResult(Base.LogDensity(x).to(float64).to(x.device), x.detach().clone(), 0);
         var d = (int)x.shape[1];
         using var probes = MakeProbes(x);
         using var start = cat([x.detach(), zeros(x.shape[0], 1, dtype: x.dtype, device: x.device)], 1);

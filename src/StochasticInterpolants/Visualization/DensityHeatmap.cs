@@ -82,6 +82,29 @@ public static class DensityHeatmap
         return (counts, outside);
     }
 
+    /// <summary>
+    /// exp(<paramref name="logDensity"/>(t, x)) at the centres of a bins x bins grid over [lo, hi]^2, laid out like
+    /// <see cref="Histogram2D"/> (row 0 at the top); non-finite values become 0.
+    /// </summary>
+    internal static double[,] EvaluateOnGrid(Func<double, Tensor, Tensor> logDensity, double t, int bins, double lo, double hi, ScalarType dtype)
+    {
+        var cell = (hi - lo) / bins;
+        var centres = new double[bins * bins * 2];
+        for (var row = 0; row < bins; row++)
+            for (var col = 0; col < bins; col++)
+            {
+                centres[2 * (row * bins + col)] = lo + (col + 0.5) * cell;
+                centres[2 * (row * bins + col) + 1] = hi - (row + 0.5) * cell;
+            }
+        using var grid = tensor(centres, [bins * bins, 2]).to(dtype);
+        using var logp = logDensity(t, grid);
+        using var p = logp.exp().to(float64).cpu();
+        var v = p.data<double>().ToArray();
+        var density = new double[bins, bins];
+        for (var r = 0; r < bins; r++) for (var c = 0; c < bins; c++) density[r, c] = double.IsFinite(v[r * bins + c]) ? v[r * bins + c] : 0;
+        return density;
+    }
+
     /// <summary>The parenthesised note on points left out, or "" when none were.</summary>
     internal static string Notes(int nonFinite, int outside)
     {

@@ -32,15 +32,6 @@ public static class DensityRowsFigure
         var cell = (hi - lo) / bins;
         using var g = new Generator((ulong)seed);
         using var z = randn(x0.shape, dtype: x0.dtype, generator: g);
-        // Grid cell centres, row 0 at the top (highest y), matching the heatmap layout.
-        var centres = new double[bins * bins * 2];
-        for (var row = 0; row < bins; row++)
-            for (var col = 0; col < bins; col++)
-            {
-                centres[2 * (row * bins + col)] = lo + (col + 0.5) * cell;
-                centres[2 * (row * bins + col) + 1] = hi - (row + 0.5) * cell;
-            }
-        using var grid = tensor(centres, [bins * bins, 2]).to(x0.dtype);
         var sampled = new List<double[,]>(); var model = new List<double[,]>();
         foreach (var t in ts)
         {
@@ -54,12 +45,7 @@ public static class DensityRowsFigure
             var hist = new double[bins, bins];
             for (var i = 0; i < bins; i++) for (var j = 0; j < bins; j++) hist[i, j] = counts[i, j] * scale;
             sampled.Add(hist);
-            using var logp = modelLogDensity(t, grid);
-            using var p = logp.exp().to(float64).cpu();
-            var pv = p.data<double>().ToArray();
-            var dens = new double[bins, bins];
-            for (var i = 0; i < bins; i++) for (var j = 0; j < bins; j++) dens[i, j] = double.IsFinite(pv[i * bins + j]) ? pv[i * bins + j] : 0;
-            model.Add(dens);
+            model.Add(DensityHeatmap.EvaluateOnGrid(modelLogDensity, t, bins, lo, hi, x0.dtype));
         }
         const int labelWidth = 26, headerHeight = 0;
         var width = labelWidth + ts.Count * panelSize; var height = headerHeight + 2 * panelSize;

@@ -59,15 +59,7 @@ public static class FlowFigures
             plot.Title($"b(t, x) over rho(t, x), t = {t:0.##}", size: 13);
             if (logDensity is not null)
             {
-                var cell = (hi - lo) / bins;
-                var centres = new double[bins * bins * 2];
-                for (var r = 0; r < bins; r++) for (var c = 0; c < bins; c++) { centres[2 * (r * bins + c)] = lo + (c + 0.5) * cell; centres[2 * (r * bins + c) + 1] = hi - (r + 0.5) * cell; }
-                using var grid = tensor(centres, [bins * bins, 2]).to(float32);
-                using var lp = logDensity(t, grid);
-                using var p = lp.exp().to(float64).cpu();
-                var v = p.data<double>().ToArray();
-                var dens = new double[bins, bins];
-                for (var r = 0; r < bins; r++) for (var c = 0; c < bins; c++) dens[r, c] = double.IsFinite(v[r * bins + c]) ? v[r * bins + c] : 0;
+                var dens = DensityHeatmap.EvaluateOnGrid(logDensity, t, bins, lo, hi, float32);
                 var heat = plot.Add.Heatmap(dens);
                 heat.Colormap = new ScottPlot.Colormaps.Viridis();
                 heat.Rectangle = new CoordinateRect(lo, hi, lo, hi);

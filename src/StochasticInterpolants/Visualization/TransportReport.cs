@@ -53,7 +53,7 @@ public static class TransportReport
         var likelihood1D = FlowLikelihood.ForNetwork(net1D, new StandardGaussian(1), new Rk4Solver(20));
         TransportAnimation.OneDimensional(Path.Combine(outFolder, "transport-1d.png"), oneD.LogDensity, oneD, (-5, 5), frames: o.Frames,
             stillPath: Path.Combine(outFolder, "transport-1d-still.png"),
-            learnedDensity: (t, x) => t == 0 ? new StandardGaussian(1).LogDensity(x) : likelihood1D.LogDensity(x, t).LogDensity,
+            learnedDensity: (t, x) => likelihood1D.LogDensity(x, t).LogDensity,
             learnedVelocity: new NetworkVelocityField(net1D));
         sections.Add(("Eulerian and Lagrangian, in one dimension", "transport-1d.png",
             "N(0, 1) carried to a mixture of three Gaussians by the velocity of the linear interpolant: exact (closed form, solid) and learned by a small network in a few seconds (dashed). Left, the Eulerian view: the density rho(t, x) changes in time, obeying the continuity equation. Right, the Lagrangian view: particles started at quantiles of N(0, 1) follow dX/dt = b(t, X); where their paths bunch up, the density on the left grows."));
@@ -72,7 +72,7 @@ public static class TransportReport
             progress?.Report(0.3);
 
             var likelihood = FlowLikelihood.ForNetwork(checkpoint.Network, baseDistribution, new Rk4Solver(20));
-            Tensor LogDensity(double t, Tensor x) => t == 0 ? baseDistribution.LogDensity(x) : likelihood.LogDensity(x, t).LogDensity;
+            Tensor LogDensity(double t, Tensor x) => likelihood.LogDensity(x, t).LogDensity;
             var (cx0, cx1) = (x0, reference);
             DensityRowsFigure.Save(Path.Combine(outFolder, "rho-t.png"), interpolant, cx0, cx1, LogDensity, range, bins: 50, seed: o.Seed, modelLabel: "learned rho(t, x)");
             sections.Add(("rho(t) two ways", "rho-t.png",

@@ -55,6 +55,11 @@ public class FlowLikelihoodTests
         using var mid = likelihood.LogDensity(xt, t: 0.4);
         using var truth = oracle.LogDensity(0.4, xt);
         Assert.True((mid.LogDensity - truth).abs().max().ToDouble() < 1e-6);
+        // t = 0 is the base density itself, with no integration.
+        using var atZero = likelihood.LogDensity(xt, t: 0);
+        using var baseLog = new StandardGaussian(2).LogDensity(xt);
+        Assert.True((atZero.LogDensity - baseLog).abs().max().ToDouble() < 1e-12);
+        Assert.Equal(0, atZero.FunctionEvaluations);
     }
 
     [Theory]
