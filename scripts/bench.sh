@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark command: training and sampling throughput and memory of the demo's model on this machine.
-# Usage: scripts/bench.sh [--quick] [--threads N]
+# Usage: scripts/bench.sh [--quick] [--threads N] [--sde-table | --nll-curve | --memory | --fuzz N]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$here/scripts/setup.sh" "$here/bench/StochasticInterpolants.Benchmarks/StochasticInterpolants.Benchmarks.csproj"

@@ -26,6 +26,22 @@ if [ -f "$trx" ]; then
   passed=$(grep -o 'passed="[0-9]*"' "$trx" | head -1 | tr -dc 0-9)
   failed=$(grep -o 'failed="[0-9]*"' "$trx" | head -1 | tr -dc 0-9)
   skipped=$(grep -o 'notExecuted="[0-9]*"' "$trx" | head -1 | tr -dc 0-9)
+  if [ "${failed:-0}" != 0 ]; then
+    # CI keeps only the tail of the log: repeat each failure's name and first message lines here.
+    echo "--- failed tests ---"
+    python3 - "$trx" <<'PY' || grep -o 'testName="[^"]*" [^>]*outcome="Failed"' "$trx"
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for r in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns):
+    if r.get("outcome") != "Failed":
+        continue
+    msg = r.find(".//t:ErrorInfo/t:Message", ns)
+    st = r.find(".//t:ErrorInfo/t:StackTrace", ns)
+    print("FAILED", r.get("testName"))
+    print("  ", (msg.text or "").strip()[:1500])
+    print("  ", "\n   ".join((st.text or "").strip().splitlines()[:12]))
+PY
+  fi
   echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
 else
   echo "0 passed, 1 failed"

@@ -23,7 +23,7 @@ internal static class NllCurve
             var config = Presets.CheckerboardBest() with { Training = Presets.CheckerboardBest().TrainingOrDefault with { Steps = steps } };
             var folder = Path.Combine(Path.GetTempPath(), $"si-bench-nll-{steps}");
             var watch = Stopwatch.StartNew();
-            TrainingRun.Execute(config, folder);
+            TrainingRun.Execute(config, folder, overwrite: true);
             var train = watch.Elapsed.TotalSeconds;
             using var checkpoint = Checkpoint.Load(folder);
             var report = Evaluator.Evaluate(checkpoint, new Checkerboard(), new EvaluationOptions(heldOut, new Rk4Solver(50), Seed: 0, MetricPoints: 1000));

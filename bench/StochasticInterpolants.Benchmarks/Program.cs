@@ -15,7 +15,7 @@ using static TorchSharp.torch;
 // Figures: training steps/s at batch 256 and 4096 with the demo's MLP, sampling samples/s with 100 Euler steps,
 // peak resident memory of each phase, and resident-memory growth over a training soak (flat = no leak).
 var allocator = NativeRuntime.ConfigureAllocator();
-int? threads = null; var quick = false; var sdeTable = false; var nllCurve = false; string? checkpointDir = null;
+int? threads = null; var quick = false; var sdeTable = false; var nllCurve = false; string? checkpointDir = null; int? fuzz = null; var memory = false;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -25,7 +25,9 @@ for (var i = 0; i < args.Length; i++)
         case "--sde-table": sdeTable = true; break;
         case "--nll-curve": nllCurve = true; break;
         case "--checkpoint" when i + 1 < args.Length: checkpointDir = args[++i]; break;
-        default: Console.Error.WriteLine($"bench: unknown argument '{args[i]}' (expected --threads N, --quick, --sde-table [--checkpoint DIR], --nll-curve)"); return 2;
+        case "--fuzz" when i + 1 < args.Length: fuzz = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--memory": memory = true; break;
+        default: Console.Error.WriteLine($"bench: unknown argument '{args[i]}' (expected --threads N, --quick, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N)"); return 2;
     }
 }
 NativeRuntime.EnsureTorchLoads();
@@ -33,6 +35,21 @@ var nThreads = NativeRuntime.ConfigureThreads(threads);
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, libtorch threads {nThreads}, allocator {allocator}, {(quick ? "quick" : "full")} run");
 if (sdeTable) return SdeTable.Run(checkpointDir, quick);
 if (nllCurve) return NllCurve.Run(quick);
+if (memory) return MemorySoak.Run(quick);
+if (fuzz is { } inputs)
+{
+    var work = Directory.CreateTempSubdirectory("si-fuzz-").FullName;
+    try
+    {
+        var report = StochasticInterpolants.Benchmarks.ReaderFuzzer.Run(inputs, seed: 1, work, Console.WriteLine);
+        Console.WriteLine($"{"reader",-20} {"tried",8} {"parsed",8} {"refused",8}");
+        foreach (var (reader, (tried, parsed, refused)) in report.Readers) Console.WriteLine($"{reader,-20} {tried,8} {parsed,8} {refused,8}");
+        Console.WriteLine($"{report.Total} inputs in {report.Elapsed.TotalSeconds:F1} s, no crash; slowest input {report.SlowestInput.TotalMilliseconds:F0} ms");
+        return 0;
+    }
+    catch (StochasticInterpolants.Benchmarks.FuzzFailure e) { Console.WriteLine($"FUZZ FAILURE: {e.Message}"); Console.WriteLine(e.InnerException?.StackTrace); return 1; }
+    finally { Directory.Delete(work, true); }
+}
 var model = DemoModel();
 Console.WriteLine($"model: MLP {model.Width}x{model.Depth} ({model.Activation}), linear interpolant, checkerboard target");
 Console.WriteLine();

@@ -25,7 +25,7 @@ internal static class SdeTable
             if (quick) config = config with { Training = config.TrainingOrDefault with { Steps = 1500 } };
             Console.WriteLine($"training the checkerboard preset on the one-sided linear interpolant ({config.TrainingOrDefault.Steps} steps) into {folder}");
             var watch = Stopwatch.StartNew();
-            TrainingRun.Execute(config, folder);
+            TrainingRun.Execute(config, folder, overwrite: true);
             Console.WriteLine($"trained in {watch.Elapsed.TotalSeconds:F0} s");
         }
         using var checkpoint = Checkpoint.Load(folder);

@@ -32,6 +32,8 @@ internal static class DemoCommand
         var command = new Command("demo", "Learn N(0, I) -> checkerboard end to end; write samples.csv, samples.png, eval.json and report.html; print the fraction inside the squares.");
         foreach (var o in new Option[] { outDir, count, steps, seed, threads, device, progress }) command.Options.Add(o);
         command.Options.Add(solver.Solver); command.Options.Add(solver.Rtol); command.Options.Add(solver.Atol);
+        var force = new Option<bool>("--force") { Description = "replace an earlier demo in --out" };
+        command.Options.Add(force);
         var noReport = new Option<bool>("--no-report") { Description = "skip report.html (figures, animations, metrics)" };
         command.Options.Add(noReport);
         var evalCount = new Option<int>("--eval-count") { Description = "held-out points for the likelihood check (0 skips it)", DefaultValueFactory = _ => 1000 };
@@ -47,13 +49,14 @@ internal static class DemoCommand
             if (n < 1) throw new UsageException($"--count must be >= 1, got {n}");
             var ode = OdeSolvers.Create(r.GetValue(solver.Solver)!, r.GetValue(sampleSteps), r.GetValue(solver.Rtol), r.GetValue(solver.Atol));
             TrainingRun.Prepare(cfg);
+            var folder = r.GetValue(outDir)!;
+            OutputFolder.PrepareForRun(folder, r.GetValue(force));
             CommonOptions.ApplyRuntime(r.GetValue(threads));
             var dev = ComputeDevice.Resolve(cfg.Device);
-            var folder = r.GetValue(outDir)!;
             var display = new ProgressDisplay(r.GetValue(progress), error);
             output.WriteLine($"si demo: learning N(0, I) -> checkerboard ({cfg.TrainingOrDefault.Steps} steps, batch {cfg.TrainingOrDefault.BatchSize}, MLP {cfg.ModelOrDefault.Width}x{cfg.ModelOrDefault.Depth}, {cfg.Interpolant} interpolant)");
             using var cts = CommonOptions.CancelOnCtrlC();
-            var run = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token));
+            var run = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token, overwrite: r.GetValue(force)));
             if (!run.Result.Completed) return ExitCodes.Cancelled;
             output.WriteLine($"trained in {run.Result.Elapsed.TotalSeconds:F1} s ({run.Result.StepsPerSecond:F0} steps/s), final loss {run.Result.FinalLoss:F4}");
 

@@ -21,13 +21,14 @@ internal static class EvalCommand
         var json = new Option<string?>("--json") { Description = "also write the figures to this JSON file" };
         var count = new Option<int>("--count") { Description = "held-out points (and generated samples)", DefaultValueFactory = _ => 5000 };
         var estimator = new Option<string>("--estimator") { Description = "exact (d autograd passes), hutchinson (Rademacher) or hutchinson-gaussian", DefaultValueFactory = _ => "exact" };
+        var force = new Option<bool>("--force") { Description = "overwrite --json if it exists" };
         var probes = new Option<int>("--probes") { Description = "Hutchinson probes per point", DefaultValueFactory = _ => 1 };
         var solver = new SampleCommand.SolverOptions();
         var seed = CommonOptions.Seed();
         var threads = CommonOptions.Threads();
         var progress = CommonOptions.Progress();
         var command = new Command("eval", "Score a checkpoint: NLL of held-out target points (nats per sample, bits per dimension), distances between generated and target samples.");
-        foreach (var o in new Option[] { checkpoint, target, json, count, estimator, probes, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, target, json, force, count, estimator, probes, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress }) command.Options.Add(o);
         solver.Steps.DefaultValueFactory = _ => 100;
         command.SetAction(r =>
         {
@@ -40,8 +41,7 @@ internal static class EvalCommand
                 var other => throw new UsageException($"unknown --estimator '{other}' (expected exact, hutchinson, hutchinson-gaussian)"),
             };
             var jsonPath = r.GetValue(json);
-            if (jsonPath is not null && !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(jsonPath))))
-                throw new DirectoryNotFoundException($"folder of --json '{jsonPath}' does not exist");
+            if (jsonPath is not null) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
             var targetDistribution = Distributions.Parse(r.GetValue(target)!);
             CommonOptions.ApplyRuntime(r.GetValue(threads));
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);

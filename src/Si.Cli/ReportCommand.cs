@@ -10,15 +10,18 @@ internal static class ReportCommand
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "a training output folder", Required = true };
         var outDir = new Option<string>("--out") { Description = "folder for report.html and its figures", Required = true };
+        var force = new Option<bool>("--force") { Description = "overwrite an existing report.html in --out" };
         var frames = new Option<int>("--frames") { Description = "frames per animation", DefaultValueFactory = _ => 30 };
         var seed = CommonOptions.Seed();
         var threads = CommonOptions.Threads();
         var progress = CommonOptions.Progress();
         var command = new Command("report", "Write report.html: samples, rho(t) from the interpolant and the model, particle paths, the velocity field, animations, metrics, configuration.");
-        foreach (var o in new Option[] { checkpoint, outDir, frames, seed, threads, progress }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, outDir, force, frames, seed, threads, progress }) command.Options.Add(o);
         command.SetAction(r =>
         {
             if (r.GetValue(frames) is < 2 or > 500) throw new UsageException($"--frames must be in 2..500, got {r.GetValue(frames)}");
+            Checkpoints.OutputFolder.CheckFile(Path.Combine(r.GetValue(outDir)!, "report.html"), r.GetValue(force), "report");
+            _ = Checkpoints.Checkpoint.ReadManifest(r.GetValue(checkpoint)!); // a bad checkpoint fails before any work
             CommonOptions.ApplyRuntime(r.GetValue(threads));
             var display = new ProgressDisplay(r.GetValue(progress), error);
             var html = display.Fraction("report", p => TransportReport.Write(r.GetValue(outDir)!, r.GetValue(checkpoint)!, new ReportOptions(Frames: r.GetValue(frames), Seed: r.GetValue(seed)), p));

@@ -55,6 +55,7 @@ internal static class SampleCommand
         var count = new Option<int>("--count") { Description = "number of samples", DefaultValueFactory = _ => 10_000 };
         var outFile = new Option<string>("--out") { Description = "CSV file to write: one sample per row, comma-separated, no header", Required = true };
         var noEma = new Option<bool>("--no-ema") { Description = "use the last-iterate weights instead of the moving average" };
+        var force = new Option<bool>("--force") { Description = "overwrite --out if it exists" };
         var solver = new SolverOptions();
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
@@ -62,15 +63,14 @@ internal static class SampleCommand
         var progress = CommonOptions.Progress();
         var command = new Command("sample", "Generate samples of rho1: draw X_0 ~ rho0 and integrate dX/dt = b(t, X) from t = 0 to 1.");
         foreach (var o in solver.All) command.Options.Add(o);
-        foreach (var o in new Option[] { checkpoint, count, outFile, noEma, seed, device, threads, progress }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, count, outFile, noEma, force, seed, device, threads, progress }) command.Options.Add(o);
         command.SetAction(r =>
         {
             var n = r.GetValue(count);
             if (n < 1) throw new UsageException($"--count must be >= 1, got {n}");
             solver.Validate(r);
             var outPath = r.GetValue(outFile)!;
-            var outFolder = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
-            if (!Directory.Exists(outFolder)) throw new DirectoryNotFoundException($"output folder '{outFolder}' does not exist");
+            OutputFolder.CheckFile(outPath, r.GetValue(force), "--out");
             CommonOptions.ApplyRuntime(r.GetValue(threads));
             var dev = ComputeDevice.Resolve(r.GetValue(device)!);
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!, preferEma: !r.GetValue(noEma), device: dev);

@@ -50,7 +50,7 @@ public static class SiApp
         }
         catch (Exception e) when (Describe(e) is { } message)
         {
-            return Fail(error, message, e is OperationCanceledException ? ExitCodes.Cancelled : ExitCodes.Failed);
+            return Fail(error, message, e switch { OperationCanceledException => ExitCodes.Cancelled, UsageException => ExitCodes.Usage, _ => ExitCodes.Failed });
         }
     }
 

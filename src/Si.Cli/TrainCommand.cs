@@ -39,9 +39,10 @@ internal static class TrainCommand
         public readonly Option<int?> LogEvery = new("--log-every") { Description = $"steps per loss-log row (default {DT.LogEvery})" };
         public readonly Option<string?> Device = new("--device") { Description = "cpu, cuda or cuda:N (default cpu)" };
         public readonly Option<string?> Learn = new("--learn") { Description = "fields to learn: velocity, score, or velocity,score (the score is learned as the denoiser E[noise | x_t]; one network each) (default velocity)" };
+        public readonly Option<int?> CheckpointEvery = new("--checkpoint-every") { Description = $"steps between resumable snapshots in OUT/train-state (also written on Ctrl-C) (default {D.CheckpointEvery})" };
 
         public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Width, Depth, Activation, TimeFrequencies,
-            Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn];
+            Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, CheckpointEvery];
 
         /// <summary>Overlays the options given on the command line onto <paramref name="c"/>.</summary>
         public TrainingRunConfig Apply(ParseResult r, TrainingRunConfig c)
@@ -66,6 +67,7 @@ internal static class TrainCommand
                 Gamma = r.GetValue(Gamma) ?? c.Gamma, GammaScale = r.GetValue(GammaScale) ?? c.GammaScale,
                 Antithetic = r.GetValue(Antithetic) ?? c.Antithetic, TimeClip = r.GetValue(TimeClip) ?? c.TimeClip,
                 Device = r.GetValue(Device) ?? c.Device, Learn = r.GetValue(Learn) ?? c.Learn, Model = m, Training = t,
+                CheckpointEvery = r.GetValue(CheckpointEvery) ?? c.CheckpointEvery,
             };
         }
     }
@@ -75,28 +77,47 @@ internal static class TrainCommand
         var run = new RunOptions();
         var config = new Option<string?>("--config") { Description = "JSON file with a training configuration (options given on the command line override it)" };
         var preset = new Option<string?>("--preset") { Description = $"a named configuration: {string.Join(", ", Presets.Names)} (options given on the command line override it)" };
-        var outDir = new Option<string>("--out") { Description = "output folder for the checkpoint, loss.csv and config.json", Required = true };
+        var outDir = new Option<string?>("--out") { Description = "output folder for the checkpoint, loss.csv and config.json (required unless --resume)" };
+        var resume = new Option<string?>("--resume") { Description = "continue the interrupted run in this output folder from its last snapshot, with its stored configuration" };
+        var force = new Option<bool>("--force") { Description = "replace a training run already in --out" };
         var threads = CommonOptions.Threads();
         var progress = CommonOptions.Progress();
         var command = new Command("train", "Learn the velocity b(t, x) of a stochastic interpolant from rho0 to rho1 by regression; write a checkpoint.");
         foreach (var o in run.All) command.Options.Add(o);
-        command.Options.Add(config); command.Options.Add(preset); command.Options.Add(outDir); command.Options.Add(threads); command.Options.Add(progress);
+        foreach (var o in new Option[] { config, preset, outDir, resume, force, threads, progress }) command.Options.Add(o);
         command.SetAction(r =>
         {
-            if (r.GetValue(config) is not null && r.GetValue(preset) is not null) throw new UsageException("give --config or --preset, not both");
-            var baseConfig = r.GetValue(config) is { } path ? TrainingRunConfig.FromJsonFile(path)
-                : r.GetValue(preset) is { } name ? Presets.Get(name, r.GetValue(run.Seed) ?? 0)
-                : new TrainingRunConfig();
-            var cfg = run.Apply(r, baseConfig);
-            TrainingRun.Prepare(cfg); // validate everything before the native runtime starts
-            CommonOptions.ApplyRuntime(r.GetValue(threads));
-            var folder = r.GetValue(outDir)!;
             using var cts = CommonOptions.CancelOnCtrlC();
             var display = new ProgressDisplay(r.GetValue(progress), error);
-            var result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token));
+            TrainingRunResult result;
+            string folder;
+            if (r.GetValue(resume) is { } resumeFolder)
+            {
+                // The stored configuration is the run's; changing any of it would make the result differ from the uninterrupted run.
+                var given = run.All.Concat([config, preset, outDir, force]).FirstOrDefault(o => r.GetResult(o) is { Implicit: false });
+                if (given is not null) throw new UsageException($"--resume continues the stored configuration; {given.Name} cannot be combined with it");
+                folder = resumeFolder;
+                var cfg = TrainingRun.ResumableConfig(folder); // reads and checks the snapshot before the native runtime starts
+                CommonOptions.ApplyRuntime(r.GetValue(threads));
+                result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Resume(folder, p, cts.Token));
+            }
+            else
+            {
+                if (r.GetValue(config) is not null && r.GetValue(preset) is not null) throw new UsageException("give --config or --preset, not both");
+                folder = r.GetValue(outDir) ?? throw new UsageException("--out is required (or --resume DIR to continue a run)");
+                var baseConfig = r.GetValue(config) is { } path ? TrainingRunConfig.FromJsonFile(path)
+                    : r.GetValue(preset) is { } name ? Presets.Get(name, r.GetValue(run.Seed) ?? 0)
+                    : new TrainingRunConfig();
+                var cfg = run.Apply(r, baseConfig);
+                TrainingRun.Prepare(cfg); // validate everything before the native runtime starts
+                Checkpoints.OutputFolder.PrepareForRun(folder, r.GetValue(force));
+                CommonOptions.ApplyRuntime(r.GetValue(threads));
+                result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token, overwrite: r.GetValue(force)));
+            }
             var t = result.Result;
             output.WriteLine($"trained {t.StepsCompleted} steps in {t.Elapsed.TotalSeconds:F1} s ({t.StepsPerSecond:F0} steps/s), final loss {t.FinalLoss:F4}");
             output.WriteLine($"checkpoint: {Path.GetFullPath(folder)}");
+            if (!t.Completed) error.WriteLine($"si: interrupted at step {t.StepsCompleted}; continue with: si train --resume {folder}");
             return t.Completed ? ExitCodes.Ok : ExitCodes.Cancelled;
         });
         return command;

@@ -67,6 +67,10 @@ public sealed class Checkpoint : IDisposable
         WriteIndented = true,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        // A hand-edited or damaged file with null where the type says non-null, or a missing constructor argument,
+        // is refused by the parser instead of surfacing later as a NullReferenceException.
+        RespectNullableAnnotations = true,
+        RespectRequiredConstructorParameters = true,
     };
 
     private Checkpoint(CheckpointManifest manifest, IReadOnlyList<NetworkField> networks, bool usesEma)
@@ -116,15 +120,30 @@ public sealed class Checkpoint : IDisposable
         var path = Path.Combine(folder, ManifestFileName);
         if (!File.Exists(path)) throw new CheckpointException($"'{folder}' holds no {ManifestFileName} (is it a training output folder?)");
         CheckpointManifest? manifest;
-        try { manifest = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllText(path), Json); }
-        catch (JsonException e) { throw new CheckpointException($"'{path}' is corrupt: {e.Message}", e); }
+        try
+        {
+            // The format tag first: a file from another version is reported as such, not as corrupt.
+            var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path));
+            if (node is System.Text.Json.Nodes.JsonObject o && o["format"] is System.Text.Json.Nodes.JsonValue f && f.GetValueKind() == JsonValueKind.String
+                && f.GetValue<string>() != CheckpointManifest.CurrentFormat)
+                throw new CheckpointException($"'{path}' has format '{f.GetValue<string>()}', this version reads '{CheckpointManifest.CurrentFormat}'");
+            manifest = node.Deserialize<CheckpointManifest>(Json);
+        }
+        catch (JsonException e) { throw new CheckpointException($"'{path}' is corrupt: {e.Message.Split('\n')[0].TrimEnd()}", e); }
         if (manifest is null || manifest.Format is null || manifest.Interpolant is null || manifest.Networks is null || manifest.Networks.Count == 0
             || manifest.Networks.Any(n => n is null || n.Model is null || n.WeightsFile is null))
             throw new CheckpointException($"'{path}' is incomplete");
+        foreach (var n in manifest.Networks)
+            if (!IsPlainFileName(n.WeightsFile) || (n.EmaWeightsFile is not null && !IsPlainFileName(n.EmaWeightsFile)))
+                throw new CheckpointException($"'{path}' names a weights file that is not a plain file name in its folder");
         if (manifest.Format != CheckpointManifest.CurrentFormat)
             throw new CheckpointException($"'{path}' has format '{manifest.Format}', this version reads '{CheckpointManifest.CurrentFormat}'");
         return manifest;
     }
+
+    /// <summary>True for a non-empty file name with no folder part, no "..", and no control characters.</summary>
+    internal static bool IsPlainFileName(string name) =>
+        name.Length is > 0 and < 256 && name != "." && name != ".." && !name.Contains('/') && !name.Contains('\\') && !name.Any(char.IsControl);
 
     /// <summary>
     /// Rebuilds the network of the checkpoint in <paramref name="folder"/> and loads its weights (the moving average
@@ -145,7 +164,7 @@ public sealed class Checkpoint : IDisposable
                 if (!File.Exists(file)) throw new CheckpointException($"checkpoint '{folder}' lacks its weights file '{Path.GetFileName(file)}'");
                 ITimeConditionedNetwork network;
                 try { network = entry.Model.Build(); }
-                catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new CheckpointException($"checkpoint '{folder}': {e.Message}", e); }
+                catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new CheckpointException($"checkpoint '{folder}': {e.Message.Split('\n')[0].TrimEnd()}", e); }
                 networks.Add(new NetworkField(network, entry.Represents));
                 var weights = SafeTensors.Load(file);
                 try { LoadInto(network.Module, weights, file); }

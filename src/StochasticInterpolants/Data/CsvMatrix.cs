@@ -15,6 +15,7 @@ public static class CsvMatrix
     /// <summary>Reads <paramref name="path"/> into a float32 [n, d] tensor; throws <see cref="DataFormatException"/> naming the line and field of any problem.</summary>
     public static Tensor Read(string path)
     {
+        if (Directory.Exists(path)) throw new DataFormatException($"'{path}' is a folder, not a CSV file");
         if (!File.Exists(path)) throw new FileNotFoundException($"file '{path}' does not exist");
         var rows = new List<double[]>();
         var width = -1;
@@ -38,6 +39,8 @@ public static class CsvMatrix
             for (var j = 0; j < width; j++)
             {
                 var f = fields[j].Trim();
+                if (IsNonFiniteWord(f))
+                    throw new DataFormatException($"{path}: line {lineNumber}, field {j + 1} is {(f.Contains("nan", StringComparison.OrdinalIgnoreCase) ? "NaN" : "infinite")} ('{Shorten(f)}')");
                 if (!double.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
                     throw new DataFormatException($"{path}: line {lineNumber}, field {j + 1} is not a number ('{Shorten(f)}')");
                 if (double.IsNaN(v)) throw new DataFormatException($"{path}: line {lineNumber}, field {j + 1} is NaN");

@@ -58,6 +58,7 @@ public static class Distributions
             case "gaussian" or "normal": return new StandardGaussian(dimension ?? 2);
         }
         if (File.Exists(name)) return EmpiricalDistribution.FromCsv(name);
+        if (Directory.Exists(name)) throw new DataFormatException($"'{name}' is a folder, not a CSV file");
         if (name.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)) throw new FileNotFoundException($"file '{name}' does not exist");
         throw new ArgumentException($"unknown distribution '{spec}' (expected {string.Join(", ", Names)}, or a CSV file)");
     }

@@ -15,6 +15,8 @@ public sealed class EmpiricalDistribution : SampledDistribution, IDisposable
     {
         if (rows.dim() != 2 || rows.shape[0] < 1 || rows.shape[1] < 1)
             throw new ArgumentException($"'{name}': a data table must be [n, d] with n, d >= 1, got [{string.Join(",", rows.shape)}]");
+        if (rows.shape[0] < 2)
+            throw new DataFormatException($"'{name}' has only one data row; at least 2 are needed to train on or score against");
         _rows = rows.detach().to(float32).cpu().clone();
         if (!_rows.isfinite().all().item<bool>()) throw new DataFormatException($"'{name}' contains NaN or infinite values");
         Name = name;

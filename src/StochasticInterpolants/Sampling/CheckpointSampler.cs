@@ -22,7 +22,7 @@ public static class CheckpointSampler
         try { d = Distributions.Parse(spec, manifest.Dimension); }
         catch (Exception e) when (e is ArgumentException or IOException or DataFormatException)
         {
-            throw new CheckpointException($"cannot rebuild the base distribution '{spec}' of this checkpoint: {e.Message}", e);
+            throw new CheckpointException($"cannot rebuild the base distribution '{spec}' of this checkpoint: {e.Message.Split('\n')[0].TrimEnd()}", e);
         }
         if (d.Dimension != manifest.Dimension) throw new CheckpointException($"base '{spec}' has dimension {d.Dimension}, the checkpoint {manifest.Dimension}");
         return d;

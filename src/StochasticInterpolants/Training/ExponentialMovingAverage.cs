@@ -30,12 +30,28 @@ public sealed class ExponentialMovingAverage : IDisposable
     {
         var d = Math.Min(Decay, (1.0 + step) / (10.0 + step));
         using var noGrad = no_grad();
+        // Scalars held for the whole loop: an implicit temporary can be finalised while native code still reads it.
+        using var decay = d.ToScalar();
+        using var weight = (1 - d).ToScalar();
         foreach (var (_, live, average) in _entries)
-            average.mul_(d).add_(live, alpha: 1 - d);
+            average.mul_(decay).add_(live, weight);
     }
 
     /// <summary>The averaged parameters by name (views owned by this object: copy before disposing it).</summary>
     public IReadOnlyDictionary<string, Tensor> State => _entries.ToDictionary(e => e.Name, e => e.Average);
+
+    /// <summary>Restores averaged values saved from <see cref="State"/> (names and shapes must match).</summary>
+    public void LoadState(IReadOnlyDictionary<string, Tensor> state)
+    {
+        using var noGrad = no_grad();
+        foreach (var (name, _, average) in _entries)
+        {
+            if (!state.TryGetValue(name, out var saved)) throw new Checkpoints.CheckpointException($"saved moving average lacks '{name}'");
+            if (!saved.shape.SequenceEqual(average.shape))
+                throw new Checkpoints.CheckpointException($"saved moving average: '{name}' has shape [{string.Join(",", saved.shape)}], expected [{string.Join(",", average.shape)}]");
+            average.copy_(saved);
+        }
+    }
 
     /// <summary>Copies the averaged values into <paramref name="module"/>'s parameters (same architecture).</summary>
     public void CopyTo(nn.Module module)

@@ -99,37 +99,67 @@ public sealed class Trainer
         return result;
     }
 
-    /// <summary>Runs the loop for all networks; <paramref name="averages"/> holds each network's weight average (or null).</summary>
-    public TrainingResult RunAll(out IReadOnlyList<ExponentialMovingAverage?> averages, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    /// <summary>
+    /// Runs the loop for all networks; <paramref name="averages"/> holds each network's weight average (or null).
+    /// With <paramref name="resumeFrom"/>, the networks, averages, optimisers, generator and log continue from that snapshot
+    /// (the caller keeps ownership of its tensors). With <paramref name="checkpointing"/>, a snapshot is saved every
+    /// <c>Every</c> steps and on cancellation; when the loss turns non-finite the last snapshot is left untouched.
+    /// </summary>
+    public TrainingResult RunAll(out IReadOnlyList<ExponentialMovingAverage?> averages, IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellation = default, TrainingState? resumeFrom = null, TrainingCheckpointing? checkpointing = null)
     {
         var o = Options;
         var k = Networks.Count;
-        var parameters = Networks.Select(n => n.Network.Module.parameters().ToList()).ToArray();
-        var optimizers = new optim.Optimizer[k];
+        checkpointing?.Validate();
+        if (resumeFrom is not null && resumeFrom.Networks.Count != k)
+            throw new ArgumentException($"the saved training state has {resumeFrom.Networks.Count} networks, this run trains {k}");
+        if (resumeFrom is not null && (resumeFrom.Loop.Step < 0 || resumeFrom.Loop.Step > o.Steps))
+            throw new ArgumentException($"the saved training state is at step {resumeFrom.Loop.Step}, outside 0..{o.Steps}");
+        var named = Networks.Select(n => n.Network.Module.named_parameters().ToList()).ToArray();
+        var parameters = named.Select(list => list.Select(p => p.parameter).ToList()).ToArray();
+        var optimizers = new AdamOptimizer[k];
         var emas = new ExponentialMovingAverage?[k];
-        for (var i = 0; i < k; i++)
-        {
-            Networks[i].Network.Module.train();
-            optimizers[i] = o.Optimizer == "adamw"
-                ? optim.AdamW(parameters[i], o.LearningRate, weight_decay: o.WeightDecay)
-                : optim.Adam(parameters[i], o.LearningRate, weight_decay: o.WeightDecay);
-            emas[i] = o.EmaDecay > 0 ? new ExponentialMovingAverage(Networks[i].Network.Module, o.EmaDecay) : null;
-        }
         using var generator = new Generator((ulong)o.Seed ^ 0x5151_4E54UL);
         var log = new List<LossLogEntry>();
-        var watch = Stopwatch.StartNew();
-        double windowSum = 0, smoothed = double.NaN, lastWindowMean = double.NaN;
+        double windowSum = 0, smoothed = double.NaN, lastWindowMean = double.NaN, elapsedBefore = 0;
         var partSums = new double[k];
-        int windowCount = 0, step = 0;
+        int windowCount = 0, step = 0, savedStep = -1;
         var d = _coupling.Dimension;
         var values = new double[k];
+        var watch = new Stopwatch();
         try
         {
+            for (var i = 0; i < k; i++)
+            {
+                Networks[i].Network.Module.train();
+                optimizers[i] = new AdamOptimizer(named[i].Select(p => (p.name, p.parameter)), o.Optimizer == "adamw", o.WeightDecay);
+                if (resumeFrom is not null)
+                    Checkpoints.Checkpoint.LoadInto(Networks[i].Network.Module, resumeFrom.Networks[i].Weights, "training state");
+                emas[i] = o.EmaDecay > 0 ? new ExponentialMovingAverage(Networks[i].Network.Module, o.EmaDecay) : null;
+                if (resumeFrom is not null)
+                {
+                    var saved = resumeFrom.Networks[i];
+                    optimizers[i].LoadState(saved.Optimizer, saved.OptimizerSteps, "training state");
+                    if (emas[i] is { } ema)
+                        ema.LoadState(saved.Ema ?? throw new Checkpoints.CheckpointException("the saved training state has no moving average, but EMA is on"));
+                }
+            }
+            if (resumeFrom is not null)
+            {
+                using (var state = tensor(resumeFrom.GeneratorState)) generator.set_state(state);
+                var loop = resumeFrom.Loop;
+                step = savedStep = loop.Step;
+                elapsedBefore = loop.ElapsedSeconds;
+                windowSum = loop.WindowSum; windowCount = loop.WindowCount; smoothed = loop.Smoothed; lastWindowMean = loop.LastWindowMean;
+                if (loop.PartSums.Count != k) throw new ArgumentException($"the saved training state has {loop.PartSums.Count} loss parts, this run trains {k} networks");
+                for (var i = 0; i < k; i++) partSums[i] = loop.PartSums[i];
+                log.AddRange(loop.Log);
+            }
+            watch.Start();
             for (; step < o.Steps; step++)
             {
                 if (cancellation.IsCancellationRequested) break;
                 var lr = o.LearningRateAt(step);
-                foreach (var opt in optimizers) foreach (var group in opt.ParamGroups) group.LearningRate = lr;
                 using (var scope = NewDisposeScope())
                 {
                     var (x0, x1) = _coupling.Sample(o.BatchSize, generator);
@@ -138,11 +168,11 @@ public sealed class Trainer
                     if (Device.type != DeviceType.CPU) { x0 = x0.to(Device); x1 = x1.to(Device); z = z.to(Device); }
                     for (var i = 0; i < k; i++)
                     {
-                        optimizers[i].zero_grad();
+                        optimizers[i].ZeroGrad();
                         var loss = Networks[i].Objective.Loss(Networks[i].Network, x0, x1, z, times);
                         loss.backward();
-                        if (o.GradientClip > 0) nn.utils.clip_grad_norm_(parameters[i], o.GradientClip);
-                        optimizers[i].step();
+                        if (o.GradientClip > 0) GradientClipping.ClipNorm(parameters[i], o.GradientClip);
+                        optimizers[i].Step(lr);
                         values[i] = loss.item<float>();
                     }
                 }
@@ -150,7 +180,10 @@ public sealed class Trainer
                 if (!double.IsFinite(lossValue))
                 {
                     var which = k == 1 ? "" : $" ({Networks[Array.FindIndex(values, v => !double.IsFinite(v))].Objective.Kind.ToString().ToLowerInvariant()} network)";
-                    throw new TrainingDivergedException($"training diverged: the loss became {lossValue} at step {step + 1}{which} (try a lower --lr or --grad-clip)");
+                    var kept = checkpointing is null ? ""
+                        : savedStep >= 0 ? $"; the last good state (step {savedStep}) is kept in '{checkpointing.Store.Location}'"
+                        : "; no training state had been saved yet";
+                    throw new TrainingDivergedException($"training diverged: the loss became {lossValue} at step {step + 1}{which}{kept} (try a lower --lr or --grad-clip)");
                 }
                 foreach (var e in emas) e?.Update(step);
                 windowSum += lossValue; windowCount++;
@@ -162,8 +195,19 @@ public sealed class Trainer
                     entry = CloseWindow(step + 1, lr);
                     log.Add(entry.Value);
                 }
+                if (checkpointing is not null && (step + 1) % checkpointing.Every == 0 && step + 1 < o.Steps)
+                {
+                    checkpointing.Store.Save(Snapshot(step + 1));
+                    savedStep = step + 1;
+                }
+                var elapsed = Elapsed();
                 progress?.Report(new TrainingProgress(step + 1, o.Steps, lossValue, smoothed, lr,
-                    (step + 1) / Math.Max(watch.Elapsed.TotalSeconds, 1e-9), watch.Elapsed, entry));
+                    (step + 1 - (resumeFrom?.Loop.Step ?? 0)) / Math.Max(watch.Elapsed.TotalSeconds, 1e-9), elapsed, entry));
+            }
+            if (step < o.Steps && checkpointing is not null && step != savedStep)
+            {
+                checkpointing.Store.Save(Snapshot(step)); // cancelled: keep what was done, with the log window still open
+                savedStep = step;
             }
             if (windowCount > 0 && step < o.Steps) log.Add(CloseWindow(step, o.LearningRateAt(Math.Max(step - 1, 0)))); // cancelled mid-window
         }
@@ -174,17 +218,29 @@ public sealed class Trainer
         }
         finally
         {
-            foreach (var opt in optimizers) opt.Dispose();
+            foreach (var opt in optimizers) opt?.Dispose();
             foreach (var n in Networks) n.Network.Module.eval();
         }
         averages = emas;
-        return new TrainingResult(step, step == o.Steps, lastWindowMean, watch.Elapsed, log);
+        return new TrainingResult(step, step == o.Steps, lastWindowMean, Elapsed(), log);
+
+        TimeSpan Elapsed() => TimeSpan.FromSeconds(elapsedBefore) + watch.Elapsed;
+
+        TrainingState Snapshot(int at)
+        {
+            byte[] generatorState;
+            using (var g = generator.get_state()) generatorState = g.data<byte>().ToArray();
+            var loop = new TrainingLoopState(at, Elapsed().TotalSeconds, windowSum, windowCount, partSums.ToArray(), smoothed, lastWindowMean, log.ToList());
+            var nets = Enumerable.Range(0, k).Select(i => new NetworkTrainingState(
+                named[i].ToDictionary(p => p.name, p => (Tensor)p.parameter), emas[i]?.State, optimizers[i].State, optimizers[i].StepCount)).ToList();
+            return new TrainingState(loop, generatorState, nets);
+        }
 
         LossLogEntry CloseWindow(int at, double lr)
         {
             lastWindowMean = windowSum / windowCount;
             var parts = k == 1 ? null : partSums.Select(p => p / windowCount).ToArray();
-            var entry = new LossLogEntry(at, lastWindowMean, lr, watch.Elapsed.TotalSeconds, parts);
+            var entry = new LossLogEntry(at, lastWindowMean, lr, Elapsed().TotalSeconds, parts);
             windowSum = 0; windowCount = 0; Array.Clear(partSums);
             return entry;
         }

@@ -35,6 +35,7 @@ public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activat
 /// <param name="Device">cpu, cuda or cuda:N.</param>
 /// <param name="Learn">The fields to learn, comma-separated: velocity (default), score (learned as the denoiser eta,
 /// s = -eta / sigma), or velocity,score. Each gets its own network of the same architecture.</param>
+/// <param name="CheckpointEvery">Steps between resumable snapshots in <c>OUT/train-state/</c> (one is also written on Ctrl-C).</param>
 public sealed record TrainingRunConfig(
     string Target = "checkerboard",
     string Base = "gaussian",
@@ -46,7 +47,8 @@ public sealed record TrainingRunConfig(
     ModelOptions? Model = null,
     TrainingOptions? Training = null,
     string Device = "cpu",
-    string Learn = "velocity")
+    string Learn = "velocity",
+    int CheckpointEvery = 1000)
 {
     /// <summary>The fields to learn, parsed from <see cref="Learn"/>.</summary>
     public IReadOnlyList<FieldKind> LearnedFields()
@@ -74,14 +76,26 @@ public sealed record TrainingRunConfig(
     /// <summary>Reads a config from JSON (camelCase or PascalCase keys; unknown keys are an error).</summary>
     public static TrainingRunConfig FromJsonFile(string path)
     {
+        if (Directory.Exists(path)) throw new ArgumentException($"config file '{path}' is a folder, not a file");
         if (!File.Exists(path)) throw new FileNotFoundException($"config file '{path}' does not exist");
+        return FromJson(File.ReadAllText(path), $"config file '{path}'");
+    }
+
+    /// <summary>Parses a config from JSON text; <paramref name="source"/> names it in errors.</summary>
+    public static TrainingRunConfig FromJson(string json, string source)
+    {
         try
         {
             var options = new JsonSerializerOptions(Checkpoint.Json) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow };
-            return JsonSerializer.Deserialize<TrainingRunConfig>(File.ReadAllText(path), options)
-                   ?? throw new ArgumentException($"config file '{path}' is empty");
+            return JsonSerializer.Deserialize<TrainingRunConfig>(json, options) ?? throw new ArgumentException($"{source} is empty");
         }
-        catch (JsonException e) { throw new ArgumentException($"config file '{path}' is invalid: {e.Message.Split('\n')[0]}"); }
+        catch (JsonException e) { throw new ArgumentException($"{source} is invalid: {e.Message.Split('\n')[0]}"); }
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> for an invalid run-level setting.</summary>
+    public void ValidateRun()
+    {
+        if (CheckpointEvery < 1) throw new ArgumentException($"--checkpoint-every must be >= 1, got {CheckpointEvery}");
     }
 
     /// <summary>This config as indented JSON.</summary>
@@ -108,6 +122,7 @@ public static class TrainingRun
     public static (IDistribution Base, IDistribution Target, IInterpolant Interpolant, ICoupling Coupling, IReadOnlyList<IObjective> Objectives) Prepare(TrainingRunConfig config)
     {
         config.TrainingOrDefault.Validate();
+        config.ValidateRun();
         var target = Distributions.Parse(config.Target);
         var baseDistribution = Distributions.Parse(config.Base, target.Dimension);
         var spec = new InterpolantSpec(config.Interpolant, config.Gamma, config.GammaScale);
@@ -121,8 +136,56 @@ public static class TrainingRun
         return (baseDistribution, target, interpolant, coupling, objectives);
     }
 
-    /// <summary>Trains according to <paramref name="config"/> and writes the results into <paramref name="outputFolder"/>.</summary>
-    public static TrainingRunResult Execute(TrainingRunConfig config, string outputFolder, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    /// <summary>
+    /// Trains according to <paramref name="config"/> and writes the results into <paramref name="outputFolder"/>, saving a
+    /// resumable snapshot every <see cref="TrainingRunConfig.CheckpointEvery"/> steps (see <see cref="Resume"/>).
+    /// A folder that already holds a training run is refused unless <paramref name="overwrite"/>.
+    /// </summary>
+    public static TrainingRunResult Execute(TrainingRunConfig config, string outputFolder, IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellation = default, bool overwrite = false)
+    {
+        Prepare(config);
+        OutputFolder.PrepareForRun(outputFolder, overwrite);
+        return Run(config, outputFolder, null, progress, cancellation);
+    }
+
+    /// <summary>
+    /// Continues the run whose snapshot is in <paramref name="outputFolder"/> (after a crash, a kill or Ctrl-C) with the
+    /// configuration stored in it. The result equals, bit for bit on the same machine and thread count, the run that was
+    /// never interrupted.
+    /// </summary>
+    public static TrainingRunResult Resume(string outputFolder, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        var (state, configJson) = LoadState(outputFolder);
+        try
+        {
+            var config = TrainingRunConfig.FromJson(configJson, $"the configuration stored in '{Path.Combine(outputFolder, TrainingStateFolder.FolderName)}'");
+            Prepare(config);
+            return Run(config, outputFolder, state, progress, cancellation);
+        }
+        finally { state.DisposeTensors(); }
+    }
+
+    /// <summary>Reads the configuration a resumable run in <paramref name="outputFolder"/> would continue with.</summary>
+    public static TrainingRunConfig ResumableConfig(string outputFolder)
+    {
+        var (state, configJson) = LoadState(outputFolder);
+        state.DisposeTensors();
+        return TrainingRunConfig.FromJson(configJson, $"the configuration stored in '{Path.Combine(outputFolder, TrainingStateFolder.FolderName)}'");
+    }
+
+    private static (TrainingState, string) LoadState(string outputFolder)
+    {
+        if (!TrainingStateFolder.Exists(outputFolder) && File.Exists(Path.Combine(outputFolder, Checkpoint.ManifestFileName)))
+        {
+            var manifest = Checkpoint.ReadManifest(outputFolder);
+            if (manifest.StepsCompleted >= manifest.Training.Steps)
+                throw new CheckpointException($"the run in '{outputFolder}' already finished ({manifest.StepsCompleted} of {manifest.Training.Steps} steps); nothing to resume");
+        }
+        return TrainingStateFolder.Load(outputFolder);
+    }
+
+    private static TrainingRunResult Run(TrainingRunConfig config, string outputFolder, TrainingState? resume, IProgress<TrainingProgress>? progress, CancellationToken cancellation)
     {
         var (baseDistribution, target, interpolant, coupling, objectives) = Prepare(config);
         var device = ComputeDevice.Resolve(config.Device);
@@ -135,7 +198,7 @@ public static class TrainingRun
         var networks = objectives.Select((o, i) => new MlpNetwork(mlp, options.Seed + 7919L * i)).ToList();
         try
         {
-            return Train(config, outputFolder, progress, cancellation, baseDistribution, target, interpolant, coupling, objectives, networks, device, options);
+            return Train(config, outputFolder, resume, progress, cancellation, baseDistribution, target, interpolant, coupling, objectives, networks, device, options);
         }
         finally
         {
@@ -143,16 +206,17 @@ public static class TrainingRun
         }
     }
 
-    private static TrainingRunResult Train(TrainingRunConfig config, string outputFolder, IProgress<TrainingProgress>? progress, CancellationToken cancellation,
+    private static TrainingRunResult Train(TrainingRunConfig config, string outputFolder, TrainingState? resume, IProgress<TrainingProgress>? progress, CancellationToken cancellation,
         IDistribution baseDistribution, IDistribution target, IInterpolant interpolant, ICoupling coupling, IReadOnlyList<IObjective> objectives,
         IReadOnlyList<MlpNetwork> networks, Device device, TrainingOptions options)
     {
         if (device.type != TorchSharp.DeviceType.CPU) foreach (var n in networks) n.to(device);
         var trainer = new Trainer(coupling, objectives.Select((o, i) => new LearnedNetwork(o, networks[i])).ToList(), options, device);
         var kindNames = objectives.Select(o => Checkpoint.WeightsFileName(o.Kind).Split('.')[1]).ToList();
+        var checkpointing = new TrainingCheckpointing(new TrainingStateFolder(outputFolder, config.ToJson()), config.CheckpointEvery);
 
         // The log streams into a side file while training runs (so a crash keeps what was logged) and replaces
-        // loss.csv only when training ends.
+        // loss.csv only when training ends. A resumed run rewrites it from the snapshot's rows, dropping any logged after it.
         var logPath = Path.Combine(outputFolder, LossLogFileName);
         var partial = logPath + ".partial";
         TrainingResult result;
@@ -160,17 +224,20 @@ public static class TrainingRun
         using (var writer = new StreamWriter(partial, append: false))
         {
             writer.WriteLine("step,loss,learning_rate,elapsed_seconds" + (objectives.Count > 1 ? string.Concat(kindNames.Select(k => $",loss_{k}")) : ""));
+            if (resume is not null) foreach (var e in resume.Loop.Log) WriteRow(e);
+            writer.Flush();
             var sink = new SyncProgress<TrainingProgress>(p =>
             {
-                if (p.LogEntry is { } e)
-                {
-                    var parts = e.Parts is null ? "" : string.Concat(e.Parts.Select(v => string.Create(CultureInfo.InvariantCulture, $",{v:R}")));
-                    writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{e.Step},{e.Loss:R},{e.LearningRate:R},{e.ElapsedSeconds:F3}") + parts);
-                    writer.Flush();
-                }
+                if (p.LogEntry is { } e) { WriteRow(e); writer.Flush(); }
                 progress?.Report(p);
             });
-            result = trainer.RunAll(out emas, sink, cancellation);
+            result = trainer.RunAll(out emas, sink, cancellation, resume, checkpointing);
+
+            void WriteRow(LossLogEntry e)
+            {
+                var parts = e.Parts is null ? "" : string.Concat(e.Parts.Select(v => string.Create(CultureInfo.InvariantCulture, $",{v:R}")));
+                writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{e.Step},{e.Loss:R},{e.LearningRate:R},{e.ElapsedSeconds:F3}") + parts);
+            }
         }
         File.Move(partial, logPath, overwrite: true);
         try
@@ -188,6 +255,8 @@ public static class TrainingRun
             if (result.Log.Count > 0)
                 Visualization.LossCurvePlot.Save(Path.Combine(outputFolder, "loss.png"), result.Log,
                     $"training loss ({config.Interpolant}, {config.Target})", kindNames);
+            // The snapshot is kept after Ctrl-C (for --resume) and dropped once the final checkpoint is safely written.
+            if (result.Completed) TrainingStateFolder.Delete(outputFolder);
             return new TrainingRunResult(outputFolder, result, manifest);
         }
         finally

@@ -68,7 +68,7 @@ public sealed class CliTests : IDisposable
     [InlineData(1, "config file", "train", "--out", "x", "--config", "/no/such/config.json")]
     [InlineData(1, "unknown solver 'leapfrog'", "sample", "--checkpoint", "/no/such", "--out", "x.csv", "--solver", "leapfrog")]
     [InlineData(1, "checkpoint folder '/no/such' does not exist", "sample", "--checkpoint", "/no/such", "--out", "x.csv")]
-    [InlineData(1, "--count must be >= 1", "sample", "--checkpoint", "/no/such", "--out", "x.csv", "--count", "0")]
+    [InlineData(2, "--count must be >= 1", "sample", "--checkpoint", "/no/such", "--out", "x.csv", "--count", "0")]
     [InlineData(1, "TorchSharp finds no CUDA device", "train", "--out", "OUT", "--device", "cuda", "--steps", "1")]
     public void Bad_input_gives_a_one_line_error_and_a_non_zero_exit(int expected, string fragment, params string[] args)
     {

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using System.Globalization;
+using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Fields;
+using StochasticInterpolants.Sampling;
+using StochasticInterpolants.Training;
+using static TorchSharp.torch;
+
+/// <summary>
+/// Memory over a long job: the demo's configuration trained for 20,000 steps (with snapshots every 1,000 steps, as
+/// `si train` writes them), then 1,000,000 points sampled in chunks. Prints resident and peak memory at 1k, 10k and 20k
+/// steps and during sampling; the peak at 20k steps must stay within 5 % of the peak at 1k.
+/// </summary>
+internal static class MemorySoak
+{
+    public static int Run(bool quick)
+    {
+        var steps = quick ? 2000 : 20_000;
+        var points = quick ? 100_000 : 1_000_000;
+        int[] marks = quick ? [200, 1000, 2000] : [1000, 10_000, 20_000];
+        var folder = Directory.CreateTempSubdirectory("si-memory-").FullName;
+        try
+        {
+            var config = Presets.CheckerboardDemo(0) with { Training = Presets.CheckerboardDemo(0).TrainingOrDefault with { Steps = steps } };
+            Console.WriteLine($"memory soak: demo model (MLP {config.ModelOrDefault.Width}x{config.ModelOrDefault.Depth}, batch {config.TrainingOrDefault.BatchSize}), " +
+                              $"{steps} steps with a snapshot every {config.CheckpointEvery}, then {points} samples (Euler 20 steps, chunks of 50,000)");
+            Console.WriteLine($"{"phase",-26} {"RSS MiB",9} {"peak MiB",9}");
+            var peaks = new Dictionary<int, double>();
+            var watch = Stopwatch.StartNew();
+            TrainingRun.Execute(config, folder, new StochasticInterpolants.Runtime.SyncProgress<TrainingProgress>(p =>
+            {
+                if (!marks.Contains(p.Step)) return;
+                peaks[p.Step] = Peak();
+                Line($"train step {p.Step}", Rss(), peaks[p.Step]);
+            }), overwrite: true);
+            Console.WriteLine($"  ({steps} steps in {watch.Elapsed.TotalSeconds:F0} s)");
+
+            using var checkpoint = Checkpoint.Load(folder);
+            var field = new NetworkVelocityField(checkpoint.Network);
+            var solver = new EulerSolver(20);
+            using var generator = new Generator(7);
+            const int chunk = 50_000;
+            double checksum = 0;
+            watch.Restart();
+            for (var done = 0; done < points; done += chunk)
+            {
+                using var scope = NewDisposeScope();
+                var x0 = randn(Math.Min(chunk, points - done), 2, generator: generator);
+                using var solution = solver.Integrate(field, x0, 0, 1);
+                checksum += solution.Final.mean().item<float>();
+                var reached = done + chunk;
+                if (reached == chunk || reached == points / 2 || reached >= points) Line($"sampled {Math.Min(reached, points)}", Rss(), Peak());
+            }
+            Console.WriteLine($"  ({points} samples in {watch.Elapsed.TotalSeconds:F0} s; mean of chunk means {checksum * chunk / points:F4})");
+            var growth = (peaks[marks[^1]] - peaks[marks[0]]) / peaks[marks[0]];
+            var verdict = Math.Abs(growth) <= 0.05 ? "within" : "OUTSIDE";
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"peak RSS at step {marks[^1]} vs step {marks[0]}: {peaks[marks[^1]]:F0} vs {peaks[marks[0]]:F0} MiB, {100 * growth:+0.0;-0.0} % ({verdict} the 5 % target)"));
+            return verdict == "within" ? 0 : 1;
+        }
+        finally { Directory.Delete(folder, true); }
+    }
+
+    private static void Line(string phase, double rss, double peak) =>
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{phase,-26} {rss,9:F0} {peak,9:F0}"));
+
+    private static double Status(string key)
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith(key, StringComparison.Ordinal))
+                return double.Parse(line[key.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
+        return double.NaN;
+    }
+    private static double Rss() => Status("VmRSS:");
+    private static double Peak() => Status("VmHWM:");
+}

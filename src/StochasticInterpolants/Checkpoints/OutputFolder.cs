@@ -1,0 +1,63 @@
+namespace StochasticInterpolants.Checkpoints;
+
+/// <summary>Raised when an output would replace something already written and overwriting was not asked for.</summary>
+public sealed class OutputExistsException(string message) : IOException(message);
+
+/// <summary>
+/// Checks made before any work starts on where results will go, so a run never fails at the end for want of a
+/// writable folder and never silently replaces an earlier result.
+/// </summary>
+public static class OutputFolder
+{
+    /// <summary>True when <paramref name="folder"/> holds (part of) a training run: a checkpoint, a snapshot or a loss log.</summary>
+    public static bool HoldsTrainingRun(string folder) =>
+        Directory.Exists(folder) && (File.Exists(Path.Combine(folder, Checkpoint.ManifestFileName)) || TrainingStateFolder.Exists(folder)
+            || File.Exists(Path.Combine(folder, "loss.csv")) || File.Exists(Path.Combine(folder, "loss.csv.partial")));
+
+    /// <summary>
+    /// Makes <paramref name="folder"/> ready for a new training run: refuses one that holds a run unless
+    /// <paramref name="overwrite"/> (then removes the old manifest and snapshot, so the folder never looks like a
+    /// finished run while the new one trains), and checks it can be written.
+    /// </summary>
+    public static void PrepareForRun(string folder, bool overwrite)
+    {
+        if (File.Exists(folder)) throw new IOException($"output folder '{folder}' is a file");
+        if (HoldsTrainingRun(folder))
+        {
+            if (!overwrite)
+                throw new OutputExistsException($"output folder '{folder}' already holds a training run (use --force to replace it, or 'si train --resume {folder}' to continue it)");
+            TrainingStateFolder.Delete(folder);
+            File.Delete(Path.Combine(folder, Checkpoint.ManifestFileName));
+        }
+        EnsureWritable(folder);
+    }
+
+    /// <summary>Creates <paramref name="folder"/> if needed and proves it writable with a probe file.</summary>
+    public static void EnsureWritable(string folder)
+    {
+        if (File.Exists(folder)) throw new IOException($"output folder '{folder}' is a file");
+        try
+        {
+            Directory.CreateDirectory(folder);
+            var probe = Path.Combine(folder, $".si-write-test.{Environment.ProcessId}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"cannot write to output folder '{folder}': {e.Message.Split('\n')[0].TrimEnd()}", e);
+        }
+    }
+
+    /// <summary>
+    /// Checks that the file <paramref name="path"/> (given by <paramref name="option"/>) may be written: not a folder, not
+    /// existing unless <paramref name="overwrite"/>, in a folder that exists or can be created and written.
+    /// </summary>
+    public static void CheckFile(string path, bool overwrite, string option)
+    {
+        if (Directory.Exists(path)) throw new IOException($"{option} '{path}' is a folder, not a file");
+        if (File.Exists(path) && !overwrite) throw new OutputExistsException($"{option} '{path}' already exists (use --force to overwrite it)");
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(dir)) EnsureWritable(dir);
+    }
+}

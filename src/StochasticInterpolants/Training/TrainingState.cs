@@ -1,0 +1,80 @@
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Training;
+
+/// <summary>Everything about one network that a resumed run needs: weights, moving average, optimiser moments.</summary>
+/// <param name="Weights">Last-iterate parameters by name.</param>
+/// <param name="Ema">Moving-average parameters by name, or null when EMA is off.</param>
+/// <param name="Optimizer">Adam moments by name (see <see cref="AdamOptimizer.State"/>).</param>
+/// <param name="OptimizerSteps">Adam's step count k.</param>
+public sealed record NetworkTrainingState(
+    IReadOnlyDictionary<string, Tensor> Weights,
+    IReadOnlyDictionary<string, Tensor>? Ema,
+    IReadOnlyDictionary<string, Tensor> Optimizer,
+    long OptimizerSteps);
+
+/// <summary>The bookkeeping of the training loop at a step boundary (loss-log window, smoothed loss, elapsed time, log so far).</summary>
+/// <param name="Step">Steps completed.</param>
+/// <param name="ElapsedSeconds">Training wall time up to this step, over all sessions.</param>
+/// <param name="WindowSum">Sum of step losses in the open log window.</param>
+/// <param name="WindowCount">Steps in the open log window.</param>
+/// <param name="PartSums">Per-network loss sums in the open window.</param>
+/// <param name="Smoothed">Exponentially smoothed loss (display only); NaN before the first step.</param>
+/// <param name="LastWindowMean">Mean loss of the last closed window; NaN before the first.</param>
+/// <param name="Log">The loss-log rows closed so far.</param>
+public sealed record TrainingLoopState(
+    int Step,
+    double ElapsedSeconds,
+    double WindowSum,
+    int WindowCount,
+    IReadOnlyList<double> PartSums,
+    double Smoothed,
+    double LastWindowMean,
+    IReadOnlyList<LossLogEntry> Log);
+
+/// <summary>
+/// A complete snapshot of a training run between two steps: with it, <see cref="Trainer.RunAll"/> continues exactly where
+/// the run stopped, producing bit for bit the weights an uninterrupted run would (same machine, same thread count).
+/// Random state is the state of the single generator every batch is drawn from.
+/// </summary>
+/// <param name="Loop">Loop bookkeeping.</param>
+/// <param name="GeneratorState">The training generator's state (<c>Generator.get_state</c> bytes).</param>
+/// <param name="Networks">Per network, in the trainer's order.</param>
+public sealed record TrainingState(TrainingLoopState Loop, byte[] GeneratorState, IReadOnlyList<NetworkTrainingState> Networks)
+{
+    /// <summary>Disposes every tensor of the snapshot (only for snapshots that own their tensors, e.g. loaded from disk).</summary>
+    public void DisposeTensors()
+    {
+        foreach (var n in Networks)
+        {
+            foreach (var t in n.Weights.Values) t.Dispose();
+            if (n.Ema is not null) foreach (var t in n.Ema.Values) t.Dispose();
+            foreach (var t in n.Optimizer.Values) t.Dispose();
+        }
+    }
+}
+
+/// <summary>Where a trainer writes its periodic snapshots (e.g. a folder on disk; see <c>Checkpoints.TrainingStateFolder</c>).</summary>
+public interface ITrainingStateStore
+{
+    /// <summary>
+    /// Persists <paramref name="state"/> durably and atomically: after a crash at any moment, the store holds either this
+    /// snapshot or the previous one, whole. The tensors are live views: write them before returning; do not keep them.
+    /// </summary>
+    void Save(TrainingState state);
+
+    /// <summary>Where snapshots go, for messages (e.g. a folder path).</summary>
+    string Location { get; }
+}
+
+/// <summary>How often, and where, a trainer saves snapshots.</summary>
+/// <param name="Store">Destination.</param>
+/// <param name="Every">Steps between snapshots (a snapshot is also written on cancellation).</param>
+public sealed record TrainingCheckpointing(ITrainingStateStore Store, int Every)
+{
+    /// <summary>Checks <see cref="Every"/>.</summary>
+    public void Validate()
+    {
+        if (Every < 1) throw new ArgumentException($"--checkpoint-every must be >= 1, got {Every}");
+    }
+}
