@@ -1,9 +1,25 @@
 #!/usr/bin/env bash
-# The benchmark command: training and sampling throughput and memory of the demo's model on this machine.
+# The benchmark command: training, sampling and likelihood throughput of the demo's model on this machine, side by
+# side with the same work in PyTorch; memory soak, fuzzing, SDE table and NLL curve as modes.
 # Usage: scripts/bench.sh [--quick] [--threads N] [--sde-table | --nll-curve | --memory | --fuzz N]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$here/scripts/setup.sh" "$here/bench/StochasticInterpolants.Benchmarks/StochasticInterpolants.Benchmarks.csproj"
+# The default run compares with PyTorch: Debian's python3-torch (its BLAS: OpenBLAS, OpenMP build). Installed here
+# as root when missing; without it the benchmark prints our side and says why the other is missing.
+case " $* " in
+  *" --sde-table "*|*" --nll-curve "*|*" --memory "*|*" --fuzz "*) ;;
+  *)
+    if ! /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "[bench] installing Debian's python3-torch and libopenblas0-openmp for the PyTorch comparison" >&2
+        (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-numpy libopenblas0-openmp >/dev/null) \
+          || echo "[bench] warning: could not install python3-torch; the PyTorch column will be empty" >&2
+      else
+        echo "[bench] warning: python3-torch is missing and this is not root; the PyTorch column will be empty" >&2
+      fi
+    fi ;;
+esac
 tc=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 if [ -e "$tc" ] && [[ "${LD_PRELOAD:-}" != *tcmalloc* ]]; then export LD_PRELOAD="$tc${LD_PRELOAD:+:$LD_PRELOAD}"; fi
 exec dotnet "$here/bench/StochasticInterpolants.Benchmarks/bin/Release/net10.0/linux-x64/StochasticInterpolants.Benchmarks.dll" "$@"

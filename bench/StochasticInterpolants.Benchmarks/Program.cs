@@ -11,11 +11,13 @@ using StochasticInterpolants.Sampling;
 using StochasticInterpolants.Training;
 using static TorchSharp.torch;
 
-// The benchmark command (scripts/bench.sh): throughput and memory of the demo's pieces on this machine.
-// Figures: training steps/s at batch 256 and 4096 with the demo's MLP, sampling samples/s with 100 Euler steps,
-// peak resident memory of each phase, and resident-memory growth over a training soak (flat = no leak).
+// The benchmark command (scripts/bench.sh). Default: the speed comparison with PyTorch (Compare.cs). Modes:
+// --throughput  training steps/s, sampling samples/s and a short resident-memory soak of this side only;
+// --memory      20,000 training steps + 1,000,000 samples, RSS at 1k/10k/20k steps (MemorySoak.cs);
+// --fuzz N      N fuzzed inputs through every file reader (ReaderFuzzer.cs);
+// --sde-table, --nll-curve  sample quality vs NFE, and NLL vs training time.
 var allocator = NativeRuntime.ConfigureAllocator();
-int? threads = null; var quick = false; var sdeTable = false; var nllCurve = false; string? checkpointDir = null; int? fuzz = null; var memory = false;
+int? threads = null; var quick = false; var sdeTable = false; var nllCurve = false; string? checkpointDir = null; int? fuzz = null; var memory = false; var compare = false; var legacy = false; var rounds = 1; var noPyTorch = false; var noGlibc = false;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -27,7 +29,12 @@ for (var i = 0; i < args.Length; i++)
         case "--checkpoint" when i + 1 < args.Length: checkpointDir = args[++i]; break;
         case "--fuzz" when i + 1 < args.Length: fuzz = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--memory": memory = true; break;
-        default: Console.Error.WriteLine($"bench: unknown argument '{args[i]}' (expected --threads N, --quick, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N)"); return 2;
+        case "--compare": compare = true; break;
+        case "--throughput": legacy = true; break;
+        case "--no-pytorch": noPyTorch = true; break;
+        case "--no-glibc-pytorch": noGlibc = true; break;
+        case "--rounds" when i + 1 < args.Length: rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        default: Console.Error.WriteLine($"bench: unknown argument '{args[i]}' (expected --threads N, --quick, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --compare (default) [--rounds R] [--no-pytorch] [--no-glibc-pytorch], --throughput)"); return 2;
     }
 }
 NativeRuntime.EnsureTorchLoads();
@@ -36,6 +43,7 @@ Console.WriteLine($"machine: {Environment.ProcessorCount} cores, libtorch thread
 if (sdeTable) return SdeTable.Run(checkpointDir, quick);
 if (nllCurve) return NllCurve.Run(quick);
 if (memory) return MemorySoak.Run(quick);
+if (compare || !legacy) return Compare.Run(quick, nThreads, rounds, !noPyTorch, !noGlibc);
 if (fuzz is { } inputs)
 {
     var work = Directory.CreateTempSubdirectory("si-fuzz-").FullName;

@@ -36,7 +36,6 @@ public sealed class NetworkField(Models.ITimeConditionedNetwork network, FieldKi
     public Tensor Evaluate(double t, Tensor x)
     {
         using var noGrad = no_grad();
-        using var tt = full(x.shape[0], t, dtype: x.dtype, device: x.device);
-        return Network.forward(x, tt);
+        return Network.ForwardAt(x, t);
     }
 }

@@ -16,7 +16,6 @@ public sealed class NetworkVelocityField(ITimeConditionedNetwork network) : IVel
     public Tensor Velocity(double t, Tensor x)
     {
         using var noGrad = no_grad();
-        using var tt = full(x.shape[0], t, dtype: x.dtype, device: x.device);
-        return Network.forward(x, tt);
+        return Network.ForwardAt(x, t);
     }
 }

@@ -67,7 +67,7 @@ public sealed class FlowLikelihood
 
     /// <summary>The likelihood of a trained velocity network.</summary>
     public static FlowLikelihood ForNetwork(ITimeConditionedNetwork network, IDistribution baseDistribution, IOdeSolver solver, LikelihoodOptions? options = null) =>
-        new((t, x) => { using var tt = full(x.shape[0], t, dtype: x.dtype, device: x.device); return network.forward(x, tt); }, baseDistribution, solver, options);
+        new((t, x) => network.ForwardAt(x, t), baseDistribution, solver, options);
 
     /// <summary>The base density rho0.</summary>
     public IDistribution Base { get; }

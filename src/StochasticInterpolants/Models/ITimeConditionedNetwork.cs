@@ -13,6 +13,16 @@ public interface ITimeConditionedNetwork
     /// <summary>Evaluates the network: x [n, d], t [n] -> [n, d].</summary>
     Tensor forward(Tensor x, Tensor t);
 
+    /// <summary>
+    /// Evaluates the network with one time <paramref name="t"/> for the whole batch, as samplers and likelihoods do.
+    /// The default repeats t and calls <see cref="forward"/>; a network may override it with a faster path.
+    /// </summary>
+    Tensor ForwardAt(Tensor x, double t)
+    {
+        using var tt = full(x.shape[0], t, dtype: x.dtype, device: x.device);
+        return forward(x, tt);
+    }
+
     /// <summary>The module holding the parameters (for optimisers, saving and device moves).</summary>
     nn.Module Module { get; }
 

@@ -80,19 +80,12 @@ public sealed class DormandPrince5Solver : IOdeSolver
                 {
                     var k = new Tensor[7];
                     k[0] = k1;
-                    for (var s = 1; s < 6; s++)
-                    {
-                        var acc = y.alias();
-                        for (var j = 0; j < s; j++) if (A[s][j] != 0) acc = acc + (step * A[s][j]) * k[j];
-                        k[s] = field.Velocity(t + C[s] * step, acc);
-                    }
+                    for (var s = 1; s < 6; s++) k[s] = field.Velocity(t + C[s] * step, Combine(y, step, A[s], k));
                     // Row 7 of the tableau is the fifth-order solution itself; its stage is the next step's k1 (FSAL).
-                    var y5 = y.alias();
-                    for (var j = 0; j < 6; j++) if (A[6][j] != 0) y5 = y5 + (step * A[6][j]) * k[j];
+                    var y5 = Combine(y, step, A[6], k);
                     k[6] = field.Velocity(t + step, y5);
                     nfe += 6;
-                    var errVec = zeros_like(y);
-                    for (var j = 0; j < 7; j++) if (E[j] != 0) errVec = errVec + (step * E[j]) * k[j];
+                    var errVec = Combine(null, step, E, k);
                     var scale = AbsoluteTolerance + RelativeTolerance * maximum(y.abs(), y5.abs());
                     err = (errVec / scale).square().mean().sqrt().ToDouble();
                     yNew = y5.MoveToOuterDisposeScope();
@@ -140,6 +133,20 @@ public sealed class DormandPrince5Solver : IOdeSolver
     }
 
     /// <summary>Hairer, Nørsett &amp; Wanner's starting step (Solving ODEs I, II.4): one extra evaluation.</summary>
+    /// <summary>y + h sum_j w_j k_j (or h sum_j w_j k_j when y is null), built in one new tensor with fused in-place updates.</summary>
+    private static Tensor Combine(Tensor? y, double h, double[] weights, Tensor[] k)
+    {
+        Tensor? acc = null;
+        for (var j = 0; j < weights.Length; j++)
+        {
+            if (weights[j] == 0) continue;
+            acc = acc is not null ? TensorOps.AxpyInPlace(acc, h * weights[j], k[j])
+                : y is not null ? TensorOps.Axpy(y, h * weights[j], k[j])
+                : TensorOps.Scale(h * weights[j], k[j]);
+        }
+        return acc ?? (y is null ? zeros_like(k[0]) : y.clone());
+    }
+
     private double InitialStep(IVelocityField field, double t0, Tensor y0, Tensor f0, double direction, ref int nfe)
     {
         using var scope = NewDisposeScope();

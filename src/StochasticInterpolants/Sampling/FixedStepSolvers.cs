@@ -1,3 +1,4 @@
+using TorchSharp;
 using StochasticInterpolants.Fields;
 using static TorchSharp.torch;
 
@@ -26,6 +27,7 @@ public abstract class FixedStepSolver : IOdeSolver
     /// <summary>One step of size <paramref name="h"/> (negative when integrating backward) from (t, x).</summary>
     protected abstract Tensor Step(IVelocityField field, double t, double h, Tensor x);
 
+
     /// <inheritdoc />
     public OdeSolution Integrate(IVelocityField field, Tensor x, double tStart, double tEnd, OdeOptions? options = null)
     {
@@ -50,7 +52,7 @@ public sealed class EulerSolver(int steps) : FixedStepSolver(steps)
     /// <inheritdoc />
     public override int EvaluationsPerStep => 1;
     /// <inheritdoc />
-    protected override Tensor Step(IVelocityField field, double t, double h, Tensor x) => x + h * field.Velocity(t, x);
+    protected override Tensor Step(IVelocityField field, double t, double h, Tensor x) => TensorOps.Axpy(x, h, field.Velocity(t, x));
 }
 
 /// <summary>
@@ -66,8 +68,8 @@ public sealed class HeunSolver(int steps) : FixedStepSolver(steps)
     protected override Tensor Step(IVelocityField field, double t, double h, Tensor x)
     {
         var k1 = field.Velocity(t, x);
-        var k2 = field.Velocity(t + h, x + h * k1);
-        return x + (h / 2) * (k1 + k2);
+        var k2 = field.Velocity(t + h, TensorOps.Axpy(x, h, k1));
+        return TensorOps.AxpyInPlace(TensorOps.Axpy(x, h / 2, k1), h / 2, k2);
     }
 }
 
@@ -82,7 +84,7 @@ public sealed class MidpointSolver(int steps) : FixedStepSolver(steps)
     protected override Tensor Step(IVelocityField field, double t, double h, Tensor x)
     {
         var k1 = field.Velocity(t, x);
-        return x + h * field.Velocity(t + h / 2, x + (h / 2) * k1);
+        return TensorOps.Axpy(x, h, field.Velocity(t + h / 2, TensorOps.Axpy(x, h / 2, k1)));
     }
 }
 
@@ -97,9 +99,13 @@ public sealed class Rk4Solver(int steps) : FixedStepSolver(steps)
     protected override Tensor Step(IVelocityField field, double t, double h, Tensor x)
     {
         var k1 = field.Velocity(t, x);
-        var k2 = field.Velocity(t + h / 2, x + (h / 2) * k1);
-        var k3 = field.Velocity(t + h / 2, x + (h / 2) * k2);
-        var k4 = field.Velocity(t + h, x + h * k3);
-        return x + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4);
+        var k2 = field.Velocity(t + h / 2, TensorOps.Axpy(x, h / 2, k1));
+        var k3 = field.Velocity(t + h / 2, TensorOps.Axpy(x, h / 2, k2));
+        var k4 = field.Velocity(t + h, TensorOps.Axpy(x, h, k3));
+        // x + h/6 (k1 + 2 k2 + 2 k3 + k4), accumulated in place in one new tensor.
+        var sum = TensorOps.Axpy(k1, 2, k2);
+        TensorOps.AxpyInPlace(sum, 2, k3);
+        TensorOps.AxpyInPlace(sum, 1, k4);
+        return TensorOps.Axpy(x, h / 6, sum);
     }
 }

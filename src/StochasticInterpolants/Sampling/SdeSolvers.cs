@@ -97,8 +97,9 @@ public sealed class EulerMaruyamaSampler(int steps) : SdeSolver(steps)
     protected override Tensor Step(FieldSet fields, ITimeField velocity, DiffusionCoefficient eps, double t, double h, Tensor x, Tensor? dW, double direction, ref int nfe)
     {
         var drift = Drift(fields, velocity, eps, t, x, direction, ref nfe);
-        var next = x + h * drift;
-        return dW is null ? next : next + Math.Sqrt(2 * eps.At(t)) * dW;
+        // The same fused update as EulerSolver, so eps = 0 reproduces the ODE path bit for bit.
+        var next = TensorOps.Axpy(x, h, drift);
+        return dW is null ? next : TensorOps.AxpyInPlace(next, Math.Sqrt(2 * eps.At(t)), dW);
     }
 }
 
@@ -116,11 +117,12 @@ public sealed class StochasticHeunSampler(int steps) : SdeSolver(steps)
     {
         var g0 = Math.Sqrt(2 * eps.At(t)); var g1 = Math.Sqrt(2 * eps.At(t + h));
         var f0 = Drift(fields, velocity, eps, t, x, direction, ref nfe);
-        var predictor = x + h * f0;
-        if (dW is not null) predictor = predictor + g0 * dW;
+        var predictor = TensorOps.Axpy(x, h, f0);
+        if (dW is not null) TensorOps.AxpyInPlace(predictor, g0, dW);
         var f1 = Drift(fields, velocity, eps, t + h, predictor, direction, ref nfe);
-        var next = x + (h / 2) * (f0 + f1);
-        return dW is null ? next : next + ((g0 + g1) / 2) * dW;
+        // The same fused update as HeunSolver, so eps = 0 reproduces the ODE path bit for bit.
+        var next = TensorOps.AxpyInPlace(TensorOps.Axpy(x, h / 2, f0), h / 2, f1);
+        return dW is null ? next : TensorOps.AxpyInPlace(next, (g0 + g1) / 2, dW);
     }
 }
 

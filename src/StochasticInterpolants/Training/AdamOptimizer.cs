@@ -16,15 +16,21 @@ namespace StochasticInterpolants.Training;
 /// Why not TorchSharp's optimisers: they pass temporary <see cref="Scalar"/>s to native code without keeping them alive,
 /// and the finaliser thread can free one mid-call (seen as intermittent "toFloat" failures under load). Every Scalar here
 /// is held in a <c>using</c> for the whole call. Their state format is also private to TorchSharp; this one is safetensors.
+/// Gradient clipping is here too (<see cref="ClipGradientNorm"/>): it works on the same flat gradient buffer.
 /// </remarks>
 public sealed class AdamOptimizer : IDisposable
 {
-    private readonly List<(string Name, Parameter Parameter, Tensor ExpAvg, Tensor ExpAvgSq)> _entries = [];
+    private readonly List<(string Name, Parameter Parameter, long Offset, long Count)> _entries = [];
     private readonly double _beta1, _beta2, _eps, _weightDecay;
     private readonly bool _decoupled;
+    // One contiguous buffer each for the parameters, their gradients and the two moments: every parameter (and its
+    // .grad) is a view into them, so an update is a handful of calls on one tensor instead of a handful per parameter —
+    // at small batches the per-parameter calls of Adam, clipping, EMA and zeroing cost as much as the network's backward.
+    private readonly Tensor _flatParameters, _flatGradients, _expAvg, _expAvgSq;
+    private bool _gradientsChecked, _gradientsAliased;
 
-    /// <summary>Creates the optimiser with zero moments.</summary>
-    /// <param name="parameters">The named parameters to optimise (names key the saved state).</param>
+    /// <summary>Creates the optimiser with zero moments. The parameters are moved into one flat buffer (their values are kept).</summary>
+    /// <param name="parameters">The named parameters to optimise (names key the saved state); one dtype and device.</param>
     /// <param name="decoupledWeightDecay">True for AdamW, false for Adam.</param>
     /// <param name="weightDecay">Weight decay w (0 for none).</param>
     /// <param name="beta1">First-moment decay b1.</param>
@@ -34,25 +40,60 @@ public sealed class AdamOptimizer : IDisposable
         double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8)
     {
         _decoupled = decoupledWeightDecay; _weightDecay = weightDecay; _beta1 = beta1; _beta2 = beta2; _eps = eps;
+        var list = parameters.ToList();
+        if (list.Count == 0) throw new ArgumentException("nothing to optimise: no parameters");
+        var (dtype, device) = (list[0].Parameter.dtype, list[0].Parameter.device);
+        if (list.Any(p => p.Parameter.dtype != dtype || p.Parameter.device.type != device.type || p.Parameter.device.index != device.index))
+            throw new ArgumentException("all parameters must share one dtype and device");
+        long total = 0;
+        foreach (var (name, p) in list) { _entries.Add((name, p, total, p.numel())); total += p.numel(); }
         using var noGrad = no_grad();
-        foreach (var (name, p) in parameters)
-            _entries.Add((name, p, zeros_like(p).DetachFromDisposeScope(), zeros_like(p).DetachFromDisposeScope()));
+        _flatParameters = empty(total, dtype: dtype, device: device).DetachFromDisposeScope();
+        _flatGradients = zeros(total, dtype: dtype, device: device).DetachFromDisposeScope();
+        _expAvg = zeros(total, dtype: dtype, device: device).DetachFromDisposeScope();
+        _expAvgSq = zeros(total, dtype: dtype, device: device).DetachFromDisposeScope();
+        using var scope = NewDisposeScope();
+        foreach (var (_, p, offset, count) in _entries)
+        {
+            var view = _flatParameters.narrow(0, offset, count).view(p.shape);
+            view.copy_(p);
+            p.set_(view);
+            p.grad = _flatGradients.narrow(0, offset, count).view(p.shape);
+        }
     }
 
     /// <summary>Steps taken so far (k of the bias corrections).</summary>
     public long StepCount { get; private set; }
 
+    /// <summary>All parameters as one flat tensor (a view of their storage; used by the weight average).</summary>
+    public Tensor FlatParameters => _flatParameters;
+
+    /// <summary>The names and shapes of the parameters, in the order of the flat buffers.</summary>
+    public IEnumerable<(string Name, long[] Shape, long Offset, long Count)> Layout => _entries.Select(e => (e.Name, e.Parameter.shape, e.Offset, e.Count));
+
     /// <summary>Clears the gradients of every parameter.</summary>
-    public void ZeroGrad()
+    public void ZeroGrad() => _flatGradients.zero_();
+
+    /// <summary>
+    /// Scales the gradients by min(1, maxNorm / (||g|| + 1e-6)), ||g|| the Euclidean norm of all gradients together; the
+    /// factor stays a tensor, so the step does not wait for a host read.
+    /// </summary>
+    public void ClipGradientNorm(double maxNorm)
     {
-        using var scope = NewDisposeScope(); // each read of .grad makes a new handle
-        foreach (var (_, p, _, _) in _entries)
-            if (p.grad is { } g) { g.detach_(); g.zero_(); }
+        EnsureGradientsInBuffer();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var max = maxNorm.ToScalar();
+        using var tiny = 1e-6.ToScalar();
+        using var one = 1.0.ToScalar();
+        var factor = _flatGradients.norm().add_(tiny).reciprocal_().mul_(max).clamp_max_(one);
+        _flatGradients.mul_(factor);
     }
 
-    /// <summary>Applies one update with learning rate <paramref name="learningRate"/>; parameters without a gradient are skipped.</summary>
+    /// <summary>Applies one update with learning rate <paramref name="learningRate"/>.</summary>
     public void Step(double learningRate)
     {
+        EnsureGradientsInBuffer();
         StepCount++;
         var bias1 = 1 - Math.Pow(_beta1, StepCount);
         var bias2 = 1 - Math.Pow(_beta2, StepCount);
@@ -67,18 +108,38 @@ public sealed class AdamOptimizer : IDisposable
         using var negStepSize = (-learningRate / bias1).ToScalar();
         using var decay = _weightDecay.ToScalar();
         using var shrink = (1 - learningRate * _weightDecay).ToScalar();
-        foreach (var (_, p, m, v) in _entries)
+        var p = _flatParameters;
+        var grad = _flatGradients;
+        if (_weightDecay != 0)
         {
-            if (p.grad is not { } grad) continue;
-            if (_weightDecay != 0)
-            {
-                if (_decoupled) p.mul_(shrink);
-                else grad = grad.add(p, decay);
-            }
-            m.mul_(beta1).add_(grad, oneMinusBeta1);
-            v.mul_(beta2).addcmul_(grad, grad, oneMinusBeta2);
-            var denom = v.sqrt().mul_(invSqrtBias2).add_(eps);
-            p.addcdiv_(m, denom, negStepSize);
+            if (_decoupled) p.mul_(shrink);
+            else grad = grad.add(p, decay);
+        }
+        _expAvg.mul_(beta1).add_(grad, oneMinusBeta1);
+        _expAvgSq.mul_(beta2).addcmul_(grad, grad, oneMinusBeta2);
+        var denom = _expAvgSq.sqrt().mul_(invSqrtBias2).add_(eps);
+        p.addcdiv_(_expAvg, denom, negStepSize);
+    }
+
+    // Autograd accumulates into an existing .grad in place, so the views set in the constructor receive the gradients.
+    // Checked once; should a backend ever replace them, the gradients are gathered into the buffer on every step instead.
+    private void EnsureGradientsInBuffer()
+    {
+        using var scope = NewDisposeScope();
+        if (!_gradientsChecked)
+        {
+            _gradientsChecked = true;
+            _gradientsAliased = _entries.All(e => e.Parameter.grad is { } g && g.storage_offset() == e.Offset)
+                && cat(_entries.Select(e => (e.Parameter.grad ?? zeros_like(e.Parameter)).flatten()).ToArray()).allclose(_flatGradients, rtol: 0, atol: 0);
+        }
+        if (_gradientsAliased) return;
+        using var noGrad = no_grad();
+        foreach (var (_, p, offset, count) in _entries)
+        {
+            var g = p.grad;
+            if (g is null) _flatGradients.narrow(0, offset, count).zero_();
+            else _flatGradients.narrow(0, offset, count).copy_(g.flatten());
+            p.grad = _flatGradients.narrow(0, offset, count).view(p.shape);
         }
     }
 
@@ -88,7 +149,11 @@ public sealed class AdamOptimizer : IDisposable
         get
         {
             var state = new Dictionary<string, Tensor>();
-            foreach (var (name, _, m, v) in _entries) { state[$"exp_avg.{name}"] = m; state[$"exp_avg_sq.{name}"] = v; }
+            foreach (var (name, p, offset, count) in _entries)
+            {
+                state[$"exp_avg.{name}"] = _expAvg.narrow(0, offset, count).view(p.shape);
+                state[$"exp_avg_sq.{name}"] = _expAvgSq.narrow(0, offset, count).view(p.shape);
+            }
             return state;
         }
     }
@@ -97,15 +162,16 @@ public sealed class AdamOptimizer : IDisposable
     public void LoadState(IReadOnlyDictionary<string, Tensor> state, long stepCount, string source)
     {
         if (stepCount < 0) throw new ArgumentException($"optimiser state '{source}': negative step count {stepCount}");
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        foreach (var (name, _, m, v) in _entries)
+        foreach (var (name, p, offset, count) in _entries)
         {
-            foreach (var (key, target) in new[] { ($"exp_avg.{name}", m), ($"exp_avg_sq.{name}", v) })
+            foreach (var (key, flat) in new[] { ($"exp_avg.{name}", _expAvg), ($"exp_avg_sq.{name}", _expAvgSq) })
             {
                 if (!state.TryGetValue(key, out var saved)) throw new Checkpoints.CheckpointException($"optimiser state '{source}' lacks '{key}'");
-                if (!saved.shape.SequenceEqual(target.shape))
-                    throw new Checkpoints.CheckpointException($"optimiser state '{source}': '{key}' has shape [{string.Join(",", saved.shape)}], expected [{string.Join(",", target.shape)}]");
-                target.copy_(saved);
+                if (!saved.shape.SequenceEqual(p.shape))
+                    throw new Checkpoints.CheckpointException($"optimiser state '{source}': '{key}' has shape [{string.Join(",", saved.shape)}], expected [{string.Join(",", p.shape)}]");
+                flat.narrow(0, offset, count).copy_(saved.flatten());
             }
         }
         StepCount = stepCount;
@@ -114,29 +180,8 @@ public sealed class AdamOptimizer : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        foreach (var (_, _, m, v) in _entries) { m.Dispose(); v.Dispose(); }
+        // The parameters keep their storage (the flat buffer) alive through their own references.
+        _flatParameters.Dispose(); _flatGradients.Dispose(); _expAvg.Dispose(); _expAvgSq.Dispose();
         _entries.Clear();
-    }
-}
-
-/// <summary>Gradient-norm clipping that keeps its scalars alive across native calls (see <see cref="AdamOptimizer"/>).</summary>
-public static class GradientClipping
-{
-    /// <summary>
-    /// Scales every gradient by min(1, maxNorm / (||g|| + 1e-6)), where ||g|| is the Euclidean norm of all gradients
-    /// together. No host read: the factor stays a tensor, so the step does not wait for it.
-    /// </summary>
-    public static void ClipNorm(IReadOnlyList<Parameter> parameters, double maxNorm)
-    {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var grads = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
-        if (grads.Count == 0) return;
-        var total = stack(grads.Select(g => g.norm()).ToArray()).norm();
-        using var max = maxNorm.ToScalar();
-        using var tiny = 1e-6.ToScalar();
-        using var one = 1.0.ToScalar();
-        var factor = total.add_(tiny).reciprocal_().mul_(max).clamp_max_(one);
-        foreach (var g in grads) g.mul_(factor);
     }
 }

@@ -116,7 +116,6 @@ public sealed class Trainer
         if (resumeFrom is not null && (resumeFrom.Loop.Step < 0 || resumeFrom.Loop.Step > o.Steps))
             throw new ArgumentException($"the saved training state is at step {resumeFrom.Loop.Step}, outside 0..{o.Steps}");
         var named = Networks.Select(n => n.Network.Module.named_parameters().ToList()).ToArray();
-        var parameters = named.Select(list => list.Select(p => p.parameter).ToList()).ToArray();
         var optimizers = new AdamOptimizer[k];
         var emas = new ExponentialMovingAverage?[k];
         using var generator = new Generator((ulong)o.Seed ^ 0x5151_4E54UL);
@@ -135,7 +134,7 @@ public sealed class Trainer
                 optimizers[i] = new AdamOptimizer(named[i].Select(p => (p.name, p.parameter)), o.Optimizer == "adamw", o.WeightDecay);
                 if (resumeFrom is not null)
                     Checkpoints.Checkpoint.LoadInto(Networks[i].Network.Module, resumeFrom.Networks[i].Weights, "training state");
-                emas[i] = o.EmaDecay > 0 ? new ExponentialMovingAverage(Networks[i].Network.Module, o.EmaDecay) : null;
+                emas[i] = o.EmaDecay > 0 ? new ExponentialMovingAverage(Networks[i].Network.Module, o.EmaDecay, optimizers[i]) : null;
                 if (resumeFrom is not null)
                 {
                     var saved = resumeFrom.Networks[i];
@@ -171,7 +170,7 @@ public sealed class Trainer
                         optimizers[i].ZeroGrad();
                         var loss = Networks[i].Objective.Loss(Networks[i].Network, x0, x1, z, times);
                         loss.backward();
-                        if (o.GradientClip > 0) GradientClipping.ClipNorm(parameters[i], o.GradientClip);
+                        if (o.GradientClip > 0) optimizers[i].ClipGradientNorm(o.GradientClip);
                         optimizers[i].Step(lr);
                         values[i] = loss.item<float>();
                     }
@@ -197,7 +196,7 @@ public sealed class Trainer
                 }
                 if (checkpointing is not null && (step + 1) % checkpointing.Every == 0 && step + 1 < o.Steps)
                 {
-                    checkpointing.Store.Save(Snapshot(step + 1));
+                    using (NewDisposeScope()) checkpointing.Store.Save(Snapshot(step + 1));
                     savedStep = step + 1;
                 }
                 var elapsed = Elapsed();
@@ -206,7 +205,7 @@ public sealed class Trainer
             }
             if (step < o.Steps && checkpointing is not null && step != savedStep)
             {
-                checkpointing.Store.Save(Snapshot(step)); // cancelled: keep what was done, with the log window still open
+                using (NewDisposeScope()) checkpointing.Store.Save(Snapshot(step)); // cancelled: keep what was done, with the log window still open
                 savedStep = step;
             }
             if (windowCount > 0 && step < o.Steps) log.Add(CloseWindow(step, o.LearningRateAt(Math.Max(step - 1, 0)))); // cancelled mid-window
