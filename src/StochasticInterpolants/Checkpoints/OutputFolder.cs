@@ -14,14 +14,40 @@ public static class OutputFolder
         Directory.Exists(folder) && (File.Exists(Path.Combine(folder, Checkpoint.ManifestFileName)) || TrainingStateFolder.Exists(folder)
             || File.Exists(Path.Combine(folder, "loss.csv")) || File.Exists(Path.Combine(folder, "loss.csv.partial")));
 
+    /// <summary>Name of the lock file a training process holds in its output folder.</summary>
+    public const string LockFileName = ".si-train.lock";
+
+    /// <summary>
+    /// Takes the training lock of <paramref name="folder"/> (created if missing) for as long as the returned handle lives,
+    /// so two processes never train, resume or overwrite into one folder at once. The lock is an exclusive open of
+    /// <see cref="LockFileName"/>, which the operating system releases even when the process is killed.
+    /// </summary>
+    public static IDisposable LockForTraining(string folder)
+    {
+        EnsureWritable(folder);
+        var path = Path.Combine(folder, LockFileName);
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"'{folder}' is in use by another training process (it holds {LockFileName}); wait for it or stop it first", e);
+        }
+    }
+
     /// <summary>
     /// Makes <paramref name="folder"/> ready for a new training run: refuses one that holds a run unless
     /// <paramref name="overwrite"/> (then removes the old manifest and snapshot, so the folder never looks like a
     /// finished run while the new one trains), and checks it can be written.
     /// </summary>
-    public static void PrepareForRun(string folder, bool overwrite)
+    /// <param name="folder">The output folder.</param>
+    /// <param name="overwrite">Replace a run already there.</param>
+    /// <param name="locked">True when the caller already holds the folder's training lock.</param>
+    public static void PrepareForRun(string folder, bool overwrite, bool locked = false)
     {
         if (File.Exists(folder)) throw new IOException($"output folder '{folder}' is a file");
+        if (!locked && Directory.Exists(folder)) using (LockForTraining(folder)) { } // refuse a folder another process is training in
         if (HoldsTrainingRun(folder))
         {
             if (!overwrite)

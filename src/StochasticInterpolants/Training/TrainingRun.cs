@@ -145,7 +145,9 @@ public static class TrainingRun
         CancellationToken cancellation = default, bool overwrite = false)
     {
         Prepare(config);
-        OutputFolder.PrepareForRun(outputFolder, overwrite);
+        OutputFolder.EnsureWritable(outputFolder);
+        using var folderLock = OutputFolder.LockForTraining(outputFolder);
+        OutputFolder.PrepareForRun(outputFolder, overwrite, locked: true);
         return Run(config, outputFolder, null, progress, cancellation);
     }
 
@@ -156,6 +158,8 @@ public static class TrainingRun
     /// </summary>
     public static TrainingRunResult Resume(string outputFolder, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
+        if (!Directory.Exists(outputFolder)) throw new CheckpointException($"folder '{outputFolder}' does not exist");
+        using var folderLock = OutputFolder.LockForTraining(outputFolder);
         var (state, configJson) = LoadState(outputFolder);
         try
         {
@@ -169,6 +173,7 @@ public static class TrainingRun
     /// <summary>Reads the configuration a resumable run in <paramref name="outputFolder"/> would continue with.</summary>
     public static TrainingRunConfig ResumableConfig(string outputFolder)
     {
+        if (Directory.Exists(outputFolder)) using (OutputFolder.LockForTraining(outputFolder)) { } // busy folders first
         var (state, configJson) = LoadState(outputFolder);
         state.DisposeTensors();
         return TrainingRunConfig.FromJson(configJson, $"the configuration stored in '{Path.Combine(outputFolder, TrainingStateFolder.FolderName)}'");

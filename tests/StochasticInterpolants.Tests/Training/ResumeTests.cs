@@ -151,6 +151,23 @@ public sealed class ResumeTests : IDisposable
     }
 
     [Fact]
+    public void A_folder_another_process_trains_in_is_refused()
+    {
+        var run = Path.Combine(_dir, "busy");
+        using (OutputFolder.LockForTraining(run)) // what a running `si train` holds
+        {
+            var (code, _, error) = SiRunner.Run(["train", .. SmallRun, "--steps", "5", "--out", run, "--force"]);
+            Assert.Equal(1, code);
+            Assert.Contains("is in use by another training process", error);
+            (code, _, error) = SiRunner.Run("train", "--resume", run);
+            Assert.Equal(1, code);
+            Assert.Contains("is in use by another training process", error);
+        }
+        Assert.Equal(0, SiRunner.Run(["train", .. SmallRun, "--steps", "5", "--out", run]).Code);
+        Assert.False(File.Exists(Path.Combine(run, OutputFolder.LockFileName)), "the lock file goes with the process");
+    }
+
+    [Fact]
     public void Resume_refuses_other_options_a_finished_run_and_a_folder_without_a_snapshot()
     {
         var (code, _, error) = SiRunner.Run("train", "--resume", Path.Combine(_dir, "none"));
