@@ -28,7 +28,7 @@ public sealed class ResumeTests : IDisposable
     [Fact]
     public void Sigkill_at_a_random_moment_then_resume_gives_the_uninterrupted_weights_bit_for_bit()
     {
-        const int steps = 5000; // ~4 s at 1 thread here: long enough to be killed mid-run
+        const int steps = 20_000; // ~6 s at 1 thread here (3,000 steps/s): far longer than the latest kill (1.5 s after the first snapshot)
         var reference = Path.Combine(_dir, "reference");
         var (code, _, error) = SiRunner.Run(["train", .. SmallRun, "--steps", $"{steps}", "--out", reference]);
         Assert.True(code == 0, error);
