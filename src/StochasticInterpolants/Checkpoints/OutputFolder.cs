@@ -51,7 +51,9 @@ public static class OutputFolder
         if (HoldsTrainingRun(folder))
         {
             if (!overwrite)
-                throw new OutputExistsException($"output folder '{folder}' already holds a training run (use --force to replace it, or 'si train --resume {folder}' to continue it)");
+                throw new OutputExistsException(TrainingStateFolder.Exists(folder)
+                    ? $"output folder '{folder}' holds an interrupted training run (continue it with 'si train --resume {folder}', or use --force to replace it)"
+                    : $"output folder '{folder}' already holds a training run (use --force to replace it)");
             TrainingStateFolder.Delete(folder);
             File.Delete(Path.Combine(folder, Checkpoint.ManifestFileName));
         }

@@ -80,6 +80,10 @@ public sealed class ResumeTests : IDisposable
         Assert.Equal(137, state.Networks[0].OptimizerSteps);
         state.DisposeTensors();
 
+        // Starting afresh into the interrupted run's folder is refused, pointing at --resume.
+        var refused = Assert.Throws<OutputExistsException>(() => TrainingRun.Execute(config, interrupted));
+        Assert.Contains("holds an interrupted training run (continue it with 'si train --resume", refused.Message);
+
         var resumed = TrainingRun.Resume(interrupted);
         Assert.True(resumed.Result.Completed);
         Assert.Equal(300, resumed.Result.StepsCompleted);
