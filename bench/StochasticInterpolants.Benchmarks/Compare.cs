@@ -130,10 +130,10 @@ internal static class Compare
         using var x = randn(n, 2, generator: g);
         using (new EulerSolver(5).Integrate(field, x, 0, 1)) { }
         var reps = Math.Max(1, s.SamplePoints / n); // several batches per timing so small batches are timed over similar work
-        ResetPeak();
+        ProcessMemory.ResetPeak();
         v[$"euler100_points_per_s_{n}"] = Median(s.Repeats, () => { for (var r = 0; r < reps; r++) new EulerSolver(100).Integrate(field, x, 0, 1).Dispose(); }, reps * n);
-        v[$"euler100_peak_mib_{n}"] = Peak();
-        ResetPeak();
+        v[$"euler100_peak_mib_{n}"] = ProcessMemory.PeakMiB();
+        ProcessMemory.ResetPeak();
         double nfe = 0;
         v[$"dopri5_points_per_s_{n}"] = Median(s.Repeats, () =>
         {
@@ -144,7 +144,7 @@ internal static class Compare
             }
         }, reps * n);
         v[$"dopri5_nfe_{n}"] = nfe;
-        v[$"dopri5_peak_mib_{n}"] = Peak();
+        v[$"dopri5_peak_mib_{n}"] = ProcessMemory.PeakMiB();
         return v;
     }
 
@@ -155,10 +155,10 @@ internal static class Compare
         using var g = new Generator(1);
         using var xn = new Checkerboard().Sample(s.NllPoints, g);
         var likelihood = FlowLikelihood.ForNetwork(net, new StandardGaussian(2), new Rk4Solver(100));
-        using (var warm = xn[..50]) new FlowLikelihood((t, x) => net.ForwardAt(x, t), new StandardGaussian(2), new Rk4Solver(5)).LogDensity(warm).Dispose();
-        ResetPeak();
+        using (var warm = xn[..50]) FlowLikelihood.ForNetwork(net, new StandardGaussian(2), new Rk4Solver(5)).LogDensity(warm).Dispose();
+        ProcessMemory.ResetPeak();
         var rate = Median(Math.Max(1, s.Repeats / 2), () => { using var r = likelihood.LogDensity(xn); }, s.NllPoints);
-        return new Dictionary<string, double> { ["nll_points_per_s"] = rate, ["nll_peak_mib"] = Peak() };
+        return new Dictionary<string, double> { ["nll_points_per_s"] = rate, ["nll_peak_mib"] = ProcessMemory.PeakMiB() };
     }
 
     private static double MatmulGflops(int batch, int width, int repeats)
@@ -183,12 +183,12 @@ internal static class Compare
         var watch = new Stopwatch();
         trainer.Run(out var ema, new StochasticInterpolants.Runtime.SyncProgress<TrainingProgress>(p =>
         {
-            if (p.Step == warmup) { ResetPeak(); watch.Restart(); }
+            if (p.Step == warmup) { ProcessMemory.ResetPeak(); watch.Restart(); }
             else if (p.Step > warmup && (p.Step - warmup) % steps == 0) { rates.Add(steps / watch.Elapsed.TotalSeconds); watch.Restart(); }
         }));
         ema?.Dispose();
         rates.Sort();
-        return (rates[rates.Count / 2], Peak());
+        return (rates[rates.Count / 2], ProcessMemory.PeakMiB());
     }
 
     private static double Median(int repeats, Action work, double units)
@@ -313,14 +313,4 @@ internal static class Compare
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{label,-38} {o,10:N1} {t,10:N1} {ratio,6:F2} {mark,-10} {tg,10:N1} {o / tg,6:F2}  {peaks}"));
         }
     }
-
-    private static double Status(string key)
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith(key, StringComparison.Ordinal))
-                return double.Parse(line[key.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
-        return double.NaN;
-    }
-    private static double Peak() => Status("VmHWM:");
-    private static void ResetPeak() { try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { } }
 }

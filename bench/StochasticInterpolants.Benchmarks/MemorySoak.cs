@@ -30,8 +30,8 @@ internal static class MemorySoak
             TrainingRun.Execute(config, folder, new StochasticInterpolants.Runtime.SyncProgress<TrainingProgress>(p =>
             {
                 if (!marks.Contains(p.Step)) return;
-                peaks[p.Step] = Peak();
-                Line($"train step {p.Step}", Rss(), peaks[p.Step]);
+                peaks[p.Step] = ProcessMemory.PeakMiB();
+                Line($"train step {p.Step}", ProcessMemory.RssMiB(), peaks[p.Step]);
             }), overwrite: true);
             Console.WriteLine($"  ({steps} steps in {watch.Elapsed.TotalSeconds:F0} s)");
 
@@ -49,7 +49,7 @@ internal static class MemorySoak
                 using var solution = solver.Integrate(field, x0, 0, 1);
                 checksum += solution.Final.mean().item<float>();
                 var reached = done + chunk;
-                if (reached == chunk || reached == points / 2 || reached >= points) Line($"sampled {Math.Min(reached, points)}", Rss(), Peak());
+                if (reached == chunk || reached == points / 2 || reached >= points) Line($"sampled {Math.Min(reached, points)}", ProcessMemory.RssMiB(), ProcessMemory.PeakMiB());
             }
             Console.WriteLine($"  ({points} samples in {watch.Elapsed.TotalSeconds:F0} s; mean of chunk means {checksum * chunk / points:F4})");
             var growth = (peaks[marks[^1]] - peaks[marks[0]]) / peaks[marks[0]];
@@ -63,14 +63,4 @@ internal static class MemorySoak
 
     private static void Line(string phase, double rss, double peak) =>
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{phase,-26} {rss,9:F0} {peak,9:F0}"));
-
-    private static double Status(string key)
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith(key, StringComparison.Ordinal))
-                return double.Parse(line[key.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
-        return double.NaN;
-    }
-    private static double Rss() => Status("VmRSS:");
-    private static double Peak() => Status("VmHWM:");
 }

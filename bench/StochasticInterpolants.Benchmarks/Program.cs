@@ -79,19 +79,19 @@ foreach (var batch in new[] { 256, 4096 })
     using var g = new Generator(1);
     using var x0 = randn(count, 2, generator: g);
     using (new EulerSolver(5).Integrate(field, x0, 0, 1)) { } // warm-up
-    ResetPeak();
+    ProcessMemory.ResetPeak();
     var watch = Stopwatch.StartNew();
     using var solution = new EulerSolver(100).Integrate(field, x0, 0, 1);
     var seconds = watch.Elapsed.TotalSeconds;
-    Report($"sample samples/s (Euler 100, n={count})", count / seconds, "samples/s", PeakMiB());
-    Report("sample velocity evals/s", 100.0 * count / seconds, "points/s", PeakMiB());
+    Report($"sample samples/s (Euler 100, n={count})", count / seconds, "samples/s", ProcessMemory.PeakMiB());
+    Report("sample velocity evals/s", 100.0 * count / seconds, "points/s", ProcessMemory.PeakMiB());
 }
 
 {
     // Soak: resident memory after warm-up vs after many more steps; flat means every step's tensors are released.
     var soakSteps = quick ? 300 : 2000;
     var (_, _, growth) = Train(1024, soakSteps, warmup: 100);
-    Report($"soak RSS growth ({soakSteps} steps, batch 1024)", growth, "MiB", PeakMiB());
+    Report($"soak RSS growth ({soakSteps} steps, batch 1024)", growth, "MiB", ProcessMemory.PeakMiB());
 }
 return 0;
 
@@ -107,27 +107,15 @@ static (double StepsPerSecond, double PeakMiB, double RssGrowthMiB) Train(int ba
     var trainer = new Trainer(coupling, objective, net, options);
     var watch = new Stopwatch();
     double rssAfterWarmup = 0;
-    ResetPeak();
+    ProcessMemory.ResetPeak();
     var result = trainer.Run(out var ema, new SyncProgress<TrainingProgress>(p =>
     {
-        if (p.Step == warmup) { watch.Start(); rssAfterWarmup = RssMiB(); }
+        if (p.Step == warmup) { watch.Start(); rssAfterWarmup = ProcessMemory.RssMiB(); }
     }));
     watch.Stop();
     ema?.Dispose();
-    return (steps / watch.Elapsed.TotalSeconds, PeakMiB(), RssMiB() - rssAfterWarmup);
+    return (steps / watch.Elapsed.TotalSeconds, ProcessMemory.PeakMiB(), ProcessMemory.RssMiB() - rssAfterWarmup);
 }
 
 static void Report(string what, double value, string unit, double peak) =>
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{what,-34} {value,14:N1} {unit,-12} {peak,12:N0}"));
-
-static double ReadStatus(string key)
-{
-    foreach (var line in File.ReadLines("/proc/self/status"))
-        if (line.StartsWith(key, StringComparison.Ordinal))
-            return double.Parse(line[key.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
-    return double.NaN;
-}
-static double RssMiB() => ReadStatus("VmRSS:");
-static double PeakMiB() => ReadStatus("VmHWM:");
-// Writing 5 to clear_refs resets the peak-RSS counter (VmHWM) so each phase reports its own peak.
-static void ResetPeak() { try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { } }

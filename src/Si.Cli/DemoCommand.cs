@@ -50,7 +50,7 @@ internal static class DemoCommand
             var ode = OdeSolvers.Create(r.GetValue(solver.Solver)!, r.GetValue(sampleSteps), r.GetValue(solver.Rtol), r.GetValue(solver.Atol));
             TrainingRun.Prepare(cfg);
             var folder = r.GetValue(outDir)!;
-            OutputFolder.PrepareForRun(folder, r.GetValue(force));
+            OutputFolder.CheckForRun(folder, r.GetValue(force));
             CommonOptions.ApplyRuntime(r.GetValue(threads));
             var dev = ComputeDevice.Resolve(cfg.Device);
             var display = new ProgressDisplay(r.GetValue(progress), error);

@@ -110,7 +110,7 @@ internal static class TrainCommand
                     : new TrainingRunConfig();
                 var cfg = run.Apply(r, baseConfig);
                 TrainingRun.Prepare(cfg); // validate everything before the native runtime starts
-                Checkpoints.OutputFolder.PrepareForRun(folder, r.GetValue(force));
+                Checkpoints.OutputFolder.CheckForRun(folder, r.GetValue(force));
                 CommonOptions.ApplyRuntime(r.GetValue(threads));
                 result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token, overwrite: r.GetValue(force)));
             }

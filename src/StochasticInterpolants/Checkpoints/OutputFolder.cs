@@ -37,27 +37,34 @@ public static class OutputFolder
     }
 
     /// <summary>
-    /// Makes <paramref name="folder"/> ready for a new training run: refuses one that holds a run unless
-    /// <paramref name="overwrite"/> (then removes the old manifest and snapshot, so the folder never looks like a
-    /// finished run while the new one trains), and checks it can be written.
+    /// Checks, without changing anything in it, that a new training run may write into <paramref name="folder"/>: it can be
+    /// created and written, no other process trains in it, and it holds no run unless <paramref name="overwrite"/>.
+    /// Callers use it to fail before any work starts; <see cref="PrepareForRun"/> then acts under the lock.
     /// </summary>
-    /// <param name="folder">The output folder.</param>
-    /// <param name="overwrite">Replace a run already there.</param>
-    /// <param name="locked">True when the caller already holds the folder's training lock.</param>
-    public static void PrepareForRun(string folder, bool overwrite, bool locked = false)
+    public static void CheckForRun(string folder, bool overwrite)
     {
-        if (File.Exists(folder)) throw new IOException($"output folder '{folder}' is a file");
-        if (!locked && Directory.Exists(folder)) using (LockForTraining(folder)) { } // refuse a folder another process is training in
-        if (HoldsTrainingRun(folder))
-        {
-            if (!overwrite)
-                throw new OutputExistsException(TrainingStateFolder.Exists(folder)
-                    ? $"output folder '{folder}' holds an interrupted training run (continue it with 'si train --resume {folder}', or use --force to replace it)"
-                    : $"output folder '{folder}' already holds a training run (use --force to replace it)");
-            TrainingStateFolder.Delete(folder);
-            File.Delete(Path.Combine(folder, Checkpoint.ManifestFileName));
-        }
-        EnsureWritable(folder);
+        using (LockForTraining(folder)) RefuseExistingRun(folder, overwrite);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="folder"/>, whose training lock the caller holds, ready for a new run: refuses one that holds a
+    /// run unless <paramref name="overwrite"/>, and then removes the old manifest and snapshot, so the folder never looks
+    /// like a finished run while the new one trains.
+    /// </summary>
+    public static void PrepareForRun(string folder, bool overwrite)
+    {
+        RefuseExistingRun(folder, overwrite);
+        if (!HoldsTrainingRun(folder)) return;
+        TrainingStateFolder.Delete(folder);
+        File.Delete(Path.Combine(folder, Checkpoint.ManifestFileName));
+    }
+
+    private static void RefuseExistingRun(string folder, bool overwrite)
+    {
+        if (overwrite || !HoldsTrainingRun(folder)) return;
+        throw new OutputExistsException(TrainingStateFolder.Exists(folder)
+            ? $"output folder '{folder}' holds an interrupted training run (continue it with 'si train --resume {folder}', or use --force to replace it)"
+            : $"output folder '{folder}' already holds a training run (use --force to replace it)");
     }
 
     /// <summary>Creates <paramref name="folder"/> if needed and proves it writable with a probe file.</summary>

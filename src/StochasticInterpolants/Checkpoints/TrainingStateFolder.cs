@@ -104,26 +104,14 @@ public sealed class TrainingStateFolder : ITrainingStateStore
     /// </summary>
     public static (TrainingState State, string ConfigJson) Load(string outputFolder)
     {
-        if (!Directory.Exists(outputFolder)) throw new CheckpointException($"folder '{outputFolder}' does not exist");
-        var dir = Path.Combine(outputFolder, FolderName);
-        if (!File.Exists(Path.Combine(dir, StateFile)))
-        {
-            var old = dir + ".old";
-            if (File.Exists(Path.Combine(old, StateFile))) dir = old;
-            else throw new CheckpointException($"'{outputFolder}' holds no training state to resume ({FolderName}/{StateFile} is missing)");
-        }
-        var path = Path.Combine(dir, StateFile);
-        JsonNode root;
-        try { root = JsonNode.Parse(File.ReadAllText(path)) ?? throw new CheckpointException($"'{path}' is empty"); }
-        catch (JsonException e) { throw new CheckpointException($"'{path}' is corrupt: {e.Message.Split('\n')[0]}", e); }
+        var (dir, path, root) = ReadStateFile(outputFolder);
         var networks = new List<NetworkTrainingState>();
         try
         {
-            if (root["format"]?.GetValue<string>() != Format) throw new CheckpointException($"'{path}' is not a training state of format {Format}");
+            var config = Config(path, root);
             var loop = root["loop"].Deserialize<TrainingLoopState>(Checkpoint.Json) ?? throw new CheckpointException($"'{path}' lacks the loop state");
             if (loop.Log is null || loop.PartSums is null) throw new CheckpointException($"'{path}' has an incomplete loop state");
             var generator = Convert.FromBase64String(root["generator"]?.GetValue<string>() ?? throw new CheckpointException($"'{path}' lacks the generator state"));
-            var config = root["config"]?.ToJsonString() ?? throw new CheckpointException($"'{path}' lacks the run configuration");
             foreach (var node in root["networks"]?.AsArray() ?? throw new CheckpointException($"'{path}' lists no networks"))
             {
                 if (node is null) throw new CheckpointException($"'{path}' has an empty network entry");
@@ -134,16 +122,43 @@ public sealed class TrainingStateFolder : ITrainingStateStore
             }
             return (new TrainingState(loop, generator, networks), config);
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException or ArgumentException)
+        catch (Exception e)
         {
-            new TrainingState(new TrainingLoopState(0, 0, 0, 0, [], 0, 0, []), [], networks).DisposeTensors();
-            throw new CheckpointException($"'{path}' is corrupt: {e.Message.Split('\n')[0]}", e);
-        }
-        catch
-        {
-            new TrainingState(new TrainingLoopState(0, 0, 0, 0, [], 0, 0, []), [], networks).DisposeTensors();
+            foreach (var n in networks) n.DisposeTensors();
+            if (e is InvalidOperationException or FormatException or JsonException or ArgumentException)
+                throw new CheckpointException($"'{path}' is corrupt: {e.Message.Split('\n')[0]}", e);
             throw;
         }
+    }
+
+    /// <summary>Reads only the run configuration stored with the snapshot in <paramref name="outputFolder"/> (no tensors).</summary>
+    public static string ReadConfig(string outputFolder)
+    {
+        var (_, path, root) = ReadStateFile(outputFolder);
+        try { return Config(path, root); }
+        catch (InvalidOperationException e) { throw new CheckpointException($"'{path}' is corrupt: {e.Message.Split('\n')[0]}", e); }
+    }
+
+    // The snapshot's state.json (from train-state/, or train-state.old/ when a crash fell between the two renames), parsed.
+    private static (string Dir, string Path, JsonNode Root) ReadStateFile(string outputFolder)
+    {
+        if (!Directory.Exists(outputFolder)) throw new CheckpointException($"folder '{outputFolder}' does not exist");
+        var dir = Path.Combine(outputFolder, FolderName);
+        if (!File.Exists(Path.Combine(dir, StateFile)))
+        {
+            var old = dir + ".old";
+            if (File.Exists(Path.Combine(old, StateFile))) dir = old;
+            else throw new CheckpointException($"'{outputFolder}' holds no training state to resume ({FolderName}/{StateFile} is missing)");
+        }
+        var path = Path.Combine(dir, StateFile);
+        try { return (dir, path, JsonNode.Parse(File.ReadAllText(path)) ?? throw new CheckpointException($"'{path}' is empty")); }
+        catch (JsonException e) { throw new CheckpointException($"'{path}' is corrupt: {e.Message.Split('\n')[0]}", e); }
+    }
+
+    private static string Config(string path, JsonNode root)
+    {
+        if (root["format"]?.GetValue<string>() != Format) throw new CheckpointException($"'{path}' is not a training state of format {Format}");
+        return root["config"]?.ToJsonString() ?? throw new CheckpointException($"'{path}' lacks the run configuration");
     }
 
     private static Dictionary<string, Tensor> Read(string dir, JsonNode? name)

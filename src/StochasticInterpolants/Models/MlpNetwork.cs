@@ -90,8 +90,7 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
         using var scope = NewDisposeScope();
         var tc = t.dim() == 2 ? t : t.reshape(-1, 1);
         if (tc.dtype != x.dtype) tc = tc.to(x.dtype);
-        // Without autograd, activations can overwrite their input (one tensor less per layer).
-        var inPlace = !is_grad_enabled();
+        var inPlace = !is_grad_enabled(); // without autograd the sine can overwrite its input
         Tensor h;
         if (Config.TimeFrequencies > 0)
         {
@@ -105,12 +104,7 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
             h = cat([x, tc, features], 1);
         }
         else h = cat([x, tc], 1);
-        for (var i = 0; i < _linears.Length; i++)
-        {
-            h = _linears[i].forward(h);
-            if (i < _activations.Length) h = inPlace && _siluActivation ? h.silu_() : _activations[i].forward(h);
-        }
-        return h.MoveToOuterDisposeScope();
+        return AfterFirstLayer(_linears[0].forward(h)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -137,14 +131,19 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
         var weight = first.weight!;
         var embedding = tensor(e, dtype: x.dtype, device: x.device);
         var bias = first.bias!.addmv(weight[.., d..], embedding);
-        var h = bias.addmm(x, weight[.., ..d].t());
-        var inPlace = !is_grad_enabled();
-        for (var i = 0; i < _linears.Length; i++)
+        return AfterFirstLayer(bias.addmm(x, weight[.., ..d].t())).MoveToOuterDisposeScope();
+    }
+
+    // The layers after the first linear one: activation, linear, ..., activation, output layer.
+    private Tensor AfterFirstLayer(Tensor h)
+    {
+        var inPlace = !is_grad_enabled(); // without autograd an activation can overwrite its input (one tensor less per layer)
+        for (var i = 0; i < _activations.Length; i++)
         {
-            if (i > 0) h = _linears[i].forward(h);
-            if (i < _activations.Length) h = inPlace && _siluActivation ? h.silu_() : _activations[i].forward(h);
+            h = inPlace && _siluActivation ? h.silu_() : _activations[i].forward(h);
+            h = _linears[i + 1].forward(h);
         }
-        return h.MoveToOuterDisposeScope();
+        return h;
     }
 
     /// <inheritdoc />

@@ -132,7 +132,6 @@ public sealed class DormandPrince5Solver : IOdeSolver
         }
     }
 
-    /// <summary>Hairer, Nørsett &amp; Wanner's starting step (Solving ODEs I, II.4): one extra evaluation.</summary>
     /// <summary>y + h sum_j w_j k_j (or h sum_j w_j k_j when y is null), built in one new tensor with fused in-place updates.</summary>
     private static Tensor Combine(Tensor? y, double h, double[] weights, Tensor[] k)
     {
@@ -147,6 +146,7 @@ public sealed class DormandPrince5Solver : IOdeSolver
         return acc ?? (y is null ? zeros_like(k[0]) : y.clone());
     }
 
+    /// <summary>Hairer, Nørsett &amp; Wanner's starting step (Solving ODEs I, II.4): one extra evaluation.</summary>
     private double InitialStep(IVelocityField field, double t0, Tensor y0, Tensor f0, double direction, ref int nfe)
     {
         using var scope = NewDisposeScope();

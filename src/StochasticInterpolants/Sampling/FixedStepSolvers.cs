@@ -1,4 +1,3 @@
-using TorchSharp;
 using StochasticInterpolants.Fields;
 using static TorchSharp.torch;
 
@@ -26,7 +25,6 @@ public abstract class FixedStepSolver : IOdeSolver
 
     /// <summary>One step of size <paramref name="h"/> (negative when integrating backward) from (t, x).</summary>
     protected abstract Tensor Step(IVelocityField field, double t, double h, Tensor x);
-
 
     /// <inheritdoc />
     public OdeSolution Integrate(IVelocityField field, Tensor x, double tStart, double tEnd, OdeOptions? options = null)

@@ -194,20 +194,13 @@ public sealed class Trainer
                     entry = CloseWindow(step + 1, lr);
                     log.Add(entry.Value);
                 }
-                if (checkpointing is not null && (step + 1) % checkpointing.Every == 0 && step + 1 < o.Steps)
-                {
-                    using (NewDisposeScope()) checkpointing.Store.Save(Snapshot(step + 1));
-                    savedStep = step + 1;
-                }
+                if (checkpointing is not null && (step + 1) % checkpointing.Every == 0 && step + 1 < o.Steps) SaveSnapshot(checkpointing, step + 1);
                 var elapsed = Elapsed();
                 progress?.Report(new TrainingProgress(step + 1, o.Steps, lossValue, smoothed, lr,
                     (step + 1 - (resumeFrom?.Loop.Step ?? 0)) / Math.Max(watch.Elapsed.TotalSeconds, 1e-9), elapsed, entry));
             }
-            if (step < o.Steps && checkpointing is not null && step != savedStep)
-            {
-                using (NewDisposeScope()) checkpointing.Store.Save(Snapshot(step)); // cancelled: keep what was done, with the log window still open
-                savedStep = step;
-            }
+            // Cancelled: keep what was done, with the log window still open.
+            if (step < o.Steps && checkpointing is not null && step != savedStep) SaveSnapshot(checkpointing, step);
             if (windowCount > 0 && step < o.Steps) log.Add(CloseWindow(step, o.LearningRateAt(Math.Max(step - 1, 0)))); // cancelled mid-window
         }
         catch
@@ -224,6 +217,12 @@ public sealed class Trainer
         return new TrainingResult(step, step == o.Steps, lastWindowMean, Elapsed(), log);
 
         TimeSpan Elapsed() => TimeSpan.FromSeconds(elapsedBefore) + watch.Elapsed;
+
+        void SaveSnapshot(TrainingCheckpointing to, int at)
+        {
+            using (NewDisposeScope()) to.Store.Save(Snapshot(at)); // the snapshot's views of the flat buffers
+            savedStep = at;
+        }
 
         TrainingState Snapshot(int at)
         {

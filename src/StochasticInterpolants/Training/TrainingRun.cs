@@ -144,11 +144,10 @@ public static class TrainingRun
     public static TrainingRunResult Execute(TrainingRunConfig config, string outputFolder, IProgress<TrainingProgress>? progress = null,
         CancellationToken cancellation = default, bool overwrite = false)
     {
-        Prepare(config);
-        OutputFolder.EnsureWritable(outputFolder);
+        var pieces = Prepare(config); // before touching the folder: a bad config leaves it as it was
         using var folderLock = OutputFolder.LockForTraining(outputFolder);
-        OutputFolder.PrepareForRun(outputFolder, overwrite, locked: true);
-        return Run(config, outputFolder, null, progress, cancellation);
+        OutputFolder.PrepareForRun(outputFolder, overwrite);
+        return Run(config, pieces, outputFolder, null, progress, cancellation);
     }
 
     /// <summary>
@@ -160,39 +159,44 @@ public static class TrainingRun
     {
         if (!Directory.Exists(outputFolder)) throw new CheckpointException($"folder '{outputFolder}' does not exist");
         using var folderLock = OutputFolder.LockForTraining(outputFolder);
-        var (state, configJson) = LoadState(outputFolder);
+        RefuseFinishedRun(outputFolder);
+        var (state, configJson) = TrainingStateFolder.Load(outputFolder);
         try
         {
-            var config = TrainingRunConfig.FromJson(configJson, $"the configuration stored in '{Path.Combine(outputFolder, TrainingStateFolder.FolderName)}'");
-            Prepare(config);
-            return Run(config, outputFolder, state, progress, cancellation);
+            var config = StoredConfig(outputFolder, configJson);
+            return Run(config, Prepare(config), outputFolder, state, progress, cancellation);
         }
         finally { state.DisposeTensors(); }
     }
 
-    /// <summary>Reads the configuration a resumable run in <paramref name="outputFolder"/> would continue with.</summary>
+    /// <summary>
+    /// Reads the configuration a resumable run in <paramref name="outputFolder"/> would continue with (only its
+    /// <c>state.json</c>: the weights are read and checked by <see cref="Resume"/>).
+    /// </summary>
     public static TrainingRunConfig ResumableConfig(string outputFolder)
     {
         if (Directory.Exists(outputFolder)) using (OutputFolder.LockForTraining(outputFolder)) { } // busy folders first
-        var (state, configJson) = LoadState(outputFolder);
-        state.DisposeTensors();
-        return TrainingRunConfig.FromJson(configJson, $"the configuration stored in '{Path.Combine(outputFolder, TrainingStateFolder.FolderName)}'");
+        RefuseFinishedRun(outputFolder);
+        return StoredConfig(outputFolder, TrainingStateFolder.ReadConfig(outputFolder));
     }
 
-    private static (TrainingState, string) LoadState(string outputFolder)
+    private static TrainingRunConfig StoredConfig(string outputFolder, string json) =>
+        TrainingRunConfig.FromJson(json, $"the configuration stored in '{Path.Combine(outputFolder, TrainingStateFolder.FolderName)}'");
+
+    // A folder with a finished checkpoint and no snapshot: say so, rather than "no training state".
+    private static void RefuseFinishedRun(string outputFolder)
     {
-        if (!TrainingStateFolder.Exists(outputFolder) && File.Exists(Path.Combine(outputFolder, Checkpoint.ManifestFileName)))
-        {
-            var manifest = Checkpoint.ReadManifest(outputFolder);
-            if (manifest.StepsCompleted >= manifest.Training.Steps)
-                throw new CheckpointException($"the run in '{outputFolder}' already finished ({manifest.StepsCompleted} of {manifest.Training.Steps} steps); nothing to resume");
-        }
-        return TrainingStateFolder.Load(outputFolder);
+        if (TrainingStateFolder.Exists(outputFolder) || !File.Exists(Path.Combine(outputFolder, Checkpoint.ManifestFileName))) return;
+        var manifest = Checkpoint.ReadManifest(outputFolder);
+        if (manifest.StepsCompleted >= manifest.Training.Steps)
+            throw new CheckpointException($"the run in '{outputFolder}' already finished ({manifest.StepsCompleted} of {manifest.Training.Steps} steps); nothing to resume");
     }
 
-    private static TrainingRunResult Run(TrainingRunConfig config, string outputFolder, TrainingState? resume, IProgress<TrainingProgress>? progress, CancellationToken cancellation)
+    private static TrainingRunResult Run(TrainingRunConfig config,
+        (IDistribution Base, IDistribution Target, IInterpolant Interpolant, ICoupling Coupling, IReadOnlyList<IObjective> Objectives) pieces,
+        string outputFolder, TrainingState? resume, IProgress<TrainingProgress>? progress, CancellationToken cancellation)
     {
-        var (baseDistribution, target, interpolant, coupling, objectives) = Prepare(config);
+        var (baseDistribution, target, interpolant, coupling, objectives) = pieces;
         var device = ComputeDevice.Resolve(config.Device);
         var options = config.TrainingOrDefault;
         var m = config.ModelOrDefault;

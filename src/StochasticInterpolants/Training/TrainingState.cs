@@ -11,7 +11,14 @@ public sealed record NetworkTrainingState(
     IReadOnlyDictionary<string, Tensor> Weights,
     IReadOnlyDictionary<string, Tensor>? Ema,
     IReadOnlyDictionary<string, Tensor> Optimizer,
-    long OptimizerSteps);
+    long OptimizerSteps)
+{
+    /// <summary>Disposes every tensor (only for states that own their tensors, e.g. loaded from disk).</summary>
+    public void DisposeTensors()
+    {
+        foreach (var t in Weights.Values.Concat(Ema?.Values ?? []).Concat(Optimizer.Values)) t.Dispose();
+    }
+}
 
 /// <summary>The bookkeeping of the training loop at a step boundary (loss-log window, smoothed loss, elapsed time, log so far).</summary>
 /// <param name="Step">Steps completed.</param>
@@ -45,12 +52,7 @@ public sealed record TrainingState(TrainingLoopState Loop, byte[] GeneratorState
     /// <summary>Disposes every tensor of the snapshot (only for snapshots that own their tensors, e.g. loaded from disk).</summary>
     public void DisposeTensors()
     {
-        foreach (var n in Networks)
-        {
-            foreach (var t in n.Weights.Values) t.Dispose();
-            if (n.Ema is not null) foreach (var t in n.Ema.Values) t.Dispose();
-            foreach (var t in n.Optimizer.Values) t.Dispose();
-        }
+        foreach (var n in Networks) n.DisposeTensors();
     }
 }
 
