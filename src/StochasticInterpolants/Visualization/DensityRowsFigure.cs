@@ -16,9 +16,13 @@ namespace StochasticInterpolants.Visualization;
 /// </summary>
 public static class DensityRowsFigure
 {
+    /// <summary>Pixels a colour bar with its ticks and label takes from a panel's width.</summary>
+    internal const int ColorBarAllowance = 70;
+
     /// <summary>
     /// Writes the figure. <paramref name="x0"/> and <paramref name="x1"/> ([n, 2]) are paired samples of the coupling;
-    /// <paramref name="modelLogDensity"/> gives log rho(t, x) for grid points ([m, 2] -> [m]).
+    /// <paramref name="modelLogDensity"/> gives log rho(t, x) for grid points ([m, 2] -> [m]). Each panel is
+    /// <paramref name="panelSize"/> pixels tall and that plus its colour bar wide, with equal units on both axes.
     /// </summary>
     public static void Save(string path, IInterpolant interpolant, Tensor x0, Tensor x1, Func<double, Tensor, Tensor> modelLogDensity,
         (double Min, double Max) range, IReadOnlyList<double>? times = null, int bins = 60, int panelSize = 240, long seed = 0,
@@ -48,7 +52,9 @@ public static class DensityRowsFigure
             model.Add(DensityHeatmap.EvaluateOnGrid(modelLogDensity, t, bins, lo, hi, x0.dtype));
         }
         const int labelWidth = 26, headerHeight = 0;
-        var width = labelWidth + ts.Count * panelSize; var height = headerHeight + 2 * panelSize;
+        // Each panel is wider than tall by the colour bar's width, so that the data area itself is square.
+        var panelWidth = panelSize + ColorBarAllowance;
+        var width = labelWidth + ts.Count * panelWidth; var height = headerHeight + 2 * panelSize;
         using var bitmap = new SKBitmap(width, height);
         using (var canvas = new SKCanvas(bitmap))
         {
@@ -70,10 +76,11 @@ public static class DensityRowsFigure
                     var bar = plot.Add.ColorBar(heat);
                     bar.Label = "rho";
                     plot.Axes.SetLimits(lo, hi, lo, hi);
-                    using var surface = SKSurface.Create(new SKImageInfo(panelSize, panelSize)) ?? throw new InvalidOperationException("could not create a drawing surface");
+                    plot.Axes.SquareUnits(); // one unit is as long on x as on y: the checkerboard's squares look square
+                    using var surface = SKSurface.Create(new SKImageInfo(panelWidth, panelSize)) ?? throw new InvalidOperationException("could not create a drawing surface");
                     plot.Render(surface);
                     using var image = surface.Snapshot();
-                    canvas.DrawImage(image, labelWidth + c * panelSize, headerHeight + r * panelSize);
+                    canvas.DrawImage(image, labelWidth + c * panelWidth, headerHeight + r * panelSize);
                 }
             }
             using var paint = new SKPaint { Color = SKColors.Black, IsAntialias = true };

@@ -40,12 +40,14 @@ public static class FlowFigures
             end.MarkerSize = 3; end.Color = Colors.Navy; end.LegendText = "X_1";
             plot.ShowLegend(Alignment.UpperRight);
             plot.Axes.SetLimits(range.Min, range.Max, range.Min, range.Max);
+            plot.Axes.SquareUnits();
         });
     }
 
     /// <summary>
     /// Draws b(t, .) as arrows (a <paramref name="arrows"/> x <paramref name="arrows"/> grid) over the density rho(t, .)
-    /// (from <paramref name="logDensity"/>, or omitted when null), one panel per time.
+    /// (from <paramref name="logDensity"/>, or omitted when null), one panel per time. Panels are
+    /// <paramref name="panelSize"/> pixels tall and, with a density, that plus its colour bar wide; both axes have equal units.
     /// </summary>
     public static void SaveVelocityField(string path, Func<double, Tensor, Tensor> velocity, Func<double, Tensor, Tensor>? logDensity,
         IReadOnlyList<double> times, (double Min, double Max) range, int arrows = 18, int bins = 60, int panelSize = 360)
@@ -53,7 +55,8 @@ public static class FlowFigures
         if (times.Count == 0) throw new ArgumentException("give at least one time");
         CheckFolder(path);
         var (lo, hi) = range;
-        Compose(path, times.Count, panelSize, panelSize, (i, plot) =>
+        var panelWidth = logDensity is null ? panelSize : panelSize + DensityRowsFigure.ColorBarAllowance;
+        Compose(path, times.Count, panelWidth, panelSize, (i, plot) =>
         {
             var t = times[i];
             plot.Title($"b(t, x) over rho(t, x), t = {t:0.##}", size: 13);
@@ -79,6 +82,7 @@ public static class FlowFigures
             field.ArrowStyle.LineWidth = 1.2f;
             field.ArrowStyle.LineStyle.Color = Colors.White;
             plot.Axes.SetLimits(lo, hi, lo, hi);
+            plot.Axes.SquareUnits();
         });
     }
 

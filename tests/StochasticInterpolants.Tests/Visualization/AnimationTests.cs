@@ -60,10 +60,37 @@ public sealed class DensityRowsFigureTests : IDisposable
         var path = Path.Combine(_dir, "rows.png");
         DensityRowsFigure.Save(path, it, x0, x1, oracle.LogDensity, (-4, 4), times: [0, 0.5, 1], bins: 20, panelSize: 200);
         using var bitmap = SKBitmap.Decode(File.ReadAllBytes(path));
-        Assert.Equal(26 + 3 * 200, bitmap.Width); Assert.Equal(400, bitmap.Height);
+        Assert.Equal(26 + 3 * (200 + 70), bitmap.Width); Assert.Equal(400, bitmap.Height);
         var colours = new HashSet<SKColor>();
         for (var x = 0; x < bitmap.Width; x += 2) for (var y = 0; y < bitmap.Height; y += 2) colours.Add(bitmap.GetPixel(x, y));
         Assert.True(colours.Count > 100, "the figure looks blank");
+        // Equal units on both axes: the heatmap of the first panel (a square region of the plane) is drawn square.
+        var (w, h) = HeatmapExtent(bitmap, 26, 0, 270, 200);
+        Assert.True(Math.Abs(w - h) <= 3, $"the data area is {w} x {h} pixels, not square");
+    }
+
+    /// <summary>
+    /// Width and height of the heatmap in a panel: rho is ~0 along the edges of the plotted square, which Viridis draws
+    /// dark purple, so from the top-left dark pixel the dark run along the top edge is the width and the run down the
+    /// left edge the height (the colour bar's dark end is separate from both).
+    /// </summary>
+    internal static (int Width, int Height) HeatmapExtent(SKBitmap bitmap, int left, int top, int width, int height)
+    {
+        bool Dark(int x, int y)
+        {
+            var p = bitmap.GetPixel(x, y);
+            return Math.Abs(p.Red - 68) + Math.Abs(p.Green - 1) + Math.Abs(p.Blue - 84) <= 12;
+        }
+        for (var y = top; y < top + height; y++)
+            for (var x = left; x < left + width; x++)
+            {
+                if (!Dark(x, y)) continue;
+                var w = 0; while (x + w < left + width && Dark(x + w, y)) w++;
+                var h = 0; while (y + h < top + height && Dark(x, y + h)) h++;
+                return (w, h);
+            }
+        Assert.Fail("no heatmap found in the panel");
+        return (0, 0);
     }
 }
 
@@ -85,13 +112,18 @@ public sealed class FlowFiguresTests : IDisposable
         FlowFigures.SaveTrajectories(traj, [new TrajectoryPanel("ODE", ode.Trajectory)], (-4, 4), panelSize: 300);
         var vel = Path.Combine(_dir, "vel.png");
         FlowFigures.SaveVelocityField(vel, oracle.Velocity, oracle.LogDensity, [0.3, 0.8], (-4, 4), arrows: 8, bins: 20, panelSize: 250);
-        foreach (var (file, w, h) in new[] { (traj, 300, 300), (vel, 500, 250) })
+        foreach (var (file, w, h) in new[] { (traj, 300, 300), (vel, 2 * (250 + 70), 250) })
         {
             using var bitmap = SKBitmap.Decode(File.ReadAllBytes(file));
             Assert.Equal(w, bitmap.Width); Assert.Equal(h, bitmap.Height);
             var colours = new HashSet<SKColor>();
             for (var x = 0; x < w; x += 2) for (var y = 0; y < h; y += 2) colours.Add(bitmap.GetPixel(x, y));
             Assert.True(colours.Count > 30, $"{file} looks blank");
+        }
+        using (var velocityBitmap = SKBitmap.Decode(File.ReadAllBytes(vel)))
+        {
+            var (hw, hh) = DensityRowsFigureTests.HeatmapExtent(velocityBitmap, 0, 0, 320, 250);
+            Assert.True(Math.Abs(hw - hh) <= 3, $"the velocity panel's data area is {hw} x {hh} pixels, not square");
         }
         Assert.Throws<DirectoryNotFoundException>(() => FlowFigures.SaveTrajectories(Path.Combine(_dir, "no", "x.png"), [new TrajectoryPanel("ODE", ode.Trajectory)], (-4, 4)));
     }
