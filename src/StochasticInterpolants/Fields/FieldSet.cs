@@ -17,7 +17,15 @@ public sealed class FieldConversionException(string message) : Exception(message
 /// E[x1 | x] = (x - alpha eta) / beta, eta = (x - beta E[x1 | x]) / alpha, b = alpha' eta + beta' E[x1 | x]
 /// = (beta'/beta) x + (beta' alpha^2 / beta - alpha' alpha) s, and eta = (beta b - beta' x) / (alpha' beta - beta' alpha).</para>
 /// <para>For two-sided interpolants the velocity alone does not determine the score (and with gamma = 0 there is
-/// no score to learn from the interpolant): both must be given.</para>
+/// no score to learn from the interpolant): both must be given. Given both, the target prediction follows from the
+/// two linear equations x = alpha E[x0 | x] + beta E[x1 | x] + gamma eta and b = alpha' E[x0 | x] + beta' E[x1 | x]
+/// + gamma' eta: E[x1 | x] = (alpha (b - gamma' eta) - alpha' (x - gamma eta)) / (alpha beta' - alpha' beta), for every
+/// interpolant whose determinant alpha beta' - alpha' beta never vanishes on (0, 1) (linear: 1, trigonometric: pi/2;
+/// not encoder-decoder, whose x_t carries no information about x1 for t &lt; 1/2).</para>
+/// <para>For the mirror interpolant (alpha = 0, beta = 1) the noise determines the rest: b = gamma' eta = -gamma gamma' s
+/// and E[x1 | x] = x - gamma eta = x + gamma^2 s.</para>
+/// <para>Wherever gamma' eta or gamma eta appear they are computed from the score when it is given (as -gamma gamma' s and
+/// -gamma^2 s), which stays finite at t = 0 and 1 where gamma' = +-infinity for gamma = sqrt(a t (1 - t)).</para>
 /// </summary>
 public sealed class FieldSet
 {
@@ -73,29 +81,43 @@ public sealed class FieldSet
         if (OneSided) return null; // every kind determines every other
         var hasNoise = _fields.ContainsKey(FieldKind.Denoiser) || _fields.ContainsKey(FieldKind.Score);
         if ((kind is FieldKind.Score or FieldKind.Denoiser) && hasNoise) return null;
+        if (Mirror && hasNoise) return null; // b = gamma' eta, E[x1 | x] = x - gamma eta
+        var hasVelocity = _fields.ContainsKey(FieldKind.Velocity);
+        if (kind == FieldKind.TargetPrediction && hasNoise && hasVelocity && !Mirror && DeterminantNeverVanishes) return null;
         var noGamma = Interpolant.At(0.5).Gamma == 0;
+        var given = string.Join(" and ", _fields.Keys.Select(Describe));
         return kind switch
         {
             FieldKind.Score or FieldKind.Denoiser when noGamma =>
                 $"the {Interpolant.Name} interpolant has gamma = 0, so it has no latent noise to learn a {Describe(kind)} from; train with --gamma sqrt (or another schedule) or a one-sided interpolant",
             FieldKind.Score or FieldKind.Denoiser =>
                 $"a two-sided interpolant's velocity does not determine its {Describe(kind)}: learn it too (si train --learn velocity,score)",
-            _ => $"the {Describe(kind)} of a two-sided interpolant cannot be converted from {string.Join(" and ", _fields.Keys.Select(Describe))}: learn it (si train --learn {Name(kind)})",
+            FieldKind.TargetPrediction when !Mirror && !DeterminantNeverVanishes =>
+                $"the target prediction of the {Interpolant.Name} interpolant cannot be converted from other fields: alpha beta' - alpha' beta vanishes, so x_t does not determine E[x1 | x_t] through b and the score",
+            FieldKind.TargetPrediction =>
+                $"the target prediction of a two-sided interpolant needs both the velocity and the score, but only the {given} is given: learn both (si train --learn velocity,score)",
+            _ => $"the {Describe(kind)} of a two-sided interpolant cannot be converted from the {given}: learn it (si train --learn velocity,score)",
         };
     }
+
+    private bool Mirror => Interpolant.Kind == InterpolantKind.Mirror;
+
+    /// <summary>alpha beta' - alpha' beta is nonzero at every interior time checked (a fine grid of (0, 1)).</summary>
+    private bool DeterminantNeverVanishes => _determinantNeverVanishes ??= Enumerable.Range(1, 99).All(i =>
+    {
+        var c = Interpolant.At(i / 100.0);
+        return Math.Abs(c.Alpha * c.BetaDot - c.AlphaDot * c.Beta) > 1e-9;
+    });
+    private bool? _determinantNeverVanishes;
 
     private static string Describe(FieldKind k) => k switch
     {
         FieldKind.Velocity => "velocity", FieldKind.Score => "score", FieldKind.Denoiser => "denoiser", _ => "target prediction",
     };
 
-    private static string Name(FieldKind k) => k switch
-    {
-        FieldKind.Velocity => "velocity", FieldKind.Score => "score", FieldKind.Denoiser => "score", _ => "velocity",
-    };
-
     private Tensor Convert(FieldKind kind, double t, Tensor x)
     {
+        if (!OneSided) return ConvertTwoSided(kind, t, x);
         using var scope = NewDisposeScope();
         var eta = Denoiser(t, x);
         var c = Interpolant.At(t);
@@ -106,6 +128,38 @@ public sealed class FieldSet
             FieldKind.Score => -eta / sigma,
             FieldKind.TargetPrediction => (x - c.Alpha * eta) / c.Beta,
             _ => c.AlphaDot * eta + c.BetaDot * ((x - c.Alpha * eta) / c.Beta),
+        };
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Two-sided and mirror interpolants (see the class summary for the formulas); the noise field is given.</summary>
+    private Tensor ConvertTwoSided(FieldKind kind, double t, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var c = Interpolant.At(t);
+        // gamma eta and gamma' eta, from the score when given (finite at the ends), else from the denoiser.
+        Tensor gammaEta, gammaDotEta;
+        if (_fields.TryGetValue(FieldKind.Score, out var score))
+        {
+            var sv = score.Evaluate(t, x);
+            gammaEta = -(c.Gamma * c.Gamma) * sv;
+            gammaDotEta = -c.GammaGammaDot * sv;
+        }
+        else
+        {
+            var eta = _fields[FieldKind.Denoiser].Evaluate(t, x);
+            gammaEta = c.Gamma * eta;
+            gammaDotEta = c.GammaDot * eta;
+        }
+        Tensor result = kind switch
+        {
+            FieldKind.Denoiser => gammaEta / c.Gamma,
+            FieldKind.Score => -gammaEta / (c.Gamma * c.Gamma),
+            FieldKind.Velocity when Mirror => gammaDotEta,
+            FieldKind.TargetPrediction when Mirror => x - gammaEta,
+            FieldKind.TargetPrediction =>
+                (c.Alpha * (_fields[FieldKind.Velocity].Evaluate(t, x) - gammaDotEta) - c.AlphaDot * (x - gammaEta)) / (c.Alpha * c.BetaDot - c.AlphaDot * c.Beta),
+            _ => throw new FieldConversionException($"the {Describe(kind)} of the {Interpolant.Name} interpolant cannot be converted"),
         };
         return result.MoveToOuterDisposeScope();
     }
@@ -128,7 +182,7 @@ public sealed class FieldSet
         return (c.Beta * velocity - c.BetaDot * x) / (c.AlphaDot * c.Beta - c.BetaDot * c.Alpha);
     }
 
-    /// <summary>eta(t, x) from whichever field is given (one-sided interpolants, or a score for two-sided ones).</summary>
+    /// <summary>One-sided interpolants: eta(t, x) from whichever field is given.</summary>
     private Tensor Denoiser(double t, Tensor x)
     {
         var c = Interpolant.At(t);

@@ -14,7 +14,7 @@ public sealed record MixtureComponent(double Weight, double[] Mean, double[] Var
 /// with independent coupling (MATH.md section 5): rho(t) = sum_ij p_i q_j N(m_ij, C_ij) with m_ij = alpha mu0_i + beta mu1_j,
 /// C_ij = alpha^2 C0_i + beta^2 C1_j + gamma^2 I, and with weights w_ij(x) proportional to p_i q_j N(x; m_ij, C_ij):
 /// b(t, x) = sum_ij w_ij [m'_ij + (1/2) C'_ij C_ij^{-1} (x - m_ij)], C'_ij = 2(alpha alpha' C0_i + beta beta' C1_j + gamma gamma' I),
-/// s(t, x) = -sum_ij w_ij C_ij^{-1} (x - m_ij). Computed in float64; results take x's dtype. The oracle for solver,
+/// s(t, x) = -sum_ij w_ij C_ij^{-1} (x - m_ij), E[x1 | x_t = x] = sum_ij w_ij [mu1_j + beta C1_j C_ij^{-1} (x - m_ij)]. Computed in float64; results take x's dtype. The oracle for solver,
 /// loss, score and likelihood tests.
 /// </summary>
 public sealed class GaussianMixtureField : IVelocityField
@@ -48,10 +48,13 @@ public sealed class GaussianMixtureField : IVelocityField
     /// <summary>The score s(t, x) = grad log rho(t, x).</summary>
     public Tensor Score(double t, Tensor x) => Evaluate(t, x, Quantity.Score);
 
+    /// <summary>The target prediction E[x1 | x_t = x].</summary>
+    public Tensor TargetPrediction(double t, Tensor x) => Evaluate(t, x, Quantity.TargetPrediction);
+
     /// <summary>log rho(t, x) for each row of x ([n, d] -> [n]).</summary>
     public Tensor LogDensity(double t, Tensor x) => Evaluate(t, x, Quantity.LogDensity);
 
-    private enum Quantity { Velocity, Score, LogDensity }
+    private enum Quantity { Velocity, Score, TargetPrediction, LogDensity }
 
     private Tensor Evaluate(double t, Tensor x, Quantity what)
     {
@@ -83,6 +86,7 @@ public sealed class GaussianMixtureField : IVelocityField
             {
                 Quantity.Velocity => tensor(mDot).to(xd.device) + 0.5 * tensor(covDot).to(xd.device) / covT * diff,
                 Quantity.Score => -diff / covT,
+                Quantity.TargetPrediction => tensor(q.Mean).to(xd.device) + c.Beta * tensor(q.Variance).to(xd.device) / covT * diff,
                 _ => logN,
             });
         }

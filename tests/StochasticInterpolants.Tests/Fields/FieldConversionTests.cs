@@ -62,4 +62,57 @@ public class FieldConversionTests
         Assert.Contains("gamma = 0", Assert.Throws<FieldConversionException>(() => noGamma.Get(FieldKind.Score)).Message);
         Assert.Contains("gamma = 0", Assert.Throws<ArgumentException>(() => new StochasticInterpolants.Objectives.DenoiserObjective(new LinearInterpolant())).Message);
     }
+
+    public static TheoryData<string> TwoSidedWithNoise() => new() { "linear", "trigonometric", "mirror" };
+
+    [Theory, MemberData(nameof(TwoSidedWithNoise))]
+    public void Two_sided_velocity_and_score_give_the_exact_target_prediction(string family)
+    {
+        var it = new InterpolantSpec(family, Gamma: "sqrt").Build();
+        var oracle = Oracle(it);
+        using var g = new Generator(5);
+        using var x = randn(64, 2, dtype: float64, generator: g) * 2;
+        // From the score (gamma' eta = -gamma gamma' s stays finite at the ends) and from the denoiser eta = -gamma s.
+        var fromScore = new FieldSet(it, [new FunctionField(FieldKind.Velocity, oracle.Velocity), new FunctionField(FieldKind.Score, oracle.Score)]);
+        var fromDenoiser = new FieldSet(it, [new FunctionField(FieldKind.Velocity, oracle.Velocity),
+            new FunctionField(FieldKind.Denoiser, (t, y) => -it.At(t).Gamma * oracle.Score(t, y))]);
+        foreach (var t in new[] { 0.05, 0.3, 0.5, 0.8, 0.97 })
+        {
+            using var exact = oracle.TargetPrediction(t, x);
+            foreach (var (name, set) in new[] { ("score", fromScore), ("denoiser", fromDenoiser) })
+            {
+                using var x1hat = set.Get(FieldKind.TargetPrediction).Evaluate(t, x);
+                var err = (x1hat - exact).abs().max().ToDouble();
+                Assert.True(err < 1e-9, $"{family}, from b and the {name}, t = {t}: max error {err:g3}");
+            }
+        }
+        if (family == "mirror")
+        {
+            // The mirror's noise alone gives the velocity b = gamma' eta = -gamma gamma' s.
+            var scoreOnly = new FieldSet(it, [new FunctionField(FieldKind.Score, oracle.Score)]);
+            foreach (var t in new[] { 0.2, 0.5, 0.9 })
+            {
+                using var b = scoreOnly.Get(FieldKind.Velocity).Evaluate(t, x);
+                using var bExact = oracle.Velocity(t, x);
+                Assert.True((b - bExact).abs().max().ToDouble() < 1e-9, $"mirror s -> b at t = {t}");
+            }
+        }
+        else
+        {
+            var velocityOnly = new FieldSet(it, [new FunctionField(FieldKind.Velocity, oracle.Velocity)]);
+            Assert.Contains("needs both the velocity and the score", Assert.Throws<FieldConversionException>(() => velocityOnly.Get(FieldKind.TargetPrediction)).Message);
+            var scoreOnly = new FieldSet(it, [new FunctionField(FieldKind.Score, oracle.Score)]);
+            Assert.Contains("cannot be converted from the score", Assert.Throws<FieldConversionException>(() => scoreOnly.Get(FieldKind.Velocity)).Message);
+        }
+    }
+
+    [Fact]
+    public void Encoder_decoder_target_prediction_is_refused_with_the_reason()
+    {
+        var it = new InterpolantSpec("encoder-decoder", Gamma: "sqrt").Build();
+        var oracle = Oracle(it);
+        var both = new FieldSet(it, [new FunctionField(FieldKind.Velocity, oracle.Velocity), new FunctionField(FieldKind.Score, oracle.Score)]);
+        Assert.False(both.CanProvide(FieldKind.TargetPrediction));
+        Assert.Contains("alpha beta' - alpha' beta vanishes", Assert.Throws<FieldConversionException>(() => both.Get(FieldKind.TargetPrediction)).Message);
+    }
 }
