@@ -21,7 +21,7 @@ internal static class SdeTable
         var folder = checkpointDir ?? Path.Combine(Path.GetTempPath(), "si-bench-sde-table");
         if (checkpointDir is null)
         {
-            var config = Presets.CheckerboardDemo(seed: 0, interpolant: "one-sided-linear");
+            var config = Presets.CheckerboardDemo(seed: 0);
             if (quick) config = config with { Training = config.TrainingOrDefault with { Steps = 1500 } };
             Console.WriteLine($"training the checkerboard preset on the one-sided linear interpolant ({config.TrainingOrDefault.Steps} steps) into {folder}");
             var watch = Stopwatch.StartNew();

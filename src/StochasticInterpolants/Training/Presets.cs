@@ -4,19 +4,23 @@ namespace StochasticInterpolants.Training;
 public static class Presets
 {
     /// <summary>
-    /// The checkerboard demo: N(0, I) to the checkerboard, linear interpolant, gamma = 0, MLP 256 x 4 (SiLU), 7,000 Adam
-    /// steps at batch 1024 with peak learning rate 3e-3, cosine decay and EMA 0.999. Measured on 2 CPU cores: about 90 s of
-    /// training and 0.92 of RK4 samples inside the squares (3,000 steps reach only ~0.86).
+    /// The checkerboard demo: N(0, I) to the checkerboard, one-sided linear interpolant x_t = (1 - t) z + t x1, MLP 256 x 4
+    /// (SiLU), 7,000 Adam steps at batch 1024 with peak learning rate 3e-3, cosine decay and EMA 0.999. Measured on 2 CPU
+    /// cores: about 80-90 s of training and 0.92 of RK4 samples inside the squares (3,000 steps reach only ~0.86).
+    /// <para>With the N(0, I) base this is the linear interpolant with gamma = 0, and it trains to bit-identical weights
+    /// (same draws, same loss). Naming it one-sided records that x0 is the Gaussian noise itself, so the score follows from
+    /// the velocity and the SDE samplers (and the report's SDE paths) work on the demo's checkpoint.</para>
     /// </summary>
-    public static TrainingRunConfig CheckerboardDemo(long seed = 0, string interpolant = "linear") => new(
+    public static TrainingRunConfig CheckerboardDemo(long seed = 0, string interpolant = "one-sided-linear") => new(
         Target: "checkerboard", Base: "gaussian", Interpolant: interpolant, Gamma: "none",
         Model: new ModelOptions(Width: 256, Depth: 4, Activation: "silu", TimeFrequencies: 8),
         Training: new TrainingOptions(Steps: 7000, BatchSize: 1024, LearningRate: 3e-3, WarmupSteps: 100, Schedule: "cosine",
             FinalLearningRateFraction: 0.01, GradientClip: 1.0, EmaDecay: 0.999, Seed: seed, LogEvery: 100));
 
     /// <summary>
-    /// The checkerboard likelihood preset: the demo's model and optimiser run for 40,000 steps at batch 1024 (about 8–9
-    /// minutes on 2 CPU cores), aiming at a held-out NLL close to the entropy ln 32 = 3.4657 nats.
+    /// The checkerboard likelihood preset: the demo's model and optimiser run for 40,000 steps at batch 1024 with peak
+    /// learning rate 2e-3 (about 8 minutes on 2 CPU cores), aiming at a held-out NLL close to the entropy ln 32 = 3.4657
+    /// nats: measured 3.5255 ± 0.0035 on 5,000 held-out points (RK4 100 steps, exact divergence), a gap of 0.060.
     /// </summary>
     public static TrainingRunConfig CheckerboardBest(long seed = 0) => CheckerboardDemo(seed) with
     {

@@ -27,7 +27,7 @@ public static class FlowFigures
             var steps = panels[i].Trajectory.Select(s => { using var c = s.to(float64).cpu(); return c.data<double>().ToArray(); }).ToArray();
             if (steps.Length < 2) throw new ArgumentException($"panel '{panels[i].Title}' needs at least two states");
             var n = Math.Min(maxParticles, steps[0].Length / 2);
-            plot.Title(panels[i].Title, size: 14);
+            plot.Title(panels[i].Title, size: PlotFonts.FitSize(panels[i].Title, 14, panelSize * 0.8f)); // centred over the data area, not the panel
             for (var p = 0; p < n; p++)
             {
                 var xs = steps.Select(s => s[2 * p]).ToArray(); var ys = steps.Select(s => s[2 * p + 1]).ToArray();
