@@ -30,6 +30,7 @@ public sealed class FieldConversionException(string message) : Exception(message
 public sealed class FieldSet
 {
     private readonly Dictionary<FieldKind, ITimeField> _fields;
+    private readonly bool _determinantNeverVanishes;
 
     /// <summary>Collects <paramref name="fields"/> (at most one per kind) for <paramref name="interpolant"/>.</summary>
     public FieldSet(IInterpolant interpolant, IEnumerable<ITimeField> fields)
@@ -39,6 +40,12 @@ public sealed class FieldSet
         foreach (var f in fields)
             if (!_fields.TryAdd(f.Kind, f)) throw new ArgumentException($"two fields of kind {f.Kind} given");
         if (_fields.Count == 0) throw new ArgumentException("a field set needs at least one field");
+        // alpha beta' - alpha' beta on a fine grid of (0, 1): where it never vanishes, b and the noise give E[x1 | x].
+        _determinantNeverVanishes = Enumerable.Range(1, 99).All(i =>
+        {
+            var c = interpolant.At(i / 100.0);
+            return Math.Abs(c.Alpha * c.BetaDot - c.AlphaDot * c.Beta) > 1e-9;
+        });
     }
 
     /// <summary>The interpolant the fields belong to.</summary>
@@ -83,7 +90,7 @@ public sealed class FieldSet
         if ((kind is FieldKind.Score or FieldKind.Denoiser) && hasNoise) return null;
         if (Mirror && hasNoise) return null; // b = gamma' eta, E[x1 | x] = x - gamma eta
         var hasVelocity = _fields.ContainsKey(FieldKind.Velocity);
-        if (kind == FieldKind.TargetPrediction && hasNoise && hasVelocity && !Mirror && DeterminantNeverVanishes) return null;
+        if (kind == FieldKind.TargetPrediction && hasNoise && hasVelocity && _determinantNeverVanishes) return null;
         var noGamma = Interpolant.At(0.5).Gamma == 0;
         var given = string.Join(" and ", _fields.Keys.Select(Describe));
         return kind switch
@@ -92,7 +99,7 @@ public sealed class FieldSet
                 $"the {Interpolant.Name} interpolant has gamma = 0, so it has no latent noise to learn a {Describe(kind)} from; train with --gamma sqrt (or another schedule) or a one-sided interpolant",
             FieldKind.Score or FieldKind.Denoiser =>
                 $"a two-sided interpolant's velocity does not determine its {Describe(kind)}: learn it too (si train --learn velocity,score)",
-            FieldKind.TargetPrediction when !Mirror && !DeterminantNeverVanishes =>
+            FieldKind.TargetPrediction when !Mirror && !_determinantNeverVanishes =>
                 $"the target prediction of the {Interpolant.Name} interpolant cannot be converted from other fields: alpha beta' - alpha' beta vanishes, so x_t does not determine E[x1 | x_t] through b and the score",
             FieldKind.TargetPrediction =>
                 $"the target prediction of a two-sided interpolant needs both the velocity and the score, but only the {given} is given: learn both (si train --learn velocity,score)",
@@ -102,14 +109,6 @@ public sealed class FieldSet
 
     private bool Mirror => Interpolant.Kind == InterpolantKind.Mirror;
 
-    /// <summary>alpha beta' - alpha' beta is nonzero at every interior time checked (a fine grid of (0, 1)).</summary>
-    private bool DeterminantNeverVanishes => _determinantNeverVanishes ??= Enumerable.Range(1, 99).All(i =>
-    {
-        var c = Interpolant.At(i / 100.0);
-        return Math.Abs(c.Alpha * c.BetaDot - c.AlphaDot * c.Beta) > 1e-9;
-    });
-    private bool? _determinantNeverVanishes;
-
     private static string Describe(FieldKind k) => k switch
     {
         FieldKind.Velocity => "velocity", FieldKind.Score => "score", FieldKind.Denoiser => "denoiser", _ => "target prediction",
@@ -117,7 +116,7 @@ public sealed class FieldSet
 
     private Tensor Convert(FieldKind kind, double t, Tensor x)
     {
-        if (!OneSided) return ConvertTwoSided(kind, t, x);
+        if (!OneSided && kind is FieldKind.Velocity or FieldKind.TargetPrediction) return ConvertTwoSided(kind, t, x);
         using var scope = NewDisposeScope();
         var eta = Denoiser(t, x);
         var c = Interpolant.At(t);
@@ -132,7 +131,10 @@ public sealed class FieldSet
         return result.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Two-sided and mirror interpolants (see the class summary for the formulas); the noise field is given.</summary>
+    /// <summary>
+    /// The velocity or target prediction of a two-sided or mirror interpolant (see the class summary for the formulas);
+    /// the noise field is given. Score and denoiser convert into each other in <see cref="Convert"/> for every interpolant.
+    /// </summary>
     private Tensor ConvertTwoSided(FieldKind kind, double t, Tensor x)
     {
         using var scope = NewDisposeScope();
@@ -153,8 +155,6 @@ public sealed class FieldSet
         }
         Tensor result = kind switch
         {
-            FieldKind.Denoiser => gammaEta / c.Gamma,
-            FieldKind.Score => -gammaEta / (c.Gamma * c.Gamma),
             FieldKind.Velocity when Mirror => gammaDotEta,
             FieldKind.TargetPrediction when Mirror => x - gammaEta,
             FieldKind.TargetPrediction =>
@@ -182,7 +182,7 @@ public sealed class FieldSet
         return (c.Beta * velocity - c.BetaDot * x) / (c.AlphaDot * c.Beta - c.BetaDot * c.Alpha);
     }
 
-    /// <summary>One-sided interpolants: eta(t, x) from whichever field is given.</summary>
+    /// <summary>eta(t, x) from whichever field is given (any field for one-sided interpolants; a score for the others).</summary>
     private Tensor Denoiser(double t, Tensor x)
     {
         var c = Interpolant.At(t);

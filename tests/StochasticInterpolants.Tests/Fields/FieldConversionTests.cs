@@ -56,6 +56,12 @@ public class FieldConversionTests
         using var s = back.Get(FieldKind.Score).Evaluate(0.3, x);
         using var sExact = oracle.Score(0.3, x);
         Assert.True((s - sExact).abs().max().ToDouble() < 1e-12);
+        // At the ends gamma = 0: the denoiser -gamma s is exactly 0 there, not 0/0.
+        foreach (var end in new[] { 0.0, 1.0 })
+        {
+            using var etaEnd = fromScore.Get(FieldKind.Denoiser).Evaluate(end, x);
+            Assert.Equal(0.0, etaEnd.abs().max().ToDouble());
+        }
         var velocityOnly = new FieldSet(it, [new FunctionField(FieldKind.Velocity, oracle.Velocity)]);
         Assert.Contains("does not determine its score", Assert.Throws<FieldConversionException>(() => velocityOnly.Get(FieldKind.Score)).Message);
         var noGamma = new FieldSet(new LinearInterpolant(), [new FunctionField(FieldKind.Velocity, oracle.Velocity)]);
