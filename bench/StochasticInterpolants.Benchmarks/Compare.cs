@@ -154,8 +154,8 @@ internal static class Compare
         net.eval();
         using var g = new Generator(1);
         using var xn = new Checkerboard().Sample(s.NllPoints, g);
-        var likelihood = FlowLikelihood.ForNetwork(net, new StandardGaussian(2), new Rk4Solver(100));
-        using (var warm = xn[..50]) FlowLikelihood.ForNetwork(net, new StandardGaussian(2), new Rk4Solver(5)).LogDensity(warm).Dispose();
+        var likelihood = new FlowLikelihood(new NetworkVelocityField(net), new StandardGaussian(2), new Rk4Solver(100));
+        using (var warm = xn[..50]) new FlowLikelihood(new NetworkVelocityField(net), new StandardGaussian(2), new Rk4Solver(5)).LogDensity(warm).Dispose();
         ProcessMemory.ResetPeak();
         var rate = Median(Math.Max(1, s.Repeats / 2), () => { using var r = likelihood.LogDensity(xn); }, s.NllPoints);
         return new Dictionary<string, double> { ["nll_points_per_s"] = rate, ["nll_peak_mib"] = ProcessMemory.PeakMiB() };

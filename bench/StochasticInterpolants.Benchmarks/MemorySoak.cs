@@ -36,7 +36,7 @@ internal static class MemorySoak
             Console.WriteLine($"  ({steps} steps in {watch.Elapsed.TotalSeconds:F0} s)");
 
             using var checkpoint = Checkpoint.Load(folder);
-            var field = new NetworkVelocityField(checkpoint.Network);
+            var field = checkpoint.Fields().Velocity();
             var solver = new EulerSolver(20);
             using var generator = new Generator(7);
             const int chunk = 50_000;

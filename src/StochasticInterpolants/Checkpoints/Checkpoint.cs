@@ -82,8 +82,6 @@ public sealed class Checkpoint : IDisposable
     public CheckpointManifest Manifest { get; }
     /// <summary>The rebuilt networks, in evaluation mode, each with the field it represents.</summary>
     public IReadOnlyList<NetworkField> Networks { get; }
-    /// <summary>The velocity network when there is one, else the first network.</summary>
-    public ITimeConditionedNetwork Network => (Networks.FirstOrDefault(n => n.Kind == FieldKind.Velocity) ?? Networks[0]).Network;
     /// <summary>True when the networks carry their moving-average weights.</summary>
     public bool UsesEmaWeights { get; }
 
@@ -181,20 +179,11 @@ public sealed class Checkpoint : IDisposable
         return new Checkpoint(manifest, networks, useEma);
     }
 
-    /// <summary>Copies <paramref name="weights"/> into the parameters of <paramref name="module"/>, checking names and shapes.</summary>
+    /// <summary>Copies <paramref name="weights"/> into the parameters of <paramref name="module"/>, reporting a mismatch as a <see cref="CheckpointException"/>.</summary>
     public static void LoadInto(nn.Module module, IReadOnlyDictionary<string, Tensor> weights, string source)
     {
-        var parameters = module.named_parameters().ToList();
-        var missing = parameters.Where(p => !weights.ContainsKey(p.name)).Select(p => p.name).ToList();
-        if (missing.Count > 0) throw new CheckpointException($"weights '{source}' do not fit the model: missing {string.Join(", ", missing.Take(3))}");
-        using var noGrad = no_grad();
-        foreach (var (name, p) in parameters)
-        {
-            var w = weights[name];
-            if (!w.shape.SequenceEqual(p.shape))
-                throw new CheckpointException($"weights '{source}' do not fit the model: '{name}' has shape [{string.Join(",", w.shape)}], expected [{string.Join(",", p.shape)}]");
-            p.copy_(w);
-        }
+        try { ParameterCopy.CopyInto(module, weights, source); }
+        catch (WeightsMismatchException e) { throw new CheckpointException(e.Message, e); }
     }
 
     /// <inheritdoc />

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Interpolants;
 using static TorchSharp.torch;
@@ -5,21 +6,42 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Couplings;
 
 /// <summary>
-/// A joint law of (x0, x1) whose marginals are rho0 and rho1. The interpolant is built on pairs drawn from it.
+/// A joint law of (x0, x1) whose marginals are rho0 and rho1. The interpolant is built on pairs drawn from it, and the
+/// coupling is where a training batch comes from (<see cref="DrawBatch"/>): pairs, each row's condition, noise and times.
 /// </summary>
 public interface ICoupling
 {
-    /// <summary>Data dimension d.</summary>
+    /// <summary>Elements of one sample d.</summary>
     int Dimension { get; }
 
-    /// <summary>Draws <paramref name="count"/> pairs (x0, x1), each [count, d] float32 on the CPU.</summary>
-    (Tensor X0, Tensor X1) Sample(int count, Generator generator);
+    /// <summary>Draws <paramref name="count"/> pairs (x0, x1), each [count, ...] float32 on the CPU, with x1's condition.</summary>
+    CoupledSample Sample(int count, Generator generator);
+
+    /// <summary>
+    /// One training batch: <paramref name="count"/> pairs from <see cref="Sample"/>, then z ~ N(0, I) of x1's shape, then
+    /// t ~ U[clip, 1 - clip] per row (float64), all from <paramref name="generator"/> in that order, so a seed fixes the batch.
+    /// </summary>
+    TrainingBatch DrawBatch(int count, Generator generator, double timeClip)
+    {
+        var pair = Sample(count, generator);
+        var z = randn(pair.X1.shape, dtype: pair.X1.dtype, generator: generator);
+        var t = UniformTimes(count, generator, timeClip);
+        return new TrainingBatch(pair.X0, pair.X1, z, t, pair.Condition);
+    }
+
+    /// <summary>Times t = clip + (1 - 2 clip) u, u ~ U[0, 1) in float64: [count].</summary>
+    static Tensor UniformTimes(int count, Generator generator, double clip)
+    {
+        using var u = rand(count, dtype: float64, generator: generator);
+        using var scaled = u.mul(1 - 2 * clip);
+        return scaled.add(clip);
+    }
 }
 
 /// <summary>Independent coupling rho0 x rho1: x0 and x1 drawn separately (the default for two-sided and one-sided interpolants).</summary>
 public sealed class IndependentCoupling : ICoupling
 {
-    /// <summary>Couples <paramref name="baseDistribution"/> and <paramref name="target"/> independently; their dimensions must agree.</summary>
+    /// <summary>Couples <paramref name="baseDistribution"/> and <paramref name="target"/> independently; their shapes must agree.</summary>
     public IndependentCoupling(IDistribution baseDistribution, IDistribution target)
     {
         if (baseDistribution.Dimension != target.Dimension)
@@ -35,11 +57,12 @@ public sealed class IndependentCoupling : ICoupling
     public int Dimension => Target.Dimension;
 
     /// <inheritdoc />
-    public (Tensor X0, Tensor X1) Sample(int count, Generator generator)
+    public CoupledSample Sample(int count, Generator generator)
     {
         var x0 = Base.Sample(count, generator);
-        var x1 = Target.Sample(count, generator);
-        return (x0, x1);
+        var (x1, condition) = Target.SampleWithCondition(count, generator);
+        if (!x0.shape.SequenceEqual(x1.shape)) x0 = x0.reshape(x1.shape); // a flat base for shaped data: same elements, same order
+        return new CoupledSample(x0, x1, condition);
     }
 }
 
@@ -52,27 +75,44 @@ public sealed class MirrorCoupling(IDistribution target) : ICoupling
     public int Dimension => Target.Dimension;
 
     /// <inheritdoc />
-    public (Tensor X0, Tensor X1) Sample(int count, Generator generator)
+    public CoupledSample Sample(int count, Generator generator)
     {
-        var x1 = Target.Sample(count, generator);
-        return (x1.alias(), x1);
+        var (x1, condition) = Target.SampleWithCondition(count, generator);
+        return new CoupledSample(x1.alias(), x1, condition);
     }
 }
 
-/// <summary>Chooses the coupling an interpolant assumes.</summary>
+/// <summary>
+/// The couplings by name: <c>independent</c> (two-sided and one-sided interpolants; one-sided ones need the standard Gaussian
+/// base, since x0 is their noise) and <c>mirror</c> (x0 = x1). Register a builder to add one; adding a coupling touches this
+/// registry only.
+/// </summary>
 public static class Couplings
 {
-    /// <summary>
-    /// Independent coupling for two-sided interpolants; for one-sided ones the base must be the standard Gaussian
-    /// (x0 is the noise z); mirror interpolants use x0 = x1 and ignore the base.
-    /// </summary>
-    public static ICoupling For(IInterpolant interpolant, IDistribution baseDistribution, IDistribution target) => interpolant.Kind switch
+    /// <summary>Builds a coupling from the interpolant, base and target.</summary>
+    public delegate ICoupling Builder(IInterpolant interpolant, IDistribution baseDistribution, IDistribution target);
+
+    private static readonly ConcurrentDictionary<string, Builder> Builders = new(StringComparer.OrdinalIgnoreCase)
     {
-        InterpolantKind.Mirror => new MirrorCoupling(target),
-        InterpolantKind.OneSided when !IsStandardGaussian(baseDistribution) =>
-            throw new ArgumentException($"interpolant '{interpolant.Name}' is one-sided: its base must be the standard Gaussian, not '{baseDistribution.Name}'"),
-        _ => new IndependentCoupling(baseDistribution, target),
+        ["independent"] = (interpolant, b, target) =>
+            interpolant.Kind == InterpolantKind.OneSided && b is not StandardGaussian
+                ? throw new ArgumentException($"interpolant '{interpolant.Name}' is one-sided: its base must be the standard Gaussian, not '{b.Name}'")
+                : new IndependentCoupling(b, target),
+        ["mirror"] = (_, _, target) => new MirrorCoupling(target),
     };
 
-    private static bool IsStandardGaussian(IDistribution d) => d is StandardGaussian;
+    /// <summary>The registered names.</summary>
+    public static IReadOnlyCollection<string> Names => Builders.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
+
+    /// <summary>Registers (or replaces) a coupling.</summary>
+    public static void Register(string name, Builder build) => Builders[name.Trim()] = build;
+
+    /// <summary>The coupling <paramref name="name"/>; throws <see cref="ArgumentException"/> for an unknown name.</summary>
+    public static ICoupling Create(string name, IInterpolant interpolant, IDistribution baseDistribution, IDistribution target) =>
+        Builders.TryGetValue(name.Trim(), out var build) ? build(interpolant, baseDistribution, target)
+            : throw new ArgumentException($"unknown coupling '{name}' (expected {string.Join(", ", Names)})");
+
+    /// <summary>The coupling an interpolant assumes: mirror for the mirror interpolant, independent otherwise.</summary>
+    public static ICoupling For(IInterpolant interpolant, IDistribution baseDistribution, IDistribution target) =>
+        Create(interpolant.Kind == InterpolantKind.Mirror ? "mirror" : "independent", interpolant, baseDistribution, target);
 }

@@ -11,7 +11,7 @@ public sealed record MixtureComponent(double Weight, double[] Mean, double[] Var
 
 /// <summary>
 /// The exact velocity, score and density of rho(t) for Gaussian-mixture base and target under any affine interpolant
-/// with independent coupling (MATH.md section 5): rho(t) = sum_ij p_i q_j N(m_ij, C_ij) with m_ij = alpha mu0_i + beta mu1_j,
+/// with independent coupling (docs/theory.md §5): rho(t) = sum_ij p_i q_j N(m_ij, C_ij) with m_ij = alpha mu0_i + beta mu1_j,
 /// C_ij = alpha^2 C0_i + beta^2 C1_j + gamma^2 I, and with weights w_ij(x) proportional to p_i q_j N(x; m_ij, C_ij):
 /// b(t, x) = sum_ij w_ij [m'_ij + (1/2) C'_ij C_ij^{-1} (x - m_ij)], C'_ij = 2(alpha alpha' C0_i + beta beta' C1_j + gamma gamma' I),
 /// s(t, x) = -sum_ij w_ij C_ij^{-1} (x - m_ij), E[x1 | x_t = x] = sum_ij w_ij [mu1_j + beta C1_j C_ij^{-1} (x - m_ij)].

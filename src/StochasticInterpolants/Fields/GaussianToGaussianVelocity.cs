@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Fields;
 
 /// <summary>
-/// The exact velocity for x0 ~ N(0, I) and x1 ~ N(m, s^2 I) independent, linear interpolant, gamma = 0 (MATH.md section 5):
+/// The exact velocity for x0 ~ N(0, I) and x1 ~ N(m, s^2 I) independent, linear interpolant, gamma = 0 (docs/theory.md §5):
 /// x_t ~ N(t m, v(t) I) with v(t) = (1 - t)^2 + t^2 s^2, and b(t, x) = m + (x - t m)(t s^2 - (1 - t)) / v(t).
 /// Its flow map is X_t = t m + sqrt(v(t)) X_0, so solvers can be checked against an exact trajectory.
 /// </summary>

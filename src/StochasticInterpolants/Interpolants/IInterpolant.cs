@@ -15,7 +15,7 @@ public enum InterpolantKind
 
 /// <summary>
 /// A stochastic interpolant x_t = I(t, x0, x1) + gamma(t) z with I = alpha(t) x0 + beta(t) x1
-/// (MATH.md section 1). Time runs from the base at t = 0 (x_0 = x0) to the target at t = 1 (x_1 = x1).
+/// (docs/theory.md §1). Time runs from the base at t = 0 (x_0 = x0) to the target at t = 1 (x_1 = x1).
 /// The regression target for the velocity is d/dt x_t = alpha'(t) x0 + beta'(t) x1 + gamma'(t) z.
 /// </summary>
 public interface IInterpolant

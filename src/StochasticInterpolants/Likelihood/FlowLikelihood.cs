@@ -1,6 +1,5 @@
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Fields;
-using StochasticInterpolants.Models;
 using StochasticInterpolants.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -44,30 +43,32 @@ public sealed record LikelihoodResult(Tensor LogDensity, Tensor BasePoints, int 
 }
 
 /// <summary>
-/// Exact log-likelihoods of a flow (MATH.md section 4). Along the ODE, d/dt log rho(t, X_t) = -div b(t, X_t); integrating
-/// backward from X_t = x to t = 0 alongside L with dL/dt = div b and L(t) = 0 gives
-/// log rho(t, x) = log rho0(X_0) + L(0) = log rho0(X_0) - int_0^t div b(s, X_s) ds. With t = 1 this is log rho1(x); any
-/// intermediate t gives the Eulerian density rho(t, x). Works with every ODE solver of the library, adaptive included.
-/// The velocity must be differentiable in x (it is evaluated with autograd on, to take the divergence).
+/// Exact log-likelihoods of a flow (docs/theory.md §4). Along the ODE, d/dt log rho(t, X_t) = -div b(t, X_t); integrating
+/// backward from X_t = x to the base time t0 (0 unless the velocity is only finite from t0 on, see docs/theory.md §6)
+/// alongside L with dL/dt = div b and L(t) = 0 gives log rho(t, x) = log rho0(X_t0) + L(t0) = log rho0(X_t0) -
+/// int_t0^t div b(s, X_s) ds. With t = 1 this is log rho1(x); any intermediate t gives the Eulerian density rho(t, x).
+/// Points have any shape [n, ...]; the divergence runs over all D elements of a row. Works with every ODE solver of the
+/// library, adaptive included. The velocity must be differentiable in x: it is evaluated with autograd on.
 /// </summary>
 public sealed class FlowLikelihood
 {
-    private readonly Func<double, Tensor, Tensor> _velocity;
+    private readonly IVelocityField _velocity;
 
-    /// <summary>Creates the computation for velocity <paramref name="velocity"/> (differentiable in x) and base density <paramref name="baseDistribution"/>.</summary>
-    public FlowLikelihood(Func<double, Tensor, Tensor> velocity, IDistribution baseDistribution, IOdeSolver solver, LikelihoodOptions? options = null)
+    /// <summary>
+    /// Creates the computation for the velocity <paramref name="velocity"/> (differentiable in x) and base density
+    /// <paramref name="baseDistribution"/>, taken to be the law of X at <paramref name="baseTime"/> (0 for an exact flow).
+    /// </summary>
+    public FlowLikelihood(IVelocityField velocity, IDistribution baseDistribution, IOdeSolver solver, LikelihoodOptions? options = null, double baseTime = 0)
     {
         if (!baseDistribution.HasLogDensity) throw new ArgumentException($"the likelihood needs a base with a density; '{baseDistribution.Name}' has none");
+        if (!(baseTime >= 0 && baseTime < 1)) throw new ArgumentException($"the base time must be in [0, 1), got {baseTime}");
         _velocity = velocity;
         Base = baseDistribution;
         Solver = solver;
+        BaseTime = baseTime;
         Options = options ?? new LikelihoodOptions();
-        if (Options.Probes < 1) throw new ArgumentException($"--probes must be >= 1, got {Options.Probes}");
+        if (Options.Probes < 1) throw new ArgumentException($"Hutchinson probes must be >= 1, got {Options.Probes}");
     }
-
-    /// <summary>The likelihood of a trained velocity network.</summary>
-    public static FlowLikelihood ForNetwork(ITimeConditionedNetwork network, IDistribution baseDistribution, IOdeSolver solver, LikelihoodOptions? options = null) =>
-        new((t, x) => network.ForwardAt(x, t), baseDistribution, solver, options);
 
     /// <summary>The base density rho0.</summary>
     public IDistribution Base { get; }
@@ -75,42 +76,49 @@ public sealed class FlowLikelihood
     public IOdeSolver Solver { get; }
     /// <summary>The options.</summary>
     public LikelihoodOptions Options { get; }
+    /// <summary>The time t0 at which X is taken to follow the base density.</summary>
+    public double BaseTime { get; }
 
     /// <summary>
-    /// log rho(t, x) for each row of <paramref name="x"/> ([n, d]); t = 1 gives log rho1, t = 0 the base density. With <paramref name="differentiable"/>
+    /// log rho(t, x) for each row of <paramref name="x"/> ([n, ...]); t = 1 gives log rho1, t = t0 the base density. With <paramref name="differentiable"/>
     /// (fixed-step solvers) the result keeps its autograd graph to the velocity's parameters, for maximum-likelihood
     /// training or sensitivity analysis; otherwise it is computed without building a graph through time.
     /// </summary>
     public LikelihoodResult LogDensity(Tensor x, double t = 1.0, IProgress<double>? progress = null, bool differentiable = false)
     {
-        if (x.dim() != 2 || x.shape[1] != Base.Dimension) throw new ArgumentException($"points must be [n, {Base.Dimension}], got [{string.Join(",", x.shape)}]");
-        if (!(t >= 0 && t <= 1)) throw new ArgumentException($"the density time must be in [0, 1], got {t}");
-        if (t == 0) // rho(0) is the base itself: nothing to integrate
-            return new LikelihoodResult(Base.LogDensity(x).to(float64).to(x.device), x.detach().clone(), 0);
-        var d = (int)x.shape[1];
+        if (x.dim() < 2 || x.shape.Skip(1).Aggregate(1L, (a, b) => a * b) != Base.Dimension)
+            throw new ArgumentException($"points must have {Base.Dimension} elements per row, got shape [{string.Join(",", x.shape)}]");
+        if (!(t >= BaseTime && t <= 1)) throw new ArgumentException($"the density time must be in [{BaseTime}, 1], got {t}");
+        if (t == BaseTime) // rho(t0) is the base itself: nothing to integrate
+            return new LikelihoodResult(BaseLogDensity(x).to(float64).to(x.device), x.detach().clone(), 0);
+        var shape = x.shape;
+        var d = (int)Base.Dimension;
         using var probes = MakeProbes(x);
-        using var start = cat([x.detach(), zeros(x.shape[0], 1, dtype: x.dtype, device: x.device)], 1);
-        using var solution = Solver.Integrate(new Augmented(this, d, probes, sign: +1, differentiable), start, t, 0.0,
+        using var flat = x.detach().reshape(x.shape[0], d);
+        using var start = cat([flat, zeros(x.shape[0], 1, dtype: x.dtype, device: x.device)], 1);
+        using var solution = Solver.Integrate(new Augmented(this, shape, probes, sign: +1, differentiable), start, t, BaseTime,
             new OdeOptions(Progress: progress, Differentiable: differentiable));
         using var scope = NewDisposeScope();
-        var x0 = solution.Final[.., ..d];
+        var x0 = solution.Final[.., ..d].reshape(shape);
         var integral = solution.Final[.., d].to(float64);
-        var logRho = Base.LogDensity(x0).to(float64).to(x.device) + integral;
+        var logRho = BaseLogDensity(x0).to(float64).to(x.device) + integral;
         return new LikelihoodResult(logRho.MoveToOuterDisposeScope(), x0.clone().MoveToOuterDisposeScope(), solution.FunctionEvaluations);
     }
 
     /// <summary>
-    /// Samples and scores in one pass: integrates X forward from <paramref name="x0"/> at t = 0 to 1 with
-    /// dL/dt = -div b, L(0) = log rho0(x0), so that L(1) = log rho1(X_1). Returns (X_1, log rho1(X_1)).
+    /// Samples and scores in one pass: integrates X forward from <paramref name="x0"/> at t0 to 1 with
+    /// dL/dt = -div b, L(t0) = log rho0(x0), so that L(1) = log rho1(X_1). Returns (X_1, log rho1(X_1)).
     /// </summary>
     public (Tensor Samples, Tensor LogDensity) SampleWithLogDensity(Tensor x0)
     {
-        var d = (int)x0.shape[1];
+        var shape = x0.shape;
+        var d = (int)Base.Dimension;
         using var probes = MakeProbes(x0);
-        using var logRho0 = Base.LogDensity(x0).to(x0.dtype).to(x0.device);
-        using var start = cat([x0.detach(), logRho0.unsqueeze(1)], 1);
-        using var solution = Solver.Integrate(new Augmented(this, d, probes, sign: -1, differentiable: false), start, 0.0, 1.0);
-        return (solution.Final[.., ..d].clone(), solution.Final[.., d].to(float64));
+        using var logRho0 = BaseLogDensity(x0).to(x0.dtype).to(x0.device);
+        using var flat = x0.detach().reshape(x0.shape[0], d);
+        using var start = cat([flat, logRho0.unsqueeze(1)], 1);
+        using var solution = Solver.Integrate(new Augmented(this, shape, probes, sign: -1, differentiable: false), start, BaseTime, 1.0);
+        return (solution.Final[.., ..d].reshape(shape).clone(), solution.Final[.., d].to(float64));
     }
 
     /// <summary>div b(t, x) for each row (exact or estimated according to the options; probes drawn from the options' seed).</summary>
@@ -122,11 +130,13 @@ public sealed class FlowLikelihood
         return div.MoveToOuterDisposeScope();
     }
 
+    private Tensor BaseLogDensity(Tensor x) => x.dim() == 2 ? Base.LogDensity(x) : Base.LogDensity(x.reshape(x.shape[0], -1));
+
     private Tensor? MakeProbes(Tensor x)
     {
         if (Options.Estimator == DivergenceEstimator.Exact) return null;
         using var g = new Generator((ulong)Options.Seed);
-        var shape = new long[] { Options.Probes, x.shape[0], x.shape[1] };
+        var shape = new long[] { Options.Probes }.Concat(x.shape).ToArray();
         var e = Options.Estimator == DivergenceEstimator.HutchinsonGaussian
             ? randn(shape, dtype: x.dtype, generator: g)
             : randint(0, 2, shape, generator: g).to(x.dtype) * 2 - 1;
@@ -138,41 +148,48 @@ public sealed class FlowLikelihood
         using var grad = enable_grad();
         // Differentiable: keep x's own graph (it depends on earlier steps) and build the divergence's graph (create_graph).
         var xg = differentiable ? (x.requires_grad ? x : x.detach().requires_grad_(true)) : x.detach().requires_grad_(true);
-        var b = _velocity(t, xg);
+        var b = _velocity.Velocity(t, xg);
+        // A native error inside autograd.grad aborts the process: check the shape before differentiating.
         if (!b.shape.SequenceEqual(xg.shape)) throw new ArgumentException($"the velocity returned shape [{string.Join(",", b.shape)}] for points [{string.Join(",", xg.shape)}]");
-        Tensor div;
+        var n = x.shape[0];
+        Tensor div = zeros(n, dtype: x.dtype, device: x.device);
         if (probes is null)
         {
-            div = zeros(x.shape[0], dtype: x.dtype, device: x.device);
-            for (var i = 0; i < x.shape[1]; i++)
+            var bFlat = b.reshape(n, -1);
+            var d = bFlat.shape[1];
+            for (var i = 0; i < d; i++)
             {
-                var gi = autograd.grad([b[.., i].sum()], [xg], retain_graph: true, create_graph: differentiable)[0];
-                div = div + gi[.., i];
+                var gi = autograd.grad([bFlat[.., i].sum()], [xg], retain_graph: true, create_graph: differentiable)[0];
+                div = div + gi.reshape(n, -1)[.., i];
             }
         }
         else
         {
-            div = zeros(x.shape[0], dtype: x.dtype, device: x.device);
             for (var k = 0; k < probes.shape[0]; k++)
             {
                 var e = probes[k];
                 var vjp = autograd.grad([(b * e).sum()], [xg], retain_graph: true, create_graph: differentiable)[0]; // e^T (grad b)
-                div = div + (vjp * e).sum(1);
+                div = div + (vjp * e).reshape(n, -1).sum(1);
             }
             div = div / probes.shape[0];
         }
         return differentiable ? (b, div) : (b.detach(), div.detach());
     }
 
-    /// <summary>The augmented field (b, sign * div b) on the state [x, L].</summary>
-    private sealed class Augmented(FlowLikelihood owner, int d, Tensor? probes, double sign, bool differentiable) : IVelocityField
+    /// <summary>The augmented field (b, sign * div b) on the flat state [x, L] (x reshaped to the points' shape for b).</summary>
+    private sealed class Augmented(FlowLikelihood owner, long[] shape, Tensor? probes, double sign, bool differentiable) : IVelocityField
     {
+        private readonly int _d = (int)owner.Base.Dimension;
+
         public Tensor Velocity(double t, Tensor state)
         {
             using var scope = NewDisposeScope();
-            var (b, div) = owner.VelocityAndDivergence(t, state[.., ..d], probes, differentiable);
-            return cat([b, (sign * div).unsqueeze(1)], 1).MoveToOuterDisposeScope();
+            var x = state[.., .._d].reshape(shape);
+            var (b, div) = owner.VelocityAndDivergence(t, x, probes, differentiable);
+            return cat([b.reshape(shape[0], _d), (sign * div).unsqueeze(1)], 1).MoveToOuterDisposeScope();
         }
+
+        public string Description => $"likelihood's augmented field (b, div b) of the {owner._velocity.Description}";
     }
 }
 

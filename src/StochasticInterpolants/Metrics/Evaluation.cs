@@ -69,7 +69,10 @@ public static class Evaluator
             ? table.Rows[..(int)Math.Min(o.Count, table.Count)].clone()
             : target.Sample(o.Count, generator);
         var baseDistribution = CheckpointSampler.BaseOf(checkpoint.Manifest);
-        var likelihood = FlowLikelihood.ForNetwork(checkpoint.Network, baseDistribution, solver, likelihoodOptions);
+        // The likelihood integrates the velocity the samples follow, converted from whatever was learned (docs/theory.md §6).
+        var fields = checkpoint.Fields();
+        var (baseTime, _) = CheckpointSampler.OdeInterval(fields, checkpoint.Manifest.TimeClip);
+        var likelihood = new FlowLikelihood(fields.Velocity(), baseDistribution, solver, likelihoodOptions, baseTime);
         var n = (int)heldOut.shape[0];
         var logs = new List<Tensor>();
         long nfe = 0; var chunks = 0;
@@ -82,6 +85,8 @@ public static class Evaluator
             progress?.Report(0.7 * Math.Min(n, start + chunk) / n);
         }
         var logp = cat(logs, 0);
+        if (!logp.isfinite().all().ToBoolean())
+            throw new IntegrationException($"the log-likelihood of {(~logp.isfinite()).sum().ToInt64()} of {n} held-out points is not finite (the {fields.Velocity().Description} over [{baseTime:G3}, 1])");
         var nll = -logp.mean().ToDouble();
         var stderr = logp.std().ToDouble() / Math.Sqrt(n);
         var (samples, _) = CheckpointSampler.Sample(checkpoint, n, solver, o.Seed + 1);

@@ -4,39 +4,67 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Models;
 
 /// <summary>
-/// A network f(x, t) mapping a batch x of shape [n, d] and times t of shape [n] to an output of shape [n, d].
-/// Any TorchSharp module with this signature can be trained and sampled by the library; what the output
-/// represents (velocity, denoiser, ...) is stated by <see cref="Fields.FieldKind"/>, not by the network.
+/// A network f(x, t, c) mapping a batch x of shape [n, ...], times t (0-dim: one time for every row, or [n]: one per row)
+/// and an optional per-row condition c (class labels [n], a mask, ...) to an output of x's shape. Any TorchSharp module
+/// with this signature can be trained and sampled by the library; what the output represents (velocity, denoiser, ...)
+/// is stated by <see cref="Interpolants.FieldKind"/>, not by the network. A network that takes no condition ignores c.
 /// </summary>
 public interface ITimeConditionedNetwork
 {
-    /// <summary>Evaluates the network: x [n, d], t [n] -> [n, d].</summary>
-    Tensor forward(Tensor x, Tensor t);
-
-    /// <summary>
-    /// Evaluates the network with one time <paramref name="t"/> for the whole batch, as samplers and likelihoods do.
-    /// The default repeats t and calls <see cref="forward"/>; a network may override it with a faster path.
-    /// </summary>
-    Tensor ForwardAt(Tensor x, double t)
-    {
-        using var tt = full(x.shape[0], t, dtype: x.dtype, device: x.device);
-        return forward(x, tt);
-    }
+    /// <summary>Evaluates the network: x [n, ...], t [] or [n], condition [n, ...] or null -> [n, ...].</summary>
+    Tensor forward(Tensor x, Tensor t, Tensor? condition);
 
     /// <summary>The module holding the parameters (for optimisers, saving and device moves).</summary>
     nn.Module Module { get; }
 
-    /// <summary>A description from which <see cref="ModelSpec.Build"/> rebuilds the same architecture, or null for custom networks.</summary>
+    /// <summary>A description from which <see cref="NetworkRegistry"/> rebuilds the same architecture, or null for custom networks.</summary>
     ModelSpec? Spec { get; }
 }
 
+/// <summary>Shorthands for evaluating networks.</summary>
+public static class TimeConditionedNetworkExtensions
+{
+    /// <summary>f(x, t, c) at one time <paramref name="t"/> for the whole batch, as samplers and likelihoods evaluate it.</summary>
+    public static Tensor ForwardAt(this ITimeConditionedNetwork network, Tensor x, double t, Tensor? condition = null)
+    {
+        using var tt = tensor(t, dtype: float64, device: x.device);
+        return network.forward(x, tt, condition);
+    }
+}
+
 /// <summary>
-/// Adapts any <c>Module&lt;Tensor, Tensor, Tensor&gt;</c> taking (x, t) to <see cref="ITimeConditionedNetwork"/>.
+/// Adapts a TorchSharp module taking (x, t) — it has no condition — to <see cref="ITimeConditionedNetwork"/>. A 0-dim t
+/// is repeated to one time per row before the call, so the module always sees t of shape [n].
 /// </summary>
 public sealed class TimeConditionedModule(nn.Module<Tensor, Tensor, Tensor> module, ModelSpec? spec = null) : ITimeConditionedNetwork
 {
     /// <inheritdoc />
-    public Tensor forward(Tensor x, Tensor t) => module.forward(x, t);
+    public Tensor forward(Tensor x, Tensor t, Tensor? condition)
+    {
+        if (condition is not null) throw new ArgumentException("this network takes no condition, but a condition was given");
+        if (t.dim() != 0) return module.forward(x, t);
+        using var rows = t.to(x.dtype).expand(x.shape[0]);
+        return module.forward(x, rows);
+    }
+    /// <inheritdoc />
+    public nn.Module Module => module;
+    /// <inheritdoc />
+    public ModelSpec? Spec => spec;
+}
+
+/// <summary>
+/// Adapts a TorchSharp module taking (x, t, c) to <see cref="ITimeConditionedNetwork"/>; t is passed as one time per row
+/// ([n]) and c as given (null when the row has no condition).
+/// </summary>
+public sealed class ConditionedModule(nn.Module<Tensor, Tensor, Tensor?, Tensor> module, ModelSpec? spec = null) : ITimeConditionedNetwork
+{
+    /// <inheritdoc />
+    public Tensor forward(Tensor x, Tensor t, Tensor? condition)
+    {
+        if (t.dim() != 0) return module.forward(x, t, condition);
+        using var rows = t.to(x.dtype).expand(x.shape[0]);
+        return module.forward(x, rows, condition);
+    }
     /// <inheritdoc />
     public nn.Module Module => module;
     /// <inheritdoc />

@@ -12,7 +12,10 @@ namespace StochasticInterpolants.Models;
 /// <param name="Depth">Number of hidden layers (each Linear + activation).</param>
 /// <param name="Activation">silu, gelu, relu, tanh or softplus.</param>
 /// <param name="TimeFrequencies">K in the Fourier time embedding [t, sin(pi k t), cos(pi k t)], k = 1..K.</param>
-public sealed record MlpConfig(int Dimension, int Width = 256, int Depth = 4, string Activation = "silu", int TimeFrequencies = 8)
+/// <param name="Classes">Number of classes of a class condition (0: the network takes no condition).</param>
+/// <param name="ClassEmbedding">Width of the learned class embedding appended to the input (used when <paramref name="Classes"/> &gt; 0).</param>
+public sealed record MlpConfig(int Dimension, int Width = 256, int Depth = 4, string Activation = "silu", int TimeFrequencies = 8,
+    int Classes = 0, int ClassEmbedding = 16)
 {
     /// <summary>Throws <see cref="ArgumentException"/> with a one-line reason when a field is out of range.</summary>
     public void Validate()
@@ -21,14 +24,18 @@ public sealed record MlpConfig(int Dimension, int Width = 256, int Depth = 4, st
         if (Width < 1 || Width > 65536) throw new ArgumentException($"--width must be in 1..65536, got {Width}");
         if (Depth < 1 || Depth > 64) throw new ArgumentException($"--depth must be in 1..64, got {Depth}");
         if (TimeFrequencies < 0 || TimeFrequencies > 256) throw new ArgumentException($"time frequencies must be in 0..256, got {TimeFrequencies}");
+        if (Classes < 0 || Classes > 1_000_000) throw new ArgumentException($"class count must be in 0..1000000, got {Classes}");
+        if (Classes > 0 && (ClassEmbedding < 1 || ClassEmbedding > 4096)) throw new ArgumentException($"class embedding width must be in 1..4096, got {ClassEmbedding}");
         _ = MlpNetwork.MakeActivation(Activation);
     }
 }
 
 /// <summary>
-/// A multilayer perceptron f(x, t) on R^d x [0, 1]: the input is x concatenated with the Fourier time
-/// embedding e(t) = [t, sin(pi t), ..., sin(K pi t), cos(pi t), ..., cos(K pi t)], followed by <c>Depth</c>
-/// Linear + activation layers of width <c>Width</c> and a final Linear layer back to d.
+/// A multilayer perceptron f(x, t, c) on R^d x [0, 1]: the input is x (flattened when it has more than one data axis)
+/// concatenated with the Fourier time embedding e(t) = [t, sin(pi t), ..., sin(K pi t), cos(pi t), ..., cos(K pi t)] and,
+/// when configured with classes, a learned embedding of the class label c (entry <c>Classes</c> is the learned "no class",
+/// used for a missing condition and for labels &lt; 0), followed by <c>Depth</c> Linear + activation layers of width
+/// <c>Width</c> and a final Linear layer back to d. Without classes the condition must be null.
 /// Weights and biases are initialised U(-1/sqrt(fan_in), 1/sqrt(fan_in)) from an explicit generator, so a
 /// seed fixes the initial network without touching libtorch's global random state.
 /// </summary>
@@ -44,6 +51,7 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
     private Tensor _featureScale;
     private Tensor _featurePhase;
     private readonly Scalar _one = 1.0.ToScalar(); // kept alive for addcmul (a temporary could be finalised mid-call)
+    private readonly Embedding? _classes;
 
     /// <summary>The configuration this network was built from.</summary>
     public MlpConfig Config { get; }
@@ -53,7 +61,7 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
     {
         config.Validate();
         Config = config;
-        var inputs = config.Dimension + 1 + 2 * config.TimeFrequencies;
+        var inputs = config.Dimension + 1 + 2 * config.TimeFrequencies + (config.Classes > 0 ? config.ClassEmbedding : 0);
         var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
         var fanIn = inputs;
         for (var i = 0; i < config.Depth; i++)
@@ -73,6 +81,7 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
         _featurePhase = cat([zeros(k, dtype: float32), full(k, Math.PI / 2, dtype: float32)]).unsqueeze(0);
         register_buffer("feature_scale", _featureScale, persistent: false);
         register_buffer("feature_phase", _featurePhase, persistent: false);
+        if (config.Classes > 0) _classes = nn.Embedding(config.Classes + 1, config.ClassEmbedding);
         RegisterComponents();
         Initialise(seed);
     }
@@ -84,14 +93,27 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
     public ModelSpec Spec => new("mlp", Config);
     ModelSpec? ITimeConditionedNetwork.Spec => Spec;
 
-    /// <summary>x [n, d], t [n] (or [n, 1]) -> [n, d].</summary>
-    public override Tensor forward(Tensor x, Tensor t)
+    /// <summary>x [n, d], t [n] (or [n, 1]) -> [n, d], without a condition.</summary>
+    public override Tensor forward(Tensor x, Tensor t) => forward(x, t, null);
+
+    /// <summary>x [n, ...] with d elements per row, t [] or [n], class labels [n] (int64) or null -> x's shape.</summary>
+    public Tensor forward(Tensor x, Tensor t, Tensor? condition)
     {
+        if (x.dim() < 2 || x.shape.Skip(1).Aggregate(1L, (a, b) => a * b) != Config.Dimension)
+            throw new ArgumentException($"the network expects points of shape [n, {Config.Dimension}] (or [n, ...] with {Config.Dimension} elements per row), got [{string.Join(",", x.shape)}]");
+        if (condition is not null && _classes is null) throw new ArgumentException("this network was built without classes, but a condition was given");
+        if (x.dim() > 2)
+        {
+            using var flat = x.flatten(1);
+            using var y = forward(flat, t, condition);
+            return y.reshape(x.shape);
+        }
+        if (t.dim() == 0 && _classes is null) return ForwardAt(x, t.ToDouble());
         using var scope = NewDisposeScope();
-        var tc = t.dim() == 2 ? t : t.reshape(-1, 1);
+        var tc = t.dim() == 0 ? t.expand(x.shape[0]).reshape(-1, 1) : t.dim() == 2 ? t : t.reshape(-1, 1);
         if (tc.dtype != x.dtype) tc = tc.to(x.dtype);
         var inPlace = !is_grad_enabled(); // without autograd the sine can overwrite its input
-        Tensor h;
+        var parts = new List<Tensor> { x, tc };
         if (Config.TimeFrequencies > 0)
         {
             if (_featureScale.device != x.device || _featureScale.dtype != x.dtype)
@@ -100,23 +122,33 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
                 _featurePhase = _featurePhase.to(x.dtype, x.device).DetachFromDisposeScope();
             }
             var features = addcmul(_featurePhase, tc, _featureScale, _one);
-            features = inPlace ? features.sin_() : features.sin();
-            h = cat([x, tc, features], 1);
+            parts.Add(inPlace ? features.sin_() : features.sin());
         }
-        else h = cat([x, tc], 1);
-        return AfterFirstLayer(_linears[0].forward(h)).MoveToOuterDisposeScope();
+        if (_classes is not null) parts.Add(_classes.forward(ClassIndices(condition, x)).to(x.dtype));
+        return AfterFirstLayer(_linears[0].forward(cat(parts, 1))).MoveToOuterDisposeScope();
+    }
+
+    // Labels 0..Classes-1 select their class; a missing condition or a label < 0 selects the learned "no class" entry.
+    private Tensor ClassIndices(Tensor? condition, Tensor x)
+    {
+        var none = Config.Classes;
+        if (condition is null) return full(x.shape[0], none, dtype: int64, device: x.device);
+        if (condition.dim() != 1 || condition.shape[0] != x.shape[0])
+            throw new ArgumentException($"class labels must be [n] = [{x.shape[0]}], got [{string.Join(",", condition.shape)}]");
+        var labels = condition.to(int64);
+        if (labels.max().ToInt64() >= none) throw new ArgumentException($"class labels must be below {none}, got {labels.max().ToInt64()}");
+        return where(labels < 0, full_like(labels, none), labels);
     }
 
     /// <summary>
     /// f(x, t) at one time t for the whole batch. The time embedding e(t) is then the same for every row, so its share of
     /// the first layer, W_t e(t) + b, is a constant bias: the first layer becomes addmm(b + W_t e(t), x, W_x^T) — one
     /// call in place of repeating t, computing the features, concatenating and multiplying an [n, d + 1 + 2K] input.
-    /// Equal to <see cref="forward"/> up to float rounding (e(t) is evaluated in double here).
+    /// Equal to <see cref="forward(Tensor, Tensor)"/> up to float rounding (e(t) is evaluated in double here). Used for a
+    /// 0-dim t without classes.
     /// </summary>
-    public Tensor ForwardAt(Tensor x, double t)
+    private Tensor ForwardAt(Tensor x, double t)
     {
-        if (x.dim() != 2 || x.shape[1] != Config.Dimension)
-            throw new ArgumentException($"the network expects points of shape [n, {Config.Dimension}], got [{string.Join(",", x.shape)}]");
         using var scope = NewDisposeScope();
         var k = Config.TimeFrequencies;
         var d = Config.Dimension;
@@ -157,6 +189,8 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
     {
         using var generator = new Generator((ulong)seed);
         using var noGrad = no_grad();
+        if (_classes is not null)
+            using (var e = randn(_classes.weight!.shape, generator: generator)) _classes.weight!.copy_(e);
         foreach (var module in _layers.children())
         {
             if (module is not Linear linear) continue;

@@ -1,16 +1,43 @@
+using System.Collections.Concurrent;
+
 namespace StochasticInterpolants.Models;
 
 /// <summary>
-/// A serialisable description of a network architecture, stored in checkpoints so the network can be rebuilt.
+/// A serialisable description of a network architecture, stored in checkpoints so the network can be rebuilt by the
+/// <see cref="NetworkRegistry"/>.
 /// </summary>
-/// <param name="Type">The architecture name; the library knows <c>mlp</c>.</param>
+/// <param name="Type">The architecture name registered in <see cref="NetworkRegistry"/> (built in: <c>mlp</c>).</param>
 /// <param name="Mlp">The MLP configuration when <paramref name="Type"/> is <c>mlp</c>.</param>
-public sealed record ModelSpec(string Type, MlpConfig? Mlp)
+/// <param name="Settings">Settings of other architectures, as JSON text interpreted by their registered builder.</param>
+public sealed record ModelSpec(string Type, MlpConfig? Mlp, string? Settings = null)
 {
     /// <summary>Builds an untrained network of this architecture, initialised from <paramref name="seed"/>.</summary>
-    public ITimeConditionedNetwork Build(long seed = 0) => Type switch
+    public ITimeConditionedNetwork Build(long seed = 0) => NetworkRegistry.Build(this, seed);
+}
+
+/// <summary>
+/// The networks the library can rebuild from a <see cref="ModelSpec"/>, by type name. Register a builder for a custom
+/// architecture (with its settings in <see cref="ModelSpec.Settings"/>) and its checkpoints load like built-in ones.
+/// </summary>
+public static class NetworkRegistry
+{
+    private static readonly ConcurrentDictionary<string, Func<ModelSpec, long, ITimeConditionedNetwork>> Builders = new(StringComparer.OrdinalIgnoreCase)
     {
-        "mlp" when Mlp is not null => new MlpNetwork(Mlp, seed),
-        _ => throw new NotSupportedException($"unknown model type '{Type}' (this version knows: mlp)"),
+        ["mlp"] = (spec, seed) => new MlpNetwork(spec.Mlp ?? throw new ArgumentException("an mlp model needs its configuration"), seed),
     };
+
+    /// <summary>The registered type names.</summary>
+    public static IReadOnlyCollection<string> Names => Builders.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
+
+    /// <summary>Registers (or replaces) the builder of <paramref name="type"/>.</summary>
+    public static void Register(string type, Func<ModelSpec, long, ITimeConditionedNetwork> build)
+    {
+        if (string.IsNullOrWhiteSpace(type)) throw new ArgumentException("a network type needs a name");
+        Builders[type.Trim()] = build;
+    }
+
+    /// <summary>Builds the network <paramref name="spec"/> describes; throws <see cref="NotSupportedException"/> for an unknown type.</summary>
+    public static ITimeConditionedNetwork Build(ModelSpec spec, long seed = 0) =>
+        Builders.TryGetValue(spec.Type ?? "", out var build) ? build(spec, seed)
+            : throw new NotSupportedException($"unknown model type '{spec.Type}' (known: {string.Join(", ", Names)})");
 }

@@ -1,4 +1,4 @@
-using StochasticInterpolants.Fields;
+using StochasticInterpolants.Data;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
 using static TorchSharp.torch;
@@ -6,34 +6,24 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Objectives;
 
 /// <summary>
-/// A quadratic regression objective whose minimiser is one conditional expectation given x_t (MATH.md section 2):
+/// A quadratic regression objective whose minimiser is one conditional expectation given x_t (docs/theory.md §2):
 /// the network trained on it represents <see cref="Kind"/>.
 /// </summary>
 public interface IObjective
 {
     /// <summary>The field the minimiser represents.</summary>
     FieldKind Kind { get; }
-    /// <summary>The interpolant defining x_t.</summary>
-    IInterpolant Interpolant { get; }
+    /// <summary>The path defining x_t.</summary>
+    InterpolantPath Path { get; }
     /// <summary>Training times are drawn from [TimeClip, 1 - TimeClip].</summary>
     double TimeClip { get; }
-    /// <summary>The batch loss for rows (x0, x1, z) at per-row times (a scalar with a graph to the network's parameters).</summary>
-    Tensor Loss(ITimeConditionedNetwork network, Tensor x0, Tensor x1, Tensor z, double[] times);
+    /// <summary>The batch loss (a scalar with a graph to the network's parameters); the batch's condition is passed to the network.</summary>
+    Tensor Loss(ITimeConditionedNetwork network, TrainingBatch batch);
 }
 
 /// <summary>Helpers shared by the objectives.</summary>
 public static class Objective
 {
-    /// <summary>Draws <paramref name="count"/> times uniformly from [clip, 1 - clip] (float64 draws from <paramref name="generator"/>).</summary>
-    public static double[] SampleTimes(int count, Generator generator, double clip)
-    {
-        using var u = rand(count, dtype: float64, generator: generator);
-        var t = u.data<double>().ToArray();
-        var width = 1 - 2 * clip;
-        for (var i = 0; i < t.Length; i++) t[i] = clip + width * t[i];
-        return t;
-    }
-
     /// <summary>The clip in force: <paramref name="requested"/>, or 1e-3 when a coefficient's derivative is unbounded at an end, else 0.</summary>
     public static double ResolveClip(IInterpolant interpolant, double? requested)
     {
@@ -41,6 +31,22 @@ public static class Objective
         if (!(clip >= 0 && clip < 0.5)) throw new ArgumentException($"time clip must be in [0, 0.5), got {clip}");
         return clip;
     }
+
+    /// <summary>
+    /// The loss normalisation of the library (docs/theory.md §2): per row, the squared error averaged over all non-batch
+    /// elements (|prediction - target|^2 / elements per row), so an image and a 2-D point weigh alike. Returns [n].
+    /// </summary>
+    public static Tensor RowMeanSquaredError(Tensor prediction, Tensor target)
+    {
+        if (!prediction.shape.SequenceEqual(target.shape))
+            throw new ArgumentException($"the network returned shape [{string.Join(",", prediction.shape)}] for targets of shape [{string.Join(",", target.shape)}]");
+        var squared = (prediction - target).square();
+        return squared.dim() == 1 ? squared : squared.flatten(1).mean([1]);
+    }
+
+    /// <summary>Mean over rows of the plain loss, or of the antithetic pair (1/2)(loss(+n) + loss(-n)) when <paramref name="antithetic"/>.</summary>
+    internal static Tensor Average(Func<double, Tensor> rowLoss, bool antithetic) =>
+        antithetic ? (0.5 * (rowLoss(+1) + rowLoss(-1))).mean() : rowLoss(+1).mean();
 
     private static bool SingularAtEnds(IInterpolant interpolant)
     {

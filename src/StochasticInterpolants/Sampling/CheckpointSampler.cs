@@ -36,10 +36,20 @@ public static class CheckpointSampler
     public static (Tensor Samples, double FunctionEvaluations) Sample(Checkpoint checkpoint, int count, IOdeSolver solver, long seed,
         Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null)
     {
-        var velocity = checkpoint.Fields().Velocity();
+        var fields = checkpoint.Fields();
+        var velocity = fields.Velocity();
+        var (start, end) = OdeInterval(fields, checkpoint.Manifest.TimeClip);
         return Run(checkpoint, count, seed, device, chunkSize, progress,
-            (x0, _, p) => solver.Integrate(velocity, x0, 0.0, 1.0, new OdeOptions(Progress: p)));
+            (x0, _, p) => solver.Integrate(velocity, x0, start, end, new OdeOptions(Progress: p)));
     }
+
+    /// <summary>
+    /// The interval the ODE is integrated over: [0, 1], except where the velocity is converted from a field that makes it
+    /// singular at an end (the one-sided velocity from a score at t = 0): that end moves in by max(training clip, 1e-3), and
+    /// the base sample stands for X at the new start (docs/theory.md §6).
+    /// </summary>
+    public static (double Start, double End) OdeInterval(FieldSet fields, double trainingClip) =>
+        fields.FiniteInterval(Math.Max(trainingClip, 1e-3), FieldKind.Velocity);
 
     /// <summary>
     /// Draws <paramref name="count"/> samples with the forward SDE dX = [b + eps s] dt + sqrt(2 eps) dW. Where the score
@@ -59,12 +69,14 @@ public static class CheckpointSampler
     /// <summary>The time interval an SDE sampler integrates over (see the SDE overload of <c>Sample</c>).</summary>
     public static (double Start, double End) SdeInterval(FieldSet fields, DiffusionCoefficient eps, double trainingClip, bool denoiseLastStep)
     {
-        if (eps.IsZero) return (0, 1);
         var clip = Math.Max(trainingClip, 1e-3);
-        var safe = eps.NoiseProportionality is not null; // eps s = -c eta: finite at the ends
-        var start = safe || fields.NoiseScale(0) > 0 ? 0 : clip;
-        var end = denoiseLastStep || safe || fields.NoiseScale(1) > 0 ? 1 : 1 - clip;
-        return (start, end);
+        // The drift needs b and eps s; with eps = c sigma, eps s = -c eta (the denoiser), finite where s is not.
+        var kinds = new List<FieldKind> { FieldKind.Velocity };
+        if (!eps.IsZero) kinds.Add(eps.NoiseProportionality is not null && fields.CanProvide(FieldKind.Denoiser) ? FieldKind.Denoiser : FieldKind.Score);
+        if (denoiseLastStep) kinds.Add(FieldKind.TargetPrediction);
+        var (start, end) = fields.FiniteInterval(clip, kinds.ToArray());
+        // The Tweedie step ends exactly at t = 1: it evaluates E[x1 | x_t] at the start of the last step, never at 1.
+        return (start, denoiseLastStep ? 1 : end);
     }
 
     private static (Tensor Samples, double FunctionEvaluations) Run(Checkpoint checkpoint, int count, long seed, Device? device, int chunkSize,

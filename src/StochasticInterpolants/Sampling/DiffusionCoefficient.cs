@@ -3,7 +3,7 @@ using StochasticInterpolants.Interpolants;
 namespace StochasticInterpolants.Sampling;
 
 /// <summary>
-/// The diffusion coefficient eps(t) &gt;= 0 of the SDE samplers (MATH.md section 3): the noise term is sqrt(2 eps(t)) dW,
+/// The diffusion coefficient eps(t) &gt;= 0 of the SDE samplers (docs/theory.md §3): the noise term is sqrt(2 eps(t)) dW,
 /// not sqrt(eps(t)) dW. eps = 0 is the probability-flow ODE.
 /// </summary>
 public abstract record DiffusionCoefficient
@@ -28,7 +28,7 @@ public abstract record DiffusionCoefficient
 
     /// <summary>eps(t) = <paramref name="scale"/> sigma(t): sigma = gamma for two-sided interpolants, alpha for one-sided ones.
     /// Vanishes where the interpolant has no noise, so eps s stays finite there.</summary>
-    public static DiffusionCoefficient ProportionalToNoise(double scale, IInterpolant interpolant) => new NoiseEps(Check(scale), interpolant);
+    public static DiffusionCoefficient ProportionalToNoise(double scale, IInterpolant interpolant) => new NoiseEps(Check(scale), InterpolantPath.For(interpolant));
 
     /// <summary>A user function eps(t) (must return finite values &gt;= 0 on the integration interval).</summary>
     public static DiffusionCoefficient Function(Func<double, double> eps, string description = "user eps(t)") => new FunctionEps(eps, description);
@@ -43,7 +43,7 @@ public abstract record DiffusionCoefficient
 
     private static double Check(double eps)
     {
-        if (!(eps >= 0) || !double.IsFinite(eps)) throw new ArgumentException($"--eps must be a finite number >= 0, got {eps}");
+        if (!(eps >= 0) || !double.IsFinite(eps)) throw new ArgumentException($"the diffusion coefficient eps must be a finite number >= 0, got {eps}");
         return eps;
     }
 
@@ -54,13 +54,9 @@ public abstract record DiffusionCoefficient
         public override string Describe() => $"eps = {Eps:G4}";
     }
 
-    private sealed record NoiseEps(double Scale, IInterpolant Interpolant) : DiffusionCoefficient
+    private sealed record NoiseEps(double Scale, InterpolantPath Path) : DiffusionCoefficient
     {
-        public override double At(double t)
-        {
-            var c = Interpolant.At(t);
-            return Scale * (Interpolant.Kind == InterpolantKind.OneSided ? c.Alpha : c.Gamma);
-        }
+        public override double At(double t) => Scale * Path.NoiseScale(t);
         public override bool IsZero => Scale == 0;
         public override double? NoiseProportionality => Scale;
         public override string Describe() => $"eps = {Scale:G4} sigma(t)";

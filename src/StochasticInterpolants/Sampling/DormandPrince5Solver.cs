@@ -94,7 +94,7 @@ public sealed class DormandPrince5Solver : IOdeSolver
                 if (!double.IsFinite(err))
                 {
                     yNew.Dispose(); kLast.Dispose();
-                    throw new IntegrationException($"dopri5: the velocity field returned non-finite values near t = {t:G6}");
+                    throw new IntegrationException($"dopri5: the {field.Description} gave non-finite values near t = {t:G6}");
                 }
                 if (err <= 1)
                 {

@@ -37,7 +37,7 @@ public abstract class FixedStepSolver : IOdeSolver
         {
             nfe += EvaluationsPerStep; taken++;
             return Step(field, t, h, state);
-        }, options?.Differentiable ?? false);
+        }, field.Description, options?.Differentiable ?? false);
         return new OdeSolution(final, saveTimes.ToList(), saved, nfe, taken, 0);
     }
 }

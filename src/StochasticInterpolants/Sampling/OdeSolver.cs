@@ -29,7 +29,7 @@ public sealed record OdeSolution(Tensor Final, IReadOnlyList<double> Times, IRea
 }
 
 /// <summary>
-/// A solver of the probability-flow ODE dX/dt = b(t, X) on [n, d] batches, forward (tStart &lt; tEnd, base to target)
+/// A solver of the probability-flow ODE dX/dt = b(t, X) on batches of any shape [n, ...], forward (tStart &lt; tEnd, base to target)
 /// or backward (tStart &gt; tEnd, target to base). Runs without autograd; every step's temporaries are disposed.
 /// </summary>
 public interface IOdeSolver
@@ -60,7 +60,7 @@ public static class OdeSolvers
 
     internal static void Validate(Tensor x, double tStart, double tEnd, IReadOnlyList<double>? saveTimes)
     {
-        if (x.dim() != 2) throw new ArgumentException($"the ODE state must be [n, d], got [{string.Join(",", x.shape)}]");
+        if (x.dim() < 1) throw new ArgumentException("the ODE state must have a batch axis [n, ...], got a single number");
         if (!(tStart >= 0 && tStart <= 1 && tEnd >= 0 && tEnd <= 1)) throw new ArgumentException($"integration times must lie in [0, 1], got {tStart} -> {tEnd}");
         if (saveTimes is null) return;
         var lo = Math.Min(tStart, tEnd); var hi = Math.Max(tStart, tEnd);
@@ -69,5 +69,5 @@ public static class OdeSolvers
     }
 }
 
-/// <summary>Raised when an integration cannot be completed (step limit reached, non-finite field values).</summary>
+/// <summary>Raised when an integration cannot be completed (step limit reached, non-finite field values); the message names the time and the field.</summary>
 public sealed class IntegrationException(string message) : Exception(message);

@@ -1,4 +1,5 @@
 using StochasticInterpolants.Fields;
+using StochasticInterpolants.Interpolants;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,7 +13,7 @@ namespace StochasticInterpolants.Sampling;
 public sealed record SdeOptions(IReadOnlyList<double>? SaveTimes = null, IProgress<double>? Progress = null, bool DenoiseLastStep = false);
 
 /// <summary>
-/// Fixed-step samplers of the SDEs with the interpolant's marginals (MATH.md section 3):
+/// Fixed-step samplers of the SDEs with the interpolant's marginals (docs/theory.md §3):
 /// forward (tStart &lt; tEnd)  dX = [b + eps s](t, X) dt + sqrt(2 eps(t)) dW,
 /// backward (tStart &gt; tEnd) dY = [b - eps s](t, Y) dt + sqrt(2 eps(t)) dW.
 /// With eps = 0 they take exactly the steps of the matching ODE solver (Euler, Heun) and draw no noise.
@@ -55,6 +56,8 @@ public abstract class SdeSolver
         return direction > 0 ? b + epsScore : b - epsScore;
     }
 
+    private static string DescribeFields(FieldSet fields) => string.Join(" and ", fields.Given.Select(Interpolants.InterpolantPath.Describe)) + " given";
+
     /// <summary>One step of size h from (t, x) with Brownian increment dW (already scaled by sqrt|h|).</summary>
     protected abstract Tensor Step(FieldSet fields, ITimeField velocity, DiffusionCoefficient eps, double t, double h, Tensor x, Tensor? dW, double direction, ref int nfe);
 
@@ -67,7 +70,7 @@ public abstract class SdeSolver
         if (!eps.IsZero && !fields.CanProvide(FieldKind.Score) && !(eps.NoiseProportionality is not null && fields.CanProvide(FieldKind.Denoiser)))
             _ = fields.Get(FieldKind.Score); // throws the explanation
         var denoise = options?.DenoiseLastStep == true;
-        if (denoise && (fields.Interpolant.Kind != Interpolants.InterpolantKind.OneSided || tEnd != 1 || tStart >= tEnd))
+        if (denoise && (fields.Path is not Interpolants.OneSidedPath || tEnd != 1 || tStart >= tEnd))
             throw new ArgumentException("last-step denoising needs a one-sided interpolant integrated forward to t = 1");
         var direction = tEnd >= tStart ? 1.0 : -1.0;
         var saveTimes = options?.SaveTimes ?? [];
@@ -82,7 +85,7 @@ public abstract class SdeSolver
             var noisy = !eps.IsZero && (eps.At(t) > 0 || eps.At(t + h) > 0);
             Tensor? dW = noisy ? randn(state.shape, dtype: state.dtype, generator: generator).to(state.device) * Math.Sqrt(Math.Abs(h)) : null;
             return Step(fields, velocity, eps, t, h, state, dW, direction, ref nfe);
-        });
+        }, $"{Name} sampler's drift (b {(direction > 0 ? "+" : "-")} eps s, {eps.Describe()}) with the {DescribeFields(fields)}");
         return new OdeSolution(final, saveTimes.ToList(), saved, nfe, StepCount, 0);
     }
 }

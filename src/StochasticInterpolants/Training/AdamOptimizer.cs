@@ -62,6 +62,10 @@ public sealed class AdamOptimizer : IDisposable
         }
     }
 
+    /// <summary>The gradients of all parameters as one flat buffer (each parameter's .grad is a view of it): where a hook after
+    /// backward, such as a gradient all-reduce across processes, reads and writes them.</summary>
+    public Tensor FlatGradients => _flatGradients;
+
     /// <summary>Steps taken so far (k of the bias corrections).</summary>
     public long StepCount { get; private set; }
 
@@ -168,9 +172,9 @@ public sealed class AdamOptimizer : IDisposable
         {
             foreach (var (key, flat) in new[] { ($"exp_avg.{name}", _expAvg), ($"exp_avg_sq.{name}", _expAvgSq) })
             {
-                if (!state.TryGetValue(key, out var saved)) throw new Checkpoints.CheckpointException($"optimiser state '{source}' lacks '{key}'");
+                if (!state.TryGetValue(key, out var saved)) throw new TrainingStateException($"optimiser state '{source}' lacks '{key}'");
                 if (!saved.shape.SequenceEqual(p.shape))
-                    throw new Checkpoints.CheckpointException($"optimiser state '{source}': '{key}' has shape [{string.Join(",", saved.shape)}], expected [{string.Join(",", p.shape)}]");
+                    throw new TrainingStateException($"optimiser state '{source}': '{key}' has shape [{string.Join(",", saved.shape)}], expected [{string.Join(",", p.shape)}]");
                 flat.narrow(0, offset, count).copy_(saved.flatten());
             }
         }

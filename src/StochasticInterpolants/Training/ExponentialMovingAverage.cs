@@ -63,9 +63,9 @@ public sealed class ExponentialMovingAverage : IDisposable
         using var scope = NewDisposeScope();
         foreach (var (name, live, offset, count) in _entries)
         {
-            if (!state.TryGetValue(name, out var saved)) throw new Checkpoints.CheckpointException($"saved moving average lacks '{name}'");
+            if (!state.TryGetValue(name, out var saved)) throw new TrainingStateException($"saved moving average lacks '{name}'");
             if (!saved.shape.SequenceEqual(live.shape))
-                throw new Checkpoints.CheckpointException($"saved moving average: '{name}' has shape [{string.Join(",", saved.shape)}], expected [{string.Join(",", live.shape)}]");
+                throw new TrainingStateException($"saved moving average: '{name}' has shape [{string.Join(",", saved.shape)}], expected [{string.Join(",", live.shape)}]");
             _average.narrow(0, offset, count).copy_(saved.flatten());
         }
     }

@@ -15,11 +15,6 @@ namespace StochasticInterpolants.Training;
 /// <param name="Parts">With several networks, the mean loss of each (same order as the networks); null with one.</param>
 public readonly record struct LossLogEntry(int Step, double Loss, double LearningRate, double ElapsedSeconds, IReadOnlyList<double>? Parts = null);
 
-/// <summary>A network and the objective it is trained on (so it represents <c>Objective.Kind</c>).</summary>
-/// <param name="Objective">The regression objective.</param>
-/// <param name="Network">The network.</param>
-public sealed record LearnedNetwork(IObjective Objective, ITimeConditionedNetwork Network);
-
 /// <summary>Progress after one optimiser step.</summary>
 /// <param name="Step">Steps completed (1-based).</param>
 /// <param name="TotalSteps">Steps planned.</param>
@@ -59,7 +54,6 @@ public sealed class TrainingDivergedException(string message) : Exception(messag
 public sealed class Trainer
 {
     private readonly ICoupling _coupling;
-    private readonly double _timeClip;
 
     /// <summary>Prepares training of one <paramref name="network"/> (already on <paramref name="device"/>) on <paramref name="objective"/>.</summary>
     public Trainer(ICoupling coupling, IObjective objective, ITimeConditionedNetwork network, TrainingOptions options, Device? device = null)
@@ -73,10 +67,12 @@ public sealed class Trainer
         if (networks.Select(n => n.Objective.Kind).Distinct().Count() != networks.Count) throw new ArgumentException("each field can be learned by one network only");
         _coupling = coupling;
         Networks = networks;
-        _timeClip = networks.Max(n => n.Objective.TimeClip);
         Options = options;
         Device = device ?? CPU;
     }
+
+    /// <summary>Callbacks into each step (e.g. after backward, where a gradient all-reduce goes).</summary>
+    public TrainingHooks? Hooks { get; init; }
 
     /// <summary>The networks being trained, with their objectives.</summary>
     public IReadOnlyList<LearnedNetwork> Networks { get; }
@@ -116,35 +112,27 @@ public sealed class Trainer
         if (resumeFrom is not null && (resumeFrom.Loop.Step < 0 || resumeFrom.Loop.Step > o.Steps))
             throw new ArgumentException($"the saved training state is at step {resumeFrom.Loop.Step}, outside 0..{o.Steps}");
         var named = Networks.Select(n => n.Network.Module.named_parameters().ToList()).ToArray();
-        var optimizers = new AdamOptimizer[k];
-        var emas = new ExponentialMovingAverage?[k];
         using var generator = new Generator((ulong)o.Seed ^ 0x5151_4E54UL);
         var log = new List<LossLogEntry>();
         double windowSum = 0, smoothed = double.NaN, lastWindowMean = double.NaN, elapsedBefore = 0;
         var partSums = new double[k];
         int windowCount = 0, step = 0, savedStep = -1;
-        var d = _coupling.Dimension;
-        var values = new double[k];
         var watch = new Stopwatch();
+        var trainingStep = new TrainingStep(_coupling, Networks, o, Device, Hooks);
+        var optimizers = trainingStep.Optimizers;
+        var emas = trainingStep.Averages;
         try
         {
-            for (var i = 0; i < k; i++)
-            {
-                Networks[i].Network.Module.train();
-                optimizers[i] = new AdamOptimizer(named[i].Select(p => (p.name, p.parameter)), o.Optimizer == "adamw", o.WeightDecay);
-                if (resumeFrom is not null)
-                    Checkpoints.Checkpoint.LoadInto(Networks[i].Network.Module, resumeFrom.Networks[i].Weights, "training state");
-                emas[i] = o.EmaDecay > 0 ? new ExponentialMovingAverage(Networks[i].Network.Module, o.EmaDecay, optimizers[i]) : null;
-                if (resumeFrom is not null)
-                {
-                    var saved = resumeFrom.Networks[i];
-                    optimizers[i].LoadState(saved.Optimizer, saved.OptimizerSteps, "training state");
-                    if (emas[i] is { } ema)
-                        ema.LoadState(saved.Ema ?? throw new Checkpoints.CheckpointException("the saved training state has no moving average, but EMA is on"));
-                }
-            }
             if (resumeFrom is not null)
             {
+                for (var i = 0; i < k; i++)
+                {
+                    var saved = resumeFrom.Networks[i];
+                    ParameterCopy.CopyInto(Networks[i].Network.Module, saved.Weights, "training state");
+                    optimizers[i].LoadState(saved.Optimizer, saved.OptimizerSteps, "training state");
+                    if (emas[i] is { } ema)
+                        ema.LoadState(saved.Ema ?? throw new TrainingStateException("the saved training state has no moving average, but EMA is on"));
+                }
                 using (var state = tensor(resumeFrom.GeneratorState)) generator.set_state(state);
                 var loop = resumeFrom.Loop;
                 step = savedStep = loop.Step;
@@ -159,32 +147,9 @@ public sealed class Trainer
             {
                 if (cancellation.IsCancellationRequested) break;
                 var lr = o.LearningRateAt(step);
-                using (var scope = NewDisposeScope())
-                {
-                    var (x0, x1) = _coupling.Sample(o.BatchSize, generator);
-                    var z = randn(o.BatchSize, d, generator: generator);
-                    var times = Objective.SampleTimes(o.BatchSize, generator, _timeClip);
-                    if (Device.type != DeviceType.CPU) { x0 = x0.to(Device); x1 = x1.to(Device); z = z.to(Device); }
-                    for (var i = 0; i < k; i++)
-                    {
-                        optimizers[i].ZeroGrad();
-                        var loss = Networks[i].Objective.Loss(Networks[i].Network, x0, x1, z, times);
-                        loss.backward();
-                        if (o.GradientClip > 0) optimizers[i].ClipGradientNorm(o.GradientClip);
-                        optimizers[i].Step(lr);
-                        values[i] = loss.item<float>();
-                    }
-                }
+                var values = trainingStep.Run(step, generator);
                 var lossValue = values.Sum();
-                if (!double.IsFinite(lossValue))
-                {
-                    var which = k == 1 ? "" : $" ({Networks[Array.FindIndex(values, v => !double.IsFinite(v))].Objective.Kind.ToString().ToLowerInvariant()} network)";
-                    var kept = checkpointing is null ? ""
-                        : savedStep >= 0 ? $"; the last good state (step {savedStep}) is kept in '{checkpointing.Store.Location}'"
-                        : "; no training state had been saved yet";
-                    throw new TrainingDivergedException($"training diverged: the loss became {lossValue} at step {step + 1}{which}{kept} (try a lower --lr or --grad-clip)");
-                }
-                foreach (var e in emas) e?.Update(step);
+                if (!double.IsFinite(lossValue)) Diverged(values, lossValue);
                 windowSum += lossValue; windowCount++;
                 for (var i = 0; i < k; i++) partSums[i] += values[i];
                 smoothed = double.IsNaN(smoothed) ? lossValue : 0.98 * smoothed + 0.02 * lossValue;
@@ -210,13 +175,22 @@ public sealed class Trainer
         }
         finally
         {
-            foreach (var opt in optimizers) opt?.Dispose();
+            trainingStep.Dispose();
             foreach (var n in Networks) n.Network.Module.eval();
         }
         averages = emas;
         return new TrainingResult(step, step == o.Steps, lastWindowMean, Elapsed(), log);
 
         TimeSpan Elapsed() => TimeSpan.FromSeconds(elapsedBefore) + watch.Elapsed;
+
+        void Diverged(IReadOnlyList<double> values, double lossValue)
+        {
+            var which = k == 1 ? "" : $" ({Networks[values.Select((v, i) => (v, i)).First(p => !double.IsFinite(p.v)).i].Objective.Kind.ToString().ToLowerInvariant()} network)";
+            var kept = checkpointing is null ? ""
+                : savedStep >= 0 ? $"; the last good state (step {savedStep}) is kept in '{checkpointing.Store.Location}'"
+                : "; no training state had been saved yet";
+            throw new TrainingDivergedException($"training diverged: the loss became {lossValue} at step {step + 1}{which}{kept} (try a lower learning rate or gradient clip)");
+        }
 
         void SaveSnapshot(TrainingCheckpointing to, int at)
         {

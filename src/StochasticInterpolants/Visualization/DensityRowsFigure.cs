@@ -37,9 +37,10 @@ public static class DensityRowsFigure
         using var g = new Generator((ulong)seed);
         using var z = randn(x0.shape, dtype: x0.dtype, generator: g);
         var sampled = new List<double[,]>(); var model = new List<double[,]>();
+        var interpolantPath = InterpolantPath.For(interpolant);
         foreach (var t in ts)
         {
-            using var xt = InterpolantSampler.SampleAt(interpolant, x0, x1, z, t);
+            using var xt = interpolantPath.SampleAt(x0, x1, z, t);
             using var cpu = xt.to(float64).cpu();
             var v = cpu.data<double>().ToArray();
             var xs = Enumerable.Range(0, v.Length / 2).Select(i => v[2 * i]).ToArray();

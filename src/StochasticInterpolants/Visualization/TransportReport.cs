@@ -50,7 +50,7 @@ public static class TransportReport
             new Training.TrainingOptions(Steps: 2000, BatchSize: 256, LearningRate: 3e-3, EmaDecay: 0.99, Seed: o.Seed));
         trainer1D.Run(out var ema1D);
         using (ema1D) ema1D?.CopyTo(net1D);
-        var likelihood1D = FlowLikelihood.ForNetwork(net1D, new StandardGaussian(1), new Rk4Solver(20));
+        var likelihood1D = new FlowLikelihood(new NetworkVelocityField(net1D), new StandardGaussian(1), new Rk4Solver(20));
         TransportAnimation.OneDimensional(Path.Combine(outFolder, "transport-1d.png"), oneD.LogDensity, oneD, (-5, 5), frames: o.Frames,
             stillPath: Path.Combine(outFolder, "transport-1d-still.png"),
             learnedDensity: (t, x) => likelihood1D.LogDensity(x, t).LogDensity,
@@ -64,14 +64,15 @@ public static class TransportReport
             using var reference = target.Sample(o.Samples, g);
             var range = SampleScatterPlot.SharedRange(reference.to(float64).data<double>().ToArray().ToList());
             var velocity = fields.Velocity();
+            var (t0, t1) = CheckpointSampler.OdeInterval(fields, m.TimeClip);
             using var x0 = baseDistribution.Sample(o.Samples, g);
-            using var generated = new Rk4Solver(25).Integrate(velocity, x0, 0, 1);
+            using var generated = new Rk4Solver(25).Integrate(velocity, x0, t0, t1);
             SampleScatterPlot.SaveSideBySide(Path.Combine(outFolder, "samples.png"),
                 [new ScatterPanel($"target: {Path.GetFileName(m.Target)}", reference), new ScatterPanel("generated (ODE, RK4 25 steps)", generated.Final)], range: range);
             sections.Add(("Target and generated samples", "samples.png", "Left, samples of the target rho1. Right, base samples X_0 pushed through the learned flow to t = 1."));
             progress?.Report(0.3);
 
-            var likelihood = FlowLikelihood.ForNetwork(checkpoint.Network, baseDistribution, new Rk4Solver(20));
+            var likelihood = new FlowLikelihood(velocity, baseDistribution, new Rk4Solver(20), baseTime: t0);
             Tensor LogDensity(double t, Tensor x) => likelihood.LogDensity(x, t).LogDensity;
             var (cx0, cx1) = (x0, reference);
             DensityRowsFigure.Save(Path.Combine(outFolder, "rho-t.png"), interpolant, cx0, cx1, LogDensity, range, bins: 50, seed: o.Seed, modelLabel: "learned rho(t, x)");
@@ -81,8 +82,8 @@ public static class TransportReport
 
             var n = Math.Min(o.Particles, o.Samples);
             using var starts = x0[..n].clone();
-            var times = Enumerable.Range(0, o.Frames).Select(k => (double)k / (o.Frames - 1)).ToArray();
-            using var ode = new Rk4Solver(Math.Max(o.Frames - 1, 25)).Integrate(velocity, starts, 0, 1, new OdeOptions(SaveTimes: times));
+            var times = Enumerable.Range(0, o.Frames).Select(k => t0 + (t1 - t0) * k / (o.Frames - 1)).ToArray();
+            using var ode = new Rk4Solver(Math.Max(o.Frames - 1, 25)).Integrate(velocity, starts, t0, t1, new OdeOptions(SaveTimes: times));
             var panels = new List<TrajectoryPanel> { new("ODE paths: dX = b dt", ode.Trajectory) };
             OdeSolution? sde = null;
             var eps = DiffusionCoefficient.Constant(0.5);
@@ -102,7 +103,8 @@ public static class TransportReport
             progress?.Report(0.8);
 
             var zz = randn(x0.shape, generator: g);
-            var backgrounds = times.Select(t => InterpolantSampler.SampleAt(interpolant, x0, reference, zz, t)).ToList();
+            var path = InterpolantPath.For(interpolant);
+            var backgrounds = times.Select(t => path.SampleAt(x0, reference, zz, t)).ToList();
             PlaneAnimation.Write(Path.Combine(outFolder, "transport-2d.png"), times, ode.Trajectory, backgrounds, range, stillPath: Path.Combine(outFolder, "transport-2d-still.png"));
             foreach (var bgd in backgrounds) bgd.Dispose();
             zz.Dispose();

@@ -36,11 +36,11 @@ public sealed class CheckpointTests : IDisposable
             using var x = randn(7, 2);
             using var t = rand(7);
             using var raw = Checkpoint.Load(folder, preferEma: false);
-            using (var a = net.forward(x, t)) using (var b = raw.Network.forward(x, t)) Assert.True(a.allclose(b, 0, 0));
+            using (var a = net.forward(x, t)) using (var b = raw.Networks[0].Network.forward(x, t, null)) Assert.True(a.allclose(b, 0, 0));
             using var averaged = Checkpoint.Load(folder);
             Assert.True(averaged.UsesEmaWeights);
             using var emaNet = new MlpNetwork(new MlpConfig(2, Width: 16, Depth: 2), seed: 5);
-            using (var a = emaNet.forward(x, t)) using (var b = averaged.Network.forward(x, t)) Assert.True(a.allclose(b, 0, 0));
+            using (var a = emaNet.forward(x, t)) using (var b = averaged.Networks[0].Network.forward(x, t, null)) Assert.True(a.allclose(b, 0, 0));
             Assert.Equal("linear", averaged.Interpolant.Name);
             Assert.Equal(0.5, averaged.Manifest.Interpolant.GammaScale);
             Assert.Equal(FieldKind.Velocity, Assert.Single(averaged.Manifest.Networks).Represents);

@@ -62,7 +62,7 @@ public class DiffusionTests
         using var x1 = Data(n, 3);
         using var z = randn(n, 1, dtype: float64, generator: g);
         using var x0 = randn(n, 1, dtype: float64, generator: g); // one-sided: x0 is the noise
-        using var interpolated = InterpolantSampler.SampleAt(new OneSidedVpInterpolant(), x0, x1, z, vp.InterpolantTime(tau));
+        using var interpolated = InterpolantPath.For(new OneSidedVpInterpolant()).SampleAt(x0, x1, z, vp.InterpolantTime(tau));
         AssertSameLaw(diffused, interpolated, $"tau = {tau}");
     }
 
@@ -79,7 +79,7 @@ public class DiffusionTests
         using var x1 = Data(n, 6);
         using var x0 = randn(n, 1, dtype: float64, generator: g);
         using var z = zeros(n, 1, dtype: float64);
-        using var interpolated = InterpolantSampler.SampleAt(new OneSidedVpInterpolant(), x0, x1, z, ddpm.InterpolantTime(k));
+        using var interpolated = InterpolantPath.For(new OneSidedVpInterpolant()).SampleAt(x0, x1, z, ddpm.InterpolantTime(k));
         AssertSameLaw(chain, interpolated, $"k = {k}");
     }
 

@@ -124,17 +124,17 @@ public class InterpolantTests
         using var x0 = randn(5, 3, dtype: float64, generator: g);
         using var x1 = randn(5, 3, dtype: float64, generator: g) + 3;
         using var z = randn(5, 3, dtype: float64, generator: g);
-        using var at0 = InterpolantSampler.SampleAt(it, x0, x1, z, 0);
-        using var at1 = InterpolantSampler.SampleAt(it, x0, x1, z, 1);
+        using var at0 = InterpolantPath.For(it).SampleAt(x0, x1, z, 0);
+        using var at1 = InterpolantPath.For(it).SampleAt(x0, x1, z, 1);
         var start = it.Kind == InterpolantKind.Mirror ? x1 : x0;
         Assert.True(at0.allclose(start, 0, 1e-12));
         Assert.True(at1.allclose(x1, 0, 1e-12));
         const double h = 1e-6;
         foreach (var t in new[] { 0.2, 0.6 })
         {
-            var (xt, v) = InterpolantSampler.Interpolate(it, x0, x1, z, [t, t, t, t, t]);
-            using var p = InterpolantSampler.SampleAt(it, x0, x1, z, t + h);
-            using var m = InterpolantSampler.SampleAt(it, x0, x1, z, t - h);
+            var (xt, v) = InterpolantPath.For(it).Interpolate(new StochasticInterpolants.Data.TrainingBatch(x0, x1, z, full(5, t, dtype: float64)));
+            using var p = InterpolantPath.For(it).SampleAt(x0, x1, z, t + h);
+            using var m = InterpolantPath.For(it).SampleAt(x0, x1, z, t - h);
             using var fd = (p - m) / (2 * h);
             Assert.True(v.allclose(fd, 1e-6, 1e-6), $"t = {t}");
             xt.Dispose(); v.Dispose();
@@ -144,13 +144,13 @@ public class InterpolantTests
     [Fact]
     public void Linear_interpolant_marginal_matches_the_gaussian_closed_form()
     {
-        // x0 ~ N(0, I), x1 ~ N(m, s^2 I): x_t ~ N(t m, ((1-t)^2 + t^2 s^2) I) (MATH.md section 5).
+        // x0 ~ N(0, I), x1 ~ N(m, s^2 I): x_t ~ N(t m, ((1-t)^2 + t^2 s^2) I) (docs/theory.md §5).
         const int n = 200_000; const double s = 0.5, m = 2.0, t = 0.3;
         using var g = new Generator(11);
         using var x0 = randn(n, 1, dtype: float64, generator: g);
         using var x1 = randn(n, 1, dtype: float64, generator: g) * s + m;
         using var z = zeros(n, 1, dtype: float64);
-        using var xt = InterpolantSampler.SampleAt(new LinearInterpolant(), x0, x1, z, t);
+        using var xt = InterpolantPath.For(new LinearInterpolant()).SampleAt(x0, x1, z, t);
         var v = (1 - t) * (1 - t) + t * t * s * s;
         // 5 standard errors: mean se = sqrt(v/n), variance se = v sqrt(2/n).
         Assert.InRange(xt.mean().item<double>(), t * m - 5 * Math.Sqrt(v / n), t * m + 5 * Math.Sqrt(v / n));

@@ -27,7 +27,7 @@ public class FlowLikelihoodTests
     [InlineData("dopri5", 0)]
     public void Log_density_of_the_exact_gaussian_flow_matches_the_closed_form(string solver, int steps)
     {
-        var likelihood = new FlowLikelihood(Exact.Velocity, new StandardGaussian(2), OdeSolvers.Create(solver, Math.Max(steps, 1), 1e-8, 1e-8));
+        var likelihood = new FlowLikelihood(Exact, new StandardGaussian(2), OdeSolvers.Create(solver, Math.Max(steps, 1), 1e-8, 1e-8));
         using var g = new Generator(1);
         using var x = randn(500, 2, dtype: float64, generator: g) * 0.5 + tensor(new[] { 2.0, -1.0 });
         using var result = likelihood.LogDensity(x);
@@ -39,7 +39,7 @@ public class FlowLikelihoodTests
     [Fact]
     public void Forward_and_backward_computations_agree_and_intermediate_densities_match_the_oracle()
     {
-        var likelihood = new FlowLikelihood(Exact.Velocity, new StandardGaussian(2), new Rk4Solver(100));
+        var likelihood = new FlowLikelihood(Exact, new StandardGaussian(2), new Rk4Solver(100));
         using var g = new Generator(2);
         using var x0 = randn(300, 2, dtype: float64, generator: g);
         var (x1, forward) = likelihood.SampleWithLogDensity(x0);
@@ -72,11 +72,11 @@ public class FlowLikelihoodTests
             [new MixtureComponent(0.5, [-2, 1], [0.2, 0.3]), new MixtureComponent(0.5, [1.5, -0.5], [0.5, 0.1])]);
         using var g = new Generator(3);
         using var x = randn(8, 2, dtype: float64, generator: g);
-        using var exact = new FlowLikelihood(oracle.Velocity, new StandardGaussian(2), new EulerSolver(1)).Divergence(0.6, x);
+        using var exact = new FlowLikelihood(oracle, new StandardGaussian(2), new EulerSolver(1)).Divergence(0.6, x);
         const int probes = 2000;
         var estimates = new List<Tensor>();
         for (var seed = 0; seed < 4; seed++)
-            estimates.Add(new FlowLikelihood(oracle.Velocity, new StandardGaussian(2), new EulerSolver(1), new LikelihoodOptions(estimator, probes / 4, seed)).Divergence(0.6, x));
+            estimates.Add(new FlowLikelihood(oracle, new StandardGaussian(2), new EulerSolver(1), new LikelihoodOptions(estimator, probes / 4, seed)).Divergence(0.6, x));
         // Per-probe standard error from the spread of the four 500-probe means.
         using var stack = torch.stack(estimates);
         using var mean = stack.mean([0]);
@@ -95,7 +95,7 @@ public class FlowLikelihoodTests
             new TrainingOptions(Steps: 800, BatchSize: 256, LearningRate: 3e-3, EmaDecay: 0.99, Seed: 0));
         trainer.Run(out var ema);
         using (ema) ema!.CopyTo(net);
-        var likelihood = FlowLikelihood.ForNetwork(net, new StandardGaussian(1), new Rk4Solver(40));
+        var likelihood = new FlowLikelihood(new NetworkVelocityField(net), new StandardGaussian(1), new Rk4Solver(40));
         const int k = 600; const double lo = -7, hi = 7, h = (hi - lo) / (k - 1);
         using var grid = linspace(lo, hi, k, dtype: float32).unsqueeze(1);
         using var result = likelihood.LogDensity(grid);
@@ -119,7 +119,7 @@ public class DifferentiableLikelihoodTests
     {
         using var net = new MlpNetwork(new MlpConfig(2, Width: 8, Depth: 1), seed: 3);
         net.to(float64);
-        var likelihood = FlowLikelihood.ForNetwork(net, new StandardGaussian(2), new Rk4Solver(6));
+        var likelihood = new FlowLikelihood(new NetworkVelocityField(net), new StandardGaussian(2), new Rk4Solver(6));
         using var g = new Generator(4);
         using var x = randn(16, 2, dtype: float64, generator: g);
         double Nll(bool differentiable, out Tensor? loss)
@@ -146,7 +146,7 @@ public class DifferentiableLikelihoodTests
         var numeric = (Shifted(h) - Shifted(-h)) / (2 * h);
         Assert.True(Math.Abs(analytic) > 1e-6, "the gradient should not vanish");
         Assert.Equal(numeric, analytic, 6);
-        Assert.Throws<ArgumentException>(() => new FlowLikelihood((t, y) => y, new StandardGaussian(2), new DormandPrince5Solver()).LogDensity(x, differentiable: true));
+        Assert.Throws<ArgumentException>(() => new FlowLikelihood(new VelocityFunction((t, y) => y), new StandardGaussian(2), new DormandPrince5Solver()).LogDensity(x, differentiable: true));
         loss.Dispose();
     }
 }

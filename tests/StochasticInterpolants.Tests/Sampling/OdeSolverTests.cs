@@ -18,7 +18,7 @@ public class OdeSolverTests(ITestOutputHelper output)
         return randn(n, 2, dtype: dtype, generator: g);
     }
 
-    // A nonlinear test problem: the exact velocity carrying N(0, I) to a two-component mixture (MATH.md section 5).
+    // A nonlinear test problem: the exact velocity carrying N(0, I) to a two-component mixture (docs/theory.md §5).
     private static readonly GaussianMixtureField Bimodal = new(new LinearInterpolant(),
         [new MixtureComponent(1, [0, 0], [1, 1])],
         [new MixtureComponent(0.4, [-2, 1], [0.3, 0.2]), new MixtureComponent(0.6, [1.5, -1], [0.5, 0.4])]);

@@ -8,7 +8,7 @@ namespace StochasticInterpolants.Tests.Sampling;
 
 public class SdeSamplerTests
 {
-    // x0 ~ N(0, I), x1 ~ N(m, s^2 I), linear interpolant, gamma = 0: exact b and s from the mixture oracle (MATH.md section 5).
+    // x0 ~ N(0, I), x1 ~ N(m, s^2 I), linear interpolant, gamma = 0: exact b and s from the mixture oracle (docs/theory.md §5).
     private static readonly double[] M = [2.0, -1.0];
     private const double S = 0.5;
     private static readonly GaussianMixtureField Oracle = new(new LinearInterpolant(),

@@ -1,7 +1,7 @@
-namespace StochasticInterpolants.Fields;
+namespace StochasticInterpolants.Interpolants;
 
 /// <summary>
-/// Which conditional expectation a network represents (MATH.md section 2). Recorded in every checkpoint
+/// Which conditional expectation a network represents (docs/theory.md §2). Recorded in every checkpoint
 /// so that a sampler never mistakes one field for another.
 /// </summary>
 public enum FieldKind

@@ -1,0 +1,44 @@
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Data;
+
+/// <summary>
+/// Draws of a coupling: x0 ~ rho0 and x1 ~ rho1 paired row by row, each [n, ...], with an optional condition per row
+/// (class labels [n], a mask, a low-resolution image, ...) that travels with x1.
+/// </summary>
+/// <param name="X0">Base points, [n, ...].</param>
+/// <param name="X1">Target points, [n, ...] (the same shape).</param>
+/// <param name="Condition">The condition of each row, or null.</param>
+public sealed record CoupledSample(Tensor X0, Tensor X1, Tensor? Condition = null);
+
+/// <summary>
+/// One training batch, the record that flows from a coupling through the path to the objective (docs/theory.md §2):
+/// the coupled pair (x0, x1), the latent noise z ~ N(0, I) of the same shape, a time per row t ([n], float64) and the
+/// optional condition. Nothing downstream draws data of its own.
+/// </summary>
+/// <param name="X0">Base points [n, ...].</param>
+/// <param name="X1">Target points [n, ...].</param>
+/// <param name="Z">Latent noise [n, ...].</param>
+/// <param name="T">Times [n], float64.</param>
+/// <param name="Condition">Per-row condition or null.</param>
+public sealed record TrainingBatch(Tensor X0, Tensor X1, Tensor Z, Tensor T, Tensor? Condition = null)
+{
+    /// <summary>Rows n.</summary>
+    public long Count => X0.shape[0];
+
+    /// <summary>Checks that every tensor has n rows and that x0, x1 and z share one shape; throws with the shapes otherwise.</summary>
+    public void Validate()
+    {
+        if (X0.dim() < 1 || !X0.shape.SequenceEqual(X1.shape) || !X0.shape.SequenceEqual(Z.shape))
+            throw new ArgumentException($"x0, x1 and z must share one [n, ...] shape; got [{Shape(X0)}], [{Shape(X1)}], [{Shape(Z)}]");
+        if (T.dim() != 1 || T.shape[0] != X0.shape[0]) throw new ArgumentException($"the batch needs one time per row: [{X0.shape[0]}] times, got [{Shape(T)}]");
+        if (Condition is { } c && (c.dim() < 1 || c.shape[0] != X0.shape[0]))
+            throw new ArgumentException($"the condition must have one entry per row ({X0.shape[0]}), got shape [{Shape(c)}]");
+    }
+
+    /// <summary>The batch on <paramref name="device"/> (the same record when it is already there).</summary>
+    public TrainingBatch To(Device device) => X0.device == device ? this
+        : new(X0.to(device), X1.to(device), Z.to(device), T.to(device), Condition?.to(device));
+
+    private static string Shape(Tensor t) => string.Join(",", t.shape);
+}
