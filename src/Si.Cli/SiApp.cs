@@ -50,9 +50,20 @@ public static class SiApp
         }
         catch (Exception e) when (Describe(e) is { } message)
         {
-            return Fail(error, message, e switch { OperationCanceledException => ExitCodes.Cancelled, UsageException => ExitCodes.Usage, _ => ExitCodes.Failed });
+            return Fail(error, message, e switch { OperationCanceledException => ExitCodes.Cancelled, UsageException or InvalidSettingException => ExitCodes.Usage, _ => ExitCodes.Failed });
         }
     }
+
+    // The library names its settings in its own terms; the command line points at the flag that sets each.
+    private static readonly Dictionary<string, string> Flags = new()
+    {
+        ["steps"] = "--steps", ["solver-steps"] = "--steps", ["batch"] = "--batch", ["lr"] = "--lr", ["optimizer"] = "--optimizer",
+        ["weight-decay"] = "--weight-decay", ["warmup"] = "--warmup", ["schedule"] = "--schedule", ["grad-clip"] = "--grad-clip",
+        ["ema"] = "--ema", ["log-every"] = "--log-every", ["width"] = "--width", ["depth"] = "--depth", ["activation"] = "--activation",
+        ["time-frequencies"] = "--time-frequencies", ["count"] = "--count", ["rtol"] = "--rtol", ["atol"] = "--atol", ["eps"] = "--eps",
+        ["eps-schedule"] = "--eps-schedule", ["learn"] = "--learn", ["checkpoint-every"] = "--checkpoint-every", ["threads"] = "--threads",
+        ["t-clip"] = "--t-clip", ["probes"] = "--probes", ["gamma-scale"] = "--gamma-scale", ["gamma"] = "--gamma", ["interpolant"] = "--interpolant",
+    };
 
     internal static int Fail(TextWriter error, string message, int code)
     {
@@ -65,6 +76,7 @@ public static class SiApp
     {
         OperationCanceledException => "cancelled",
         UsageException u => u.Message,
+        InvalidSettingException s => Flags.TryGetValue(s.Setting, out var flag) ? $"{flag}: {s.Message}" : s.Message,
         ArgumentException a => a.Message.Split(" (Parameter '")[0],
         DataFormatException or CheckpointException or DeviceUnavailableException or TrainingDivergedException or FieldConversionException or Sampling.IntegrationException => e.Message,
         FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => e.Message,

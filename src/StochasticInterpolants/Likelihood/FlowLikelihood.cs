@@ -1,3 +1,4 @@
+using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Sampling;
@@ -67,7 +68,7 @@ public sealed class FlowLikelihood
         Solver = solver;
         BaseTime = baseTime;
         Options = options ?? new LikelihoodOptions();
-        if (Options.Probes < 1) throw new ArgumentException($"Hutchinson probes must be >= 1, got {Options.Probes}");
+        if (Options.Probes < 1) throw new InvalidSettingException("probes", $"Hutchinson probes must be >= 1, got {Options.Probes}");
     }
 
     /// <summary>The base density rho0.</summary>

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Runtime;
 using System.Diagnostics;
 using System.Text.Json.Serialization;
 using StochasticInterpolants.Checkpoints;
@@ -17,15 +18,20 @@ namespace StochasticInterpolants.Metrics;
 /// <param name="MetricPoints">Points used by the O(n^2) sample metrics (energy distance, MMD).</param>
 public sealed record EvaluationOptions(int Count = 5000, IOdeSolver? Solver = null, LikelihoodOptions? Likelihood = null, long Seed = 0, int MetricPoints = 2000);
 
-/// <summary>The figures of an evaluation; JSON names are the snake_case keys of <c>si eval --json</c>.</summary>
+/// <summary>
+/// The figures of an evaluation; JSON names are the snake_case keys of <c>si eval --json</c>. The energy distance and MMD
+/// are the unbiased estimates of squared quantities (D^2, MMD^2): they can come out slightly below zero when the two samples
+/// are indistinguishable at this sample size. <c>*_floor</c> is the same estimate between two independent samples of the
+/// target itself — the noise level below which a model's figure says nothing.
+/// </summary>
 public sealed record EvaluationReport(
     [property: JsonPropertyName("nll_mean")] double NllMean,
     [property: JsonPropertyName("nll_stderr")] double NllStdErr,
     [property: JsonPropertyName("bits_per_dim")] double BitsPerDim,
     [property: JsonPropertyName("true_entropy")] double? TrueEntropy,
     [property: JsonPropertyName("nll_gap")] double? NllGap,
-    [property: JsonPropertyName("energy_distance")] double EnergyDistance,
-    [property: JsonPropertyName("mmd")] double Mmd,
+    [property: JsonPropertyName("energy_distance_squared")] double EnergyDistance,
+    [property: JsonPropertyName("mmd_squared")] double Mmd,
     [property: JsonPropertyName("mmd_bandwidths")] IReadOnlyList<double> MmdBandwidths,
     [property: JsonPropertyName("sliced_w2")] double SlicedW2,
     [property: JsonPropertyName("sliced_w2_projections")] int SlicedW2Projections,
@@ -35,7 +41,15 @@ public sealed record EvaluationReport(
     [property: JsonPropertyName("held_out")] int HeldOut,
     [property: JsonPropertyName("solver")] string Solver,
     [property: JsonPropertyName("estimator")] string Estimator,
-    [property: JsonPropertyName("target")] string Target);
+    [property: JsonPropertyName("target")] string Target,
+    [property: JsonPropertyName("energy_distance_squared_floor")] double EnergyDistanceFloor,
+    [property: JsonPropertyName("mmd_squared_floor")] double MmdFloor)
+{
+    /// <summary>The old name of <see cref="EnergyDistance"/> (kept for readers of earlier JSON).</summary>
+    [JsonPropertyName("energy_distance")] public double EnergyDistanceAlias => EnergyDistance;
+    /// <summary>The old name of <see cref="Mmd"/> (kept for readers of earlier JSON).</summary>
+    [JsonPropertyName("mmd")] public double MmdAlias => Mmd;
+}
 
 /// <summary>
 /// Scores a checkpoint against a target: NLL of held-out target points under the flow (nats per sample, with its
@@ -56,7 +70,7 @@ public static class Evaluator
     public static EvaluationReport Evaluate(Checkpoint checkpoint, IDistribution target, EvaluationOptions? options = null, IProgress<double>? progress = null)
     {
         var o = options ?? new EvaluationOptions();
-        if (o.Count < 2) throw new ArgumentException($"--count must be >= 2, got {o.Count}");
+        if (o.Count < 2) throw new InvalidSettingException("count", $"the evaluation needs at least 2 points, got {o.Count}");
         if (target.Dimension != checkpoint.Manifest.Dimension)
             throw new ArgumentException($"target '{target.Name}' has dimension {target.Dimension}, the checkpoint {checkpoint.Manifest.Dimension}");
         var solver = o.Solver ?? new Rk4Solver(100);
@@ -93,6 +107,17 @@ public static class Evaluator
         progress?.Report(0.9);
         var m = Math.Min(o.MetricPoints, n);
         var a = samples[..m]; var b = heldOut[..m];
+        // The noise floor: a second true sample of the same size (fresh draws, or the file's other rows, or its second half).
+        Tensor reference, other;
+        if (target is EmpiricalDistribution rows)
+        {
+            var k = (int)Math.Min(m, rows.Count / 2);
+            if (rows.Count >= 2 * (long)m) { reference = b; other = rows.Rows[m..(2 * m)]; }
+            else { reference = rows.Rows[..k]; other = rows.Rows[k..(2 * k)]; }
+        }
+        else { reference = b; other = target.Sample(m, generator); }
+        var energyFloor = EnergyDistance.Compute(reference, other);
+        var mmdFloor = SampleDistances.Mmd(reference, other);
         var entropy = TrueEntropy(target);
         var report = new EvaluationReport(
             nll, stderr, LikelihoodUnits.BitsPerDimension(nll, target.Dimension), entropy, entropy is { } h ? nll - h : null,
@@ -100,7 +125,9 @@ public static class Evaluator
             SampleDistances.SlicedWasserstein2(samples, heldOut, 256, o.Seed), 256,
             target is Checkerboard ? Checkerboard.FractionInside(samples) : null,
             (double)nfe / chunks, watch.Elapsed.TotalSeconds, n, solver.Name + (solver is FixedStepSolver f ? $" {f.StepCount} steps" : solver is DormandPrince5Solver d ? $" rtol {d.RelativeTolerance:G3} atol {d.AbsoluteTolerance:G3}" : ""),
-            likelihoodOptions.Describe(), target.Name);
+            likelihoodOptions.Describe(), target.Name, energyFloor, mmdFloor);
+        foreach (var (name, value) in new[] { ("NLL", nll), ("energy distance", report.EnergyDistance), ("MMD", report.Mmd), ("sliced W2", report.SlicedW2) })
+            if (!double.IsFinite(value)) throw new IntegrationException($"the evaluation's {name} is {value}: the samples or likelihoods are not finite");
         samples.Dispose();
         progress?.Report(1.0);
         return report;

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -21,9 +22,9 @@ public sealed record MlpConfig(int Dimension, int Width = 256, int Depth = 4, st
     public void Validate()
     {
         if (Dimension < 1) throw new ArgumentException($"model dimension must be >= 1, got {Dimension}");
-        if (Width < 1 || Width > 65536) throw new ArgumentException($"--width must be in 1..65536, got {Width}");
-        if (Depth < 1 || Depth > 64) throw new ArgumentException($"--depth must be in 1..64, got {Depth}");
-        if (TimeFrequencies < 0 || TimeFrequencies > 256) throw new ArgumentException($"time frequencies must be in 0..256, got {TimeFrequencies}");
+        if (Width < 1 || Width > 65536) throw new InvalidSettingException("width", $"hidden width must be in 1..65536, got {Width}");
+        if (Depth < 1 || Depth > 64) throw new InvalidSettingException("depth", $"hidden layers must be in 1..64, got {Depth}");
+        if (TimeFrequencies < 0 || TimeFrequencies > 256) throw new InvalidSettingException("time-frequencies", $"time frequencies must be in 0..256, got {TimeFrequencies}");
         if (Classes < 0 || Classes > 1_000_000) throw new ArgumentException($"class count must be in 0..1000000, got {Classes}");
         if (Classes > 0 && (ClassEmbedding < 1 || ClassEmbedding > 4096)) throw new ArgumentException($"class embedding width must be in 1..4096, got {ClassEmbedding}");
         _ = MlpNetwork.MakeActivation(Activation);
@@ -207,6 +208,6 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
         "relu" => nn.ReLU(),
         "tanh" => nn.Tanh(),
         "softplus" => nn.Softplus(),
-        _ => throw new ArgumentException($"unknown activation '{name}' (expected silu, gelu, relu, tanh, softplus)"),
+        _ => throw new InvalidSettingException("activation", $"unknown activation '{name}' (expected silu, gelu, relu, tanh, softplus)"),
     };
 }

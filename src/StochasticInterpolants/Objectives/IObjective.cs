@@ -1,3 +1,4 @@
+using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
@@ -28,7 +29,7 @@ public static class Objective
     public static double ResolveClip(IInterpolant interpolant, double? requested)
     {
         var clip = requested ?? (SingularAtEnds(interpolant) ? 1e-3 : 0.0);
-        if (!(clip >= 0 && clip < 0.5)) throw new ArgumentException($"time clip must be in [0, 0.5), got {clip}");
+        if (!(clip >= 0 && clip < 0.5)) throw new InvalidSettingException("t-clip", $"time clip must be in [0, 0.5), got {clip}");
         return clip;
     }
 

@@ -21,9 +21,9 @@ public static class ComputeDevice
             bool available;
             try { available = cuda.is_available(); } catch (Exception) { available = false; }
             if (!available)
-                throw new DeviceUnavailableException("--device cuda: TorchSharp finds no CUDA device (no GPU, no driver, or this build carries the CPU libtorch; reference libtorch-cuda-12.8-linux-x64 to use a GPU)");
+                throw new DeviceUnavailableException("device 'cuda': TorchSharp finds no CUDA device (no GPU, no driver, or this build carries the CPU libtorch; reference libtorch-cuda-12.8-linux-x64 to use a GPU)");
             var count = cuda.device_count();
-            if (index >= count) throw new DeviceUnavailableException($"--device {name}: only {count} CUDA device(s) found");
+            if (index >= count) throw new DeviceUnavailableException($"device '{name}': only {count} CUDA device(s) found");
             return new Device(DeviceType.CUDA, index);
         }
         throw new ArgumentException($"unknown device '{name}' (expected cpu, cuda or cuda:N)");

@@ -43,7 +43,7 @@ public static class NativeRuntime
     public static int ConfigureThreads(int? threads)
     {
         var n = threads ?? Environment.ProcessorCount;
-        if (n < 1 || n > 1024) throw new ArgumentException($"--threads must be in 1..1024, got {n}");
+        if (n < 1 || n > 1024) throw new InvalidSettingException("threads", $"thread count must be in 1..1024, got {n}");
         set_num_threads(n);
         return n;
     }

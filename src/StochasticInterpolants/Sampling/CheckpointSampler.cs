@@ -82,7 +82,7 @@ public static class CheckpointSampler
     private static (Tensor Samples, double FunctionEvaluations) Run(Checkpoint checkpoint, int count, long seed, Device? device, int chunkSize,
         IProgress<double>? progress, Func<Tensor, Generator, IProgress<double>?, OdeSolution> integrate)
     {
-        if (count < 1) throw new ArgumentException($"--count must be >= 1, got {count}");
+        if (count < 1) throw new InvalidSettingException("count", $"sample count must be >= 1, got {count}");
         var baseDistribution = BaseOf(checkpoint.Manifest);
         using var generator = new Generator((ulong)seed);
         var chunks = new List<Tensor>();

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Interpolants;
 
 namespace StochasticInterpolants.Sampling;
@@ -38,12 +39,12 @@ public abstract record DiffusionCoefficient
     {
         "constant" => Constant(eps),
         "noise" or "gamma" or "sigma" => ProportionalToNoise(eps, interpolant),
-        _ => throw new ArgumentException($"unknown eps schedule '{schedule}' (expected constant, noise)"),
+        _ => throw new InvalidSettingException("eps-schedule", $"unknown eps schedule '{schedule}' (expected constant, noise)"),
     };
 
     private static double Check(double eps)
     {
-        if (!(eps >= 0) || !double.IsFinite(eps)) throw new ArgumentException($"the diffusion coefficient eps must be a finite number >= 0, got {eps}");
+        if (!(eps >= 0) || !double.IsFinite(eps)) throw new InvalidSettingException("eps", $"the diffusion coefficient eps must be a finite number >= 0, got {eps}");
         return eps;
     }
 

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Runtime;
 using TorchSharp;
 using StochasticInterpolants.Fields;
 using static TorchSharp.torch;
@@ -30,8 +31,8 @@ public sealed class DormandPrince5Solver : IOdeSolver
     /// <summary>Creates the solver with relative and absolute tolerances and a cap on the number of steps.</summary>
     public DormandPrince5Solver(double rtol = 1e-5, double atol = 1e-5, int maxSteps = 100_000)
     {
-        if (!(rtol > 0 && rtol < 1)) throw new ArgumentException($"--rtol must be in (0, 1), got {rtol}");
-        if (!(atol > 0 && atol < 1)) throw new ArgumentException($"--atol must be in (0, 1), got {atol}");
+        if (!(rtol > 0 && rtol < 1)) throw new InvalidSettingException("rtol", $"relative tolerance must be in (0, 1), got {rtol}");
+        if (!(atol > 0 && atol < 1)) throw new InvalidSettingException("atol", $"absolute tolerance must be in (0, 1), got {atol}");
         if (maxSteps < 1) throw new ArgumentException($"max steps must be >= 1, got {maxSteps}");
         RelativeTolerance = rtol; AbsoluteTolerance = atol; MaxSteps = maxSteps;
     }
@@ -70,7 +71,7 @@ public sealed class DormandPrince5Solver : IOdeSolver
             while (target < targets.Count)
             {
                 if (accepted + rejected >= MaxSteps)
-                    throw new IntegrationException($"dopri5 gave up after {MaxSteps} steps at t = {t:G6} (the field may be stiff or non-finite; loosen --rtol/--atol or use a fixed-step solver)");
+                    throw new IntegrationException($"dopri5 gave up after {MaxSteps} steps at t = {t:G6} (the field may be stiff or non-finite; loosen the tolerances or use a fixed-step solver)");
                 var goal = targets[target];
                 var landing = Math.Abs(h) >= Math.Abs(goal - t);
                 var step = landing ? goal - t : h;

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Fields;
 using static TorchSharp.torch;
 
@@ -12,7 +13,7 @@ public abstract class FixedStepSolver : IOdeSolver
     /// <summary>Creates a solver taking <paramref name="steps"/> uniform steps.</summary>
     protected FixedStepSolver(int steps)
     {
-        if (steps < 1 || steps > 1_000_000) throw new ArgumentException($"--steps (solver steps) must be in 1..1000000, got {steps}");
+        if (steps < 1 || steps > 1_000_000) throw new InvalidSettingException("solver-steps", $"solver steps must be in 1..1000000, got {steps}");
         StepCount = steps;
     }
 

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Runtime;
 namespace StochasticInterpolants.Training;
 
 /// <summary>
@@ -32,17 +33,17 @@ public sealed record TrainingOptions(
     /// <summary>Throws <see cref="ArgumentException"/> with a one-line reason for an invalid setting.</summary>
     public void Validate()
     {
-        if (Steps < 1) throw new ArgumentException($"--steps must be >= 1, got {Steps}");
-        if (BatchSize < 1 || BatchSize > 10_000_000) throw new ArgumentException($"--batch must be in 1..10000000, got {BatchSize}");
-        if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new ArgumentException($"--lr must be a positive number, got {LearningRate}");
-        if (Optimizer is not ("adam" or "adamw")) throw new ArgumentException($"unknown optimizer '{Optimizer}' (expected adam, adamw)");
-        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw new ArgumentException($"--weight-decay must be >= 0, got {WeightDecay}");
-        if (WarmupSteps < 0) throw new ArgumentException($"--warmup must be >= 0, got {WarmupSteps}");
-        if (Schedule is not ("cosine" or "linear" or "constant")) throw new ArgumentException($"unknown learning-rate schedule '{Schedule}' (expected cosine, linear, constant)");
-        if (!(FinalLearningRateFraction >= 0 && FinalLearningRateFraction <= 1)) throw new ArgumentException($"final learning-rate fraction must be in [0, 1], got {FinalLearningRateFraction}");
-        if (!(GradientClip >= 0) || !double.IsFinite(GradientClip)) throw new ArgumentException($"--grad-clip must be >= 0, got {GradientClip}");
-        if (!(EmaDecay >= 0 && EmaDecay < 1)) throw new ArgumentException($"--ema must be in [0, 1), got {EmaDecay}");
-        if (LogEvery < 1) throw new ArgumentException($"--log-every must be >= 1, got {LogEvery}");
+        if (Steps < 1) throw new InvalidSettingException("steps", $"training steps must be >= 1, got {Steps}");
+        if (BatchSize < 1 || BatchSize > 10_000_000) throw new InvalidSettingException("batch", $"batch size must be in 1..10000000, got {BatchSize}");
+        if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new InvalidSettingException("lr", $"learning rate must be a positive number, got {LearningRate}");
+        if (Optimizer is not ("adam" or "adamw")) throw new InvalidSettingException("optimizer", $"unknown optimizer '{Optimizer}' (expected adam, adamw)");
+        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw new InvalidSettingException("weight-decay", $"weight decay must be >= 0, got {WeightDecay}");
+        if (WarmupSteps < 0) throw new InvalidSettingException("warmup", $"warm-up steps must be >= 0, got {WarmupSteps}");
+        if (Schedule is not ("cosine" or "linear" or "constant")) throw new InvalidSettingException("schedule", $"unknown learning-rate schedule '{Schedule}' (expected cosine, linear, constant)");
+        if (!(FinalLearningRateFraction >= 0 && FinalLearningRateFraction <= 1)) throw new InvalidSettingException("final-lr", $"final learning-rate fraction must be in [0, 1], got {FinalLearningRateFraction}");
+        if (!(GradientClip >= 0) || !double.IsFinite(GradientClip)) throw new InvalidSettingException("grad-clip", $"gradient clip must be >= 0, got {GradientClip}");
+        if (!(EmaDecay >= 0 && EmaDecay < 1)) throw new InvalidSettingException("ema", $"moving-average decay must be in [0, 1), got {EmaDecay}");
+        if (LogEvery < 1) throw new InvalidSettingException("log-every", $"log interval must be >= 1, got {LogEvery}");
     }
 
     /// <summary>The learning rate at (0-based) step <paramref name="step"/>: linear warm-up, then the schedule.</summary>

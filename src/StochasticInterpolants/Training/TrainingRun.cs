@@ -60,11 +60,11 @@ public sealed record TrainingRunConfig(
             {
                 "velocity" or "b" => FieldKind.Velocity,
                 "score" or "denoiser" or "eta" or "noise" => FieldKind.Denoiser,
-                _ => throw new ArgumentException($"--learn: unknown field '{part}' (expected velocity, score)"),
+                _ => throw new InvalidSettingException("learn", $"unknown field to learn '{part}' (expected velocity, score)"),
             };
             if (!kinds.Contains(kind)) kinds.Add(kind);
         }
-        if (kinds.Count == 0) throw new ArgumentException("--learn names no field (expected velocity, score or velocity,score)");
+        if (kinds.Count == 0) throw new InvalidSettingException("learn", "no field to learn is named (expected velocity, score or velocity,score)");
         return kinds;
     }
 
@@ -95,7 +95,7 @@ public sealed record TrainingRunConfig(
     /// <summary>Throws <see cref="ArgumentException"/> for an invalid run-level setting.</summary>
     public void ValidateRun()
     {
-        if (CheckpointEvery < 1) throw new ArgumentException($"--checkpoint-every must be >= 1, got {CheckpointEvery}");
+        if (CheckpointEvery < 1) throw new InvalidSettingException("checkpoint-every", $"snapshot interval must be >= 1, got {CheckpointEvery}");
     }
 
     /// <summary>This config as indented JSON.</summary>

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Runtime;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Training;
@@ -77,6 +78,6 @@ public sealed record TrainingCheckpointing(ITrainingStateStore Store, int Every)
     /// <summary>Checks <see cref="Every"/>.</summary>
     public void Validate()
     {
-        if (Every < 1) throw new ArgumentException($"--checkpoint-every must be >= 1, got {Every}");
+        if (Every < 1) throw new InvalidSettingException("checkpoint-every", $"snapshot interval must be >= 1, got {Every}");
     }
 }

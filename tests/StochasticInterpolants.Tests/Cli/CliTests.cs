@@ -220,8 +220,20 @@ public sealed class CliEvalTests : IDisposable
         Assert.Contains("NLL (nats/sample)", output);
         Assert.Contains("inside the support", output);
         using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
-        foreach (var key in new[] { "nll_mean", "nll_stderr", "true_entropy", "energy_distance", "mmd", "sliced_w2", "support_fraction", "nfe", "seconds" })
-            Assert.True(doc.RootElement.TryGetProperty(key, out _), key);
+        var root = doc.RootElement;
+        // Values, not just key names: finite, in range, the old keys equal to the new squared ones, the floor near zero.
+        foreach (var key in new[] { "nll_mean", "nll_stderr", "true_entropy", "energy_distance_squared", "mmd_squared", "sliced_w2", "support_fraction", "nfe", "seconds",
+                     "energy_distance_squared_floor", "mmd_squared_floor", "energy_distance", "mmd" })
+            Assert.True(root.TryGetProperty(key, out var v) && double.IsFinite(v.GetDouble()), key);
+        Assert.Equal(root.GetProperty("energy_distance_squared").GetDouble(), root.GetProperty("energy_distance").GetDouble());
+        Assert.Equal(root.GetProperty("mmd_squared").GetDouble(), root.GetProperty("mmd").GetDouble());
+        Assert.InRange(root.GetProperty("support_fraction").GetDouble(), 0.3, 1.0); // a 30-step model is better than the 0.5 of noise... or close to it
+        Assert.InRange(root.GetProperty("nll_stderr").GetDouble(), 1e-4, 1.0);
+        Assert.Equal(20.0, root.GetProperty("nfe").GetDouble()); // RK4, 5 steps
+        // Two true samples of 200 points: the squared energy distance is noise around zero, far below a 30-step model's.
+        Assert.InRange(root.GetProperty("energy_distance_squared_floor").GetDouble(), -0.05, 0.05);
+        Assert.True(root.GetProperty("energy_distance_squared").GetDouble() > root.GetProperty("energy_distance_squared_floor").GetDouble());
+        Assert.Contains("indistinguishable at this sample size", output);
         Assert.Equal(Math.Log(32), doc.RootElement.GetProperty("true_entropy").GetDouble(), 10);
         // No model goes below the entropy by more than noise: a tiny model is far above it.
         Assert.True(doc.RootElement.GetProperty("nll_mean").GetDouble() > Math.Log(32) - 0.2);
