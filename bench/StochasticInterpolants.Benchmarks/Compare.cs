@@ -1,3 +1,5 @@
+using StochasticInterpolants.Runs;
+using StochasticInterpolants.Files;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;

@@ -1,3 +1,5 @@
+using StochasticInterpolants.Runs;
+using StochasticInterpolants.Files;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;

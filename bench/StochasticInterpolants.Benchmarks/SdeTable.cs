@@ -1,3 +1,4 @@
+using StochasticInterpolants.Runs;
 using System.Diagnostics;
 using System.Globalization;
 using StochasticInterpolants.Checkpoints;

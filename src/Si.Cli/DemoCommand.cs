@@ -1,3 +1,5 @@
+using StochasticInterpolants.Runs;
+using StochasticInterpolants.Files;
 using System.CommandLine;
 using System.Diagnostics;
 using StochasticInterpolants.Checkpoints;

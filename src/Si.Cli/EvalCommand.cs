@@ -1,3 +1,5 @@
+using StochasticInterpolants.Runs;
+using StochasticInterpolants.Files;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -42,7 +44,7 @@ internal static class EvalCommand
             };
             var jsonPath = r.GetValue(json);
             if (jsonPath is not null) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
-            var targetDistribution = Distributions.Parse(r.GetValue(target)!);
+            var targetDistribution = DataSources.Parse(r.GetValue(target)!);
             CommonOptions.ApplyRuntime(r.GetValue(threads));
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
             var display = new ProgressDisplay(r.GetValue(progress), error);

@@ -1,3 +1,5 @@
+using StochasticInterpolants.Runs;
+using StochasticInterpolants.Files;
 using System.CommandLine;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Files;
 using System.CommandLine;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Runs;
 using System.CommandLine;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Interpolants;

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Files;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using StochasticInterpolants.Training;

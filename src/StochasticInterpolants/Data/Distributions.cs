@@ -1,3 +1,4 @@
+using StochasticInterpolants.Files;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Data;
@@ -40,10 +41,10 @@ public static class Distributions
     public static IReadOnlyList<string> Names { get; } = ["checkerboard", "8gaussians", "moons", "spirals", "rings", "pinwheel", "swissroll", "gaussian"];
 
     /// <summary>
-    /// Returns the distribution called <paramref name="spec"/>; a path to an existing file, or a name ending in .csv, is
-    /// read as an <see cref="EmpiricalDistribution"/>. <paramref name="dimension"/> sets the dimension of <c>gaussian</c> (default 2).
+    /// Returns the built-in distribution called <paramref name="spec"/>, or null when no built-in has that name (files are
+    /// read one layer up, by <c>Files.DataSources</c>). <paramref name="dimension"/> sets the dimension of <c>gaussian</c> (default 2).
     /// </summary>
-    public static IDistribution Parse(string spec, int? dimension = null)
+    public static IDistribution? TryParse(string spec, int? dimension = null)
     {
         var name = spec.Trim();
         switch (name.ToLowerInvariant())
@@ -57,9 +58,6 @@ public static class Distributions
             case "swissroll" or "swiss-roll": return new SwissRoll();
             case "gaussian" or "normal": return new StandardGaussian(dimension ?? 2);
         }
-        if (File.Exists(name)) return EmpiricalDistribution.FromCsv(name);
-        if (Directory.Exists(name)) throw new DataFormatException($"'{name}' is a folder, not a CSV file");
-        if (name.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)) throw new FileNotFoundException($"file '{name}' does not exist");
-        throw new ArgumentException($"unknown distribution '{spec}' (expected {string.Join(", ", Names)}, or a CSV file)");
+        return null;
     }
 }

@@ -23,13 +23,6 @@ public sealed class EmpiricalDistribution : SampledDistribution, IDisposable
         Dimension = (int)rows.shape[1];
     }
 
-    /// <summary>Reads a CSV file (see <see cref="CsvMatrix.Read"/>).</summary>
-    public static EmpiricalDistribution FromCsv(string path)
-    {
-        using var rows = CsvMatrix.Read(path);
-        return new EmpiricalDistribution(rows, path);
-    }
-
     /// <inheritdoc />
     public override string Name { get; }
     /// <inheritdoc />

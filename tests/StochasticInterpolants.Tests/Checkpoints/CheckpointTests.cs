@@ -1,3 +1,4 @@
+using StochasticInterpolants.Files;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Interpolants;

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Files;
 using StochasticInterpolants.Cli;
 using StochasticInterpolants.Data;
 

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Files;
 using StochasticInterpolants.Data;
 using static TorchSharp.torch;
 
@@ -29,7 +30,7 @@ public sealed class CsvMatrixTests : IDisposable
         using var x = CsvMatrix.Read(File("h.csv", "a,b\n1,2\n\n3.5,-4e-1\n"));
         Assert.Equal(new long[] { 2, 2 }, x.shape);
         Assert.Equal(new[] { 1f, 2f, 3.5f, -0.4f }, x.data<float>().ToArray());
-        using var e = EmpiricalDistribution.FromCsv(File("e.csv", "1,2,3\n4,5,6\n"));
+        using var e = DataSources.ReadCsv(File("e.csv", "1,2,3\n4,5,6\n"));
         Assert.Equal(3, e.Dimension);
         using var gen = new Generator(1);
         using var s = e.Sample(100, gen);

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Files;
 using System.Globalization;
 using FsCheck;
 using FsCheck.Xunit;

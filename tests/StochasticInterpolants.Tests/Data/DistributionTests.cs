@@ -1,3 +1,4 @@
+using StochasticInterpolants.Files;
 using StochasticInterpolants.Data;
 using static TorchSharp.torch;
 
@@ -77,7 +78,7 @@ public class DistributionTests
     [Theory, MemberData(nameof(ToyNames))]
     public void Toy_data_sets_are_finite_reproducible_and_of_plausible_extent(string name)
     {
-        var d = Distributions.Parse(name);
+        var d = DataSources.Parse(name);
         Assert.Equal(2, d.Dimension);
         using var g1 = new Generator(9); using var g2 = new Generator(9);
         using var a = d.Sample(5000, g1); using var b = d.Sample(5000, g2);
@@ -95,7 +96,7 @@ public class DistributionTests
     [Fact]
     public void Unknown_names_give_a_clear_error()
     {
-        Assert.Contains("unknown distribution 'donut'", Assert.Throws<ArgumentException>(() => Distributions.Parse("donut")).Message);
-        Assert.Contains("does not exist", Assert.Throws<FileNotFoundException>(() => Distributions.Parse("/nonexistent/x.csv")).Message);
+        Assert.Contains("unknown distribution 'donut'", Assert.Throws<ArgumentException>(() => DataSources.Parse("donut")).Message);
+        Assert.Contains("does not exist", Assert.Throws<FileNotFoundException>(() => DataSources.Parse("/nonexistent/x.csv")).Message);
     }
 }

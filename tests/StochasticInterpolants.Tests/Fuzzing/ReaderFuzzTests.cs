@@ -1,3 +1,4 @@
+using StochasticInterpolants.Files;
 using FsCheck;
 using FsCheck.Xunit;
 using StochasticInterpolants.Benchmarks;

@@ -1,3 +1,5 @@
+using StochasticInterpolants.Files;
+using StochasticInterpolants.Runs;
 using System.Diagnostics;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Tests.Cli;

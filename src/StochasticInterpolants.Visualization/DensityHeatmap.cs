@@ -1,3 +1,4 @@
+using StochasticInterpolants.Files;
 using ScottPlot;
 using StochasticInterpolants.Checkpoints;
 using static TorchSharp.torch;

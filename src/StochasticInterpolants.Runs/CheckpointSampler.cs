@@ -1,3 +1,12 @@
+using StochasticInterpolants.Couplings;
+using StochasticInterpolants.Objectives;
+using StochasticInterpolants.Models;
+using StochasticInterpolants.Likelihood;
+using StochasticInterpolants.Files;
+using StochasticInterpolants.Visualization;
+using StochasticInterpolants.Metrics;
+using StochasticInterpolants.Sampling;
+using StochasticInterpolants.Training;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Fields;
@@ -5,7 +14,7 @@ using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Runtime;
 using static TorchSharp.torch;
 
-namespace StochasticInterpolants.Sampling;
+namespace StochasticInterpolants.Runs;
 
 /// <summary>
 /// Generates samples of rho1 from a trained checkpoint: draws X_0 ~ rho0 with a seeded generator and integrates the
@@ -19,7 +28,7 @@ public static class CheckpointSampler
         var kind = manifest.Interpolant.Build().Kind;
         var spec = kind == InterpolantKind.Mirror ? manifest.Target : manifest.Base;
         IDistribution d;
-        try { d = Distributions.Parse(spec, manifest.Dimension); }
+        try { d = DataSources.Parse(spec, manifest.Dimension); }
         catch (Exception e) when (e is ArgumentException or IOException or DataFormatException)
         {
             throw new CheckpointException($"cannot rebuild the base distribution '{spec}' of this checkpoint: {e.Message.Split('\n')[0].TrimEnd()}", e);

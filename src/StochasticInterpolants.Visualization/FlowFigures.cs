@@ -1,3 +1,4 @@
+using StochasticInterpolants.Files;
 using System.Numerics;
 using ScottPlot;
 using SkiaSharp;

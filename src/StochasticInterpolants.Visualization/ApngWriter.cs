@@ -1,3 +1,4 @@
+using StochasticInterpolants.Files;
 using System.Buffers.Binary;
 using System.Text;
 using SkiaSharp;

@@ -1,3 +1,10 @@
+using StochasticInterpolants.Runtime;
+using StochasticInterpolants.Couplings;
+using StochasticInterpolants.Models;
+using StochasticInterpolants.Files;
+using StochasticInterpolants.Visualization;
+using StochasticInterpolants.Metrics;
+using StochasticInterpolants.Training;
 using System.Net;
 using System.Text;
 using StochasticInterpolants.Checkpoints;
@@ -10,7 +17,7 @@ using StochasticInterpolants.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace StochasticInterpolants.Visualization;
+namespace StochasticInterpolants.Runs;
 
 /// <summary>Settings of <see cref="TransportReport.Write"/>.</summary>
 /// <param name="Samples">Generated and target samples in the comparison figure.</param>
@@ -59,7 +66,7 @@ public static class TransportReport
             "N(0, 1) carried to a mixture of three Gaussians by the velocity of the linear interpolant: exact (closed form, solid) and learned by a small network in a few seconds (dashed). Left, the Eulerian view: the density rho(t, x) changes in time, obeying the continuity equation. Right, the Lagrangian view: particles started at quantiles of N(0, 1) follow dX/dt = b(t, X); where their paths bunch up, the density on the left grows."));
         progress?.Report(0.15);
 
-        if (m.Dimension == 2 && Distributions.Parse(m.Target, m.Dimension) is var target)
+        if (m.Dimension == 2 && DataSources.Parse(m.Target, m.Dimension) is var target)
         {
             using var reference = target.Sample(o.Samples, g);
             var range = SampleScatterPlot.SharedRange(reference.to(float64).data<double>().ToArray().ToList());

@@ -1,9 +1,9 @@
+using StochasticInterpolants.Data;
 using System.Globalization;
 using System.Text;
-using StochasticInterpolants.Checkpoints;
 using static TorchSharp.torch;
 
-namespace StochasticInterpolants.Data;
+namespace StochasticInterpolants.Files;
 
 /// <summary>
 /// Reads and writes tables of numbers as CSV: one sample per row, comma-separated, invariant culture.

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Files;
 using ScottPlot;
 using SkiaSharp;
 using StochasticInterpolants.Checkpoints;

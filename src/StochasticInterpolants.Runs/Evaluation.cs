@@ -1,3 +1,12 @@
+using StochasticInterpolants.Couplings;
+using StochasticInterpolants.Objectives;
+using StochasticInterpolants.Models;
+using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Fields;
+using StochasticInterpolants.Files;
+using StochasticInterpolants.Visualization;
+using StochasticInterpolants.Metrics;
+using StochasticInterpolants.Training;
 using StochasticInterpolants.Runtime;
 using System.Diagnostics;
 using System.Text.Json.Serialization;
@@ -8,7 +17,7 @@ using StochasticInterpolants.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace StochasticInterpolants.Metrics;
+namespace StochasticInterpolants.Runs;
 
 /// <summary>Settings of <see cref="Evaluator.Evaluate"/>.</summary>
 /// <param name="Count">Held-out target points (and generated samples); a CSV target uses at most this many of its rows.</param>

@@ -1,3 +1,9 @@
+using StochasticInterpolants.Likelihood;
+using StochasticInterpolants.Files;
+using StochasticInterpolants.Visualization;
+using StochasticInterpolants.Metrics;
+using StochasticInterpolants.Sampling;
+using StochasticInterpolants.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 using System.Globalization;
@@ -11,7 +17,7 @@ using StochasticInterpolants.Models;
 using StochasticInterpolants.Objectives;
 using StochasticInterpolants.Runtime;
 
-namespace StochasticInterpolants.Training;
+namespace StochasticInterpolants.Runs;
 
 /// <summary>Architecture options of the default MLP (the data dimension comes from the data).</summary>
 /// <param name="Width">Hidden width.</param>
@@ -123,8 +129,8 @@ public static class TrainingRun
     {
         config.TrainingOrDefault.Validate();
         config.ValidateRun();
-        var target = Distributions.Parse(config.Target);
-        var baseDistribution = Distributions.Parse(config.Base, target.Dimension);
+        var target = DataSources.Parse(config.Target);
+        var baseDistribution = DataSources.Parse(config.Base, target.Dimension);
         var spec = new InterpolantSpec(config.Interpolant, config.Gamma, config.GammaScale);
         var interpolant = spec.Build();
         var coupling = Couplings.Couplings.For(interpolant, baseDistribution, target);
