@@ -6,7 +6,10 @@ namespace StochasticInterpolants.Interpolants;
 /// one-sided at the ends), which is accurate to about 1e-10 for smooth functions.
 /// The caller is responsible for the boundary conditions alpha(0) = beta(1) = 1, alpha(1) = beta(0) = 0,
 /// gamma(0) = gamma(1) = 0; <see cref="CustomInterpolant"/> checks them on construction.
-/// Such an interpolant has no <see cref="Spec"/>, so a checkpoint trained with it cannot be rebuilt from disk.
+/// To save it in a checkpoint, register it (<see cref="Register"/>, or
+/// <c>InterpolantRegistry.Register(name, _ =&gt; new CustomInterpolant(name, ...))</c>) before training and again before
+/// loading: then its <see cref="Spec"/> is <c>new InterpolantSpec(Name)</c> and the checkpoint rebuilds it by name.
+/// Unregistered, it has no spec, and a checkpoint cannot hold it.
 /// </summary>
 public sealed class CustomInterpolant : IInterpolant
 {
@@ -18,7 +21,8 @@ public sealed class CustomInterpolant : IInterpolant
         Func<double, double>? alphaDot = null, Func<double, double>? betaDot = null, Func<double, double>? gammaDot = null,
         double boundaryTolerance = 1e-9)
     {
-        Name = name;
+        if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("a custom interpolant needs a non-empty name");
+        Name = name.Trim();
         _alpha = alpha; _beta = beta; _gamma = gamma ?? (_ => 0);
         _alphaDot = alphaDot ?? Differentiate(alpha);
         _betaDot = betaDot ?? Differentiate(beta);
@@ -38,8 +42,56 @@ public sealed class CustomInterpolant : IInterpolant
     public string Name { get; }
     /// <inheritdoc />
     public InterpolantKind Kind => InterpolantKind.TwoSided;
-    /// <inheritdoc />
-    public InterpolantSpec? Spec => null;
+    /// <summary>
+    /// <c>new InterpolantSpec(Name)</c> when <see cref="InterpolantRegistry"/> has a builder under <see cref="Name"/> that
+    /// rebuilds this interpolant (same name, kind and coefficients at a few probe times); null otherwise, so a checkpoint
+    /// never names a family that would load as a different interpolant.
+    /// </summary>
+    public InterpolantSpec? Spec
+    {
+        get
+        {
+            var build = InterpolantRegistry.Find(Name);
+            if (build is null) return null;
+            var check = _specCheck;
+            if (check is null || !ReferenceEquals(check.Builder, build))
+                _specCheck = check = new SpecCheck(build, Rebuilds(build));
+            return check.Rebuilds ? new InterpolantSpec(Name) : null;
+        }
+    }
+
+    /// <summary>
+    /// Registers this interpolant in <see cref="InterpolantRegistry"/> under its <see cref="Name"/> (replacing any family of
+    /// that name), so <c>new InterpolantSpec(Name).Build()</c> returns it and a checkpoint trained with it can be loaded
+    /// (register it again in the process that loads the checkpoint). Returns this interpolant.
+    /// </summary>
+    public CustomInterpolant Register()
+    {
+        InterpolantRegistry.Register(Name, _ => this);
+        return this;
+    }
+
+    private sealed record SpecCheck(Func<InterpolantSpec, IInterpolant> Builder, bool Rebuilds);
+    private SpecCheck? _specCheck;
+    private static readonly double[] ProbeTimes = [0.0, 0.125, 0.3, 0.5, 0.71, 0.9, 1.0];
+
+    private bool Rebuilds(Func<InterpolantSpec, IInterpolant> build)
+    {
+        IInterpolant other;
+        try { other = build(new InterpolantSpec(Name)); }
+        catch (ArgumentException) { return false; }
+        if (ReferenceEquals(other, this)) return true;
+        if (other is null || other.Name != Name || other.Kind != Kind) return false;
+        foreach (var t in ProbeTimes)
+        {
+            InterpolantCoefficients a = At(t), b = other.At(t);
+            if (!(Close(a.Alpha, b.Alpha) && Close(a.Beta, b.Beta) && Close(a.Gamma, b.Gamma) && Close(a.AlphaDot, b.AlphaDot)
+                  && Close(a.BetaDot, b.BetaDot) && Close(a.GammaDot, b.GammaDot))) return false;
+        }
+        return true;
+        static bool Close(double x, double y) => x.Equals(y) || Math.Abs(x - y) <= 1e-9 * (1 + Math.Abs(x));
+    }
+
     /// <inheritdoc />
     public bool HasSingularGammaDerivative => double.IsInfinity(_gammaDot(0)) || double.IsInfinity(_gammaDot(1));
 

@@ -7,7 +7,7 @@ namespace StochasticInterpolants.Interpolants;
 /// </summary>
 public abstract record GammaSchedule
 {
-    /// <summary>Name used on the command line and in checkpoints (none, sqrt, quadratic, sin2).</summary>
+    /// <summary>Name used on the command line and in checkpoints (none, sqrt, quadratic, sin2, or a registered one; see <see cref="Register"/>).</summary>
     public abstract string Name { get; }
 
     /// <summary>True when gamma'(t) is unbounded at t = 0 or 1.</summary>
@@ -34,19 +34,55 @@ public abstract record GammaSchedule
     /// <summary>gamma(t) = a sin^2(pi t).</summary>
     public static GammaSchedule SinSquared(double a = 1.0) => new SinSquaredGamma(a);
 
-    /// <summary>Builds a schedule from its name (none, sqrt, quadratic | t(1-t), sin2 | sin^2) and scale a.</summary>
+    private static readonly NameRegistry<Func<double, GammaSchedule>> Schedules = BuiltIns();
+
+    private static NameRegistry<Func<double, GammaSchedule>> BuiltIns()
+    {
+        var r = new NameRegistry<Func<double, GammaSchedule>>("gamma schedule");
+        r.Register("none", _ => None, "0", "zero");
+        r.Register("sqrt", a => Sqrt(a));
+        r.Register("quadratic", a => Quadratic(a), "t(1-t)", "bridge");
+        r.Register("sin2", a => SinSquared(a), "sin^2", "sin-squared");
+        return r;
+    }
+
+    /// <summary>The registered schedule names (aliases left out), built-in ones first, in registration order.</summary>
+    public static IReadOnlyList<string> Names => Schedules.Names;
+
+    /// <summary>
+    /// Registers (or replaces) the schedule <paramref name="name"/>, also found under <paramref name="aliases"/>
+    /// (case-insensitive). The builder receives the scale a, already checked to be a positive finite number; the schedule it
+    /// builds must report <paramref name="name"/> as its <see cref="Name"/>, so an interpolant's spec (and so a checkpoint)
+    /// rebuilds it. Register it again in the process that loads such a checkpoint.
+    /// </summary>
+    public static void Register(string name, Func<double, GammaSchedule> build, params string[] aliases) =>
+        Schedules.Register(name, build, aliases);
+
+    /// <summary>
+    /// Builds a schedule from its registered name (built in: none | 0 | zero, sqrt, quadratic | t(1-t) | bridge,
+    /// sin2 | sin^2 | sin-squared; case-insensitive) and scale a; throws <see cref="ArgumentException"/> with a one-line
+    /// reason for an unknown name or a scale that is not a positive finite number.
+    /// </summary>
     public static GammaSchedule Parse(string name, double a = 1.0)
     {
-        if (!(a > 0) || double.IsInfinity(a)) throw new ArgumentException($"gamma scale must be a positive finite number, got {a}");
-        return name.Trim().ToLowerInvariant() switch
-        {
-            "none" or "0" or "zero" => None,
-            "sqrt" => Sqrt(a),
-            "quadratic" or "t(1-t)" or "bridge" => Quadratic(a),
-            "sin2" or "sin^2" or "sin-squared" => SinSquared(a),
-            _ => throw new ArgumentException($"unknown gamma schedule '{name}' (expected none, sqrt, quadratic, sin2)"),
-        };
+        CheckScale(a);
+        var entry = Schedules.Find(name)
+            ?? throw new ArgumentException($"unknown gamma schedule '{name}' (expected {string.Join(", ", Names)})");
+        var schedule = entry.Builder(a) ?? throw new InvalidOperationException($"the builder of gamma schedule '{entry.Name}' returned null");
+        if (!ReferenceEquals(Schedules.Find(schedule.Name), entry))
+            throw new InvalidOperationException($"gamma schedule '{entry.Name}' built a schedule named '{schedule.Name}'; its Name must be the registered name so a spec can rebuild it");
+        return schedule;
     }
+
+    /// <summary>Throws <see cref="ArgumentException"/> unless <paramref name="a"/> is a positive finite number.</summary>
+    internal static void CheckScale(double a)
+    {
+        if (!(a > 0) || double.IsInfinity(a)) throw new ArgumentException($"gamma scale must be a positive finite number, got {a}");
+    }
+
+    /// <summary>True when <paramref name="name"/> is empty or names the schedule none (or one of its aliases), in any case.</summary>
+    internal static bool IsNone(string? name) =>
+        string.IsNullOrWhiteSpace(name) || Schedules.Find(name) is { } e && ReferenceEquals(Schedules.Find("none"), e);
 
     /// <summary>The scale a of the schedule (0 for <see cref="None"/>).</summary>
     public abstract double Scale { get; }

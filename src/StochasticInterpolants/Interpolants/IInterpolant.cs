@@ -20,13 +20,16 @@ public enum InterpolantKind
 /// </summary>
 public interface IInterpolant
 {
-    /// <summary>A name that <see cref="InterpolantSpec"/> can rebuild the interpolant from (for checkpoints).</summary>
+    /// <summary>The family name under which <see cref="InterpolantRegistry"/> rebuilds the interpolant from its <see cref="Spec"/> (for checkpoints).</summary>
     string Name { get; }
 
     /// <summary>Which coupling of x0 and x1 this interpolant assumes.</summary>
     InterpolantKind Kind { get; }
 
-    /// <summary>The serialisable description of this interpolant, or null when it is built from user functions.</summary>
+    /// <summary>
+    /// The serialisable description of this interpolant, or null when no builder registered in
+    /// <see cref="InterpolantRegistry"/> rebuilds it (an unregistered <see cref="CustomInterpolant"/>).
+    /// </summary>
     InterpolantSpec? Spec { get; }
 
     /// <summary>True when gamma'(t) is unbounded at t = 0 or t = 1, so training should sample t away from them.</summary>

@@ -1,41 +1,40 @@
 namespace StochasticInterpolants.Interpolants;
 
 /// <summary>
-/// A serialisable description of a built-in interpolant: its family, its gamma schedule and the
-/// schedule's scale a. <see cref="Build"/> turns it back into an <see cref="IInterpolant"/>.
+/// A serialisable description of an interpolant: its family, its gamma schedule and the schedule's scale a.
+/// <see cref="Build"/> turns it back into an <see cref="IInterpolant"/> through <see cref="InterpolantRegistry"/>, so a
+/// registered family (a <see cref="CustomInterpolant"/> too) is rebuilt from its name like a built-in one.
 /// </summary>
-/// <param name="Family">linear, trigonometric, encoder-decoder, one-sided-linear, one-sided-vp or mirror.</param>
-/// <param name="Gamma">none, sqrt, quadratic or sin2 (ignored by one-sided families, which have no latent noise).</param>
-/// <param name="GammaScale">The scale a in sqrt(a t (1 - t)), a t (1 - t) or a sin^2(pi t).</param>
+/// <param name="Family">A name registered in <see cref="InterpolantRegistry"/>: built in are linear, trigonometric,
+/// encoder-decoder, one-sided-linear, one-sided-vp and mirror (case-insensitive).</param>
+/// <param name="Gamma">A name registered in <see cref="GammaSchedule"/> (built in: none, sqrt, quadratic, sin2; case-insensitive).
+/// For encoder-decoder, none (or empty) means its default sin2, for mirror its default sqrt; one-sided families need none.</param>
+/// <param name="GammaScale">The scale a in sqrt(a t (1 - t)), a t (1 - t) or a sin^2(pi t); must be a positive finite number.</param>
 public sealed record InterpolantSpec(string Family, string Gamma = "none", double GammaScale = 1.0)
 {
-    /// <summary>The families <see cref="Build"/> knows.</summary>
-    public static IReadOnlyList<string> Families { get; } =
-        ["linear", "trigonometric", "encoder-decoder", "one-sided-linear", "one-sided-vp", "mirror"];
+    /// <summary>The families <see cref="Build"/> knows: the names registered in <see cref="InterpolantRegistry"/>.</summary>
+    public static IReadOnlyList<string> Families => InterpolantRegistry.Names;
 
     /// <summary>Builds the interpolant this spec describes; throws <see cref="ArgumentException"/> with a one-line reason otherwise.</summary>
-    public IInterpolant Build()
+    public IInterpolant Build() => InterpolantRegistry.Build(this);
+
+    /// <summary>True when <see cref="Gamma"/> names no latent noise: empty, or none (or an alias of it), in any case.</summary>
+    public bool HasNoGamma => GammaSchedule.IsNone(Gamma);
+
+    /// <summary>
+    /// The gamma schedule this spec names with scale <see cref="GammaScale"/> (for family builders). When
+    /// <see cref="HasNoGamma"/> and <paramref name="whenNone"/> is given, the schedule <paramref name="whenNone"/> instead
+    /// (a family's default). Throws <see cref="ArgumentException"/> for an unknown name or a scale that is not positive and finite.
+    /// </summary>
+    public GammaSchedule BuildGamma(string? whenNone = null)
     {
-        var family = Family.Trim().ToLowerInvariant();
-        switch (family)
-        {
-            case "linear": return new LinearInterpolant(GammaSchedule.Parse(Gamma, GammaScale));
-            case "trigonometric" or "trig": return new TrigonometricInterpolant(GammaSchedule.Parse(Gamma, GammaScale));
-            case "encoder-decoder" or "encdec":
-                return new EncoderDecoderInterpolant(Gamma is "none" or "" ? GammaSchedule.SinSquared(GammaScale) : GammaSchedule.Parse(Gamma, GammaScale));
-            case "one-sided-linear" or "one-sided":
-                RequireNoGamma(family); return new OneSidedLinearInterpolant();
-            case "one-sided-vp" or "vp":
-                RequireNoGamma(family); return new OneSidedVpInterpolant();
-            case "mirror":
-                return new MirrorInterpolant(Gamma is "none" or "" ? GammaSchedule.Sqrt(GammaScale) : GammaSchedule.Parse(Gamma, GammaScale));
-            default:
-                throw new ArgumentException($"unknown interpolant '{Family}' (expected {string.Join(", ", Families)})");
-        }
+        GammaSchedule.CheckScale(GammaScale);
+        return HasNoGamma ? GammaSchedule.Parse(whenNone ?? "none", GammaScale) : GammaSchedule.Parse(Gamma, GammaScale);
     }
 
-    private void RequireNoGamma(string family)
+    /// <summary>Throws <see cref="ArgumentException"/> unless <see cref="HasNoGamma"/> (for one-sided families, whose noise is x0).</summary>
+    public void RequireNoGamma()
     {
-        if (!(Gamma is "none" or "")) throw new ArgumentException($"interpolant '{family}' is one-sided: its noise is x0 itself, so --gamma must be none (got '{Gamma}')");
+        if (!HasNoGamma) throw new ArgumentException($"interpolant '{Family}' is one-sided: its noise is x0 itself, so its gamma must be none (got '{Gamma}')");
     }
 }

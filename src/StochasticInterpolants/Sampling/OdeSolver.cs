@@ -41,22 +41,46 @@ public interface IOdeSolver
     OdeSolution Integrate(IVelocityField field, Tensor x, double tStart, double tEnd, OdeOptions? options = null);
 }
 
-/// <summary>Creates solvers by name.</summary>
+/// <summary>
+/// The ODE solvers by name: euler, heun, midpoint, rk4 (fixed steps) and dopri5 (aliases dopri, dormand-prince; adaptive),
+/// matched case-insensitively. Register a builder to add a solver; adding one touches this registry only.
+/// </summary>
 public static class OdeSolvers
 {
-    /// <summary>The solver names <see cref="Create"/> knows.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["euler", "heun", "midpoint", "rk4", "dopri5"];
+    /// <summary>Builds a solver from the fixed step count and the tolerances of adaptive solvers (each uses what it needs).</summary>
+    public delegate IOdeSolver Builder(int steps, double rtol, double atol);
 
-    /// <summary>Builds the solver <paramref name="name"/>: fixed-step ones use <paramref name="steps"/>, dopri5 the tolerances.</summary>
-    public static IOdeSolver Create(string name, int steps = 100, double rtol = 1e-5, double atol = 1e-5) => name.Trim().ToLowerInvariant() switch
+    private static readonly Interpolants.NameRegistry<Builder> Builders = BuiltIns();
+
+    private static Interpolants.NameRegistry<Builder> BuiltIns()
     {
-        "euler" => new EulerSolver(steps),
-        "heun" => new HeunSolver(steps),
-        "midpoint" => new MidpointSolver(steps),
-        "rk4" => new Rk4Solver(steps),
-        "dopri5" or "dopri" or "dormand-prince" => new DormandPrince5Solver(rtol, atol),
-        _ => throw new ArgumentException($"unknown solver '{name}' (expected {string.Join(", ", Names)})"),
-    };
+        var r = new Interpolants.NameRegistry<Builder>("solver");
+        r.Register("euler", (steps, _, _) => new EulerSolver(steps));
+        r.Register("heun", (steps, _, _) => new HeunSolver(steps));
+        r.Register("midpoint", (steps, _, _) => new MidpointSolver(steps));
+        r.Register("rk4", (steps, _, _) => new Rk4Solver(steps));
+        r.Register("dopri5", (_, rtol, atol) => new DormandPrince5Solver(rtol, atol), "dopri", "dormand-prince");
+        return r;
+    }
+
+    /// <summary>The registered solver names (aliases left out), built-in ones first, in registration order.</summary>
+    public static IReadOnlyList<string> Names => Builders.Names;
+
+    /// <summary>Registers (or replaces) the solver <paramref name="name"/>, also found under <paramref name="aliases"/> (case-insensitive).</summary>
+    public static void Register(string name, Builder build, params string[] aliases) => Builders.Register(name, build, aliases);
+
+    /// <summary>True when <paramref name="name"/> (or an alias) is a registered solver.</summary>
+    public static bool Contains(string name) => Builders.Find(name) is not null;
+
+    /// <summary>
+    /// Builds the solver <paramref name="name"/>: fixed-step ones use <paramref name="steps"/>, dopri5 the tolerances.
+    /// Throws <see cref="ArgumentException"/> naming the known solvers for an unknown name.
+    /// </summary>
+    public static IOdeSolver Create(string name, int steps = 100, double rtol = 1e-5, double atol = 1e-5)
+    {
+        var entry = Builders.Find(name) ?? throw new ArgumentException($"unknown solver '{name}' (expected {string.Join(", ", Names)})");
+        return entry.Builder(steps, rtol, atol) ?? throw new InvalidOperationException($"the builder of solver '{entry.Name}' returned null");
+    }
 
     internal static void Validate(Tensor x, double tStart, double tEnd, IReadOnlyList<double>? saveTimes)
     {

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Interpolants;
 using TorchSharp;
@@ -24,7 +25,7 @@ public abstract class SdeSolver
     /// <summary>Creates a sampler taking <paramref name="steps"/> uniform steps.</summary>
     protected SdeSolver(int steps)
     {
-        if (steps < 1 || steps > 1_000_000) throw new ArgumentException($"sampler steps must be in 1..1000000, got {steps}");
+        if (steps < 1 || steps > 1_000_000) throw new InvalidSettingException("solver-steps", $"sampler steps must be in 1..1000000, got {steps}");
         StepCount = steps;
     }
 
@@ -129,17 +130,39 @@ public sealed class StochasticHeunSampler(int steps) : SdeSolver(steps)
     }
 }
 
-/// <summary>Creates SDE samplers by name.</summary>
+/// <summary>
+/// The SDE samplers by name: em (alias euler-maruyama) and heun-sde (alias stochastic-heun), matched case-insensitively.
+/// Register a builder to add a sampler; adding one touches this registry only.
+/// </summary>
 public static class SdeSolvers
 {
-    /// <summary>Known names.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["em", "heun-sde"];
+    private static readonly Interpolants.NameRegistry<Func<int, SdeSolver>> Builders = BuiltIns();
 
-    /// <summary>em (Euler–Maruyama) or heun-sde (stochastic Heun) with <paramref name="steps"/> steps.</summary>
-    public static SdeSolver Create(string name, int steps) => name.Trim().ToLowerInvariant() switch
+    private static Interpolants.NameRegistry<Func<int, SdeSolver>> BuiltIns()
     {
-        "em" or "euler-maruyama" => new EulerMaruyamaSampler(steps),
-        "heun-sde" or "stochastic-heun" => new StochasticHeunSampler(steps),
-        _ => throw new ArgumentException($"unknown sampler '{name}' (expected {string.Join(", ", Names)}, or an ODE solver: {string.Join(", ", OdeSolvers.Names)})"),
-    };
+        var r = new Interpolants.NameRegistry<Func<int, SdeSolver>>("sampler");
+        r.Register("em", steps => new EulerMaruyamaSampler(steps), "euler-maruyama");
+        r.Register("heun-sde", steps => new StochasticHeunSampler(steps), "stochastic-heun");
+        return r;
+    }
+
+    /// <summary>The registered sampler names (aliases left out), built-in ones first, in registration order.</summary>
+    public static IReadOnlyList<string> Names => Builders.Names;
+
+    /// <summary>Registers (or replaces) the sampler <paramref name="name"/>, built from its step count, also found under <paramref name="aliases"/>.</summary>
+    public static void Register(string name, Func<int, SdeSolver> build, params string[] aliases) => Builders.Register(name, build, aliases);
+
+    /// <summary>True when <paramref name="name"/> (or an alias) is a registered sampler.</summary>
+    public static bool Contains(string name) => Builders.Find(name) is not null;
+
+    /// <summary>
+    /// The sampler <paramref name="name"/> (built in: em, Euler–Maruyama; heun-sde, stochastic Heun) with <paramref name="steps"/>
+    /// steps; throws <see cref="ArgumentException"/> naming the known samplers (and ODE solvers) for an unknown name.
+    /// </summary>
+    public static SdeSolver Create(string name, int steps)
+    {
+        var entry = Builders.Find(name) ?? throw new ArgumentException(
+            $"unknown sampler '{name}' (expected {string.Join(", ", Names)}, or an ODE solver: {string.Join(", ", OdeSolvers.Names)})");
+        return entry.Builder(steps) ?? throw new InvalidOperationException($"the builder of sampler '{entry.Name}' returned null");
+    }
 }

@@ -1,0 +1,102 @@
+using System.Collections.Concurrent;
+
+namespace StochasticInterpolants.Interpolants;
+
+/// <summary>
+/// The interpolant families by name, each a builder from an <see cref="InterpolantSpec"/>. Built in: <c>linear</c>,
+/// <c>trigonometric</c> (alias <c>trig</c>), <c>encoder-decoder</c> (<c>encdec</c>), <c>one-sided-linear</c>
+/// (<c>one-sided</c>), <c>one-sided-vp</c> (<c>vp</c>) and <c>mirror</c>. Names are matched case-insensitively.
+/// Register a builder to add a family: <see cref="InterpolantSpec.Build"/> then finds it, so a checkpoint whose spec names
+/// it loads like a built-in one (register it again in the process that loads the checkpoint). A
+/// <see cref="CustomInterpolant"/> is registered with <see cref="CustomInterpolant.Register"/>.
+/// </summary>
+public static class InterpolantRegistry
+{
+    private static readonly NameRegistry<Func<InterpolantSpec, IInterpolant>> Builders = BuiltIns();
+
+    private static NameRegistry<Func<InterpolantSpec, IInterpolant>> BuiltIns()
+    {
+        var r = new NameRegistry<Func<InterpolantSpec, IInterpolant>>("interpolant");
+        r.Register("linear", s => new LinearInterpolant(s.BuildGamma()));
+        r.Register("trigonometric", s => new TrigonometricInterpolant(s.BuildGamma()), "trig");
+        r.Register("encoder-decoder", s => new EncoderDecoderInterpolant(s.BuildGamma(whenNone: "sin2")), "encdec");
+        r.Register("one-sided-linear", s => { s.RequireNoGamma(); return new OneSidedLinearInterpolant(); }, "one-sided");
+        r.Register("one-sided-vp", s => { s.RequireNoGamma(); return new OneSidedVpInterpolant(); }, "vp");
+        r.Register("mirror", s => new MirrorInterpolant(s.BuildGamma(whenNone: "sqrt")));
+        return r;
+    }
+
+    /// <summary>The registered family names (aliases left out), built-in ones first, in registration order.</summary>
+    public static IReadOnlyList<string> Names => Builders.Names;
+
+    /// <summary>
+    /// Registers (or replaces) the family <paramref name="name"/>, also found under <paramref name="aliases"/>. The builder
+    /// receives the whole spec (its gamma name and scale, already checked to be a positive finite number) and should build
+    /// an interpolant whose <see cref="IInterpolant.Name"/> is <paramref name="name"/>, so its spec rebuilds it.
+    /// </summary>
+    public static void Register(string name, Func<InterpolantSpec, IInterpolant> build, params string[] aliases) =>
+        Builders.Register(name, build, aliases);
+
+    /// <summary>True when <paramref name="name"/> (or an alias) is registered.</summary>
+    public static bool Contains(string name) => Builders.Find(name) is not null;
+
+    /// <summary>The builder registered under <paramref name="name"/> (or an alias), or null.</summary>
+    internal static Func<InterpolantSpec, IInterpolant>? Find(string name) => Builders.Find(name)?.Builder;
+
+    /// <summary>
+    /// Builds the interpolant <paramref name="spec"/> describes; throws <see cref="ArgumentException"/> with a one-line
+    /// reason for an unknown family, a gamma scale that is not a positive finite number, or a gamma the family refuses.
+    /// </summary>
+    public static IInterpolant Build(InterpolantSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var entry = Builders.Find(spec.Family)
+            ?? throw new ArgumentException($"unknown interpolant '{spec.Family}' (expected {string.Join(", ", Names)})");
+        GammaSchedule.CheckScale(spec.GammaScale);
+        return entry.Builder(spec) ?? throw new InvalidOperationException($"the builder of interpolant '{entry.Name}' returned null");
+    }
+}
+
+/// <summary>
+/// A name -> builder table shared by the registries (interpolants, gamma schedules, ODE solvers, SDE samplers): case-insensitive
+/// names with aliases, thread-safe, listing its names in registration order. Registering a name replaces its builder and
+/// takes the name over from an alias of the same spelling; an alias may not hide a registered name.
+/// </summary>
+internal sealed class NameRegistry<TBuilder>(string what) where TBuilder : class
+{
+    internal sealed record Entry(string Name, TBuilder Builder, long Order);
+
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, string> _aliases = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Lock _gate = new();
+    private long _order;
+
+    public IReadOnlyList<string> Names => _entries.Values.OrderBy(e => e.Order).Select(e => e.Name).ToList();
+
+    public void Register(string name, TBuilder build, params string[] aliases)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        var key = Key(name);
+        var aliasKeys = (aliases ?? []).Select(Key).Where(a => !string.Equals(a, key, StringComparison.OrdinalIgnoreCase)).ToList();
+        lock (_gate)
+        {
+            foreach (var a in aliasKeys)
+                if (_entries.ContainsKey(a)) throw new ArgumentException($"'{a}' is already a registered {what}, so it cannot be an alias of '{key}'");
+            var order = _entries.TryGetValue(key, out var old) ? old.Order : ++_order;
+            _aliases.TryRemove(key, out _);
+            _entries[key] = new Entry(key, build, order);
+            foreach (var a in aliasKeys) _aliases[a] = key;
+        }
+    }
+
+    /// <summary>The entry of <paramref name="name"/> or of the name it is an alias of; null when neither is registered.</summary>
+    public Entry? Find(string? name)
+    {
+        var key = name?.Trim() ?? "";
+        if (_entries.TryGetValue(key, out var e)) return e;
+        return _aliases.TryGetValue(key, out var target) && _entries.TryGetValue(target, out e) ? e : null;
+    }
+
+    private string Key(string? name) =>
+        string.IsNullOrWhiteSpace(name) ? throw new ArgumentException($"a {what} needs a non-empty name") : name.Trim();
+}
