@@ -50,7 +50,7 @@ internal static class DemoCommand
             var n = r.GetValue(count);
             if (n < 1) throw new UsageException($"--count must be >= 1, got {n}");
             var ode = OdeSolvers.Create(r.GetValue(solver.Solver)!, r.GetValue(sampleSteps), r.GetValue(solver.Rtol), r.GetValue(solver.Atol));
-            TrainingRun.Prepare(cfg);
+            RunPieces.Build(cfg);
             var folder = r.GetValue(outDir)!;
             OutputFolder.CheckForRun(folder, r.GetValue(force));
             CommonOptions.ApplyRuntime(r.GetValue(threads));
@@ -88,7 +88,8 @@ internal static class DemoCommand
             }
             if (!r.GetValue(noReport))
             {
-                var html = display.Fraction("report", p => TransportReport.Write(folder, folder, new ReportOptions(Seed: r.GetValue(seed)), p));
+                using var teaching = ThreeGaussians.Train(r.GetValue(seed));
+                var html = display.Fraction("report", p => TransportReport.Write(folder, folder, new ReportOptions(Seed: r.GetValue(seed)), p, teaching));
                 output.WriteLine($"wrote {html}");
             }
             output.WriteLine($"total time {total.Elapsed.TotalSeconds:F1} s");

@@ -25,7 +25,8 @@ internal static class ReportCommand
             _ = Checkpoints.Checkpoint.ReadManifest(r.GetValue(checkpoint)!); // a bad checkpoint fails before any work
             CommonOptions.ApplyRuntime(r.GetValue(threads));
             var display = new ProgressDisplay(r.GetValue(progress), error);
-            var html = display.Fraction("report", p => TransportReport.Write(r.GetValue(outDir)!, r.GetValue(checkpoint)!, new ReportOptions(Frames: r.GetValue(frames), Seed: r.GetValue(seed)), p));
+            using var teaching = ThreeGaussians.Train(r.GetValue(seed));
+            var html = display.Fraction("report", p => TransportReport.Write(r.GetValue(outDir)!, r.GetValue(checkpoint)!, new ReportOptions(Frames: r.GetValue(frames), Seed: r.GetValue(seed)), p, teaching));
             output.WriteLine($"wrote {html}");
             return ExitCodes.Ok;
         });

@@ -110,7 +110,7 @@ internal static class TrainCommand
                     : r.GetValue(preset) is { } name ? Presets.Get(name, r.GetValue(run.Seed) ?? 0)
                     : new TrainingRunConfig();
                 var cfg = run.Apply(r, baseConfig);
-                TrainingRun.Prepare(cfg); // validate everything before the native runtime starts
+                RunPieces.Build(cfg); // validate everything before the native runtime starts
                 Checkpoints.OutputFolder.CheckForRun(folder, r.GetValue(force));
                 CommonOptions.ApplyRuntime(r.GetValue(threads));
                 result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token, overwrite: r.GetValue(force)));

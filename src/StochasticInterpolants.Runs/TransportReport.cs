@@ -35,7 +35,10 @@ public sealed record ReportOptions(int Samples = 5000, int Particles = 400, int 
 public static class TransportReport
 {
     /// <summary>Writes the figures and <c>report.html</c> into <paramref name="outFolder"/> (created if missing); returns the HTML path.</summary>
-    public static string Write(string outFolder, string checkpointFolder, ReportOptions? options = null, IProgress<double>? progress = null)
+    /// <remarks><paramref name="oneDimensionalModel"/> is a velocity network trained on <see cref="ThreeGaussians"/> (see
+    /// <see cref="ThreeGaussians.Train"/>), drawn dashed beside the exact field in the 1-D animation; null draws the exact one only.</remarks>
+    public static string Write(string outFolder, string checkpointFolder, ReportOptions? options = null, IProgress<double>? progress = null,
+        ITimeConditionedNetwork? oneDimensionalModel = null)
     {
         var o = options ?? new ReportOptions();
         Directory.CreateDirectory(outFolder);
@@ -47,23 +50,17 @@ public static class TransportReport
         var baseDistribution = CheckpointSampler.BaseOf(m);
         using var g = new Generator((ulong)o.Seed);
 
-        // 1-D teaching animation: exact b for N(0, 1) -> three Gaussians, the seed's Eulerian and Lagrangian pictures in step.
-        var oneD = new GaussianMixtureField(new LinearInterpolant(), [new MixtureComponent(1, [0.0], [1.0])],
-            [new MixtureComponent(0.3, [-2.5], [0.15]), new MixtureComponent(0.45, [0.5], [0.1]), new MixtureComponent(0.25, [3.0], [0.3])]);
-        // Beside the exact field, a small network trained on the same problem in a few seconds (same library, same loss).
-        var mixture1D = new GaussianMixture([0.3, 0.45, 0.25], [[-2.5], [0.5], [3.0]], [[0.15], [0.1], [0.3]]);
-        using var net1D = new Models.MlpNetwork(new Models.MlpConfig(1, Width: 64, Depth: 3), o.Seed);
-        var trainer1D = new Training.Trainer(new Couplings.IndependentCoupling(new StandardGaussian(1), mixture1D), new VelocityObjective(new LinearInterpolant()), net1D,
-            new Training.TrainingOptions(Steps: 2000, BatchSize: 256, LearningRate: 3e-3, EmaDecay: 0.99, Seed: o.Seed));
-        trainer1D.Run(out var ema1D);
-        using (ema1D) ema1D?.CopyTo(net1D);
-        var likelihood1D = new FlowLikelihood(new NetworkVelocityField(net1D), new StandardGaussian(1), new Rk4Solver(20));
+        // 1-D teaching animation: exact b for N(0, 1) -> three Gaussians, the seed's Eulerian and Lagrangian pictures in step;
+        // beside it the learned field when the caller trained one (a report draws, it never trains).
+        var oneD = ThreeGaussians.ExactField;
+        var learned1D = oneDimensionalModel is null ? null : new NetworkVelocityField(oneDimensionalModel);
+        var likelihood1D = learned1D is null ? null : new FlowLikelihood(learned1D, new StandardGaussian(1), new Rk4Solver(20));
         TransportAnimation.OneDimensional(Path.Combine(outFolder, "transport-1d.png"), oneD.LogDensity, oneD, (-5, 5), frames: o.Frames,
             stillPath: Path.Combine(outFolder, "transport-1d-still.png"),
-            learnedDensity: (t, x) => likelihood1D.LogDensity(x, t).LogDensity,
-            learnedVelocity: new NetworkVelocityField(net1D));
+            learnedDensity: likelihood1D is null ? null : (t, x) => likelihood1D.LogDensity(x, t).LogDensity,
+            learnedVelocity: learned1D);
         sections.Add(("Eulerian and Lagrangian, in one dimension", "transport-1d.png",
-            "N(0, 1) carried to a mixture of three Gaussians by the velocity of the linear interpolant: exact (closed form, solid) and learned by a small network in a few seconds (dashed). Left, the Eulerian view: the density rho(t, x) changes in time, obeying the continuity equation. Right, the Lagrangian view: particles started at quantiles of N(0, 1) follow dX/dt = b(t, X); where their paths bunch up, the density on the left grows."));
+            "N(0, 1) carried to a mixture of three Gaussians by the velocity of the linear interpolant: exact (closed form, solid) and, when shown, learned by a small network in a few seconds (dashed). Left, the Eulerian view: the density rho(t, x) changes in time, obeying the continuity equation. Right, the Lagrangian view: particles started at quantiles of N(0, 1) follow dX/dt = b(t, X); where their paths bunch up, the density on the left grows."));
         progress?.Report(0.15);
 
         if (m.Dimension == 2 && DataSources.Parse(m.Target, m.Dimension) is var target)
@@ -169,4 +166,27 @@ public static class TransportReport
     }
 
     private static string E(string text) => WebUtility.HtmlEncode(text);
+}
+
+/// <summary>
+/// The report's one-dimensional teaching problem: N(0, 1) to a mixture of three Gaussians under the linear interpolant,
+/// with its exact field (docs/theory.md §5) and a small network trained on it in a few seconds.
+/// </summary>
+public static class ThreeGaussians
+{
+    /// <summary>The exact velocity, score and density of rho(t).</summary>
+    public static GaussianMixtureField ExactField { get; } = new(new LinearInterpolant(), [new MixtureComponent(1, [0.0], [1.0])],
+        [new MixtureComponent(0.3, [-2.5], [0.15]), new MixtureComponent(0.45, [0.5], [0.1]), new MixtureComponent(0.25, [3.0], [0.3])]);
+
+    /// <summary>Trains an MLP 64 x 3 for 2,000 steps on the problem (same library, same loss) and returns it with its averaged weights.</summary>
+    public static MlpNetwork Train(long seed)
+    {
+        var target = new GaussianMixture([0.3, 0.45, 0.25], [[-2.5], [0.5], [3.0]], [[0.15], [0.1], [0.3]]);
+        var net = new MlpNetwork(new MlpConfig(1, Width: 64, Depth: 3), seed);
+        var trainer = new Trainer(new IndependentCoupling(new StandardGaussian(1), target), new VelocityObjective(new LinearInterpolant()), net,
+            new TrainingOptions(Steps: 2000, BatchSize: 256, LearningRate: 3e-3, EmaDecay: 0.99, Seed: seed));
+        trainer.Run(out var ema);
+        using (ema) ema?.CopyTo(net);
+        return net;
+    }
 }

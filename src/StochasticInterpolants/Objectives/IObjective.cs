@@ -22,9 +22,23 @@ public interface IObjective
     Tensor Loss(ITimeConditionedNetwork network, TrainingBatch batch);
 }
 
-/// <summary>Helpers shared by the objectives.</summary>
+/// <summary>The objectives by the field they learn, and helpers shared by them.</summary>
 public static class Objective
 {
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<FieldKind, Func<IInterpolant, ObjectiveOptions, IObjective>> Factories = new()
+    {
+        [FieldKind.Velocity] = (interpolant, options) => new VelocityObjective(interpolant, options),
+        [FieldKind.Denoiser] = (interpolant, options) => new DenoiserObjective(interpolant, options),
+    };
+
+    /// <summary>The objective whose minimiser is <paramref name="kind"/> on <paramref name="interpolant"/>'s path.</summary>
+    public static IObjective For(FieldKind kind, IInterpolant interpolant, ObjectiveOptions? options = null) =>
+        Factories.TryGetValue(kind, out var create) ? create(interpolant, options ?? new ObjectiveOptions())
+            : throw new ArgumentException($"no objective learns the {InterpolantPath.Describe(kind)} (known: {string.Join(", ", Factories.Keys.Select(InterpolantPath.Describe))})");
+
+    /// <summary>Registers (or replaces) the objective that learns <paramref name="kind"/>.</summary>
+    public static void Register(FieldKind kind, Func<IInterpolant, ObjectiveOptions, IObjective> create) => Factories[kind] = create;
+
     /// <summary>The clip in force: <paramref name="requested"/>, or 1e-3 when a coefficient's derivative is unbounded at an end, else 0.</summary>
     public static double ResolveClip(IInterpolant interpolant, double? requested)
     {

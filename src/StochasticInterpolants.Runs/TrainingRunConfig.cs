@@ -1,0 +1,102 @@
+using System.Text.Json;
+using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Runtime;
+using StochasticInterpolants.Training;
+
+namespace StochasticInterpolants.Runs;
+
+/// <summary>Architecture options of the default MLP (the data dimension comes from the data).</summary>
+/// <param name="Width">Hidden width.</param>
+/// <param name="Depth">Hidden layers.</param>
+/// <param name="Activation">silu, gelu, relu, tanh or softplus.</param>
+/// <param name="TimeFrequencies">Fourier time-embedding frequencies K.</param>
+public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activation = "silu", int TimeFrequencies = 8);
+
+/// <summary>
+/// Everything a training run needs, as one immutable record; also the schema of <c>si train --config FILE.json</c>.
+/// </summary>
+/// <param name="Target">Target rho1: a built-in name (checkerboard, moons, ...) or a CSV file.</param>
+/// <param name="Base">Base rho0: gaussian (default) or a CSV file.</param>
+/// <param name="Interpolant">Interpolant family (linear, trigonometric, encoder-decoder, one-sided-linear, one-sided-vp, mirror).</param>
+/// <param name="Gamma">Latent-noise schedule gamma(t): none, sqrt, quadratic, sin2.</param>
+/// <param name="GammaScale">The scale a of the gamma schedule.</param>
+/// <param name="Antithetic">Use the antithetic loss.</param>
+/// <param name="TimeClip">Draw t from [clip, 1 - clip]; null chooses automatically.</param>
+/// <param name="Model">Network architecture.</param>
+/// <param name="Training">Optimisation settings.</param>
+/// <param name="Device">cpu, cuda or cuda:N.</param>
+/// <param name="Learn">The fields to learn, comma-separated: velocity (default), score (learned as the denoiser eta,
+/// s = -eta / sigma), or velocity,score. Each gets its own network of the same architecture.</param>
+/// <param name="CheckpointEvery">Steps between resumable snapshots in <c>OUT/train-state/</c> (one is also written on Ctrl-C).</param>
+public sealed record TrainingRunConfig(
+    string Target = "checkerboard",
+    string Base = "gaussian",
+    string Interpolant = "linear",
+    string Gamma = "none",
+    double GammaScale = 1.0,
+    bool Antithetic = false,
+    double? TimeClip = null,
+    ModelOptions? Model = null,
+    TrainingOptions? Training = null,
+    string Device = "cpu",
+    string Learn = "velocity",
+    int CheckpointEvery = 1000)
+{
+    /// <summary>The fields to learn, parsed from <see cref="Learn"/>.</summary>
+    public IReadOnlyList<FieldKind> LearnedFields()
+    {
+        var kinds = new List<FieldKind>();
+        foreach (var part in Learn.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var kind = part.ToLowerInvariant() switch
+            {
+                "velocity" or "b" => FieldKind.Velocity,
+                "score" or "denoiser" or "eta" or "noise" => FieldKind.Denoiser,
+                _ => throw new InvalidSettingException("learn", $"unknown field to learn '{part}' (expected velocity, score)"),
+            };
+            if (!kinds.Contains(kind)) kinds.Add(kind);
+        }
+        if (kinds.Count == 0) throw new InvalidSettingException("learn", "no field to learn is named (expected velocity, score or velocity,score)");
+        return kinds;
+    }
+
+    /// <summary>The model options in force (defaults when null).</summary>
+    public ModelOptions ModelOrDefault => Model ?? new ModelOptions();
+    /// <summary>The training options in force (defaults when null).</summary>
+    public TrainingOptions TrainingOrDefault => Training ?? new TrainingOptions();
+
+    /// <summary>Reads a config from JSON (camelCase or PascalCase keys; unknown keys are an error).</summary>
+    public static TrainingRunConfig FromJsonFile(string path)
+    {
+        if (Directory.Exists(path)) throw new ArgumentException($"config file '{path}' is a folder, not a file");
+        if (!File.Exists(path)) throw new FileNotFoundException($"config file '{path}' does not exist");
+        return FromJson(File.ReadAllText(path), $"config file '{path}'");
+    }
+
+    /// <summary>Parses a config from JSON text; <paramref name="source"/> names it in errors.</summary>
+    public static TrainingRunConfig FromJson(string json, string source)
+    {
+        try
+        {
+            var options = new JsonSerializerOptions(Checkpoint.Json) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow };
+            return JsonSerializer.Deserialize<TrainingRunConfig>(json, options) ?? throw new ArgumentException($"{source} is empty");
+        }
+        catch (JsonException e) { throw new ArgumentException($"{source} is invalid: {e.Message.Split('\n')[0]}"); }
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> for an invalid run-level setting.</summary>
+    public void ValidateRun()
+    {
+        if (CheckpointEvery < 1) throw new InvalidSettingException("checkpoint-every", $"snapshot interval must be >= 1, got {CheckpointEvery}");
+    }
+
+    /// <summary>This config as indented JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Checkpoint.Json);
+}
+
+/// <summary>What <see cref="TrainingRun.Execute"/> produced.</summary>
+/// <param name="OutputFolder">Folder holding the checkpoint and loss.csv.</param>
+/// <param name="Result">The optimisation result.</param>
+/// <param name="Manifest">The checkpoint manifest written.</param>
+public sealed record TrainingRunResult(string OutputFolder, TrainingResult Result, CheckpointManifest Manifest);
