@@ -82,7 +82,7 @@ public sealed record TrainingRunConfig(
             var options = new JsonSerializerOptions(Checkpoint.Json) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow };
             return JsonSerializer.Deserialize<TrainingRunConfig>(json, options) ?? throw new ArgumentException($"{source} is empty");
         }
-        catch (JsonException e) { throw new ArgumentException($"{source} is invalid: {e.Message.Split('\n')[0]}"); }
+        catch (Exception e) when (e is JsonException or ArgumentException) { throw new ArgumentException($"{source} is invalid: {e.Message.Split('\n')[0]}"); }
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> for an invalid run-level setting.</summary>

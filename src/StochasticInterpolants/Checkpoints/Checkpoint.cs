@@ -128,7 +128,8 @@ public sealed class Checkpoint : IDisposable
                 throw new CheckpointException($"'{path}' has format '{f.GetValue<string>()}', this version reads '{CheckpointManifest.CurrentFormat}'");
             manifest = node.Deserialize<CheckpointManifest>(Json);
         }
-        catch (JsonException e) { throw new CheckpointException($"'{path}' is corrupt: {e.Message.Split('\n')[0].TrimEnd()}", e); }
+        // A repeated key makes System.Text.Json throw ArgumentException for records: as corrupt as malformed JSON.
+        catch (Exception e) when (e is JsonException or ArgumentException) { throw new CheckpointException($"'{path}' is corrupt: {e.Message.Split('\n')[0].TrimEnd()}", e); }
         if (manifest is null || manifest.Format is null || manifest.Interpolant is null || manifest.Networks is null || manifest.Networks.Count == 0
             || manifest.Networks.Any(n => n is null || n.Model is null || n.WeightsFile is null))
             throw new CheckpointException($"'{path}' is incomplete");

@@ -19,6 +19,7 @@ public sealed record InterpolantSpec(string Family, string Gamma = "none", doubl
     public IInterpolant Build() => InterpolantRegistry.Build(this);
 
     /// <summary>True when <see cref="Gamma"/> names no latent noise: empty, or none (or an alias of it), in any case.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool HasNoGamma => GammaSchedule.IsNone(Gamma);
 
     /// <summary>

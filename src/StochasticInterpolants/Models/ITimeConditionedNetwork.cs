@@ -33,8 +33,8 @@ public static class TimeConditionedNetworkExtensions
 }
 
 /// <summary>
-/// Adapts a TorchSharp module taking (x, t) — it has no condition — to <see cref="ITimeConditionedNetwork"/>. A 0-dim t
-/// is repeated to one time per row before the call, so the module always sees t of shape [n].
+/// Adapts a TorchSharp module taking (x, t) — it has no condition — to <see cref="ITimeConditionedNetwork"/>. The module
+/// always sees t of shape [n] in x's dtype: a 0-dim t is repeated per row, a float64 training time is converted.
 /// </summary>
 public sealed class TimeConditionedModule(nn.Module<Tensor, Tensor, Tensor> module, ModelSpec? spec = null) : ITimeConditionedNetwork
 {
@@ -42,27 +42,32 @@ public sealed class TimeConditionedModule(nn.Module<Tensor, Tensor, Tensor> modu
     public Tensor forward(Tensor x, Tensor t, Tensor? condition)
     {
         if (condition is not null) throw new ArgumentException("this network takes no condition, but a condition was given");
-        if (t.dim() != 0) return module.forward(x, t);
-        using var rows = t.to(x.dtype).expand(x.shape[0]);
+        using var rows = RowTimes(t, x);
         return module.forward(x, rows);
     }
     /// <inheritdoc />
     public nn.Module Module => module;
     /// <inheritdoc />
     public ModelSpec? Spec => spec;
+
+    /// <summary>One time per row in x's dtype and device, whether t came as one time (sampling) or one per row in float64 (training).</summary>
+    internal static Tensor RowTimes(Tensor t, Tensor x)
+    {
+        using var typed = t.to(x.dtype, x.device);
+        return t.dim() == 0 ? typed.expand(x.shape[0]).contiguous() : typed.alias();
+    }
 }
 
 /// <summary>
 /// Adapts a TorchSharp module taking (x, t, c) to <see cref="ITimeConditionedNetwork"/>; t is passed as one time per row
-/// ([n]) and c as given (null when the row has no condition).
+/// ([n], x's dtype) and c as given (null when the row has no condition).
 /// </summary>
 public sealed class ConditionedModule(nn.Module<Tensor, Tensor, Tensor?, Tensor> module, ModelSpec? spec = null) : ITimeConditionedNetwork
 {
     /// <inheritdoc />
     public Tensor forward(Tensor x, Tensor t, Tensor? condition)
     {
-        if (t.dim() != 0) return module.forward(x, t, condition);
-        using var rows = t.to(x.dtype).expand(x.shape[0]);
+        using var rows = TimeConditionedModule.RowTimes(t, x);
         return module.forward(x, rows, condition);
     }
     /// <inheritdoc />

@@ -59,6 +59,32 @@ public abstract class SdeSolver
 
     private static string DescribeFields(FieldSet fields) => string.Join(" and ", fields.Given.Select(Interpolants.InterpolantPath.Describe)) + " given";
 
+    /// <summary>True when a step from t to t + h evaluates the drift at t + h (so the drift must be finite at the end time too).</summary>
+    protected virtual bool EvaluatesDriftAtStepEnd => false;
+
+    /// <summary>
+    /// Refuses, before any work, an interval whose start (or end, for samplers that evaluate the drift there) is a time at
+    /// which a field the drift needs is infinite: e.g. the one-sided score from b at t = 1, where sigma = alpha = 0, with a
+    /// constant eps. The reason names the time and the field, and what to do instead.
+    /// </summary>
+    private void RefuseSingularEnds(FieldSet fields, DiffusionCoefficient eps, double tStart, double tEnd, bool denoise)
+    {
+        var times = new List<double> { tStart };
+        if (EvaluatesDriftAtStepEnd && !denoise) times.Add(tEnd);
+        foreach (var t in times.Where(t => t is 0 or 1))
+        {
+            var kinds = new List<FieldKind> { FieldKind.Velocity };
+            if (eps.At(t) > 0) kinds.Add(eps.NoiseProportionality is not null && fields.CanProvide(FieldKind.Denoiser) ? FieldKind.Denoiser : FieldKind.Score);
+            foreach (var kind in kinds)
+            {
+                var (atStart, atEnd) = fields.Domain(kind);
+                if (t == 0 ? atStart : atEnd) continue;
+                throw new ArgumentException($"the {InterpolantPath.Describe(kind)} the {Name} sampler needs is infinite at t = {t} on this path: " +
+                    "integrate over an interval inside (0, 1) there, use eps proportional to the noise scale" + (t == 1 ? ", or denoise the last step" : ""));
+            }
+        }
+    }
+
     /// <summary>One step of size h from (t, x) with Brownian increment dW (already scaled by sqrt|h|).</summary>
     protected abstract Tensor Step(FieldSet fields, ITimeField velocity, DiffusionCoefficient eps, double t, double h, Tensor x, Tensor? dW, double direction, ref int nfe);
 
@@ -71,6 +97,7 @@ public abstract class SdeSolver
         if (!eps.IsZero && !fields.CanProvide(FieldKind.Score) && !(eps.NoiseProportionality is not null && fields.CanProvide(FieldKind.Denoiser)))
             _ = fields.Get(FieldKind.Score); // throws the explanation
         var denoise = options?.DenoiseLastStep == true;
+        RefuseSingularEnds(fields, eps, tStart, tEnd, denoise);
         if (denoise && (fields.Path is not Interpolants.OneSidedPath || tEnd != 1 || tStart >= tEnd))
             throw new ArgumentException("last-step denoising needs a one-sided interpolant integrated forward to t = 1");
         var direction = tEnd >= tStart ? 1.0 : -1.0;
@@ -115,6 +142,9 @@ public sealed class StochasticHeunSampler(int steps) : SdeSolver(steps)
 {
     /// <inheritdoc />
     public override string Name => "heun-sde";
+
+    /// <inheritdoc />
+    protected override bool EvaluatesDriftAtStepEnd => true;
 
     /// <inheritdoc />
     protected override Tensor Step(FieldSet fields, ITimeField velocity, DiffusionCoefficient eps, double t, double h, Tensor x, Tensor? dW, double direction, ref int nfe)

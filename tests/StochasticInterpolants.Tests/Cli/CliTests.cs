@@ -59,12 +59,12 @@ public sealed class CliTests : IDisposable
     [InlineData(2, "Unrecognized command or argument '--bogus'", "train", "--out", "x", "--bogus")]
     [InlineData(2, "--out", "train")]
     [InlineData(2, "Cannot parse argument 'many'", "train", "--out", "x", "--steps", "many")]
-    [InlineData(1, "--steps must be >= 1", "train", "--out", "x", "--steps", "-5")]
+    [InlineData(2, "--steps: training steps must be >= 1", "train", "--out", "x", "--steps", "-5")]
     [InlineData(1, "unknown distribution 'donut'", "train", "--out", "x", "--target", "donut")]
     [InlineData(1, "unknown interpolant 'wavy'", "train", "--out", "x", "--interpolant", "wavy")]
     [InlineData(1, "unknown gamma schedule 'cubic'", "train", "--out", "x", "--gamma", "cubic")]
-    [InlineData(1, "unknown activation 'relu6'", "train", "--out", "x", "--activation", "relu6")]
-    [InlineData(1, "--lr must be a positive number", "train", "--out", "x", "--lr", "0")]
+    [InlineData(2, "--activation: unknown activation 'relu6'", "train", "--out", "x", "--activation", "relu6")]
+    [InlineData(2, "--lr: learning rate must be a positive number", "train", "--out", "x", "--lr", "0")]
     [InlineData(1, "does not exist", "train", "--out", "x", "--target", "/no/such/file.csv")]
     [InlineData(1, "config file", "train", "--out", "x", "--config", "/no/such/config.json")]
     [InlineData(1, "unknown solver 'leapfrog'", "sample", "--checkpoint", "/no/such", "--out", "x.csv", "--solver", "leapfrog")]
@@ -198,8 +198,8 @@ public sealed class CliSdeTests : IDisposable
         Assert.Equal(1, code);
         Assert.Contains("gamma = 0", error);
         (code, _, error) = Run("train", "--target", "moons", "--learn", "potential", "--out", Path.Combine(_dir, "y"));
-        Assert.Equal(1, code);
-        Assert.Contains("unknown field 'potential'", error);
+        Assert.Equal(2, code); // an out-of-range option: exit 2, like every other
+        Assert.Contains("--learn: unknown field to learn 'potential'", error);
     }
 }
 

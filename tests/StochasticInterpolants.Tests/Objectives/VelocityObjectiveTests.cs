@@ -135,6 +135,6 @@ public class VelocityObjectiveTests
         var batch = ((StochasticInterpolants.Couplings.ICoupling)coupling).DrawBatch(10_000, g, o.TimeClip);
         var t = batch.T.data<double>().ToArray();
         Assert.InRange(t.Min(), 0.2, 0.21); Assert.InRange(t.Max(), 0.79, 0.8);
-        Assert.Throws<ArgumentException>(() => new VelocityObjective(new LinearInterpolant(), new ObjectiveOptions(TimeClip: 0.5)));
+        Assert.Throws<StochasticInterpolants.Runtime.InvalidSettingException>(() => new VelocityObjective(new LinearInterpolant(), new ObjectiveOptions(TimeClip: 0.5)));
     }
 }

@@ -86,9 +86,9 @@ public class TrainingTests
         Assert.Equal(1e-4, o.LearningRateAt(1000), 12);
         Assert.Equal(0.55e-3, (o with { Schedule = "linear" }).LearningRateAt(550), 12);
         Assert.Equal(1e-3, (o with { Schedule = "constant" }).LearningRateAt(900), 12);
-        Assert.Throws<ArgumentException>(() => (o with { Schedule = "step" }).Validate());
-        Assert.Throws<ArgumentException>(() => (o with { Steps = 0 }).Validate());
-        Assert.Throws<ArgumentException>(() => (o with { LearningRate = double.NaN }).Validate());
+        Assert.Equal("schedule", Assert.Throws<StochasticInterpolants.Runtime.InvalidSettingException>(() => (o with { Schedule = "step" }).Validate()).Setting);
+        Assert.Equal("steps", Assert.Throws<StochasticInterpolants.Runtime.InvalidSettingException>(() => (o with { Steps = 0 }).Validate()).Setting);
+        Assert.Equal("lr", Assert.Throws<StochasticInterpolants.Runtime.InvalidSettingException>(() => (o with { LearningRate = double.NaN }).Validate()).Setting);
     }
 
     [Fact]
