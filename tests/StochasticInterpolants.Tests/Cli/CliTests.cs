@@ -162,7 +162,7 @@ public sealed class CliSdeTests : IDisposable
     {
         var run = Path.Combine(_dir, "run");
         var (code, _, error) = Run("train", "--target", "moons", "--interpolant", "linear", "--gamma", "sqrt", "--gamma-scale", "0.2",
-            "--learn", "velocity,score", "--steps", "40", "--batch", "64", "--width", "16", "--depth", "1", "--log-every", "20",
+            "--learn", "velocity,score", "--steps", "600", "--batch", "256", "--width", "64", "--depth", "2", "--log-every", "300",
             "--threads", "1", "--progress", "none", "--out", run);
         Assert.True(code == 0, error);
         Assert.StartsWith("step,loss,learning_rate,elapsed_seconds,loss_velocity,loss_denoiser", File.ReadAllText(Path.Combine(run, "loss.csv")));
@@ -171,12 +171,30 @@ public sealed class CliSdeTests : IDisposable
         foreach (var path in new[] { a, b })
         {
             string output;
-            (code, output, error) = Run("sample", "--checkpoint", run, "--sampler", "em", "--eps", "0.5", "--steps", "10", "--count", "200",
+            (code, output, error) = Run("sample", "--checkpoint", run, "--sampler", "em", "--eps", "0.5", "--steps", "50", "--count", "2000",
                 "--seed", "3", "--threads", "1", "--progress", "none", "--out", path);
             Assert.True(code == 0, error);
             Assert.Contains("em, eps = 0.5", output);
         }
         Assert.Equal(File.ReadAllText(a), File.ReadAllText(b)); // seeded SDE samples are reproducible
+        // ... and they are samples of the moons: finite, with the target's mean and spread. Tolerance 0.15 per moment: the
+        // sampling error at n = 2000 is ~0.02-0.04, and this short run measured mean (-0.05, 0.33) vs (0.00, 0.31) and std
+        // (1.69, 0.95) vs (1.74, 1.01): worst 0.065 off. All-NaN or untrained samples (std ~0.2 near the origin) fail.
+        using (var x = CsvMatrix.Read(a).to(TorchSharp.torch.float64))
+        using (var g = new TorchSharp.torch.Generator(9))
+        using (var truth = new TwoMoons().Sample(20_000, g).to(TorchSharp.torch.float64))
+        {
+            Assert.True(x.isfinite().all().item<bool>());
+            using var m = x.mean([0]); using var mt = truth.mean([0]);
+            using var sd = x.std(0); using var sdt = truth.std(0);
+            var report = $"mean ({m[0].item<double>():F3}, {m[1].item<double>():F3}) vs ({mt[0].item<double>():F3}, {mt[1].item<double>():F3}), " +
+                         $"std ({sd[0].item<double>():F3}, {sd[1].item<double>():F3}) vs ({sdt[0].item<double>():F3}, {sdt[1].item<double>():F3})";
+            for (var i = 0; i < 2; i++)
+            {
+                Assert.True(Math.Abs(m[i].item<double>() - mt[i].item<double>()) < 0.15, report);
+                Assert.True(Math.Abs(sd[i].item<double>() - sdt[i].item<double>()) < 0.15, report);
+            }
+        }
         (code, _, error) = Run("sample", "--checkpoint", run, "--sampler", "heun-sde", "--eps", "1", "--eps-schedule", "noise", "--steps", "5",
             "--count", "50", "--threads", "1", "--progress", "none", "--out", Path.Combine(_dir, "c.csv"));
         Assert.True(code == 0, error);
