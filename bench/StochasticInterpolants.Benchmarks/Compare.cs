@@ -1,5 +1,3 @@
-using StochasticInterpolants.Runs;
-using StochasticInterpolants.Files;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -7,10 +5,12 @@ using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Couplings;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Fields;
+using StochasticInterpolants.Files;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Likelihood;
 using StochasticInterpolants.Models;
 using StochasticInterpolants.Objectives;
+using StochasticInterpolants.Runs;
 using StochasticInterpolants.Sampling;
 using StochasticInterpolants.Training;
 using static TorchSharp.torch;

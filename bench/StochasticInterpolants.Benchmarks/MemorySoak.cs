@@ -1,8 +1,7 @@
-using StochasticInterpolants.Runs;
 using System.Diagnostics;
 using System.Globalization;
 using StochasticInterpolants.Checkpoints;
-using StochasticInterpolants.Fields;
+using StochasticInterpolants.Runs;
 using StochasticInterpolants.Sampling;
 using StochasticInterpolants.Training;
 using static TorchSharp.torch;

@@ -1,11 +1,9 @@
-using StochasticInterpolants.Runs;
 using System.Diagnostics;
 using System.Globalization;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
-using StochasticInterpolants.Metrics;
+using StochasticInterpolants.Runs;
 using StochasticInterpolants.Sampling;
-using StochasticInterpolants.Training;
 
 /// <summary>
 /// Held-out checkerboard NLL against training time: the checkerboard-best preset trained to several step budgets (each a

@@ -1,4 +1,3 @@
-using StochasticInterpolants.Runs;
 using System.Diagnostics;
 using System.Globalization;
 using StochasticInterpolants.Couplings;
@@ -7,6 +6,7 @@ using StochasticInterpolants.Fields;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
 using StochasticInterpolants.Objectives;
+using StochasticInterpolants.Runs;
 using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Sampling;
 using StochasticInterpolants.Training;

@@ -1,10 +1,10 @@
-using StochasticInterpolants.Runs;
-using StochasticInterpolants.Files;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Files;
+using StochasticInterpolants.Runs;
 using StochasticInterpolants.Training;
 using static TorchSharp.torch;
 

@@ -1,12 +1,10 @@
-using StochasticInterpolants.Runs;
 using System.Diagnostics;
 using System.Globalization;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Metrics;
-using StochasticInterpolants.Runtime;
+using StochasticInterpolants.Runs;
 using StochasticInterpolants.Sampling;
-using StochasticInterpolants.Training;
 using static TorchSharp.torch;
 
 /// <summary>

@@ -1,13 +1,11 @@
-using StochasticInterpolants.Runs;
-using StochasticInterpolants.Files;
 using System.CommandLine;
 using System.Diagnostics;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
-using StochasticInterpolants.Metrics;
+using StochasticInterpolants.Files;
+using StochasticInterpolants.Runs;
 using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Sampling;
-using StochasticInterpolants.Training;
 using StochasticInterpolants.Visualization;
 
 namespace StochasticInterpolants.Cli;

@@ -1,15 +1,12 @@
-using StochasticInterpolants.Runs;
-using StochasticInterpolants.Files;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Spectre.Console;
 using StochasticInterpolants.Checkpoints;
-using StochasticInterpolants.Data;
+using StochasticInterpolants.Files;
 using StochasticInterpolants.Likelihood;
 using StochasticInterpolants.Metrics;
-using StochasticInterpolants.Runtime;
-using StochasticInterpolants.Sampling;
+using StochasticInterpolants.Runs;
+using Spectre.Console;
 
 namespace StochasticInterpolants.Cli;
 

@@ -1,6 +1,5 @@
-using StochasticInterpolants.Runs;
 using System.CommandLine;
-using StochasticInterpolants.Visualization;
+using StochasticInterpolants.Runs;
 
 namespace StochasticInterpolants.Cli;
 

@@ -1,8 +1,7 @@
-using StochasticInterpolants.Runs;
-using StochasticInterpolants.Files;
 using System.CommandLine;
 using StochasticInterpolants.Checkpoints;
-using StochasticInterpolants.Data;
+using StochasticInterpolants.Files;
+using StochasticInterpolants.Runs;
 using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Sampling;
 

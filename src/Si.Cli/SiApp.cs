@@ -1,8 +1,7 @@
-using StochasticInterpolants.Files;
 using System.CommandLine;
-using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Fields;
+using StochasticInterpolants.Files;
 using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Training;
 

@@ -1,7 +1,7 @@
-using StochasticInterpolants.Runs;
 using System.CommandLine;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Runs;
 using StochasticInterpolants.Training;
 
 namespace StochasticInterpolants.Cli;

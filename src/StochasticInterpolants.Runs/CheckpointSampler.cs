@@ -1,17 +1,10 @@
-using StochasticInterpolants.Couplings;
-using StochasticInterpolants.Objectives;
-using StochasticInterpolants.Models;
-using StochasticInterpolants.Likelihood;
-using StochasticInterpolants.Files;
-using StochasticInterpolants.Visualization;
-using StochasticInterpolants.Metrics;
-using StochasticInterpolants.Sampling;
-using StochasticInterpolants.Training;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Fields;
+using StochasticInterpolants.Files;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Runtime;
+using StochasticInterpolants.Sampling;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Runs;

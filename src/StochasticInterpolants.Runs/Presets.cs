@@ -1,17 +1,5 @@
-using StochasticInterpolants.Runtime;
-using StochasticInterpolants.Couplings;
-using StochasticInterpolants.Objectives;
-using StochasticInterpolants.Models;
-using StochasticInterpolants.Likelihood;
-using StochasticInterpolants.Interpolants;
-using StochasticInterpolants.Fields;
-using StochasticInterpolants.Data;
-using StochasticInterpolants.Checkpoints;
-using StochasticInterpolants.Files;
-using StochasticInterpolants.Visualization;
-using StochasticInterpolants.Metrics;
-using StochasticInterpolants.Sampling;
 using StochasticInterpolants.Training;
+
 namespace StochasticInterpolants.Runs;
 
 /// <summary>Named training configurations that are known to work, so the demo and the benchmarks share one definition.</summary>

@@ -1,12 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using StochasticInterpolants.Checkpoints;
-using StochasticInterpolants.Couplings;
-using StochasticInterpolants.Data;
 using StochasticInterpolants.Files;
-using StochasticInterpolants.Interpolants;
-using StochasticInterpolants.Models;
-using StochasticInterpolants.Objectives;
 using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Training;
 using TorchSharp;

@@ -1,19 +1,17 @@
-using StochasticInterpolants.Runtime;
-using StochasticInterpolants.Couplings;
-using StochasticInterpolants.Models;
-using StochasticInterpolants.Files;
-using StochasticInterpolants.Visualization;
-using StochasticInterpolants.Metrics;
-using StochasticInterpolants.Training;
 using System.Net;
 using System.Text;
 using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Couplings;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Fields;
+using StochasticInterpolants.Files;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Likelihood;
+using StochasticInterpolants.Models;
 using StochasticInterpolants.Objectives;
 using StochasticInterpolants.Sampling;
+using StochasticInterpolants.Training;
+using StochasticInterpolants.Visualization;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,8 +1,7 @@
-using StochasticInterpolants.Files;
 using System.Buffers.Binary;
 using System.Text;
+using StochasticInterpolants.Files;
 using SkiaSharp;
-using StochasticInterpolants.Checkpoints;
 
 namespace StochasticInterpolants.Visualization;
 

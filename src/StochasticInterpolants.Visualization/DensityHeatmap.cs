@@ -1,6 +1,5 @@
 using StochasticInterpolants.Files;
 using ScottPlot;
-using StochasticInterpolants.Checkpoints;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Visualization;

@@ -1,9 +1,7 @@
 using StochasticInterpolants.Files;
+using StochasticInterpolants.Interpolants;
 using ScottPlot;
 using SkiaSharp;
-using StochasticInterpolants.Checkpoints;
-using StochasticInterpolants.Interpolants;
-using StochasticInterpolants.Objectives;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,8 +1,7 @@
-using StochasticInterpolants.Files;
 using System.Numerics;
+using StochasticInterpolants.Files;
 using ScottPlot;
 using SkiaSharp;
-using StochasticInterpolants.Checkpoints;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Visualization;

@@ -1,8 +1,7 @@
 using StochasticInterpolants.Files;
+using StochasticInterpolants.Training;
 using ScottPlot;
 using SkiaSharp;
-using StochasticInterpolants.Checkpoints;
-using StochasticInterpolants.Training;
 
 namespace StochasticInterpolants.Visualization;
 

@@ -1,3 +1,5 @@
+
+
 namespace StochasticInterpolants.Visualization;
 
 /// <summary>

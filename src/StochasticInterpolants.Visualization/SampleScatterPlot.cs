@@ -1,7 +1,6 @@
 using StochasticInterpolants.Files;
 using ScottPlot;
 using SkiaSharp;
-using StochasticInterpolants.Checkpoints;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Visualization;

@@ -1,7 +1,7 @@
-using ScottPlot;
-using SkiaSharp;
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Sampling;
+using ScottPlot;
+using SkiaSharp;
 using TorchSharp;
 using static TorchSharp.torch;
 

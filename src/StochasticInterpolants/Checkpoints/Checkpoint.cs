@@ -1,7 +1,7 @@
-using StochasticInterpolants.Files;
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json;
 using StochasticInterpolants.Fields;
+using StochasticInterpolants.Files;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
 using StochasticInterpolants.Training;

@@ -1,6 +1,6 @@
-using StochasticInterpolants.Files;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json;
+using StochasticInterpolants.Files;
 using StochasticInterpolants.Training;
 using static TorchSharp.torch;
 

@@ -1,5 +1,5 @@
-using TorchSharp;
 using StochasticInterpolants.Interpolants;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Fields;

@@ -1,6 +1,6 @@
-using TorchSharp;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Fields;

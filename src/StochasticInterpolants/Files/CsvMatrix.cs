@@ -1,6 +1,6 @@
-using StochasticInterpolants.Data;
 using System.Globalization;
 using System.Text;
+using StochasticInterpolants.Data;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Files;

@@ -1,3 +1,5 @@
+
+
 namespace StochasticInterpolants.Interpolants;
 
 /// <summary>

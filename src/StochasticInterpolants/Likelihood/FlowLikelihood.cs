@@ -1,6 +1,6 @@
-using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Fields;
+using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,6 +1,6 @@
 using StochasticInterpolants.Runtime;
-using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Models;

@@ -1,7 +1,7 @@
-using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
+using StochasticInterpolants.Runtime;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Objectives;

@@ -1,3 +1,5 @@
+
+
 namespace StochasticInterpolants.Objectives;
 
 /// <summary>

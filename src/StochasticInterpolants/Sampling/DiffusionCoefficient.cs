@@ -1,5 +1,5 @@
-using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Runtime;
 
 namespace StochasticInterpolants.Sampling;
 

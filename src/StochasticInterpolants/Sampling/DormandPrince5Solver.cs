@@ -1,6 +1,6 @@
+using StochasticInterpolants.Fields;
 using StochasticInterpolants.Runtime;
 using TorchSharp;
-using StochasticInterpolants.Fields;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Sampling;

@@ -1,5 +1,5 @@
-using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Fields;
+using StochasticInterpolants.Runtime;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Sampling;

@@ -1,6 +1,6 @@
-using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,4 +1,5 @@
 using StochasticInterpolants.Runtime;
+
 namespace StochasticInterpolants.Training;
 
 /// <summary>

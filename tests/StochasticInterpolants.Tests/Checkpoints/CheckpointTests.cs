@@ -1,6 +1,5 @@
-using StochasticInterpolants.Files;
 using StochasticInterpolants.Checkpoints;
-using StochasticInterpolants.Fields;
+using StochasticInterpolants.Files;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
 using StochasticInterpolants.Training;

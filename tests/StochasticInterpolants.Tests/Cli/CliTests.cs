@@ -1,6 +1,6 @@
-using StochasticInterpolants.Files;
 using StochasticInterpolants.Cli;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Files;
 
 namespace StochasticInterpolants.Tests.Cli;
 

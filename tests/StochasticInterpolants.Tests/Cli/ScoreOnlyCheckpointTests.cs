@@ -1,5 +1,4 @@
 using StochasticInterpolants.Files;
-using StochasticInterpolants.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 

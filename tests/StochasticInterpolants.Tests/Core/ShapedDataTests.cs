@@ -7,8 +7,8 @@ using StochasticInterpolants.Models;
 using StochasticInterpolants.Objectives;
 using StochasticInterpolants.Sampling;
 using StochasticInterpolants.Training;
-using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Tests.Core;

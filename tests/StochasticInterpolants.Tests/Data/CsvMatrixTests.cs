@@ -1,5 +1,5 @@
-using StochasticInterpolants.Files;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Files;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Tests.Data;

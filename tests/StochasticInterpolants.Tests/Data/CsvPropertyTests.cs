@@ -1,8 +1,8 @@
-using StochasticInterpolants.Files;
 using System.Globalization;
-using FsCheck;
-using FsCheck.Xunit;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Files;
+using FsCheck.Xunit;
+using FsCheck;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Tests.Data;

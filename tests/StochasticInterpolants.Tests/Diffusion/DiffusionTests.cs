@@ -1,7 +1,6 @@
 using StochasticInterpolants.Diffusion;
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Interpolants;
-using StochasticInterpolants.Objectives;
 using StochasticInterpolants.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;

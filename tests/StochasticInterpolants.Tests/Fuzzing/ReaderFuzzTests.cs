@@ -1,8 +1,7 @@
-using StochasticInterpolants.Files;
-using FsCheck;
-using FsCheck.Xunit;
 using StochasticInterpolants.Benchmarks;
-using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Files;
+using FsCheck.Xunit;
+using FsCheck;
 
 namespace StochasticInterpolants.Tests.Fuzzing;
 

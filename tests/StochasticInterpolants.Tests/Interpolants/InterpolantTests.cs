@@ -1,5 +1,4 @@
 using StochasticInterpolants.Interpolants;
-using StochasticInterpolants.Objectives;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Tests.Interpolants;

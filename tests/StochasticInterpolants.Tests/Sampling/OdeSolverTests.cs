@@ -1,10 +1,10 @@
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Interpolants;
-using TorchSharp;
-using StochasticInterpolants.Sampling;
 using StochasticInterpolants.Runtime;
-using static TorchSharp.torch;
+using StochasticInterpolants.Sampling;
+using TorchSharp;
 using Xunit.Abstractions;
+using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Tests.Sampling;
 

@@ -1,7 +1,7 @@
-using StochasticInterpolants.Files;
-using StochasticInterpolants.Runs;
 using System.Diagnostics;
 using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Files;
+using StochasticInterpolants.Runs;
 using StochasticInterpolants.Tests.Cli;
 using StochasticInterpolants.Training;
 using static TorchSharp.torch;

@@ -4,9 +4,9 @@ using StochasticInterpolants.Fields;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
 using StochasticInterpolants.Objectives;
+using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Sampling;
 using StochasticInterpolants.Training;
-using StochasticInterpolants.Runtime;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Tests.Training;
