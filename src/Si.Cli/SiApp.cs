@@ -63,6 +63,7 @@ public static class SiApp
         ["time-frequencies"] = "--time-frequencies", ["count"] = "--count", ["rtol"] = "--rtol", ["atol"] = "--atol", ["eps"] = "--eps",
         ["eps-schedule"] = "--eps-schedule", ["learn"] = "--learn", ["checkpoint-every"] = "--checkpoint-every", ["threads"] = "--threads",
         ["t-clip"] = "--t-clip", ["probes"] = "--probes", ["gamma-scale"] = "--gamma-scale", ["gamma"] = "--gamma", ["interpolant"] = "--interpolant",
+        ["solver"] = "--solver", ["sampler"] = "--sampler",
     };
 
     internal static int Fail(TextWriter error, string message, int code)

@@ -1,5 +1,3 @@
-
-
 namespace StochasticInterpolants.Visualization;
 
 /// <summary>

@@ -1,6 +1,6 @@
-using System.Collections.Concurrent;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Runtime;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Couplings;
@@ -92,25 +92,29 @@ public static class Couplings
     /// <summary>Builds a coupling from the interpolant, base and target.</summary>
     public delegate ICoupling Builder(IInterpolant interpolant, IDistribution baseDistribution, IDistribution target);
 
-    private static readonly ConcurrentDictionary<string, Builder> Builders = new(StringComparer.OrdinalIgnoreCase)
+    private static readonly NameRegistry<Builder> Builders = Create();
+
+    private static NameRegistry<Builder> Create()
     {
-        ["independent"] = (interpolant, b, target) =>
+        var registry = new NameRegistry<Builder>("coupling");
+        registry.Register("independent", (interpolant, b, target) =>
             interpolant.Kind == InterpolantKind.OneSided && b is not StandardGaussian
                 ? throw new ArgumentException($"interpolant '{interpolant.Name}' is one-sided: its base must be the standard Gaussian, not '{b.Name}'")
-                : new IndependentCoupling(b, target),
-        ["mirror"] = (_, _, target) => new MirrorCoupling(target),
-    };
+                : new IndependentCoupling(b, target));
+        registry.Register("mirror", (_, _, target) => new MirrorCoupling(target));
+        return registry;
+    }
 
     /// <summary>The registered names.</summary>
-    public static IReadOnlyCollection<string> Names => Builders.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
+    public static IReadOnlyList<string> Names => Builders.Names;
 
     /// <summary>Registers (or replaces) a coupling.</summary>
-    public static void Register(string name, Builder build) => Builders[name.Trim()] = build;
+    public static void Register(string name, Builder build) => Builders.Register(name, build);
 
-    /// <summary>The coupling <paramref name="name"/>; throws <see cref="ArgumentException"/> for an unknown name.</summary>
+    /// <summary>The coupling <paramref name="name"/>; throws <see cref="InvalidSettingException"/> for an unknown name.</summary>
     public static ICoupling Create(string name, IInterpolant interpolant, IDistribution baseDistribution, IDistribution target) =>
-        Builders.TryGetValue(name.Trim(), out var build) ? build(interpolant, baseDistribution, target)
-            : throw new ArgumentException($"unknown coupling '{name}' (expected {string.Join(", ", Names)})");
+        Builders.Find(name) is { } entry ? entry.Builder(interpolant, baseDistribution, target)
+            : throw new InvalidSettingException("coupling", $"unknown coupling '{name}' (expected {string.Join(", ", Names)})");
 
     /// <summary>The coupling an interpolant assumes: mirror for the mirror interpolant, independent otherwise.</summary>
     public static ICoupling For(IInterpolant interpolant, IDistribution baseDistribution, IDistribution target) =>

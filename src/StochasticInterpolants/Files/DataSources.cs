@@ -1,4 +1,5 @@
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Runtime;
 
 namespace StochasticInterpolants.Files;
 
@@ -17,7 +18,7 @@ public static class DataSources
         if (File.Exists(name)) return ReadCsv(name);
         if (Directory.Exists(name)) throw new DataFormatException($"'{name}' is a folder, not a CSV file");
         if (name.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)) throw new FileNotFoundException($"file '{name}' does not exist");
-        throw new ArgumentException($"unknown distribution '{spec}' (expected {string.Join(", ", Distributions.Names)}, or a CSV file)");
+        throw new InvalidSettingException("distribution", $"unknown distribution '{spec}' (expected {string.Join(", ", Distributions.Names)}, or a CSV file)");
     }
 
     /// <summary>Reads a CSV file (see <see cref="CsvMatrix.Read"/>) as the empirical distribution of its rows.</summary>

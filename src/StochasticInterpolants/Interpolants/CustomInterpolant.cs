@@ -1,5 +1,3 @@
-
-
 namespace StochasticInterpolants.Interpolants;
 
 /// <summary>

@@ -1,5 +1,3 @@
-
-
 namespace StochasticInterpolants.Interpolants;
 
 /// <summary>
@@ -10,7 +8,8 @@ public enum FieldKind
 {
     /// <summary>b(t, x) = E[alpha' x0 + beta' x1 + gamma' z | x_t = x], the probability-flow velocity.</summary>
     Velocity,
-    /// <summary>eta(t, x) = E[z | x_t = x], the denoiser (noise prediction); score s = -eta / gamma.</summary>
+    /// <summary>eta(t, x) = E[n | x_t = x], the denoiser (noise prediction), where x_t = m + sigma n: n = z and sigma = gamma on
+    /// two-sided and mirror paths, n = x0 and sigma = alpha on one-sided ones; the score is s = -eta / sigma.</summary>
     Denoiser,
     /// <summary>s(t, x) = grad log rho(t, x).</summary>
     Score,

@@ -1,4 +1,4 @@
-
+using StochasticInterpolants.Runtime;
 
 namespace StochasticInterpolants.Interpolants;
 
@@ -69,7 +69,7 @@ public abstract record GammaSchedule
     {
         CheckScale(a);
         var entry = Schedules.Find(name)
-            ?? throw new ArgumentException($"unknown gamma schedule '{name}' (expected {string.Join(", ", Names)})");
+            ?? throw new InvalidSettingException("gamma", $"unknown gamma schedule '{name}' (expected {string.Join(", ", Names)})");
         var schedule = entry.Builder(a) ?? throw new InvalidOperationException($"the builder of gamma schedule '{entry.Name}' returned null");
         if (!ReferenceEquals(Schedules.Find(schedule.Name), entry))
             throw new InvalidOperationException($"gamma schedule '{entry.Name}' built a schedule named '{schedule.Name}'; its Name must be the registered name so a spec can rebuild it");
@@ -79,7 +79,7 @@ public abstract record GammaSchedule
     /// <summary>Throws <see cref="ArgumentException"/> unless <paramref name="a"/> is a positive finite number.</summary>
     internal static void CheckScale(double a)
     {
-        if (!(a > 0) || double.IsInfinity(a)) throw new ArgumentException($"gamma scale must be a positive finite number, got {a}");
+        if (!(a > 0) || double.IsInfinity(a)) throw new InvalidSettingException("gamma-scale", $"gamma scale must be a positive finite number, got {a}");
     }
 
     /// <summary>True when <paramref name="name"/> is empty or names the schedule none (or one of its aliases), in any case.</summary>

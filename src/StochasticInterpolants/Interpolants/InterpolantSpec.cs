@@ -1,4 +1,4 @@
-
+using StochasticInterpolants.Runtime;
 
 namespace StochasticInterpolants.Interpolants;
 
@@ -38,6 +38,6 @@ public sealed record InterpolantSpec(string Family, string Gamma = "none", doubl
     /// <summary>Throws <see cref="ArgumentException"/> unless <see cref="HasNoGamma"/> (for one-sided families, whose noise is x0).</summary>
     public void RequireNoGamma()
     {
-        if (!HasNoGamma) throw new ArgumentException($"interpolant '{Family}' is one-sided: its noise is x0 itself, so its gamma must be none (got '{Gamma}')");
+        if (!HasNoGamma) throw new InvalidSettingException("gamma", $"interpolant '{Family}' is one-sided: its noise is x0 itself, so its gamma must be none (got '{Gamma}')");
     }
 }

@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using StochasticInterpolants.Runtime;
 
 namespace StochasticInterpolants.Models;
 
@@ -21,23 +21,23 @@ public sealed record ModelSpec(string Type, MlpConfig? Mlp, string? Settings = n
 /// </summary>
 public static class NetworkRegistry
 {
-    private static readonly ConcurrentDictionary<string, Func<ModelSpec, long, ITimeConditionedNetwork>> Builders = new(StringComparer.OrdinalIgnoreCase)
+    private static readonly NameRegistry<Func<ModelSpec, long, ITimeConditionedNetwork>> Builders = Create();
+
+    private static NameRegistry<Func<ModelSpec, long, ITimeConditionedNetwork>> Create()
     {
-        ["mlp"] = (spec, seed) => new MlpNetwork(spec.Mlp ?? throw new ArgumentException("an mlp model needs its configuration"), seed),
-    };
+        var registry = new NameRegistry<Func<ModelSpec, long, ITimeConditionedNetwork>>("network type");
+        registry.Register("mlp", (spec, seed) => new MlpNetwork(spec.Mlp ?? throw new ArgumentException("an mlp model needs its configuration"), seed));
+        return registry;
+    }
 
     /// <summary>The registered type names.</summary>
-    public static IReadOnlyCollection<string> Names => Builders.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
+    public static IReadOnlyList<string> Names => Builders.Names;
 
     /// <summary>Registers (or replaces) the builder of <paramref name="type"/>.</summary>
-    public static void Register(string type, Func<ModelSpec, long, ITimeConditionedNetwork> build)
-    {
-        if (string.IsNullOrWhiteSpace(type)) throw new ArgumentException("a network type needs a name");
-        Builders[type.Trim()] = build;
-    }
+    public static void Register(string type, Func<ModelSpec, long, ITimeConditionedNetwork> build) => Builders.Register(type, build);
 
     /// <summary>Builds the network <paramref name="spec"/> describes; throws <see cref="NotSupportedException"/> for an unknown type.</summary>
     public static ITimeConditionedNetwork Build(ModelSpec spec, long seed = 0) =>
-        Builders.TryGetValue(spec.Type ?? "", out var build) ? build(spec, seed)
+        Builders.Find(spec.Type) is { } entry ? entry.Builder(spec, seed)
             : throw new NotSupportedException($"unknown model type '{spec.Type}' (known: {string.Join(", ", Names)})");
 }

@@ -1,4 +1,5 @@
 using StochasticInterpolants.Fields;
+using StochasticInterpolants.Runtime;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Sampling;
@@ -50,11 +51,11 @@ public static class OdeSolvers
     /// <summary>Builds a solver from the fixed step count and the tolerances of adaptive solvers (each uses what it needs).</summary>
     public delegate IOdeSolver Builder(int steps, double rtol, double atol);
 
-    private static readonly Interpolants.NameRegistry<Builder> Builders = BuiltIns();
+    private static readonly NameRegistry<Builder> Builders = BuiltIns();
 
-    private static Interpolants.NameRegistry<Builder> BuiltIns()
+    private static NameRegistry<Builder> BuiltIns()
     {
-        var r = new Interpolants.NameRegistry<Builder>("solver");
+        var r = new NameRegistry<Builder>("solver");
         r.Register("euler", (steps, _, _) => new EulerSolver(steps));
         r.Register("heun", (steps, _, _) => new HeunSolver(steps));
         r.Register("midpoint", (steps, _, _) => new MidpointSolver(steps));
@@ -78,7 +79,7 @@ public static class OdeSolvers
     /// </summary>
     public static IOdeSolver Create(string name, int steps = 100, double rtol = 1e-5, double atol = 1e-5)
     {
-        var entry = Builders.Find(name) ?? throw new ArgumentException($"unknown solver '{name}' (expected {string.Join(", ", Names)})");
+        var entry = Builders.Find(name) ?? throw new InvalidSettingException("solver", $"unknown solver '{name}' (expected {string.Join(", ", Names)})");
         return entry.Builder(steps, rtol, atol) ?? throw new InvalidOperationException($"the builder of solver '{entry.Name}' returned null");
     }
 

@@ -166,11 +166,11 @@ public sealed class StochasticHeunSampler(int steps) : SdeSolver(steps)
 /// </summary>
 public static class SdeSolvers
 {
-    private static readonly Interpolants.NameRegistry<Func<int, SdeSolver>> Builders = BuiltIns();
+    private static readonly NameRegistry<Func<int, SdeSolver>> Builders = BuiltIns();
 
-    private static Interpolants.NameRegistry<Func<int, SdeSolver>> BuiltIns()
+    private static NameRegistry<Func<int, SdeSolver>> BuiltIns()
     {
-        var r = new Interpolants.NameRegistry<Func<int, SdeSolver>>("sampler");
+        var r = new NameRegistry<Func<int, SdeSolver>>("sampler");
         r.Register("em", steps => new EulerMaruyamaSampler(steps), "euler-maruyama");
         r.Register("heun-sde", steps => new StochasticHeunSampler(steps), "stochastic-heun");
         return r;
@@ -191,7 +191,7 @@ public static class SdeSolvers
     /// </summary>
     public static SdeSolver Create(string name, int steps)
     {
-        var entry = Builders.Find(name) ?? throw new ArgumentException(
+        var entry = Builders.Find(name) ?? throw new InvalidSettingException("sampler",
             $"unknown sampler '{name}' (expected {string.Join(", ", Names)}, or an ODE solver: {string.Join(", ", OdeSolvers.Names)})");
         return entry.Builder(steps) ?? throw new InvalidOperationException($"the builder of sampler '{entry.Name}' returned null");
     }

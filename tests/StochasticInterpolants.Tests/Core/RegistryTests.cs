@@ -43,7 +43,7 @@ public class RegistryTests
     [Fact]
     public void Unknown_interpolant_is_rejected_with_the_known_names()
     {
-        var e = Assert.Throws<ArgumentException>(() => new InterpolantSpec("registry-test-nowhere").Build());
+        var e = Assert.ThrowsAny<ArgumentException>(() => new InterpolantSpec("registry-test-nowhere").Build());
         Assert.StartsWith("unknown interpolant 'registry-test-nowhere' (expected linear, trigonometric, encoder-decoder,", e.Message);
         Assert.DoesNotContain('\n', e.Message);
     }
@@ -60,13 +60,13 @@ public class RegistryTests
         Assert.Contains("registry-test-trig-family", InterpolantSpec.Families);
         Assert.DoesNotContain("registry-test-tf", InterpolantSpec.Families);
         // The scale is checked before the builder runs, whatever the family.
-        Assert.Contains("got -3", Assert.Throws<ArgumentException>(() => new InterpolantSpec("registry-test-tf", "none", -3).Build()).Message);
+        Assert.Contains("got -3", Assert.ThrowsAny<ArgumentException>(() => new InterpolantSpec("registry-test-tf", "none", -3).Build()).Message);
     }
 
     [Fact]
     public void An_alias_cannot_hide_a_registered_name()
     {
-        var e = Assert.Throws<ArgumentException>(() => InterpolantRegistry.Register("registry-test-hijack", _ => new LinearInterpolant(), "mirror"));
+        var e = Assert.ThrowsAny<ArgumentException>(() => InterpolantRegistry.Register("registry-test-hijack", _ => new LinearInterpolant(), "mirror"));
         Assert.Contains("'mirror' is already a registered interpolant", e.Message);
         Assert.False(InterpolantRegistry.Contains("registry-test-hijack"));
         Assert.Equal("mirror", new InterpolantSpec("mirror").Build().Name);
@@ -162,12 +162,12 @@ public class RegistryTests
     public void Gamma_registry_lists_names_and_rejects_unknown_ones_and_bad_scales()
     {
         Assert.Equal(["none", "sqrt", "quadratic", "sin2"], GammaSchedule.Names.Take(4));
-        var e = Assert.Throws<ArgumentException>(() => GammaSchedule.Parse("registry-test-nothing"));
+        var e = Assert.ThrowsAny<ArgumentException>(() => GammaSchedule.Parse("registry-test-nothing"));
         Assert.Equal("unknown gamma schedule 'registry-test-nothing' (expected " + string.Join(", ", GammaSchedule.Names) + ")", e.Message);
         Assert.StartsWith("unknown gamma schedule 'registry-test-nothing' (expected none, sqrt, quadratic, sin2", e.Message);
         foreach (var name in new[] { "none", "sqrt", "quadratic", "sin2" })
         foreach (var a in new[] { 0.0, -1.0, double.NaN, double.PositiveInfinity })
-            Assert.StartsWith("gamma scale must be a positive finite number, got ", Assert.Throws<ArgumentException>(() => GammaSchedule.Parse(name, a)).Message);
+            Assert.StartsWith("gamma scale must be a positive finite number, got ", Assert.ThrowsAny<ArgumentException>(() => GammaSchedule.Parse(name, a)).Message);
     }
 
     [Fact]
@@ -188,7 +188,7 @@ public class RegistryTests
         var again = it.Spec!.Build();
         foreach (var t in Times) Assert.Equal(it.At(t), again.At(t));
         Assert.Equal("registry-test-quartic", ((AffineInterpolant)new InterpolantSpec("mirror", "registry-test-t2(1-t)2", 1).Build()).GammaSchedule.Name);
-        Assert.Contains("got -2", Assert.Throws<ArgumentException>(() => GammaSchedule.Parse("registry-test-quartic", -2)).Message);
+        Assert.Contains("got -2", Assert.ThrowsAny<ArgumentException>(() => GammaSchedule.Parse("registry-test-quartic", -2)).Message);
     }
 
     [Fact]
@@ -238,7 +238,7 @@ public class RegistryTests
         using var euler16 = OdeSolvers.Create("euler", 16).Integrate(field, x0, 0, 1);
         Assert.True(twice.Final.allclose(euler16.Final, 0, 0));
         Assert.Equal(16, twice.FunctionEvaluations);
-        var e = Assert.Throws<ArgumentException>(() => OdeSolvers.Create("registry-test-leapfrog"));
+        var e = Assert.ThrowsAny<ArgumentException>(() => OdeSolvers.Create("registry-test-leapfrog"));
         Assert.Equal($"unknown solver 'registry-test-leapfrog' (expected {string.Join(", ", OdeSolvers.Names)})", e.Message);
         Assert.Contains("euler, heun, midpoint, rk4, dopri5", e.Message);
     }
@@ -276,7 +276,7 @@ public class RegistryTests
         var s = SdeSolvers.Create("REGISTRY-TEST-EM-TWICE", 6);
         Assert.IsType<EulerMaruyamaSampler>(s);
         Assert.Equal(12, s.StepCount);
-        var e = Assert.Throws<ArgumentException>(() => SdeSolvers.Create("registry-test-milstein", 5));
+        var e = Assert.ThrowsAny<ArgumentException>(() => SdeSolvers.Create("registry-test-milstein", 5));
         Assert.StartsWith("unknown sampler 'registry-test-milstein' (expected em, heun-sde", e.Message);
         Assert.Contains("or an ODE solver: euler, heun, midpoint, rk4, dopri5", e.Message);
         Assert.DoesNotContain('\n', e.Message);
@@ -299,7 +299,7 @@ public class RegistryTests
     [InlineData("one-sided-vp", "None", 0.0, "got 0")]
     public void Every_family_validates_the_gamma_scale(string family, string gamma, double scale, string got)
     {
-        var e = Assert.Throws<ArgumentException>(() => new InterpolantSpec(family, gamma, scale).Build());
+        var e = Assert.ThrowsAny<ArgumentException>(() => new InterpolantSpec(family, gamma, scale).Build());
         Assert.StartsWith("gamma scale must be a positive finite number, ", e.Message);
         Assert.Contains(got, e.Message);
         Assert.DoesNotContain('\n', e.Message);
@@ -320,5 +320,62 @@ public class RegistryTests
         var it = (AffineInterpolant)new InterpolantSpec(family, gamma, 0.5).Build();
         Assert.Equal(expected, it.GammaSchedule.Name);
         if (expected != "none") Assert.Equal(0.5, it.GammaSchedule.Scale);
+    }
+
+    // ---- networks ----
+
+    /// <summary>A user architecture: f(x, t) = W x + t v, with its width-free settings in JSON.</summary>
+    private sealed class AffineInTime : TorchSharp.torch.nn.Module<Tensor, Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Linear _map;
+        private readonly TorchSharp.Modules.Parameter _drift;
+
+        public AffineInTime(int dimension, long seed) : base("affine-in-time")
+        {
+            _map = TorchSharp.torch.nn.Linear(dimension, dimension);
+            using var g = new TorchSharp.torch.Generator((ulong)seed);
+            _drift = new TorchSharp.Modules.Parameter(randn(dimension, generator: g));
+            RegisterComponents();
+            using var noGrad = no_grad();
+            using var w = randn(dimension, dimension, generator: g);
+            _map.weight!.copy_(w);
+        }
+
+        public override Tensor forward(Tensor x, Tensor t) => _map.forward(x) + t.unsqueeze(1) * _drift;
+    }
+
+    [Fact]
+    public void A_registered_network_type_is_saved_in_a_checkpoint_and_rebuilt_from_it()
+    {
+        const string type = "registry-test-affine-in-time";
+        NetworkRegistry.Register(type, (spec, seed) =>
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(spec.Settings ?? "{}");
+            var d = doc.RootElement.GetProperty("dimension").GetInt32();
+            return new TimeConditionedModule(new AffineInTime(d, seed), spec);
+        });
+        Assert.Contains(type, NetworkRegistry.Names);
+        var spec = new ModelSpec(type, null, """{"dimension": 3}""");
+        var original = spec.Build(seed: 11);
+        var folder = Directory.CreateTempSubdirectory("si-registry-net-").FullName;
+        try
+        {
+            var manifest = new CheckpointManifest(CheckpointManifest.CurrentFormat, new InterpolantSpec("linear"),
+                [new NetworkEntry(FieldKind.Velocity, spec, Checkpoint.WeightsFileName(FieldKind.Velocity), null)],
+                "gaussian", "gaussian", 3, 0, false, new TrainingOptions(), 0, 0, DateTime.UtcNow);
+            Checkpoint.Save(folder, manifest, [(original.Module, null)]);
+            using var loaded = Checkpoint.Load(folder);
+            var rebuilt = Assert.Single(loaded.Networks).Network;
+            Assert.IsType<TimeConditionedModule>(rebuilt);
+            using var x = randn(5, 3);
+            using var t = rand(5);
+            using var a = original.forward(x, t, null);
+            using var b = rebuilt.forward(x, t, null);
+            Assert.True(a.allclose(b, 0, 0)); // the saved weights, not a fresh seed-0 build
+            using var fresh = spec.Build(seed: 0).forward(x, t, null);
+            Assert.False(fresh.allclose(b, 1e-3, 1e-3));
+        }
+        finally { Directory.Delete(folder, true); }
+        Assert.Contains("unknown model type 'registry-test-none'", Assert.Throws<NotSupportedException>(() => new ModelSpec("registry-test-none", null).Build()).Message);
     }
 }

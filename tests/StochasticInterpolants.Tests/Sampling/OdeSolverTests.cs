@@ -133,7 +133,7 @@ public class OdeSolverTests(ITestOutputHelper output)
         var last = 0.0;
         using (new Rk4Solver(5).Integrate(Field, x0, 0, 1, new OdeOptions(Progress: new SyncProgress<double>(v => last = v)))) { }
         Assert.Equal(1.0, last, 12);
-        Assert.Contains("unknown solver 'leapfrog'", Assert.Throws<ArgumentException>(() => OdeSolvers.Create("leapfrog")).Message);
+        Assert.Contains("unknown solver 'leapfrog'", Assert.ThrowsAny<ArgumentException>(() => OdeSolvers.Create("leapfrog")).Message);
         Assert.Equal("solver-steps", Assert.Throws<InvalidSettingException>(() => OdeSolvers.Create("rk4", 0)).Setting);
         Assert.Equal("rtol", Assert.Throws<InvalidSettingException>(() => new DormandPrince5Solver(rtol: -1)).Setting);
         Assert.Throws<ArgumentException>(() => new EulerSolver(3).Integrate(Field, x0, 0, 1.5));

@@ -86,7 +86,7 @@ public class SdeSamplerTests
         var e = Assert.Throws<FieldConversionException>(() => new EulerMaruyamaSampler(5).Integrate(velocityOnly, DiffusionCoefficient.Constant(0.5), x0, 0, 1, g1));
         Assert.Contains("gamma = 0", e.Message);
         Assert.ThrowsAny<ArgumentException>(() => DiffusionCoefficient.Constant(-1)); // InvalidSettingException derives from it
-        Assert.Contains("unknown sampler", Assert.Throws<ArgumentException>(() => SdeSolvers.Create("milstein", 5)).Message);
+        Assert.Contains("unknown sampler", Assert.ThrowsAny<ArgumentException>(() => SdeSolvers.Create("milstein", 5)).Message);
     }
 
     [Fact]
