@@ -75,7 +75,8 @@ public static class TransportReport
             progress?.Report(0.3);
 
             var likelihood = new FlowLikelihood(velocity, baseDistribution, new Rk4Solver(20), baseTime: t0);
-            Tensor LogDensity(double t, Tensor x) => likelihood.LogDensity(x, t).LogDensity;
+            // Below t0 (a flow converted from a score starts there) the learned density is drawn at t0.
+            Tensor LogDensity(double t, Tensor x) => likelihood.LogDensity(x, Math.Max(t, t0)).LogDensity;
             var (cx0, cx1) = (x0, reference);
             DensityRowsFigure.Save(Path.Combine(outFolder, "rho-t.png"), interpolant, cx0, cx1, LogDensity, range, bins: 50, seed: o.Seed, modelLabel: "learned rho(t, x)");
             sections.Add(("rho(t) two ways", "rho-t.png",

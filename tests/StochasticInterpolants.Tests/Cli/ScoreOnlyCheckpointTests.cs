@@ -73,6 +73,12 @@ public sealed class ScoreOnlyCheckpointTests : IDisposable
         Assert.True(code == 0, error);
         using (var x = CsvMatrix.Read(one)) Assert.True(x.isfinite().all().item<bool>(), "--steps 1 --denoise");
 
+        // The report draws the learned rho(t) from t0 on (below it, at t0) instead of failing at t = 0.
+        var report = Path.Combine(_dir, "report");
+        (code, _, error) = SiRunner.Run("report", "--checkpoint", run, "--out", report, "--frames", "4", "--threads", "1", "--progress", "none");
+        Assert.True(code == 0, error);
+        foreach (var figure in new[] { "report.html", "rho-t.png", "paths.png", "samples.png" }) Assert.True(File.Exists(Path.Combine(report, figure)), figure);
+
         var heldOut = GaussianCsv(1000, 2);
         var json = Path.Combine(_dir, "eval.json");
         (code, _, error) = SiRunner.Run("eval", "--checkpoint", run, "--target", heldOut, "--count", "1000", "--steps", "50",
