@@ -67,6 +67,9 @@ public static class CsvMatrix
         var text = new StringBuilder(values.Length * 12);
         for (var i = 0; i < values.Length; i++)
         {
+            // The last guard of "no silent wrong answer": a file of NaN rows is never written (the reader refuses them too).
+            if (!float.IsFinite(values[i]))
+                throw new DataFormatException($"refusing to write '{path}': row {i / d + 1}, column {i % d + 1} is {values[i]} (the computation produced non-finite values)");
             text.Append(values[i].ToString("R", CultureInfo.InvariantCulture));
             text.Append((i + 1) % d == 0 ? '\n' : ',');
         }

@@ -62,5 +62,9 @@ public sealed class CsvMatrixTests : IDisposable
         using var bad = ones(2);
         Assert.Throws<ArgumentException>(() => CsvMatrix.Write(path, bad));
         Assert.Equal("7,8\n", System.IO.File.ReadAllText(path));
+        // NaN or infinite samples are refused, naming the row and column, and the old file stays.
+        using var nan = tensor(new float[] { 1, 2, 3, float.NaN }).reshape(2, 2);
+        Assert.Contains("row 2, column 2", Assert.Throws<DataFormatException>(() => CsvMatrix.Write(path, nan)).Message);
+        Assert.Equal("7,8\n", System.IO.File.ReadAllText(path));
     }
 }
