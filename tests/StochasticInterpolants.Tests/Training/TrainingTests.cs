@@ -14,6 +14,37 @@ namespace StochasticInterpolants.Tests.Training;
 public class TrainingTests
 {
     [Fact]
+    public void The_after_backward_hook_sees_every_gradient_before_the_step_and_can_rewrite_it()
+    {
+        // Where a gradient all-reduce goes: called once per network per step with the flat gradient buffer, before clipping and
+        // Adam. Averaging with a copy of itself (what an all-reduce over identical ranks does) changes nothing; zeroing it
+        // leaves the weights where they started (Adam with zero gradients and no weight decay does not move).
+        var coupling = new IndependentCoupling(new StandardGaussian(2), new Checkerboard());
+        TrainingOptions Options() => new(Steps: 20, BatchSize: 32, EmaDecay: 0, Seed: 4);
+        float[] Train(Action<int, Tensor>? hook, out int calls)
+        {
+            using var net = new MlpNetwork(new MlpConfig(2, Width: 8, Depth: 1), seed: 1);
+            var seen = 0;
+            var trainer = new Trainer(coupling, new VelocityObjective(new LinearInterpolant()), net, Options())
+            {
+                Hooks = new TrainingHooks((i, grad) => { Assert.Equal(0, i); Assert.True(grad.abs().sum().item<float>() > 0); seen++; hook?.Invoke(i, grad); }),
+            };
+            trainer.Run(out var ema);
+            ema?.Dispose();
+            calls = seen;
+            return net.parameters().SelectMany(p => p.detach().flatten().data<float>().ToArray()).ToArray();
+        }
+        float[] Initial() { using var net = new MlpNetwork(new MlpConfig(2, Width: 8, Depth: 1), seed: 1); return net.parameters().SelectMany(p => p.detach().flatten().data<float>().ToArray()).ToArray(); }
+        var plain = Train(null, out var calls);
+        Assert.Equal(20, calls);
+        var averaged = Train((_, g) => { using var copy = g.clone(); g.add_(copy).div_(2); }, out _);
+        Assert.Equal(plain, averaged);
+        var frozen = Train((_, g) => g.zero_(), out _);
+        Assert.Equal(Initial(), frozen);
+        Assert.NotEqual(Initial(), plain);
+    }
+
+    [Fact]
     public void Learned_velocity_matches_the_exact_gaussian_velocity()
     {
         var target = GaussianMixture.Isotropic([1.0], [[2.0, -1.0]], 0.5, "N(m, s^2)");
