@@ -72,7 +72,9 @@ public static class FlowFigures
             var points = new double[arrows * arrows * 2];
             for (var a = 0; a < arrows; a++) for (var b = 0; b < arrows; b++) { points[2 * (a * arrows + b)] = lo + (a + 0.5) * step; points[2 * (a * arrows + b) + 1] = lo + (b + 0.5) * step; }
             using var at = tensor(points, [arrows * arrows, 2]).to(float32);
-            using var vel = velocity(t, at);
+            Tensor vel;
+            using (no_grad()) vel = velocity(t, at); // fields follow the caller's autograd mode: drawing needs no graph
+            using var _ = vel;
             using var vc = vel.to(float64).cpu();
             var vv = vc.data<double>().ToArray();
             var vectors = new List<RootedCoordinateVector>();
