@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using StochasticInterpolants.Benchmarks;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Couplings;
 using StochasticInterpolants.Data;
@@ -27,7 +28,7 @@ internal static class Compare
 {
     private sealed record Figures(Dictionary<string, double> Values, string Blas, string Version);
 
-    public static int Run(bool quick, int threads, int rounds, bool withPyTorch = true, bool pytorchGlibc = true)
+    public static int Run(bool quick, int threads, int? rounds, bool withPyTorch = true, bool pytorchGlibc = true)
     {
         var model = new MlpConfig(2, Width: 256, Depth: 4, Activation: "silu", TimeFrequencies: 8); // the demo's (Presets.CheckerboardDemo)
         var batches = new[] { 256, 4096 };
@@ -41,31 +42,39 @@ internal static class Compare
             var weights = SafeTensors.Load(weightsFile);
             Console.WriteLine($"model: MLP {model.Width}x{model.Depth} ({model.Activation}, {model.TimeFrequencies} time frequencies), linear interpolant, checkerboard; float32, {threads} threads");
             Console.WriteLine($"rates: median of {s.Repeats} repeats after warm-up; sampling timed over {s.SamplePoints} points per repeat, likelihood {s.NllPoints} points, dopri5 rtol = atol = {s.DopriTol:G}");
-            Console.WriteLine($"each phase runs here, then at once in PyTorch on the same initial weights; {rounds} round{(rounds == 1 ? "" : "s")}, medians over rounds");
+            // Training: many short rounds alternating the library's step, the bare TorchSharp loop and a long-lived PyTorch
+            // process, with per-round ratios (TrainingAlternation).
+            var trainingRounds = rounds ?? (quick ? 6 : 20);
+            var alternation = new List<TrainingAlternation.Result>();
+            string trainingWhy = "";
+            var worker = withPyTorch ? PyTorchWorker.Start(weightsFile, model, threads, tcmalloc: true, out trainingWhy) : null;
+            if (!withPyTorch) trainingWhy = "PyTorch side skipped (--no-pytorch)";
+            using (worker)
+                foreach (var b in batches)
+                    alternation.Add(TrainingAlternation.Run(model, weights, b, trainingRounds, worker, Console.WriteLine));
+            TrainingAlternation.Print(alternation, model, Console.WriteLine);
+            if (worker is null) Console.WriteLine($"PyTorch: {trainingWhy}");
+            else Console.WriteLine($"PyTorch: {worker.Version}, {worker.Blas}, tcmalloc (as ours)");
+            Console.WriteLine();
+            Console.WriteLine("sampling and likelihood: each phase runs here, then at once in PyTorch on the same initial weights (medians over repeats)");
             // Interleaved phases: a paired measurement is seconds apart, so drifting load on a shared machine hits both sides alike.
-            var phases = batches.Select((b, i) => (Kind: "train", Size: b, Index: i)).Concat(batches.Select(b => (Kind: "sample", Size: b, Index: 0))).Append(("nll", 0, 0)).ToList();
+            var phases = batches.Select(b => (Kind: "sample", Size: b, Index: 0)).Append(("nll", 0, 0)).ToList();
             var ours = new Dictionary<string, List<double>>();
             var theirs = new Dictionary<string, List<double>>();
             var theirsGlibc = new Dictionary<string, List<double>>();
             string why = "", theirVersion = "", theirBlas = "";
             try
             {
-                for (var round = 0; round < rounds; round++)
-                    foreach (var (kind, size, index) in phases)
+                foreach (var (kind, size, index) in phases)
                     {
                         var label = kind == "nll" ? "nll" : $"{kind}:{size}";
-                        Console.WriteLine($"  round {round + 1}: {label}");
-                        var mine = kind switch
-                        {
-                            "train" => MeasureTrain(model, weights, weightsFile, size, s.TrainSteps[index], s.Repeats),
-                            "sample" => MeasureSampling(model, weights, weightsFile, size, s),
-                            _ => MeasureLikelihood(model, weights, weightsFile, s),
-                        };
+                        Console.WriteLine($"  {label}");
+                        var mine = kind == "sample" ? MeasureSampling(model, weights, weightsFile, size, s) : MeasureLikelihood(model, weights, weightsFile, s);
                         Add(ours, mine);
                         if (why != "") continue;
                         if (!withPyTorch) { why = "PyTorch side skipped (--no-pytorch)"; continue; }
                         // PyTorch with this side's allocator (tcmalloc): the paired measurement the targets apply to.
-                        var other = MeasurePyTorch(weightsFile, model, label, kind == "train" ? s.TrainSteps[index] : 0, s, tcmalloc: true, out why, out theirVersion, out theirBlas);
+                        var other = MeasurePyTorch(weightsFile, model, label, 0, s, tcmalloc: true, out why, out theirVersion, out theirBlas);
                         if (other is not null) Add(theirs, other);
                     }
                 // Then PyTorch as Debian runs it (glibc malloc), once, after everything else: its page-fault storm slows
@@ -75,7 +84,7 @@ internal static class Compare
                     {
                         var label = kind == "nll" ? "nll" : $"{kind}:{size}";
                         Console.WriteLine($"  PyTorch with glibc malloc: {label}");
-                        var other = MeasurePyTorch(weightsFile, model, label, kind == "train" ? s.TrainSteps[index] : 0, s, tcmalloc: false, out var whyNot, out _, out _);
+                        var other = MeasurePyTorch(weightsFile, model, label, 0, s, tcmalloc: false, out var whyNot, out _, out _);
                         if (other is not null) Add(theirsGlibc, other);
                         else break;
                     }
@@ -98,28 +107,11 @@ internal static class Compare
 
     private sealed record Settings(int[] TrainSteps, int Repeats, int SamplePoints, int NllPoints, double DopriTol, int Threads);
 
-    /// <summary>FLOPs of one training step per sample: forward 2 sum(in x out) over the linear layers, backward twice that.</summary>
-    private static double TrainFlopsPerSample(MlpConfig m)
-    {
-        double forward = 2.0 * (m.Dimension + 1 + 2 * m.TimeFrequencies) * m.Width + 2.0 * (m.Depth - 1) * m.Width * m.Width + 2.0 * m.Width * m.Dimension;
-        return 3 * forward;
-    }
-
     private static MlpNetwork Network(MlpConfig model, Dictionary<string, Tensor> weights, string weightsFile)
     {
         var net = new MlpNetwork(model, seed: 0);
         Checkpoint.LoadInto(net, weights, weightsFile);
         return net;
-    }
-
-    private static Dictionary<string, double> MeasureTrain(MlpConfig model, Dictionary<string, Tensor> weights, string weightsFile, int batch, int steps, int repeats)
-    {
-        var v = new Dictionary<string, double> { [$"matmul_gflops_{batch}"] = MatmulGflops(batch, model.Width, repeats) };
-        using var net = Network(model, weights, weightsFile);
-        var (rate, peak) = Train(net, batch, steps, Math.Max(5, steps / 10), repeats);
-        v[$"train_steps_per_s_{batch}"] = rate;
-        v[$"train_peak_mib_{batch}"] = peak;
-        return v;
     }
 
     private static Dictionary<string, double> MeasureSampling(MlpConfig model, Dictionary<string, Tensor> weights, string weightsFile, int n, Settings s)
@@ -161,36 +153,6 @@ internal static class Compare
         ProcessMemory.ResetPeak();
         var rate = Median(Math.Max(1, s.Repeats / 2), () => { using var r = likelihood.LogDensity(xn); }, s.NllPoints);
         return new Dictionary<string, double> { ["nll_points_per_s"] = rate, ["nll_peak_mib"] = ProcessMemory.PeakMiB() };
-    }
-
-    private static double MatmulGflops(int batch, int width, int repeats)
-    {
-        using var a = randn(batch, width);
-        using var w = randn(width, width);
-        using var bias = randn(width);
-        var reps = Math.Max(1, (int)(2e9 / (2.0 * batch * width * width)));
-        // What nn.Linear runs: addmm(bias, a, w^T).
-        void Work() { for (var i = 0; i < reps; i++) nn.functional.linear(a, w, bias).Dispose(); }
-        Work();
-        return Median(repeats, Work, reps * 2.0 * batch * width * width) / 1e9;
-    }
-
-    private static (double StepsPerSecond, double PeakMiB) Train(MlpNetwork net, int batch, int steps, int warmup, int repeats)
-    {
-        var coupling = new IndependentCoupling(new StandardGaussian(2), new Checkerboard());
-        var objective = new VelocityObjective(new LinearInterpolant());
-        var options = new TrainingOptions(Steps: warmup + repeats * steps, BatchSize: batch, LearningRate: 2e-3, Seed: 0, LogEvery: 1_000_000);
-        var trainer = new Trainer(coupling, objective, net, options);
-        var rates = new List<double>();
-        var watch = new Stopwatch();
-        trainer.Run(out var ema, new StochasticInterpolants.Runtime.SyncProgress<TrainingProgress>(p =>
-        {
-            if (p.Step == warmup) { ProcessMemory.ResetPeak(); watch.Restart(); }
-            else if (p.Step > warmup && (p.Step - warmup) % steps == 0) { rates.Add(steps / watch.Elapsed.TotalSeconds); watch.Restart(); }
-        }));
-        ema?.Dispose();
-        rates.Sort();
-        return (rates[rates.Count / 2], ProcessMemory.PeakMiB());
     }
 
     private static double Median(int repeats, Action work, double units)
@@ -276,13 +238,6 @@ internal static class Compare
         Console.WriteLine("targets apply to the ratio against PyTorch with the same allocator (tcmalloc)");
         Console.WriteLine();
         Console.WriteLine($"{"figure",-38} {"ours",10} {"PyTorch",10} {"ratio",6} {"target",-10} {"PyT glibc",10} {"ratio",6}  {"peak MiB ours / PyT",20}");
-        var flops = TrainFlopsPerSample(m);
-        foreach (var b in batches)
-        {
-            Row($"matmul GFLOP/s [{b}x{m.Width}]x[{m.Width}x{m.Width}]", $"matmul_gflops_{b}", null, null);
-            Row($"train steps/s (batch {b})", $"train_steps_per_s_{b}", b == 256 ? 1.3 : 1.0, $"train_peak_mib_{b}");
-            Row($"train samples/s (batch {b})", $"train_steps_per_s_{b}", b == 256 ? 1.3 : 1.0, null, scale: b);
-        }
         foreach (var b in batches)
         {
             Row($"sample points/s (Euler 100, batch {b})", $"euler100_points_per_s_{b}", b == 256 ? 1.3 : 1.0, $"euler100_peak_mib_{b}");
@@ -290,19 +245,6 @@ internal static class Compare
             Row("  dopri5 NFE", $"dopri5_nfe_{b}", null, null);
         }
         Row("likelihood points/s (exact, RK4 100)", "nll_points_per_s", null, "nll_peak_mib");
-        Console.WriteLine();
-        foreach (var b in batches)
-        {
-            var achieved = ours.Values[$"train_steps_per_s_{b}"] * b * flops / 1e9;
-            var limit = ours.Values[$"matmul_gflops_{b}"];
-            var line = $"training step at batch {b}: {flops / 1e6:F2} MFLOP/sample, {achieved:F1} GFLOP/s = {100 * achieved / limit:F0} % of our matmul limit ({limit:F1} GFLOP/s)";
-            if (theirs is not null && theirs.Values.ContainsKey($"matmul_gflops_{b}"))
-            {
-                var a2 = theirs.Values[$"train_steps_per_s_{b}"] * b * flops / 1e9;
-                line += $"; PyTorch {a2:F1} GFLOP/s = {100 * a2 / theirs.Values[$"matmul_gflops_{b}"]:F0} % of its own";
-            }
-            Console.WriteLine(line + (b == batches[^1] ? " (target >= 50 %)" : ""));
-        }
 
         void Row(string label, string key, double? target, string? peakKey, double scale = 1)
         {

@@ -1,11 +1,37 @@
 #!/usr/bin/env python3
 """The PyTorch side of `scripts/bench.sh`: the same training step, samplers and likelihood as the C# benchmark,
-written the way a PyTorch user would, on the same weights. Prints one JSON object (last line of stdout).
+written the way a PyTorch user would, on the same weights. Needs Debian's python3-torch (and numpy). Two modes:
 
-Run by the C# benchmark (bench/StochasticInterpolants.Benchmarks, the default mode) once per phase, right after the
-C# side measured the same phase, with the weights file, the shapes and the repeat counts; it prints both sides with
-their ratio. Needs Debian's python3-torch (and numpy)."""
-import argparse, json, math, os, statistics, struct, sys, time
+One-shot (`--phase train:B | sample:N | nll` with `--weights`, the shapes and the repeat counts): run by the C#
+benchmark (bench/StochasticInterpolants.Benchmarks, the default mode) once per phase, right after the C# side measured
+the same phase; prints one JSON object (last line of stdout), which the C# side prints beside its own with the ratio.
+Its training loss is the squared error summed over the 2 coordinates, averaged over rows.
+
+Persistent worker (`--serve`, no other option needed): one long-lived process the C# benchmark drives in many short
+rounds alternating with its own step. Newline-delimited JSON: one command object per stdin line, one reply object per
+stdout line (flushed); nothing else is written to stdout (logs go to stderr). Blank lines are ignored; end of input
+exits 0. A command that fails replies {"error": "message"} and the worker keeps serving.
+  {"op":"setup","weights":PATH,"width":256,"depth":4,"freqs":8,"threads":2}
+      loads the weights (width/depth/freqs/threads default as the one-shot options), sets torch.set_num_threads and
+      forgets any earlier training state; -> {"ok":true,"torch":VERSION,"threads":N,"blas":INFO}
+  {"op":"train","batch":B,"steps":K}
+      K full training steps (draw x0 ~ N(0,I), checkerboard x1, z, t ~ U(0,1); linear interpolant; forward; loss
+      (net(xt,t) - target)^2 averaged per element (.mean(1).mean(), as the C# library); backward; clip_grad_norm_ 1.0;
+      Adam lr 2e-3; EMA). State is kept per batch size: the first use of B deep-copies the set-up network and creates
+      its Adam, EMA and generator (seed 0), then runs 5 untimed warm-up steps; later calls continue it.
+      -> {"seconds": wall time of the K steps, "loss": last step's loss}
+  {"op":"matmul","batch":B,"width":W,"reps":R}
+      R calls of torch.nn.functional.linear(a [B,W], w [W,W], bias [W]) (tensors made once per (B, W), one untimed
+      warm-up call then); -> {"seconds": wall time of the R calls}
+  {"op":"profile","batch":B,"repeats":N}
+      one training step at batch B taken apart, on a copy of the `train` state for B (created, with its warm-up, if
+      needed; the copy keeps profiling from moving that state): each piece run 3 times untimed then N times timed;
+      -> {"ms": {piece: median milliseconds}} with pieces data, interpolant, features, linear{i}.forward,
+      linear{i}.backward (i = 0..depth, the last the output layer; backward alone, on a fixed upstream gradient),
+      silu.forward, silu.backward (one [B, width] activation), loss, forward, backward (loss.backward() after a fresh
+      forward), clip, adam, ema, zero_grad, step (the whole training step as in `train`).
+  {"op":"quit"}  -> {"ok":true}, then exit 0."""
+import argparse, copy, json, math, os, statistics, struct, sys, time
 
 import numpy as np
 import torch
@@ -55,10 +81,13 @@ class Mlp(torch.nn.Module):
         self.layers = torch.nn.Sequential(*layers)
         self.register_buffer("frequencies", torch.arange(1, freqs + 1, dtype=torch.float32) * math.pi, persistent=False)
 
-    def forward(self, x, t):
+    def features(self, x, t):
         t = t.reshape(-1, 1).to(x.dtype)
         angles = t * self.frequencies.unsqueeze(0)
-        return self.layers(torch.cat([x, t, angles.sin(), angles.cos()], 1))
+        return torch.cat([x, t, angles.sin(), angles.cos()], 1)
+
+    def forward(self, x, t):
+        return self.layers(self.features(x, t))
 
     def load_si_weights(self, weights):
         # C# names: linear{i}.weight / out.weight; here the Sequential indexes 0, 2, 4, ... and the last.
@@ -96,37 +125,69 @@ def bench_matmul(batch, width, repeats):
     return median_rate(work, reps * 2.0 * batch * width * width, repeats) / 1e9
 
 
-def bench_train(net, batch, steps, warmup, repeats, lr=2e-3, clip=1.0, ema_decay=0.999):
-    params = list(net.parameters())
-    opt = torch.optim.Adam(params, lr=lr)
-    ema = [p.detach().clone() for p in params]
-    g = torch.Generator().manual_seed(0)
-    k = [0]
+class Trainer:
+    """The training step of the C# library on one network: data draw, linear interpolant, loss, backward, gradient
+    clipping, Adam, EMA. per_element: loss averaged over coordinates and rows (the C# library's); else summed over
+    the coordinates and averaged over rows (the one-shot mode's)."""
 
-    def step():
-        x0 = torch.randn(batch, 2, generator=g)
-        x1 = checkerboard(batch, g)
-        z = torch.randn(batch, 2, generator=g)  # drawn as in the C# step (gamma = 0 for the linear interpolant)
-        t = torch.rand(batch, generator=g)
+    def __init__(self, net, batch, per_element, lr=2e-3, clip=1.0, ema_decay=0.999, seed=0):
+        self.net, self.batch, self.per_element, self.clip, self.ema_decay = net, batch, per_element, clip, ema_decay
+        self.params = list(net.parameters())
+        self.opt = torch.optim.Adam(self.params, lr=lr)
+        self.ema = [p.detach().clone() for p in self.params]
+        self.g = torch.Generator().manual_seed(seed)
+        self.k = 0
+
+    def draw(self):
+        x0 = torch.randn(self.batch, 2, generator=self.g)
+        x1 = checkerboard(self.batch, self.g)
+        z = torch.randn(self.batch, 2, generator=self.g)  # drawn as in the C# step (gamma = 0 for the linear interpolant)
+        t = torch.rand(self.batch, generator=self.g)
+        return x0, x1, z, t
+
+    @staticmethod
+    def interpolant(x0, x1, z, t):
         tc = t.unsqueeze(1)
-        xt = (1 - tc) * x0 + tc * x1 + 0.0 * z
-        target = x1 - x0
-        opt.zero_grad(set_to_none=True)
-        loss = (net(xt, t) - target).square().sum(1).mean()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, clip)
-        opt.step()
-        d = min(ema_decay, (1.0 + k[0]) / (10.0 + k[0]))
+        return (1 - tc) * x0 + tc * x1 + 0.0 * z, x1 - x0
+
+    def loss(self, out, target):
+        sq = (out - target).square()
+        return sq.mean(1).mean() if self.per_element else sq.sum(1).mean()
+
+    def ema_update(self):
+        d = min(self.ema_decay, (1.0 + self.k) / (10.0 + self.k))
         with torch.no_grad():
-            for e, p in zip(ema, params):
+            for e, p in zip(self.ema, self.params):
                 e.mul_(d).add_(p, alpha=1 - d)
-        k[0] += 1
+
+    def step(self):
+        x0, x1, z, t = self.draw()
+        xt, target = self.interpolant(x0, x1, z, t)
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss(self.net(xt, t), target)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+        self.opt.step()
+        self.ema_update()
+        self.k += 1
         return loss.item()
 
+    def clone(self):
+        """An independent copy: network, Adam state, EMA, generator state and step count."""
+        other = Trainer(copy.deepcopy(self.net), self.batch, self.per_element, clip=self.clip, ema_decay=self.ema_decay)
+        other.opt.load_state_dict(self.opt.state_dict())  # deep-copies the moments; lr comes from the state dict
+        other.ema = [e.clone() for e in self.ema]
+        other.g.set_state(self.g.get_state())
+        other.k = self.k
+        return other
+
+
+def bench_train(net, batch, steps, warmup, repeats, lr=2e-3, clip=1.0, ema_decay=0.999):
+    trainer = Trainer(net, batch, per_element=False, lr=lr, clip=clip, ema_decay=ema_decay)
     for _ in range(warmup):
-        step()
+        trainer.step()
     reset_peak()
-    rate = median_rate(lambda: [step() for _ in range(steps)], steps, repeats)
+    rate = median_rate(lambda: [trainer.step() for _ in range(steps)], steps, repeats)
     return rate, peak_mib()
 
 
@@ -223,20 +284,228 @@ def log_density(net, x, steps):
     return -0.5 * (x0.square().sum(1)) - 0.5 * d * math.log(2 * math.pi) + state[:, d]
 
 
+class ServeError(Exception):
+    """A bad command: its message is the error reply."""
+
+
+def _int_arg(cmd, key, default=None, minimum=1):
+    v = cmd.get(key, default)
+    if v is None:
+        raise ServeError(f"missing \"{key}\"")
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ServeError(f"\"{key}\" must be an integer >= {minimum}, got {json.dumps(v)}")
+    return v
+
+
+def _median_ms(work, repeats, warmup=3, before=None):
+    """Median milliseconds of work() over `repeats` timed runs after `warmup` untimed ones; before() (untimed) precedes each."""
+    times = []
+    for i in range(warmup + repeats):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        work()
+        elapsed = time.perf_counter() - start
+        if i >= warmup:
+            times.append(elapsed)
+    return statistics.median(times) * 1e3
+
+
+def _finite_or_none(v):
+    return v if math.isfinite(v) else None
+
+
+class Worker:
+    """The --serve mode's state: the set-up network, one Trainer per batch size, matmul operands per (batch, width)."""
+
+    WARMUP_STEPS = 5
+
+    def __init__(self):
+        self.net = None
+        self.trainers = {}
+        self.matmul_operands = {}
+
+    def handle(self, cmd):
+        if not isinstance(cmd, dict):
+            raise ServeError("a command must be a JSON object")
+        op = cmd.get("op")
+        handler = {"setup": self.setup, "train": self.train, "matmul": self.matmul, "profile": self.profile}.get(op)
+        if handler is None:
+            raise ServeError(f"unknown op {json.dumps(op)} (expected setup, train, matmul, profile or quit)")
+        if op != "setup" and op != "matmul" and self.net is None:
+            raise ServeError(f"\"{op}\" before \"setup\"")
+        return handler(cmd)
+
+    def setup(self, cmd):
+        weights = cmd.get("weights")
+        if not isinstance(weights, str) or not weights:
+            raise ServeError("\"weights\" must be a path")
+        width, depth = _int_arg(cmd, "width", 256), _int_arg(cmd, "depth", 4, minimum=0)
+        freqs, threads = _int_arg(cmd, "freqs", 8, minimum=0), _int_arg(cmd, "threads", os.cpu_count())
+        net = Mlp(2, width, depth, freqs)
+        net.load_si_weights(load_safetensors(weights))
+        torch.set_num_threads(threads)
+        self.net, self.trainers, self.matmul_operands = net, {}, {}
+        log(f"setup: {weights}, width {width}, depth {depth}, freqs {freqs}, threads {torch.get_num_threads()}")
+        return {"ok": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_info()}
+
+    def trainer(self, batch):
+        trainer = self.trainers.get(batch)
+        if trainer is None:
+            trainer = Trainer(copy.deepcopy(self.net), batch, per_element=True)
+            for _ in range(self.WARMUP_STEPS):
+                trainer.step()
+            self.trainers[batch] = trainer
+            log(f"train state for batch {batch} created ({self.WARMUP_STEPS} warm-up steps)")
+        return trainer
+
+    def train(self, cmd):
+        batch, steps = _int_arg(cmd, "batch"), _int_arg(cmd, "steps")
+        trainer = self.trainer(batch)
+        loss = float("nan")
+        start = time.perf_counter()
+        for _ in range(steps):
+            loss = trainer.step()
+        seconds = time.perf_counter() - start
+        return {"seconds": seconds, "loss": _finite_or_none(loss)}
+
+    def matmul(self, cmd):
+        batch, width, reps = _int_arg(cmd, "batch"), _int_arg(cmd, "width"), _int_arg(cmd, "reps")
+        operands = self.matmul_operands.get((batch, width))
+        if operands is None:
+            operands = torch.randn(batch, width), torch.randn(width, width), torch.randn(width)
+            torch.nn.functional.linear(*operands)
+            self.matmul_operands[(batch, width)] = operands
+        a, w, b = operands
+        start = time.perf_counter()
+        for _ in range(reps):
+            torch.nn.functional.linear(a, w, b)
+        return {"seconds": time.perf_counter() - start}
+
+    def profile(self, cmd):
+        batch, repeats = _int_arg(cmd, "batch"), _int_arg(cmd, "repeats")
+        tr = self.trainer(batch).clone()  # profiling runs Adam and whole steps: keep them off the `train` state
+        net, params, ms = tr.net, tr.params, {}
+        time_it = lambda work, before=None: _median_ms(work, repeats, before=before)
+
+        ms["data"] = time_it(tr.draw)
+        x0, x1, z, t = tr.draw()
+        ms["interpolant"] = time_it(lambda: tr.interpolant(x0, x1, z, t))
+        xt, target = tr.interpolant(x0, x1, z, t)
+        ms["features"] = time_it(lambda: net.features(xt, t))
+
+        # The input of every layer in one forward pass, saved for the per-layer timings.
+        linears = [m for m in net.layers if isinstance(m, torch.nn.Linear)]
+        inputs = []
+        with torch.no_grad():
+            h = net.features(xt, t)
+            for m in net.layers:
+                if isinstance(m, torch.nn.Linear):
+                    inputs.append(h)
+                h = m(h)
+
+        def clear_grads(*tensors):
+            def clear():
+                for x in tensors:
+                    x.grad = None
+            return clear
+
+        def layer_pieces(name, module, saved, input_grad):
+            # forward as in the training step (autograd recording); the first layer's input (the features of the data)
+            # needs no gradient there, so its backward computes only the weight and bias gradients, as in the step.
+            x = saved.detach().requires_grad_(input_grad)
+            ms[f"{name}.forward"] = time_it(lambda: module(x))
+            out = module(x)
+            grad_out = torch.randn_like(out)
+            ms[f"{name}.backward"] = time_it(lambda: torch.autograd.backward(out, grad_out, retain_graph=True),
+                                             before=clear_grads(x, *module.parameters()))
+
+        for i, lin in enumerate(linears):
+            layer_pieces(f"linear{i}", lin, inputs[i], input_grad=i > 0)
+        silus = [m for m in net.layers if isinstance(m, torch.nn.SiLU)]
+        if silus:
+            with torch.no_grad():
+                pre = linears[0](inputs[0])  # a [batch, width] pre-activation
+            layer_pieces("silu", silus[0], pre, input_grad=True)
+
+        out = net(xt, t).detach().requires_grad_(True)
+        ms["loss"] = time_it(lambda: tr.loss(out, target))
+        ms["forward"] = time_it(lambda: net(xt, t))
+
+        loss_box = [None]
+        def fresh_forward():
+            tr.opt.zero_grad(set_to_none=True)
+            loss_box[0] = tr.loss(net(xt, t), target)
+        ms["backward"] = time_it(lambda: loss_box[0].backward(), before=fresh_forward)
+        # The gradients of the last backward stay populated for clip and adam (clip rescales them in place, as in a step).
+        ms["clip"] = time_it(lambda: torch.nn.utils.clip_grad_norm_(params, tr.clip))
+        ms["adam"] = time_it(tr.opt.step)
+        ms["ema"] = time_it(tr.ema_update)
+        grads = [p.grad.clone() for p in params]
+        def repopulate():
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+        ms["zero_grad"] = time_it(lambda: tr.opt.zero_grad(set_to_none=True), before=repopulate)
+        ms["step"] = time_it(tr.step)
+        return {"ms": ms}
+
+
+def log(message):
+    print(f"bench_torch --serve: {message}", file=sys.stderr, flush=True)
+
+
+def serve():
+    # Replies go to the original stdout; everything else written to fd 1 (Python prints, native libraries) goes to stderr.
+    sys.stdout.flush()
+    reply_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    worker = Worker()
+
+    def reply(obj):
+        reply_out.write(json.dumps(obj, allow_nan=False) + "\n")
+        reply_out.flush()
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            cmd = json.loads(line)
+        except ValueError as e:
+            reply({"error": f"bad JSON: {e}"})
+            continue
+        if isinstance(cmd, dict) and cmd.get("op") == "quit":
+            reply({"ok": True})
+            break
+        try:
+            reply(worker.handle(cmd))
+        except ServeError as e:
+            reply({"error": str(e)})
+        except Exception as e:  # a failing command (bad path, bad weights, out of memory, ...) must not end the worker
+            log(f"{type(e).__name__} on {line.strip()}")
+            reply({"error": f"{type(e).__name__}: {e}"})
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--weights", required=True)
+    p.add_argument("--serve", action="store_true", help="persistent worker: JSON commands on stdin (see the module docstring)")
+    p.add_argument("--weights")
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--freqs", type=int, default=8)
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--phase", required=True, help="train:B, sample:N or nll")
+    p.add_argument("--phase", help="train:B, sample:N or nll")
     p.add_argument("--train-steps", type=int, default=300)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--sample-points", type=int, default=8192)
     p.add_argument("--nll-points", type=int, default=2000)
     p.add_argument("--dopri-tol", type=float, default=1e-4)
     a = p.parse_args()
+    if a.serve:
+        sys.exit(serve())
+    if a.weights is None or a.phase is None:
+        p.error("the following arguments are required: --weights, --phase (or --serve)")
     torch.set_num_threads(a.threads)
     weights = load_safetensors(a.weights)
     result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_info()}

@@ -1,0 +1,79 @@
+using System.Globalization;
+
+namespace StochasticInterpolants.Benchmarks;
+
+/// <summary>What one run of the benchmark command measures (one mode per run).</summary>
+public enum BenchMode
+{
+    /// <summary>Default: training alternated in short rounds between the library's step, a bare TorchSharp loop and PyTorch,
+    /// with per-round ratios; then sampling and likelihood beside PyTorch.</summary>
+    Compare,
+    /// <summary>--profile: the training step taken apart per operation, ours beside PyTorch's.</summary>
+    Profile,
+    /// <summary>--throughput: this side only: training steps/s, sampling samples/s, a short memory soak.</summary>
+    Throughput,
+    /// <summary>--sde-table: sample quality against NFE for the ODE and SDE samplers.</summary>
+    SdeTable,
+    /// <summary>--nll-curve: held-out NLL against training time.</summary>
+    NllCurve,
+    /// <summary>--memory: a long training and sampling soak with resident memory.</summary>
+    Memory,
+    /// <summary>--fuzz N: N mutated inputs through every file reader.</summary>
+    Fuzz,
+}
+
+/// <summary>The benchmark's command line, parsed once: exactly one mode (default <see cref="BenchMode.Compare"/>) and its settings.</summary>
+public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threads = null, string? Checkpoint = null, int FuzzInputs = 0,
+    int? Rounds = null, bool WithPyTorch = true, bool PyTorchGlibc = true)
+{
+    /// <summary>The usage line printed with an error.</summary>
+    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
+
+    /// <summary>Parses <paramref name="args"/>; throws <see cref="ArgumentException"/> with one line for an unknown, malformed or second mode flag.</summary>
+    public static BenchOptions Parse(IReadOnlyList<string> args)
+    {
+        BenchMode? mode = null;
+        var o = new BenchOptions(BenchMode.Compare);
+        for (var i = 0; i < args.Count; i++)
+        {
+            var a = args[i];
+            switch (a)
+            {
+                case "--quick": o = o with { Quick = true }; break;
+                case "--threads": o = o with { Threads = Count(a, Value()) }; break;
+                case "--rounds": o = o with { Rounds = Count(a, Value()) }; break;
+                case "--no-pytorch": o = o with { WithPyTorch = false }; break;
+                case "--no-glibc-pytorch": o = o with { PyTorchGlibc = false }; break;
+                case "--checkpoint": o = o with { Checkpoint = Value() }; break;
+                case "--compare": Set(BenchMode.Compare); break;
+                case "--profile": Set(BenchMode.Profile); break;
+                case "--throughput": Set(BenchMode.Throughput); break;
+                case "--sde-table": Set(BenchMode.SdeTable); break;
+                case "--nll-curve": Set(BenchMode.NllCurve); break;
+                case "--memory": Set(BenchMode.Memory); break;
+                case "--fuzz": Set(BenchMode.Fuzz); o = o with { FuzzInputs = Count(a, Value()) }; break;
+                default: throw new ArgumentException($"unknown argument '{a}' ({Usage})");
+            }
+
+            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{a} needs a value ({Usage})");
+        }
+        if (o.Checkpoint is not null && mode != BenchMode.SdeTable) throw new ArgumentException("--checkpoint goes with --sde-table");
+        return o with { Mode = mode ?? BenchMode.Compare };
+
+        void Set(BenchMode m)
+        {
+            if (mode is { } earlier && earlier != m) throw new ArgumentException($"give one mode, not both {Flag(earlier)} and {Flag(m)} ({Usage})");
+            mode = m;
+        }
+    }
+
+    /// <summary>The flag that selects <paramref name="mode"/>.</summary>
+    public static string Flag(BenchMode mode) => mode switch
+    {
+        BenchMode.Compare => "--compare", BenchMode.Profile => "--profile", BenchMode.Throughput => "--throughput", BenchMode.SdeTable => "--sde-table",
+        BenchMode.NllCurve => "--nll-curve", BenchMode.Memory => "--memory", _ => "--fuzz",
+    };
+
+    private static int Count(string flag, string value) =>
+        int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 1 ? n : throw new ArgumentException($"{flag} needs a whole number >= 1, got '{value}'");
+}

@@ -1,0 +1,77 @@
+using System.Text.RegularExpressions;
+using StochasticInterpolants.Benchmarks;
+
+namespace StochasticInterpolants.Tests.Bench;
+
+/// <summary>Every benchmark command README.md documents runs the mode it says (once `--fuzz` ran the speed comparison).</summary>
+public class BenchOptionsTests
+{
+    private static readonly Dictionary<string, BenchMode> ModeFlags = new()
+    {
+        ["--throughput"] = BenchMode.Throughput, ["--profile"] = BenchMode.Profile, ["--sde-table"] = BenchMode.SdeTable,
+        ["--nll-curve"] = BenchMode.NllCurve, ["--memory"] = BenchMode.Memory, ["--fuzz"] = BenchMode.Fuzz,
+    };
+
+    private static IEnumerable<string[]> ReadmeCommands()
+    {
+        var readme = File.ReadAllText(Path.Combine(Repo.Root, "README.md"));
+        foreach (Match m in Regex.Matches(readme, @"\./scripts/bench\.sh((?: --?[a-z0-9-]+(?: [0-9]+)?)*)"))
+            yield return m.Groups[1].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    [Fact]
+    public void Each_documented_command_parses_to_the_mode_it_names()
+    {
+        var commands = ReadmeCommands().ToList();
+        Assert.True(commands.Count >= 7, $"found {commands.Count} bench commands in README.md");
+        foreach (var args in commands)
+        {
+            var expected = args.Select(a => ModeFlags.TryGetValue(a, out var m) ? m : (BenchMode?)null).FirstOrDefault(m => m is not null) ?? BenchMode.Compare;
+            var o = BenchOptions.Parse(args);
+            Assert.True(o.Mode == expected, $"'{string.Join(' ', args)}' runs {o.Mode}, README says {expected}");
+            if (o.Mode == BenchMode.Fuzz) Assert.Equal(int.Parse(args[Array.IndexOf(args, "--fuzz") + 1]), o.FuzzInputs);
+        }
+        Assert.Contains(commands, c => c.Contains("--fuzz"));
+        Assert.Contains(commands, c => c.Length == 0 || c.All(a => a is "--quick" or "--rounds" || int.TryParse(a, out _)));
+    }
+
+    [Theory]
+    [InlineData("unknown argument '--fast'", "--fast")]
+    [InlineData("give one mode, not both --fuzz and --throughput", "--fuzz", "10", "--throughput")]
+    [InlineData("--fuzz needs a whole number >= 1, got 'lots'", "--fuzz", "lots")]
+    [InlineData("--rounds needs a value", "--rounds")]
+    [InlineData("--checkpoint goes with --sde-table", "--checkpoint", "x")]
+    public void Bad_command_lines_are_refused_with_the_reason(string fragment, params string[] args) =>
+        Assert.Contains(fragment, Assert.Throws<ArgumentException>(() => BenchOptions.Parse(args)).Message);
+
+    [Fact]
+    public void Fuzz_runs_the_fuzzer_and_nothing_else()
+    {
+        var output = new StringWriter();
+        var previous = Console.Out;
+        Console.SetOut(output);
+        int code;
+        try { code = BenchCommand.Run(["--fuzz", "40", "--threads", "1"]); }
+        finally { Console.SetOut(previous); }
+        var text = output.ToString();
+        Assert.Equal(0, code);
+        Assert.Contains("mode: --fuzz", text);
+        Assert.Contains("40 inputs in", text);
+        Assert.Contains("no crash", text);
+        Assert.DoesNotContain("steps/s", text); // the speed comparison did not run
+        Assert.Equal(2, BenchCommand.Run(["--bogus"]));
+    }
+}
+
+/// <summary>The repository's root, found from the test assembly's folder (the folder holding StochasticInterpolants.slnx).</summary>
+internal static class Repo
+{
+    public static string Root { get; } = Find();
+
+    private static string Find()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "StochasticInterpolants.slnx"))) return dir.FullName;
+        throw new InvalidOperationException($"no StochasticInterpolants.slnx above {AppContext.BaseDirectory}");
+    }
+}
