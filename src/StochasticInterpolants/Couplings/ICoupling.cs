@@ -32,9 +32,11 @@ public interface ICoupling
     /// <summary>Times t = clip + (1 - 2 clip) u, u ~ U[0, 1) in float64: [count].</summary>
     static Tensor UniformTimes(int count, Generator generator, double clip)
     {
-        using var u = rand(count, dtype: float64, generator: generator);
-        using var scaled = u.mul(1 - 2 * clip);
-        return scaled.add(clip);
+        var u = rand(count, dtype: float64, generator: generator);
+        if (clip == 0) return u;
+        using (u)
+        using (var scaled = u.mul(1 - 2 * clip))
+            return scaled.add(clip);
     }
 }
 

@@ -50,6 +50,12 @@ public abstract class InterpolantPath
     /// <summary>The noise scale sigma(t) at one time.</summary>
     public abstract double NoiseScale(double t);
 
+    /// <summary>True when gamma(t) z appears in x_t (gamma not identically 0): false for one-sided paths, whose noise is x0.</summary>
+    protected abstract bool HasLatentNoise { get; }
+
+    // Held for the whole native call: a temporary Scalar can be finalised while native code still reads it.
+    private static readonly TorchSharp.Scalar One = TorchSharp.ScalarExtensionMethods.ToScalar(1.0);
+
     /// <summary>The coefficients at times <paramref name="t"/> (0-dim or [n]) in <paramref name="dtype"/>.</summary>
     public PathCoefficients Coefficients(Tensor t, ScalarType dtype) => PathCoefficients.At(Interpolant, t, dtype);
 
@@ -59,8 +65,14 @@ public abstract class InterpolantPath
         batch.Validate();
         using var scope = NewDisposeScope();
         var c = Coefficients(batch.T, batch.X0.dtype).For(batch.X0);
-        var xt = c.Alpha * batch.X0 + c.Beta * batch.X1 + c.Gamma * batch.Z;
-        var velocity = c.AlphaDot * batch.X0 + c.BetaDot * batch.X1 + c.GammaDot * batch.Z;
+        // Fused multiply-adds into fresh tensors; the z terms only where the path has latent noise (gamma not identically 0).
+        var xt = (c.Alpha * batch.X0).addcmul_(c.Beta, batch.X1, One);
+        var velocity = (c.AlphaDot * batch.X0).addcmul_(c.BetaDot, batch.X1, One);
+        if (HasLatentNoise)
+        {
+            xt.addcmul_(c.Gamma, batch.Z, One);
+            velocity.addcmul_(c.GammaDot, batch.Z, One);
+        }
         return (xt.MoveToOuterDisposeScope(), velocity.MoveToOuterDisposeScope());
     }
 
@@ -119,6 +131,8 @@ public sealed class OneSidedPath(IInterpolant interpolant) : InterpolantPath(int
 {
     /// <inheritdoc />
     public override bool HasNoise => true;
+    /// <inheritdoc />
+    protected override bool HasLatentNoise => false;
     /// <inheritdoc />
     public override double NoiseScale(double t) => Interpolant.At(t).Alpha;
 
@@ -188,6 +202,8 @@ public sealed class TwoSidedPath : InterpolantPath
     /// <inheritdoc />
     public override bool HasNoise => _hasNoise;
     /// <inheritdoc />
+    protected override bool HasLatentNoise => _hasNoise;
+    /// <inheritdoc />
     public override double NoiseScale(double t) => Interpolant.At(t).Gamma;
 
     /// <inheritdoc />
@@ -244,6 +260,8 @@ public sealed class MirrorPath(IInterpolant interpolant) : InterpolantPath(inter
 {
     /// <inheritdoc />
     public override bool HasNoise => true;
+    /// <inheritdoc />
+    protected override bool HasLatentNoise => true;
     /// <inheritdoc />
     public override double NoiseScale(double t) => Interpolant.At(t).Gamma;
 

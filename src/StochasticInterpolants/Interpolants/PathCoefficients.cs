@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Interpolants;
@@ -9,9 +10,15 @@ namespace StochasticInterpolants.Interpolants;
 /// </summary>
 public sealed class PathCoefficients : IDisposable
 {
-    private PathCoefficients(Tensor alpha, Tensor beta, Tensor gamma, Tensor alphaDot, Tensor betaDot, Tensor gammaDot, Tensor gammaGammaDot)
+    // All seven coefficients as one tensor [7, ...t.shape]: built from one array and reshaped with one call, so evaluating
+    // the path costs a handful of tensor operations whatever the batch (it runs on every training step).
+    private readonly Tensor _stacked;
+
+    private PathCoefficients(Tensor stacked)
     {
-        Alpha = alpha; Beta = beta; Gamma = gamma; AlphaDot = alphaDot; BetaDot = betaDot; GammaDot = gammaDot; GammaGammaDot = gammaGammaDot;
+        _stacked = stacked;
+        var c = stacked.unbind(0);
+        Alpha = c[0]; Beta = c[1]; Gamma = c[2]; AlphaDot = c[3]; BetaDot = c[4]; GammaDot = c[5]; GammaGammaDot = c[6];
     }
 
     /// <summary>alpha(t), the weight of x0.</summary>
@@ -40,21 +47,18 @@ public sealed class PathCoefficients : IDisposable
         double[] times;
         using (var cpu = t.detach().to(float64).cpu()) times = cpu.data<double>().ToArray();
         var n = times.Length;
-        var v = new double[7][];
-        for (var k = 0; k < 7; k++) v[k] = new double[n];
+        var v = new double[7 * n];
         for (var i = 0; i < n; i++)
         {
             var c = interpolant.At(times[i]);
-            v[0][i] = c.Alpha; v[1][i] = c.Beta; v[2][i] = c.Gamma; v[3][i] = c.AlphaDot; v[4][i] = c.BetaDot; v[5][i] = c.GammaDot; v[6][i] = c.GammaGammaDot;
+            v[i] = c.Alpha; v[n + i] = c.Beta; v[2 * n + i] = c.Gamma; v[3 * n + i] = c.AlphaDot; v[4 * n + i] = c.BetaDot;
+            v[5 * n + i] = c.GammaDot; v[6 * n + i] = c.GammaGammaDot;
         }
-        var shape = t.shape;
-        var device = t.device;
-        Tensor T(double[] values)
-        {
-            using var d = tensor(values, dtype: float64).reshape(shape);
-            return d.to(dtype, device);
-        }
-        return new PathCoefficients(T(v[0]), T(v[1]), T(v[2]), T(v[3]), T(v[4]), T(v[5]), T(v[6]));
+        var shape = new long[] { 7 }.Concat(t.shape).ToArray();
+        if (dtype == float32 && t.device.type == DeviceType.CPU) // the common case: round in C#, one tensor, no conversion call
+            return new PathCoefficients(tensor(Array.ConvertAll(v, x => (float)x), shape, dtype: float32));
+        using var d = tensor(v, shape, dtype: float64);
+        return new PathCoefficients(d.to(dtype, t.device));
     }
 
     /// <summary>
@@ -73,12 +77,20 @@ public sealed class PathCoefficients : IDisposable
     }
 
     /// <summary>The coefficients with each tensor shaped by <see cref="PerRow"/> for data <paramref name="like"/> (new views of the same storage).</summary>
-    public PathCoefficients For(Tensor like) => new(PerRow(Alpha, like), PerRow(Beta, like), PerRow(Gamma, like),
-        PerRow(AlphaDot, like), PerRow(BetaDot, like), PerRow(GammaDot, like), PerRow(GammaGammaDot, like));
+    public PathCoefficients For(Tensor like)
+    {
+        if (Alpha.dim() == 0) return new PathCoefficients(_stacked.alias());
+        using var check = PerRow(Alpha, like); // the shape rule and its error, in one place
+        var shape = new long[like.dim() + 1];
+        shape[0] = 7; shape[1] = Alpha.shape[0];
+        for (var i = 2; i < shape.Length; i++) shape[i] = 1;
+        return new PathCoefficients(_stacked.view(shape));
+    }
 
     /// <inheritdoc />
     public void Dispose()
     {
         Alpha.Dispose(); Beta.Dispose(); Gamma.Dispose(); AlphaDot.Dispose(); BetaDot.Dispose(); GammaDot.Dispose(); GammaGammaDot.Dispose();
+        _stacked.Dispose();
     }
 }

@@ -59,6 +59,17 @@ public static class Objective
         return squared.dim() == 1 ? squared : squared.flatten(1).mean([1]);
     }
 
+    /// <summary>
+    /// The batch loss without antithetic pairs: the mean over rows of <see cref="RowMeanSquaredError"/>, which for rows of
+    /// equal size is the mean over all elements — one fused call.
+    /// </summary>
+    public static Tensor MeanSquaredError(Tensor prediction, Tensor target)
+    {
+        if (!prediction.shape.SequenceEqual(target.shape)) // mse_loss would broadcast silently
+            throw new ArgumentException($"the network returned shape [{string.Join(",", prediction.shape)}] for targets of shape [{string.Join(",", target.shape)}]");
+        return TorchSharp.torch.nn.functional.mse_loss(prediction, target);
+    }
+
     /// <summary>Mean over rows of the plain loss, or of the antithetic pair (1/2)(loss(+n) + loss(-n)) when <paramref name="antithetic"/>.</summary>
     internal static Tensor Average(Func<double, Tensor> rowLoss, bool antithetic) =>
         antithetic ? (0.5 * (rowLoss(+1) + rowLoss(-1))).mean() : rowLoss(+1).mean();

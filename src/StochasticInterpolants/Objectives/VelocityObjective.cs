@@ -45,7 +45,7 @@ public sealed class VelocityObjective : IObjective
         else
         {
             var (xt, velocity) = Path.Interpolate(batch);
-            loss = Objective.RowMeanSquaredError(network.forward(xt, batch.T, batch.Condition), velocity).mean();
+            loss = Objective.MeanSquaredError(network.forward(xt, batch.T, batch.Condition), velocity);
         }
         return loss.MoveToOuterDisposeScope();
     }

@@ -48,7 +48,13 @@ public sealed class ExponentialMovingAverage : IDisposable
         // Scalars held for the whole call: an implicit temporary can be finalised while native code still reads it.
         using var decay = d.ToScalar();
         using var weight = (1 - d).ToScalar();
-        if (_liveFlat is not null) { _average.mul_(decay).add_(_liveFlat, weight); return; }
+        // d avg + (1 - d) live as avg + (1 - d)(live - avg): one pass over the flat buffer (lerp_ takes a tensor weight).
+        if (_liveFlat is not null)
+        {
+            using var w = tensor(1 - d, dtype: _average.dtype, device: _average.device);
+            _average.lerp_(_liveFlat, w);
+            return;
+        }
         foreach (var (_, live, offset, count) in _entries)
             _average.narrow(0, offset, count).mul_(decay).add_(live.flatten(), weight);
     }
