@@ -88,7 +88,7 @@ internal sealed class LibraryStep : IDisposable
 
 /// <summary>
 /// Training speed measured as many short rounds, alternating the library's step, the bare TorchSharp loop and PyTorch (and
-/// each side's matmul limit) within each round, in a rotating order; every figure is reported as the median and the spread
+/// each side's matmul limit) within each round, in a seeded random order with a pause between slots; every figure is reported as the median and the spread
 /// (interquartile range and min-max) of the per-round ratio, so a load change between rounds shows as spread, not as a
 /// ratio.
 /// </summary>
@@ -121,10 +121,16 @@ internal static class TrainingAlternation
             ("matmul", () => r.OurMatmul.Add(flops / Time(() => Matmul(matmulReps)) / 1e9)),
             ("their matmul", () => { if (worker is not null) r.TheirMatmul.Add(flops / worker.Matmul(batch, model.Width, matmulReps) / 1e9); }),
         };
+        var order = new Random(batch); // a seeded shuffle: same order every run, and no side always follows the same one
         for (var round = 0; round < rounds; round++)
         {
-            // Rotate the order so no side always runs first (or right after the other's allocation storm).
-            for (var s = 0; s < slots.Length; s++) slots[(s + round) % slots.Length].Run();
+            foreach (var s in Enumerable.Range(0, slots.Length).OrderBy(_ => order.Next()).ToList())
+            {
+                // A pause between slots: OpenMP threads spin for a while after a parallel region, and would steal the cores
+                // from whichever side runs next (measured: the slot after PyTorch's ran ~10 % slower without it).
+                Thread.Sleep(50);
+                slots[s].Run();
+            }
             if ((round + 1) % 5 == 0 || round + 1 == rounds) log($"  batch {batch}: round {round + 1} of {rounds}");
         }
         return r;
