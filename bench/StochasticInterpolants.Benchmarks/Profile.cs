@@ -85,7 +85,8 @@ internal static class Profile
         for (var i = 0; i < widths.Count; i++)
         {
             using var layer = nn.Linear(widths[i].In, widths[i].Out);
-            using var input = randn(batch, widths[i].In).requires_grad_(true);
+            // The first layer's input is data: no gradient flows into it (as in the PyTorch worker's profile).
+            using var input = randn(batch, widths[i].In).requires_grad_(i > 0);
             rows.Add(($"linear{i}.forward", Ms(repeats, () => { using var s = NewDisposeScope(); layer.forward(input); })));
             using var output = layer.forward(input);
             using var gradOut = ones_like(output);
