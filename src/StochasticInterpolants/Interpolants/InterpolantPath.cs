@@ -59,12 +59,15 @@ public abstract class InterpolantPath
     /// <summary>The coefficients at times <paramref name="t"/> (0-dim or [n]) in <paramref name="dtype"/>.</summary>
     public PathCoefficients Coefficients(Tensor t, ScalarType dtype) => PathCoefficients.At(Interpolant, t, dtype);
 
+    /// <summary>The coefficients at times <paramref name="t"/> shaped for data <paramref name="like"/> [n, ...] (see <see cref="PathCoefficients.For(IInterpolant, Tensor, Tensor)"/>).</summary>
+    public PathCoefficients Coefficients(Tensor t, Tensor like) => PathCoefficients.For(Interpolant, t, like);
+
     /// <summary>x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z and d/dt x_t = alpha' x0 + beta' x1 + gamma' z for every row of the batch.</summary>
     public (Tensor Xt, Tensor Velocity) Interpolate(TrainingBatch batch)
     {
         batch.Validate();
         using var scope = NewDisposeScope();
-        var c = Coefficients(batch.T, batch.X0.dtype).For(batch.X0);
+        var c = Coefficients(batch.T, batch.X0);
         // Fused multiply-adds into fresh tensors; the z terms only where the path has latent noise (gamma not identically 0).
         var xt = (c.Alpha * batch.X0).addcmul_(c.Beta, batch.X1, One);
         var velocity = (c.AlphaDot * batch.X0).addcmul_(c.BetaDot, batch.X1, One);
@@ -99,7 +102,7 @@ public abstract class InterpolantPath
     public Tensor Convert(FieldKind wanted, Tensor t, Tensor x, Func<FieldKind, Tensor?> given)
     {
         using var scope = NewDisposeScope();
-        var c = Coefficients(t, x.dtype).For(x);
+        var c = Coefficients(t, x);
         return Convert(wanted, c, x, given).MoveToOuterDisposeScope();
     }
 
@@ -173,7 +176,7 @@ public sealed class OneSidedPath(IInterpolant interpolant) : InterpolantPath(int
     public Tensor DenoiserFromVelocity(Tensor t, Tensor x, Tensor velocity)
     {
         using var scope = NewDisposeScope();
-        var c = Coefficients(t, x.dtype).For(x);
+        var c = Coefficients(t, x);
         return DenoiserFromVelocity(c, x, velocity).MoveToOuterDisposeScope();
     }
 

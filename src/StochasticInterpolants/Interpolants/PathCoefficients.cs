@@ -44,8 +44,33 @@ public sealed class PathCoefficients : IDisposable
     public static PathCoefficients At(IInterpolant interpolant, Tensor t, ScalarType dtype)
     {
         if (t.dim() > 1) throw new ArgumentException($"times must be one value or one per row ([n]), got shape [{string.Join(",", t.shape)}]");
+        return Evaluate(interpolant, t, t.shape, dtype, t.device);
+    }
+
+    /// <summary>
+    /// The coefficients at times <paramref name="t"/> already shaped by <see cref="PerRow"/> for data <paramref name="like"/>
+    /// ([n, ...]; x's dtype and device): what a path needs on every training step, built with one tensor and one view.
+    /// </summary>
+    public static PathCoefficients For(IInterpolant interpolant, Tensor t, Tensor like)
+    {
+        if (t.dim() > 1) throw new ArgumentException($"times must be one value or one per row ([n]), got shape [{string.Join(",", t.shape)}]");
+        if (t.dim() == 0) return Evaluate(interpolant, t, [], like.dtype, like.device);
+        var rank = like.dim();
+        if (rank < 1 || like.shape[0] != t.shape[0])
+            throw new ArgumentException($"a per-row coefficient of shape [{string.Join(",", t.shape)}] does not fit data of shape [{string.Join(",", like.shape)}]");
+        var shape = new long[rank];
+        shape[0] = t.shape[0];
+        for (var i = 1; i < rank; i++) shape[i] = 1;
+        return Evaluate(interpolant, t, shape, like.dtype, like.device);
+    }
+
+    // Every time through IInterpolant.At (one definition of the coefficients for built-in and user interpolants), the seven
+    // values into one array, one tensor of shape [7, ...shape].
+    private static PathCoefficients Evaluate(IInterpolant interpolant, Tensor t, long[] shape, ScalarType dtype, Device device)
+    {
         double[] times;
-        using (var cpu = t.detach().to(float64).cpu()) times = cpu.data<double>().ToArray();
+        if (t.dtype == float64 && t.device.type == DeviceType.CPU && t.is_contiguous()) times = t.data<double>().ToArray();
+        else using (var cpu = t.detach().to(float64).cpu()) times = cpu.data<double>().ToArray();
         var n = times.Length;
         var v = new double[7 * n];
         for (var i = 0; i < n; i++)
@@ -54,11 +79,13 @@ public sealed class PathCoefficients : IDisposable
             v[i] = c.Alpha; v[n + i] = c.Beta; v[2 * n + i] = c.Gamma; v[3 * n + i] = c.AlphaDot; v[4 * n + i] = c.BetaDot;
             v[5 * n + i] = c.GammaDot; v[6 * n + i] = c.GammaGammaDot;
         }
-        var shape = new long[] { 7 }.Concat(t.shape).ToArray();
-        if (dtype == float32 && t.device.type == DeviceType.CPU) // the common case: round in C#, one tensor, no conversion call
-            return new PathCoefficients(tensor(Array.ConvertAll(v, x => (float)x), shape, dtype: float32));
-        using var d = tensor(v, shape, dtype: float64);
-        return new PathCoefficients(d.to(dtype, t.device));
+        var stacked = new long[shape.Length + 1];
+        stacked[0] = 7;
+        shape.CopyTo(stacked, 1);
+        if (dtype == float32 && device.type == DeviceType.CPU) // the common case: round in C#, one tensor, no conversion call
+            return new PathCoefficients(tensor(Array.ConvertAll(v, x => (float)x), stacked, dtype: float32));
+        using var d = tensor(v, stacked, dtype: float64);
+        return new PathCoefficients(d.to(dtype, device));
     }
 
     /// <summary>

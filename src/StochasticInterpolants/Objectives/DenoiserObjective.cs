@@ -38,7 +38,7 @@ public sealed class DenoiserObjective : IObjective
     {
         batch.Validate();
         using var scope = NewDisposeScope();
-        var c = Path.Coefficients(batch.T, batch.X0.dtype).For(batch.X0);
+        var c = Path.Coefficients(batch.T, batch.X0);
         var parts = Path.Decompose(batch, c);
         var loss = Objective.Average(sign =>
             Objective.RowMeanSquaredError(network.forward(parts.Point(sign), batch.T, batch.Condition), sign > 0 ? parts.Noise : -parts.Noise), Options.Antithetic);

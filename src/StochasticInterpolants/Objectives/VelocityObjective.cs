@@ -33,12 +33,12 @@ public sealed class VelocityObjective : IObjective
     /// <inheritdoc />
     public Tensor Loss(ITimeConditionedNetwork network, TrainingBatch batch)
     {
-        batch.Validate();
         using var scope = NewDisposeScope();
         Tensor loss;
         if (Options.Antithetic && Path.HasNoise)
         {
-            var c = Path.Coefficients(batch.T, batch.X0.dtype).For(batch.X0);
+            batch.Validate(); // (the plain branch's Interpolate validates)
+            var c = Path.Coefficients(batch.T, batch.X0);
             var parts = Path.Decompose(batch, c);
             loss = Objective.Average(sign => Objective.RowMeanSquaredError(network.forward(parts.Point(sign), batch.T, batch.Condition), parts.Velocity(sign)), antithetic: true);
         }
