@@ -109,6 +109,10 @@ public abstract class InterpolantPath
     /// <summary>The conversion with coefficients already shaped for x.</summary>
     protected abstract Tensor Convert(FieldKind wanted, PathCoefficients c, Tensor x, Func<FieldKind, Tensor?> given);
 
+    /// <summary>The decomposition of a path whose noise is the latent z: m = alpha x0 + beta x1, sigma = gamma, n = z.</summary>
+    protected static NoiseDecomposition LatentNoise(TrainingBatch batch, PathCoefficients c) =>
+        new(c.Alpha * batch.X0 + c.Beta * batch.X1, c.AlphaDot * batch.X0 + c.BetaDot * batch.X1, c.Gamma, c.GammaDot, batch.Z);
+
     /// <summary>A field kind in words.</summary>
     public static string Describe(FieldKind k) => k switch
     {
@@ -210,8 +214,7 @@ public sealed class TwoSidedPath : InterpolantPath
     public override double NoiseScale(double t) => Interpolant.At(t).Gamma;
 
     /// <inheritdoc />
-    public override NoiseDecomposition Decompose(TrainingBatch batch, PathCoefficients c) =>
-        new(c.Alpha * batch.X0 + c.Beta * batch.X1, c.AlphaDot * batch.X0 + c.BetaDot * batch.X1, c.Gamma, c.GammaDot, batch.Z);
+    public override NoiseDecomposition Decompose(TrainingBatch batch, PathCoefficients c) => LatentNoise(batch, c);
 
     /// <inheritdoc />
     public override string? WhyNotConvertible(FieldKind wanted, IReadOnlyCollection<FieldKind> given)
@@ -269,8 +272,7 @@ public sealed class MirrorPath(IInterpolant interpolant) : InterpolantPath(inter
     public override double NoiseScale(double t) => Interpolant.At(t).Gamma;
 
     /// <inheritdoc />
-    public override NoiseDecomposition Decompose(TrainingBatch batch, PathCoefficients c) =>
-        new(c.Alpha * batch.X0 + c.Beta * batch.X1, c.AlphaDot * batch.X0 + c.BetaDot * batch.X1, c.Gamma, c.GammaDot, batch.Z);
+    public override NoiseDecomposition Decompose(TrainingBatch batch, PathCoefficients c) => LatentNoise(batch, c);
 
     /// <inheritdoc />
     public override string? WhyNotConvertible(FieldKind wanted, IReadOnlyCollection<FieldKind> given)
