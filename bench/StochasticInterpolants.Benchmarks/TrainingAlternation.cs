@@ -165,7 +165,7 @@ internal static class TrainingAlternation
     public static void Print(IReadOnlyList<Result> results, MlpConfig model, Action<string> line)
     {
         line("");
-        line("training, alternated in rounds (each figure: median [interquartile range] {min-max} over rounds)");
+        line("training, alternated in rounds (each figure: median [interquartile range] over rounds)");
         line(string.Create(CultureInfo.InvariantCulture, $"{"batch",6} {"rounds x steps",15}  {"ours steps/s",26}  {"bare TorchSharp",26}  {"PyTorch",26}"));
         foreach (var r in results)
             line(string.Create(CultureInfo.InvariantCulture, $"{r.Batch,6} {$"{r.Rounds} x {r.StepsPerSlot}",15}  {Fmt(r.Ours, "F1"),26}  {Fmt(r.Bare, "F1"),26}  {Fmt(r.Theirs, "F1"),26}"));

@@ -79,7 +79,8 @@ public static class SiApp
         UsageException u => u.Message,
         InvalidSettingException s => Flags.TryGetValue(s.Setting, out var flag) ? $"{flag}: {s.Message}" : s.Message,
         ArgumentException a => a.Message.Split(" (Parameter '")[0],
-        DataFormatException or CheckpointException or DeviceUnavailableException or TrainingDivergedException or FieldConversionException or Sampling.IntegrationException => e.Message,
+        DataFormatException or CheckpointException or DeviceUnavailableException or TrainingDivergedException or FieldConversionException or Sampling.IntegrationException
+            or TrainingStateException or Models.WeightsMismatchException => e.Message,
         FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => e.Message,
         IOException io => io.Message,
         DllNotFoundException d => d.Message,

@@ -74,7 +74,7 @@ public static class CheckpointSampler
         var clip = Math.Max(trainingClip, 1e-3);
         // The drift needs b and eps s; with eps = c sigma, eps s = -c eta (the denoiser), finite where s is not.
         var kinds = new List<FieldKind> { FieldKind.Velocity };
-        if (!eps.IsZero) kinds.Add(eps.NoiseProportionality is not null && fields.CanProvide(FieldKind.Denoiser) ? FieldKind.Denoiser : FieldKind.Score);
+        if (!eps.IsZero) kinds.Add(SdeSolver.NoiseTermField(fields, eps));
         if (denoiseLastStep) kinds.Add(FieldKind.TargetPrediction);
         var (start, end) = fields.FiniteInterval(clip, kinds.ToArray());
         // The Tweedie step ends exactly at t = 1: it evaluates E[x1 | x_t] at the start of the last step, never at 1.

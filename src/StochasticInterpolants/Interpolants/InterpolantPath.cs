@@ -56,9 +56,6 @@ public abstract class InterpolantPath
     // Held for the whole native call: a temporary Scalar can be finalised while native code still reads it.
     private static readonly TorchSharp.Scalar One = TorchSharp.ScalarExtensionMethods.ToScalar(1.0);
 
-    /// <summary>The coefficients at times <paramref name="t"/> (0-dim or [n]) in <paramref name="dtype"/>.</summary>
-    public PathCoefficients Coefficients(Tensor t, ScalarType dtype) => PathCoefficients.At(Interpolant, t, dtype);
-
     /// <summary>The coefficients at times <paramref name="t"/> shaped for data <paramref name="like"/> [n, ...] (see <see cref="PathCoefficients.For(IInterpolant, Tensor, Tensor)"/>).</summary>
     public PathCoefficients Coefficients(Tensor t, Tensor like) => PathCoefficients.For(Interpolant, t, like);
 

@@ -55,13 +55,7 @@ public sealed class PathCoefficients : IDisposable
     {
         if (t.dim() > 1) throw new ArgumentException($"times must be one value or one per row ([n]), got shape [{string.Join(",", t.shape)}]");
         if (t.dim() == 0) return Evaluate(interpolant, t, [], like.dtype, like.device);
-        var rank = like.dim();
-        if (rank < 1 || like.shape[0] != t.shape[0])
-            throw new ArgumentException($"a per-row coefficient of shape [{string.Join(",", t.shape)}] does not fit data of shape [{string.Join(",", like.shape)}]");
-        var shape = new long[rank];
-        shape[0] = t.shape[0];
-        for (var i = 1; i < rank; i++) shape[i] = 1;
-        return Evaluate(interpolant, t, shape, like.dtype, like.device);
+        return Evaluate(interpolant, t, RowShape(t, like), like.dtype, like.device);
     }
 
     // Every time through IInterpolant.At (one definition of the coefficients for built-in and user interpolants), the seven
@@ -94,24 +88,18 @@ public sealed class PathCoefficients : IDisposable
     /// </summary>
     public static Tensor PerRow(Tensor coefficient, Tensor like)
     {
-        if (coefficient.dim() == 0) return coefficient.alias();
-        if (coefficient.dim() != 1 || like.dim() < 1 || coefficient.shape[0] != like.shape[0])
-            throw new ArgumentException($"a per-row coefficient of shape [{string.Join(",", coefficient.shape)}] does not fit data of shape [{string.Join(",", like.shape)}]");
-        var shape = new long[like.dim()];
-        shape[0] = coefficient.shape[0];
-        for (var i = 1; i < shape.Length; i++) shape[i] = 1;
-        return coefficient.view(shape);
+        return coefficient.dim() == 0 ? coefficient.alias() : coefficient.view(RowShape(coefficient, like));
     }
 
-    /// <summary>The coefficients with each tensor shaped by <see cref="PerRow"/> for data <paramref name="like"/> (new views of the same storage).</summary>
-    public PathCoefficients For(Tensor like)
+    // [n, 1, ..., 1] with like's rank, for a per-row [n] tensor; the rule's one error message.
+    private static long[] RowShape(Tensor perRow, Tensor like)
     {
-        if (Alpha.dim() == 0) return new PathCoefficients(_stacked.alias());
-        using var check = PerRow(Alpha, like); // the shape rule and its error, in one place
-        var shape = new long[like.dim() + 1];
-        shape[0] = 7; shape[1] = Alpha.shape[0];
-        for (var i = 2; i < shape.Length; i++) shape[i] = 1;
-        return new PathCoefficients(_stacked.view(shape));
+        if (perRow.dim() != 1 || like.dim() < 1 || perRow.shape[0] != like.shape[0])
+            throw new ArgumentException($"a per-row coefficient of shape [{string.Join(",", perRow.shape)}] does not fit data of shape [{string.Join(",", like.shape)}]");
+        var shape = new long[like.dim()];
+        shape[0] = perRow.shape[0];
+        for (var i = 1; i < shape.Length; i++) shape[i] = 1;
+        return shape;
     }
 
     /// <inheritdoc />

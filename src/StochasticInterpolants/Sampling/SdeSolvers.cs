@@ -49,13 +49,20 @@ public abstract class SdeSolver
             epsScore = eps.NoiseProportionality is { } c1 ? -c1 * eta : (-e / fields.NoiseScale(t)) * eta;
             return direction > 0 ? b + epsScore : b - epsScore;
         }
-        if (eps.NoiseProportionality is { } c && fields.CanProvide(FieldKind.Denoiser))
-            epsScore = -c * fields.Get(FieldKind.Denoiser).Evaluate(t, x); // eps s = c sigma (-eta / sigma)
+        if (NoiseTermField(fields, eps) == FieldKind.Denoiser)
+            epsScore = -eps.NoiseProportionality!.Value * fields.Get(FieldKind.Denoiser).Evaluate(t, x); // eps s = c sigma (-eta / sigma)
         else
             epsScore = e * fields.Get(FieldKind.Score).Evaluate(t, x);
         nfe++;
         return direction > 0 ? b + epsScore : b - epsScore;
     }
+
+    /// <summary>
+    /// The field the eps s term of the drift is computed from: the denoiser when eps = c sigma and a denoiser can be had
+    /// (eps s = -c eta, finite where sigma = 0), else the score. The one rule for the drift, its checks and the samplers' interval.
+    /// </summary>
+    public static FieldKind NoiseTermField(FieldSet fields, DiffusionCoefficient eps) =>
+        eps.NoiseProportionality is not null && fields.CanProvide(FieldKind.Denoiser) ? FieldKind.Denoiser : FieldKind.Score;
 
     private static string DescribeFields(FieldSet fields) => string.Join(" and ", fields.Given.Select(Interpolants.InterpolantPath.Describe)) + " given";
 
@@ -74,7 +81,7 @@ public abstract class SdeSolver
         foreach (var t in times.Where(t => t is 0 or 1))
         {
             var kinds = new List<FieldKind> { FieldKind.Velocity };
-            if (eps.At(t) > 0) kinds.Add(eps.NoiseProportionality is not null && fields.CanProvide(FieldKind.Denoiser) ? FieldKind.Denoiser : FieldKind.Score);
+            if (eps.At(t) > 0) kinds.Add(NoiseTermField(fields, eps));
             foreach (var kind in kinds)
             {
                 var (atStart, atEnd) = fields.Domain(kind);
@@ -94,8 +101,7 @@ public abstract class SdeSolver
     {
         OdeSolvers.Validate(x, tStart, tEnd, options?.SaveTimes);
         var velocity = fields.Get(FieldKind.Velocity);
-        if (!eps.IsZero && !fields.CanProvide(FieldKind.Score) && !(eps.NoiseProportionality is not null && fields.CanProvide(FieldKind.Denoiser)))
-            _ = fields.Get(FieldKind.Score); // throws the explanation
+        if (!eps.IsZero) _ = fields.Get(NoiseTermField(fields, eps)); // throws the explanation when neither can be had
         var denoise = options?.DenoiseLastStep == true;
         RefuseSingularEnds(fields, eps, tStart, tEnd, denoise);
         if (denoise && (fields.Path is not Interpolants.OneSidedPath || tEnd != 1 || tStart >= tEnd))
