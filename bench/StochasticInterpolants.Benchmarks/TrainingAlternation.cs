@@ -87,10 +87,10 @@ internal sealed class LibraryStep : IDisposable
 }
 
 /// <summary>
-/// Training speed measured as many short rounds, alternating the library's step, the bare TorchSharp loop and PyTorch (and
-/// each side's matmul limit) within each round, in a seeded random order with a pause between slots; every figure is reported as the median and the spread
-/// (interquartile range and min-max) of the per-round ratio, so a load change between rounds shows as spread, not as a
-/// ratio.
+/// Training speed measured as many short rounds. Each round has three slots in a seeded random order with a pause between
+/// them: the library's step and the bare TorchSharp loop interleaved step by step (<see cref="Interleaved"/>), k steps in
+/// PyTorch, and each side's matmul limit. Every figure is reported as the median and the spread (interquartile range) of
+/// the per-round ratio, so a load change between rounds shows as spread, not as a ratio.
 /// </summary>
 internal static class TrainingAlternation
 {
@@ -113,10 +113,15 @@ internal static class TrainingAlternation
         worker?.Matmul(batch, model.Width, 2);
         var r = new Result(batch, rounds, k, [], [], [], [], []);
         var flops = 2.0 * batch * model.Width * model.Width * matmulReps;
+        var currentRound = 0;
         var slots = new (string Name, Action Run)[]
         {
-            ("ours", () => r.Ours.Add(k / Time(() => { for (var i = 0; i < k; i++) ours.Step(); }))),
-            ("bare", () => r.Bare.Add(k / Time(() => { for (var i = 0; i < k; i++) bare.Step(); }))),
+            ("ours and bare, step by step", () =>
+            {
+                var (oursSeconds, bareSeconds) = Interleaved(ours.Step, bare.Step, k, currentRound);
+                r.Ours.Add(k / oursSeconds);
+                r.Bare.Add(k / bareSeconds);
+            }),
             ("theirs", () => { if (worker is not null) r.Theirs.Add(k / worker.Train(batch, k)); }),
             ("matmul", () => r.OurMatmul.Add(flops / Time(() => Matmul(matmulReps)) / 1e9)),
             ("their matmul", () => { if (worker is not null) r.TheirMatmul.Add(flops / worker.Matmul(batch, model.Width, matmulReps) / 1e9); }),
@@ -124,6 +129,7 @@ internal static class TrainingAlternation
         var order = new Random(batch); // a seeded shuffle: same order every run, and no side always follows the same one
         for (var round = 0; round < rounds; round++)
         {
+            currentRound = round;
             foreach (var s in Enumerable.Range(0, slots.Length).OrderBy(_ => order.Next()).ToList())
             {
                 // A pause between slots: OpenMP threads spin for a while after a parallel region, and would steal the cores
@@ -136,6 +142,26 @@ internal static class TrainingAlternation
         return r;
 
         void Matmul(int reps) { for (var i = 0; i < reps; i++) nn.functional.linear(a, w, bias).Dispose(); }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="a"/> and <paramref name="b"/> <paramref name="k"/> times each, one step of each in turn
+    /// (a b, b a, a b, ... or b a, a b, ... on alternate rounds: neither side always runs first) and returns each side's summed time. Two TorchSharp loops in
+    /// one process can be paired this finely, so a change of load on the machine lands on both sides of the ratio
+    /// within milliseconds instead of between slots (per-slot pairing left a ±5 % spread on a shared VM).
+    /// </summary>
+    private static (double A, double B) Interleaved(Func<double> a, Func<float> b, int k, int round)
+    {
+        // One untimed step of each first: the slot before may have left OpenMP threads spinning or caches cold, and
+        // whichever side ran first would pay for it (measured: ~1 % against the first side at batch 4096 without this).
+        a(); b();
+        double ta = 0, tb = 0;
+        for (var i = 0; i < k; i++)
+        {
+            if ((i + round) % 2 == 0) { ta += Time(() => a()); tb += Time(() => b()); }
+            else { tb += Time(() => b()); ta += Time(() => a()); }
+        }
+        return (ta, tb);
     }
 
     private static double Time(Action work)
