@@ -21,7 +21,7 @@ public sealed record FuzzReport(IReadOnlyDictionary<string, (int Tried, int Pars
 public sealed class FuzzFailure(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>
-/// A mutation fuzzer for every reader of user-supplied files: CSV tables, safetensors weights, checkpoint manifests,
+/// A mutation fuzzer for every reader of user-supplied files: CSV matrices, tables (with several option sets), safetensors weights, checkpoint manifests,
 /// training snapshots and training configs. It starts from valid files made by a tiny training run and applies random
 /// byte and token mutations (bit flips, interesting bytes and numbers, deletions, insertions, duplications, truncation,
 /// splices), plus structurally valid safetensors files with random headers. Each input must be parsed or refused with
@@ -46,6 +46,11 @@ public static class ReaderFuzzer
         var watch = Stopwatch.StartNew();
         var slowest = TimeSpan.Zero;
         var csvSeeds = new[] { "x,y\n1,2\n3.5,-4e3\n", "1,2,3\n4,5,6\n", "a\n1\n2\n", "1,2\r\n3,4\r\n" }.Select(Encoding.UTF8.GetBytes).ToArray();
+        // Tables also come with metadata lines, whitespace delimiters, text labels and quoted names.
+        var tableSeeds = csvSeeds.Concat(new[] { "150,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,0\n4.9,3.0,1.4,0.2,1\n", "59 2 32.1 101.0\n48\t1 21.6 87.0\n",
+            "x,y,label\n1,2,b\n3,4,a\n", "\"id\",\"x\",\"kind\"\n\"1\",0.5,\"setosa\"\n\"2\",1.5,\"virginica\"\n" }.Select(Encoding.UTF8.GetBytes)).ToArray();
+        (string Name, TableReadOptions Options)[] tableOptions =
+            [("csv-table", new()), ("csv-table drop:last", new(Columns: "drop:last")), ("csv-table label last", new(LabelColumn: "last")), ("csv-table skip 1", new(SkipRows: 1))];
         var weights = File.ReadAllBytes(Path.Combine(corpus, "run", "weights.velocity.safetensors"));
         var manifest = File.ReadAllBytes(Path.Combine(corpus, "run", Checkpoint.ManifestFileName));
         var stateJson = File.ReadAllBytes(Path.Combine(corpus, "run", TrainingStateFolder.FolderName, "state.json"));
@@ -54,7 +59,7 @@ public static class ReaderFuzzer
         var scratch = Path.Combine(workFolder, "input");
         for (var i = 0; i < inputs; i++)
         {
-            var which = i % 6;
+            var which = i % 7;
             var one = Stopwatch.StartNew();
             switch (which)
             {
@@ -75,6 +80,14 @@ public static class ReaderFuzzer
                     TryFolder("train-state", Path.Combine(corpus, "run"), Path.Combine(TrainingStateFolder.FolderName, "state.json"), Mutate(rng, stateJson, manifest),
                         f => TrainingStateFolder.Load(f).State.DisposeTensors(), e => e is CheckpointException);
                     break;
+                case 5:
+                {
+                    // Option errors that depend on the file (e.g. dropping its only column) are the table reader's other clear error.
+                    var (name, options) = tableOptions[rng.Next(tableOptions.Length)];
+                    Try(name, Mutate(rng, tableSeeds[rng.Next(tableSeeds.Length)], tableSeeds[rng.Next(tableSeeds.Length)]), ".csv",
+                        p => { using var t = CsvTable.Read(p, options); }, e => e is DataFormatException or Runtime.InvalidSettingException);
+                    break;
+                }
                 default:
                     Try("config", Mutate(rng, config, manifest), ".json", p => TrainingRunConfig.FromJsonFile(p), e => e is ArgumentException);
                     break;

@@ -41,12 +41,19 @@ internal static class EvalCommand
             };
             var jsonPath = r.GetValue(json);
             if (jsonPath is not null) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
-            var targetDistribution = DataSources.Parse(r.GetValue(target)!);
+            var targetSpec = r.GetValue(target)!;
+            var manifest = Checkpoint.ReadManifest(r.GetValue(checkpoint)!);
+            // A table checkpoint scores a table file read as in training; anything else goes through the distributions.
+            var targetDistribution = manifest.Table is null ? DataSources.Parse(targetSpec) : null;
+            if (manifest.Table is not null && !File.Exists(targetSpec))
+                throw new UsageException($"--target: this checkpoint was trained on a table; give a CSV file of rows to score ('{targetSpec}' is not a file)");
             CommonOptions.ApplyRuntime(r.GetValue(threads));
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
             var display = new ProgressDisplay(r.GetValue(progress), error);
             var options = new EvaluationOptions(r.GetValue(count), ode, new LikelihoodOptions(est, r.GetValue(probes), r.GetValue(seed)), r.GetValue(seed));
-            var report = display.Fraction("eval", p => Evaluator.Evaluate(ckpt, targetDistribution, options, p));
+            var report = display.Fraction("eval", p => targetDistribution is null
+                ? Evaluator.EvaluateTable(ckpt, targetSpec, options, p)
+                : Evaluator.Evaluate(ckpt, targetDistribution, options, p));
             Print(output, report);
             if (jsonPath is not null)
                 AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
@@ -60,14 +67,23 @@ internal static class EvalCommand
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
         var table = new Table().AddColumn("figure").AddColumn(new TableColumn("value").RightAligned()).AddColumn("note");
         string F(double v, string format = "F4") => v.ToString(format, CultureInfo.InvariantCulture);
-        table.AddRow("NLL (nats/sample)", $"{F(r.NllMean)} ± {F(r.NllStdErr)}", $"{r.HeldOut} held-out points of {r.Target}");
+        table.AddRow("NLL (nats/sample)", $"{F(r.NllMean)} ± {F(r.NllStdErr)}", r.Rows is { } rows ? $"{r.HeldOut} {rows}" : $"{r.HeldOut} held-out points of {r.Target}");
+        if (r.BaselineNll is { } baseline)
+        {
+            table.AddRow("Gaussian baseline NLL", $"{F(baseline)} ± {F(r.BaselineNllStdErr ?? double.NaN)}", "full covariance, fitted to the training rows; same rows");
+            table.AddRow("model - baseline", $"{F(r.NllMinusBaseline ?? double.NaN)} ± {F(r.NllMinusBaselineStdErr ?? double.NaN)}",
+                r.NllMinusBaseline < 0 ? "negative: the flow beats the Gaussian (paired standard error)" : "not below zero: the flow does not beat the Gaussian");
+        }
+        if (r.TrainingRowsNll is { } trainNll) table.AddRow("NLL on training rows", F(trainNll), "trained on: compare with the line above to see overfitting");
+        if (r.KeptStep is { } kept) table.AddRow("kept step", kept.ToString(CultureInfo.InvariantCulture), "chosen on the validation rows");
         table.AddRow("bits/dim", F(r.BitsPerDim), "");
         if (r.TrueEntropy is { } h) table.AddRow("true entropy (nats)", F(h), $"gap {F(r.NllGap!.Value)}: no model goes below it");
         table.AddRow("energy distance^2", F(r.EnergyDistance, "G4"), $"generated vs held-out; two true samples: {F(r.EnergyDistanceFloor, "G3")}");
         table.AddRow("MMD^2 (RBF)", F(r.Mmd, "G4"), $"bandwidths {string.Join(", ", r.MmdBandwidths)}; two true samples: {F(r.MmdFloor, "G3")}");
-        table.AddRow("sliced W2", F(r.SlicedW2), $"{r.SlicedW2Projections} projections");
+        table.AddRow("sliced W2", F(r.SlicedW2), $"{r.SlicedW2Projections} projections" + (r.MetricUnits is { } units ? $"; {units}" : ""));
         if (r.SupportFraction is { } s) table.AddRow("inside the support", F(s, "F3"), "");
-        table.AddRow("NFE", F(r.Nfe, "F0"), $"{r.Solver}, {r.Estimator}");
+        if (r.Nfe > 0) table.AddRow("NFE", F(r.Nfe, "F0"), $"{r.Solver}, {r.Estimator}");
+        else table.AddRow("solver", "", $"{r.Solver}, {r.Estimator}");
         table.AddRow("seconds", F(r.Seconds, "F1"), "");
         console.Write(table);
         output.WriteLine("energy distance^2 and MMD^2 are unbiased estimates of squared distances: a value near the two-true-samples figure, or below zero, means indistinguishable at this sample size.");

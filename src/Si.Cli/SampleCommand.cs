@@ -35,17 +35,17 @@ internal static class SampleCommand
 
         /// <summary>Samples from <paramref name="checkpoint"/> with the ODE solver or, when --sampler is given, the SDE sampler.</summary>
         public (TorchSharp.torch.Tensor Samples, double Nfe, string Description) Sample(ParseResult r, Checkpoint checkpoint, int count, long seed,
-            TorchSharp.torch.Device device, IProgress<double> progress)
+            TorchSharp.torch.Device device, IProgress<double> progress, SampleClasses? classes = null)
         {
             if (r.GetValue(Sampler) is { } name)
             {
                 var sde = SdeSolvers.Create(name, r.GetValue(Steps));
                 var eps = DiffusionCoefficient.Parse(r.GetValue(EpsSchedule)!, r.GetValue(Eps), checkpoint.Interpolant);
-                var (x, nfe) = CheckpointSampler.Sample(checkpoint, count, sde, eps, seed, r.GetValue(Denoise), device, progress: progress);
+                var (x, nfe) = CheckpointSampler.Sample(checkpoint, count, sde, eps, seed, r.GetValue(Denoise), device, progress: progress, classes: classes);
                 return (x, nfe, $"{sde.Name}, {eps.Describe()}");
             }
             var ode = Build(r);
-            var (y, n) = CheckpointSampler.Sample(checkpoint, count, ode, seed, device, progress: progress);
+            var (y, n) = CheckpointSampler.Sample(checkpoint, count, ode, seed, device, progress: progress, classes: classes);
             return (y, n, ode.Name);
         }
     }
@@ -57,6 +57,7 @@ internal static class SampleCommand
         var outFile = new Option<string>("--out") { Description = "CSV file to write: one sample per row, comma-separated, no header", Required = true };
         var noEma = new Option<bool>("--no-ema") { Description = "use the last-iterate weights instead of the moving average" };
         var force = new Option<bool>("--force") { Description = "overwrite --out if it exists" };
+        var classOption = new Option<string?>("--class") { Description = "a class-conditional checkpoint (trained with --label-column): sample this class (its label or 0-based index); default: classes in the training rows' proportions. The class index is written as the last column." };
         var solver = new SolverOptions();
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
@@ -64,7 +65,7 @@ internal static class SampleCommand
         var progress = CommonOptions.Progress();
         var command = new Command("sample", "Generate samples of rho1: draw X_0 ~ rho0 and integrate dX/dt = b(t, X) from t = 0 to 1.");
         foreach (var o in solver.All) command.Options.Add(o);
-        foreach (var o in new Option[] { checkpoint, count, outFile, noEma, force, seed, device, threads, progress }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, count, outFile, noEma, force, classOption, seed, device, threads, progress }) command.Options.Add(o);
         command.SetAction(r =>
         {
             var n = r.GetValue(count);
@@ -77,14 +78,31 @@ internal static class SampleCommand
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!, preferEma: !r.GetValue(noEma), device: dev);
             var display = new ProgressDisplay(r.GetValue(progress), error);
             var watch = System.Diagnostics.Stopwatch.StartNew();
-            var (samples, nfe, how) = display.Fraction("sample", p => solver.Sample(r, ckpt, n, r.GetValue(seed), dev, p));
+            var classes = new SampleClasses(ResolveClass(ckpt.Manifest, r.GetValue(classOption)));
+            var (samples, nfe, how) = display.Fraction("sample", p => solver.Sample(r, ckpt, n, r.GetValue(seed), dev, p, classes));
             using (samples)
+            using (var labels = CheckpointSampler.ClassesFor(ckpt.Manifest, n, r.GetValue(seed), classes))
             {
-                CsvMatrix.Write(outPath, samples);
+                // A conditional checkpoint's rows carry their class as the last column, as the label column came in.
+                using var rows = labels is null ? samples.alias() : TorchSharp.torch.cat([samples, labels.to(TorchSharp.torch.float32).unsqueeze(1)], 1);
+                CsvMatrix.Write(outPath, rows);
                 output.WriteLine($"wrote {n} samples to {outPath} ({how}, {nfe:0.#} network evaluations per sample, {watch.Elapsed.TotalSeconds:F1} s)");
+                if (labels is not null && ckpt.Manifest.Table?.ClassNames is { } names)
+                    output.WriteLine($"last column: class index ({string.Join(", ", names.Select((c, i) => $"{i} = {c}"))})");
             }
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    // --class as a label of the checkpoint's classes or a 0-based index; null without the option.
+    private static int? ResolveClass(CheckpointManifest manifest, string? given)
+    {
+        if (given is null) return null;
+        var names = manifest.Table?.ClassNames ?? throw new UsageException("--class needs a class-conditional checkpoint (trained with --label-column)");
+        var byName = names.ToList().FindIndex(c => string.Equals(c, given.Trim(), StringComparison.OrdinalIgnoreCase));
+        if (byName >= 0) return byName;
+        if (int.TryParse(given, out var index) && index >= 0 && index < names.Count) return index;
+        throw new UsageException($"--class: no class '{given}' (classes: {string.Join(", ", names)})");
     }
 }

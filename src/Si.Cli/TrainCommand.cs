@@ -41,9 +41,18 @@ internal static class TrainCommand
         public readonly Option<string?> Device = new("--device") { Description = "cpu, cuda or cuda:N (default cpu)" };
         public readonly Option<string?> Learn = new("--learn") { Description = "fields to learn: velocity, score, or velocity,score (the score is learned as the denoiser E[noise | x_t]; one network each) (default velocity)" };
         public readonly Option<int?> CheckpointEvery = new("--checkpoint-every") { Description = $"steps between resumable snapshots in OUT/train-state (also written on Ctrl-C) (default {D.CheckpointEvery})" };
+        public readonly Option<string?> Normalize = new("--normalize") { Description = "scale a table's columns before training: standard, whiten or none; undone when sampling, likelihoods in the data's units (default: standard for a CSV target, none for a built-in one)" };
+        public readonly Option<string?> Validation = new("--validation") { Description = "validation rows of a CSV target: a fraction held out (seeded by --seed), 0 for none, or a CSV file (default 0.1 for a CSV target; built-in targets have none)" };
+        public readonly Option<string?> Columns = new("--columns") { Description = "columns of a CSV target to use: 1-based indices, ranges and header names, e.g. 1-4 or sepal_length,petal_width; prefix drop: to remove them, e.g. drop:last (default: all)" };
+        public readonly Option<int?> SkipRows = new("--skip-rows") { Description = "leading lines of the CSV files to skip (e.g. a metadata line) (default 0)" };
+        public readonly Option<string?> LabelColumn = new("--label-column") { Description = "a CSV column of class labels (index, last or name) that conditions generation; removed from the features" };
+        public readonly Option<string?> Integers = new("--integers") { Description = $"columns holding only whole numbers: dequantize (add u ~ U[0,1) on every draw) or refuse (default {D.Integers})" };
+        public readonly Option<int?> ValidateEvery = new("--validate-every") { Description = "steps between validations (default: --log-every)" };
+        public readonly Option<int?> Patience = new("--patience") { Description = $"validations without improvement before training stops; 0 never stops early (default {D.Patience})" };
 
         public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Width, Depth, Activation, TimeFrequencies,
-            Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, CheckpointEvery];
+            Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, CheckpointEvery,
+            Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, ValidateEvery, Patience];
 
         /// <summary>Overlays the options given on the command line onto <paramref name="c"/>.</summary>
         public TrainingRunConfig Apply(ParseResult r, TrainingRunConfig c)
@@ -69,6 +78,9 @@ internal static class TrainCommand
                 Antithetic = r.GetValue(Antithetic) ?? c.Antithetic, TimeClip = r.GetValue(TimeClip) ?? c.TimeClip,
                 Device = r.GetValue(Device) ?? c.Device, Learn = r.GetValue(Learn) ?? c.Learn, Model = m, Training = t,
                 CheckpointEvery = r.GetValue(CheckpointEvery) ?? c.CheckpointEvery,
+                Normalize = r.GetValue(Normalize) ?? c.Normalize, Validation = r.GetValue(Validation) ?? c.Validation,
+                Columns = r.GetValue(Columns) ?? c.Columns, SkipRows = r.GetValue(SkipRows) ?? c.SkipRows, LabelColumn = r.GetValue(LabelColumn) ?? c.LabelColumn,
+                Integers = r.GetValue(Integers) ?? c.Integers, ValidateEvery = r.GetValue(ValidateEvery) ?? c.ValidateEvery, Patience = r.GetValue(Patience) ?? c.Patience,
             };
         }
     }
@@ -110,13 +122,19 @@ internal static class TrainCommand
                     : r.GetValue(preset) is { } name ? Presets.Get(name, r.GetValue(run.Seed) ?? 0)
                     : new TrainingRunConfig();
                 var cfg = run.Apply(r, baseConfig);
-                RunPieces.Build(cfg); // validate everything before the native runtime starts
+                var pieces = RunPieces.Build(cfg); // validate everything before the native runtime starts
                 Checkpoints.OutputFolder.CheckForRun(folder, r.GetValue(force));
                 CommonOptions.ApplyRuntime(r.GetValue(threads));
+                foreach (var w in TrainingRun.Warnings(cfg, pieces)) error.WriteLine($"si: note: {w}");
+                if (pieces.Table is { } table)
+                    error.WriteLine(table.Record.ValidationRows > 0
+                        ? $"si: {table.Record.TrainingRows} training rows, {table.Record.ValidationRows} validation rows ({(table.Record.ValidationFile is null ? $"a seeded {table.Record.ValidationFraction:G3} split" : "the validation file")}); columns scaled: {table.Record.Encoding.Normalization.ToString().ToLowerInvariant()}"
+                        : $"si: {table.Record.TrainingRows} training rows, no validation rows (every step trains; the last weights are kept); columns scaled: {table.Record.Encoding.Normalization.ToString().ToLowerInvariant()}");
                 result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token, overwrite: r.GetValue(force)));
             }
             var t = result.Result;
             output.WriteLine($"trained {t.StepsCompleted} steps in {t.Elapsed.TotalSeconds:F1} s ({t.StepsPerSecond:F0} steps/s), final loss {t.FinalLoss:F4}");
+            if (t.Selection is { } kept) output.WriteLine(kept.Describe(result.Manifest.Training.Steps));
             output.WriteLine($"checkpoint: {Path.GetFullPath(folder)}");
             if (!t.Completed) error.WriteLine($"si: interrupted at step {t.StepsCompleted}; continue with: si train --resume {folder}");
             return t.Completed ? ExitCodes.Ok : ExitCodes.Cancelled;

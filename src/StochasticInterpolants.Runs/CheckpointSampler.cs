@@ -15,13 +15,16 @@ namespace StochasticInterpolants.Runs;
 /// </summary>
 public static class CheckpointSampler
 {
-    /// <summary>The base distribution a checkpoint's samples start from (rho1 itself for the mirror interpolant).</summary>
+    /// <summary>
+    /// The base distribution a checkpoint's samples start from, in the flow's space (rho1 itself for the mirror
+    /// interpolant; for a table, a CSV base or the mirror's rows read as in training and encoded).
+    /// </summary>
     public static IDistribution BaseOf(CheckpointManifest manifest)
     {
         var kind = manifest.Interpolant.Build().Kind;
         var spec = kind == InterpolantKind.Mirror ? manifest.Target : manifest.Base;
         IDistribution d;
-        try { d = DataSources.Parse(spec, manifest.Dimension); }
+        try { d = manifest.Table is { } table && RunPieces.IsFile(spec) ? EncodedRows(table, spec, kind == InterpolantKind.Mirror) : DataSources.Parse(spec, manifest.Dimension); }
         catch (Exception e) when (e is ArgumentException or IOException or DataFormatException)
         {
             throw new CheckpointException($"cannot rebuild the base distribution '{spec}' of this checkpoint: {e.Message.Split('\n')[0].TrimEnd()}", e);
@@ -30,19 +33,32 @@ public static class CheckpointSampler
         return d;
     }
 
+    // A table file read as in training (same columns), its training rows (mirror) or all rows (a CSV base), encoded.
+    private static EncodedTable EncodedRows(TableRecord table, string path, bool trainingRowsOnly)
+    {
+        using var data = CsvTable.Read(path, table.Read); // (a label column is set aside for a CSV base: it has no classes)
+        if (data.ColumnNames.Count != table.Columns.Count) throw new DataFormatException($"'{path}' has {data.ColumnNames.Count} columns as read, the checkpoint {table.Columns.Count}");
+        if (!trainingRowsOnly) return new EncodedTable(data.Rows, null, table.Encoding, Path.GetFileName(path));
+        if (data.Sha256 != table.Sha256) throw new DataFormatException($"'{path}' changed since training (SHA-256 differs): the mirror interpolant starts from the training rows");
+        var rows = table.Split().Training.Select(i => (long)i).ToArray();
+        using var index = tensor(rows);
+        using var picked = data.Rows.index_select(0, index);
+        return new EncodedTable(picked, data.Labels is null ? null : rows.Select(i => data.Labels[i]).ToArray(), table.Encoding, Path.GetFileName(path));
+    }
+
     /// <summary>
     /// Draws <paramref name="count"/> samples: X_0 from the checkpoint's base (seeded by <paramref name="seed"/>), pushed
-    /// through the learned flow to t = 1 by <paramref name="solver"/>. Returns a [count, d] float32 CPU tensor and the
-    /// number of evaluations of b along each trajectory (NFE; the mean over chunks for adaptive solvers).
+    /// through the learned flow to t = 1 by <paramref name="solver"/>. Returns a [count, d] float32 CPU tensor in the data's
+    /// units (a table's encoding undone) and the number of evaluations of b along each trajectory (NFE; the mean over
+    /// chunks for adaptive solvers). A class-conditional checkpoint samples <paramref name="classes"/> (see <see cref="SampleClasses"/>).
     /// </summary>
     public static (Tensor Samples, double FunctionEvaluations) Sample(Checkpoint checkpoint, int count, IOdeSolver solver, long seed,
-        Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null)
+        Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null, SampleClasses? classes = null)
     {
         var fields = checkpoint.Fields();
-        var velocity = fields.Velocity();
         var (start, end) = OdeInterval(fields, checkpoint.Manifest.TimeClip);
-        return Run(checkpoint, count, seed, device, chunkSize, progress,
-            (x0, _, p) => solver.Integrate(velocity, x0, start, end, new OdeOptions(Progress: p)));
+        return Run(checkpoint, count, seed, device, chunkSize, progress, classes,
+            (x0, _, p, c) => solver.Integrate(fields.WithCondition(c).Velocity(), x0, start, end, new OdeOptions(Progress: p)));
     }
 
     /// <summary>
@@ -60,12 +76,29 @@ public static class CheckpointSampler
     /// interpolants) the last step is the Tweedie denoiser and ends at t = 1.
     /// </summary>
     public static (Tensor Samples, double FunctionEvaluations) Sample(Checkpoint checkpoint, int count, SdeSolver solver, DiffusionCoefficient eps,
-        long seed, bool denoiseLastStep = false, Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null)
+        long seed, bool denoiseLastStep = false, Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null, SampleClasses? classes = null)
     {
         var fields = checkpoint.Fields();
         var (start, end) = SdeInterval(fields, eps, checkpoint.Manifest.TimeClip, denoiseLastStep);
-        return Run(checkpoint, count, seed, device, chunkSize, progress,
-            (x0, g, p) => solver.Integrate(fields, eps, x0, start, end, g, new SdeOptions(Progress: p, DenoiseLastStep: denoiseLastStep)));
+        return Run(checkpoint, count, seed, device, chunkSize, progress, classes,
+            (x0, g, p, c) => solver.Integrate(fields.WithCondition(c), eps, x0, start, end, g, new SdeOptions(Progress: p, DenoiseLastStep: denoiseLastStep)));
+    }
+
+    /// <summary>
+    /// The class of every sample of a class-conditional checkpoint (int64 [count]): all <paramref name="classes"/>.Class
+    /// when given, else drawn from the training rows' class frequencies with a generator seeded by <paramref name="seed"/>
+    /// (so the unconditional mixture is reproduced); null for a checkpoint without classes.
+    /// </summary>
+    public static Tensor? ClassesFor(CheckpointManifest manifest, int count, long seed, SampleClasses? classes)
+    {
+        if (manifest.Table?.ClassNames is not { } names || manifest.Table.ClassCounts is not { } counts)
+            return classes?.Class is not null ? throw new InvalidSettingException("class", "this checkpoint was trained without classes (no label column)") : null;
+        if (classes?.Class is { } k)
+            return k >= 0 && k < names.Count ? full(count, (long)k, dtype: int64)
+                : throw new InvalidSettingException("class", $"class index {k} is outside 0..{names.Count - 1}");
+        using var g = new Generator((ulong)seed ^ 0x434C4153UL);
+        using var weights = tensor(counts.Select(c => (double)c).ToArray());
+        return multinomial(weights, count, replacement: true, generator: g);
     }
 
     /// <summary>The time interval an SDE sampler integrates over (see the SDE overload of <c>Sample</c>).</summary>
@@ -82,10 +115,12 @@ public static class CheckpointSampler
     }
 
     private static (Tensor Samples, double FunctionEvaluations) Run(Checkpoint checkpoint, int count, long seed, Device? device, int chunkSize,
-        IProgress<double>? progress, Func<Tensor, Generator, IProgress<double>?, OdeSolution> integrate)
+        IProgress<double>? progress, SampleClasses? classes, Func<Tensor, Generator, IProgress<double>?, Tensor?, OdeSolution> integrate)
     {
         if (count < 1) throw new InvalidSettingException("count", $"sample count must be >= 1, got {count}");
         var baseDistribution = BaseOf(checkpoint.Manifest);
+        using var labels = ClassesFor(checkpoint.Manifest, count, seed, classes);
+        var encoding = checkpoint.Manifest.Table?.Encoding;
         using var generator = new Generator((ulong)seed);
         var chunks = new List<Tensor>();
         long nfe = 0; var chunkCount = 0;
@@ -99,9 +134,13 @@ public static class CheckpointSampler
                 if (device is not null && device.type != TorchSharp.DeviceType.CPU) x0 = x0.to(device);
                 var offset = (double)done / count; var share = (double)n / count;
                 var chunkProgress = progress is null ? null : new SyncProgress<double>(f => progress.Report(offset + share * f));
-                using var solution = integrate(x0, generator, chunkProgress);
+                var condition = labels?[done..(done + n)];
+                if (condition is not null && device is not null && device.type != TorchSharp.DeviceType.CPU) condition = condition.to(device);
+                using var solution = integrate(x0, generator, chunkProgress, condition);
                 nfe += solution.FunctionEvaluations; chunkCount++;
-                chunks.Add(solution.Final.cpu().detach().clone().MoveToOuterDisposeScope());
+                var final = solution.Final.cpu().detach();
+                // A table's samples go back to the data's units (the encoding undone, dequantised columns rounded down).
+                chunks.Add((encoding is null ? final.clone() : encoding.Decode(final)).MoveToOuterDisposeScope());
                 done += n;
             }
             return (cat(chunks, 0), (double)nfe / chunkCount);
@@ -112,3 +151,7 @@ public static class CheckpointSampler
         }
     }
 }
+
+/// <summary>Which classes a class-conditional checkpoint samples.</summary>
+/// <param name="Class">Every sample of this class index; null draws classes in the training rows' proportions.</param>
+public sealed record SampleClasses(int? Class = null);

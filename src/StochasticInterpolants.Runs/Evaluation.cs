@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Serialization;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Files;
 using StochasticInterpolants.Likelihood;
 using StochasticInterpolants.Metrics;
 using StochasticInterpolants.Runtime;
@@ -20,7 +21,9 @@ namespace StochasticInterpolants.Runs;
 public sealed record EvaluationOptions(int Count = 5000, IOdeSolver? Solver = null, LikelihoodOptions? Likelihood = null, long Seed = 0, int MetricPoints = 2000);
 
 /// <summary>
-/// The figures of an evaluation; JSON names are the snake_case keys of <c>si eval --json</c>. The energy distance and MMD
+/// The figures of an evaluation; JSON names are the snake_case keys of <c>si eval --json</c>. For a table, <c>rows</c> says
+/// which rows were scored and whether the model trained on them, and <c>baseline_*</c> is the NLL of the full-covariance
+/// Gaussian fitted to the training rows on the same rows (with the paired difference and its standard error). The energy distance and MMD
 /// are the unbiased estimates of squared quantities (D^2, MMD^2): they can come out slightly below zero when the two samples
 /// are indistinguishable at this sample size. <c>*_floor</c> is the same estimate between two independent samples of the
 /// target itself — the noise level below which a model's figure says nothing.
@@ -44,7 +47,16 @@ public sealed record EvaluationReport(
     [property: JsonPropertyName("estimator")] string Estimator,
     [property: JsonPropertyName("target")] string Target,
     [property: JsonPropertyName("energy_distance_squared_floor")] double EnergyDistanceFloor,
-    [property: JsonPropertyName("mmd_squared_floor")] double MmdFloor)
+    [property: JsonPropertyName("mmd_squared_floor")] double MmdFloor,
+    [property: JsonPropertyName("rows")] string? Rows = null,
+    [property: JsonPropertyName("rows_trained_on")] bool RowsTrainedOn = false,
+    [property: JsonPropertyName("baseline_nll_mean")] double? BaselineNll = null,
+    [property: JsonPropertyName("baseline_nll_stderr")] double? BaselineNllStdErr = null,
+    [property: JsonPropertyName("nll_minus_baseline")] double? NllMinusBaseline = null,
+    [property: JsonPropertyName("nll_minus_baseline_stderr")] double? NllMinusBaselineStdErr = null,
+    [property: JsonPropertyName("training_rows_nll_mean")] double? TrainingRowsNll = null,
+    [property: JsonPropertyName("kept_step")] int? KeptStep = null,
+    [property: JsonPropertyName("metric_units")] string? MetricUnits = null)
 {
     /// <summary>The old name of <see cref="EnergyDistance"/> (kept for readers of earlier JSON).</summary>
     [JsonPropertyName("energy_distance")] public double EnergyDistanceAlias => EnergyDistance;
@@ -66,6 +78,114 @@ public static class Evaluator
         StandardGaussian g => 0.5 * g.Dimension * Math.Log(2 * Math.PI * Math.E),
         _ => null,
     };
+
+    /// <summary>
+    /// Evaluates a checkpoint trained on a table against the table file <paramref name="path"/>, read as in training. Rows
+    /// of the training file are split as in training: the validation rows are scored (never trained on), and the training
+    /// rows' NLL is reported beside them; without a split, the training rows are scored and labelled as such. Any other
+    /// file's rows are held out. NLLs are in the data's units (docs/theory.md §9), beside the Gaussian baseline's; sample
+    /// distances are computed in the encoded (standardised) space, where no column's units dominate.
+    /// </summary>
+    public static EvaluationReport EvaluateTable(Checkpoint checkpoint, string path, EvaluationOptions? options = null, IProgress<double>? progress = null)
+    {
+        var o = options ?? new EvaluationOptions();
+        var table = checkpoint.Manifest.Table ?? throw new ArgumentException("this checkpoint was not trained on a table");
+        if (o.Count < 2) throw new InvalidSettingException("count", $"the evaluation needs at least 2 rows, got {o.Count}");
+        var solver = o.Solver ?? new Rk4Solver(100);
+        var likelihoodOptions = o.Likelihood ?? new LikelihoodOptions();
+        var watch = Stopwatch.StartNew();
+        using var scope = NewDisposeScope();
+        using var data = CsvTable.Read(path, table.Read);
+        if (!data.ColumnNames.SequenceEqual(table.Columns))
+            throw new DataFormatException($"'{path}' read as in training has columns ({string.Join(", ", data.ColumnNames)}), the checkpoint ({string.Join(", ", table.Columns)})");
+        var file = Path.GetFileName(path);
+        int[] rows; int[]? trained = null; string label; var trainedOn = false;
+        if (data.Sha256 == table.Sha256)
+        {
+            var (training, validation) = table.Split();
+            if (validation.Length > 0) { rows = validation; trained = training; label = $"validation rows of {file}: not trained on (they chose the kept step)"; }
+            else { rows = training; trainedOn = true; label = $"training rows of {file}: trained on, not held out"; }
+        }
+        else if (table.ValidationSha256 == data.Sha256) { rows = [.. Enumerable.Range(0, (int)data.Count)]; label = $"rows of the validation file {file}: not trained on (they chose the kept step)"; }
+        else { rows = [.. Enumerable.Range(0, (int)data.Count)]; label = $"held-out rows of {file} (not the training file)"; }
+        rows = rows[..Math.Min(rows.Length, o.Count)];
+        if (rows.Length < 2) throw new DataFormatException($"only {rows.Length} row of '{path}' can be scored ({label}); at least 2 are needed for a mean and its standard error");
+        var classes = data.Labels is null ? null : MapClasses(data, table);
+        var (nll, stderr, logp, x) = TableNll(checkpoint, data, rows, classes, solver, likelihoodOptions, o.Seed, f => progress?.Report(0.6 * f));
+        // The baseline scores the same dequantised rows; the paired difference cancels the rows' shared variation.
+        var baseLogp = table.Baseline.LogDensity(x, classes is null ? null : rows.Select(i => classes[i]).ToArray());
+        var diff = baseLogp - logp; // NLL_model - NLL_baseline, row by row
+        double? trainingNll = null;
+        if (trained is not null) trainingNll = TableNll(checkpoint, data, trained[..Math.Min(trained.Length, o.Count)], classes, solver, likelihoodOptions, o.Seed, null).Nll;
+        progress?.Report(0.7);
+        var n = rows.Length;
+        var (samples, _) = CheckpointSampler.Sample(checkpoint, n, solver, o.Seed + 1);
+        progress?.Report(0.9);
+        var encoding = table.Encoding;
+        var m = Math.Min(o.MetricPoints, n);
+        using var allRows = data.Rows.index_select(0, tensor(rows.Select(i => (long)i).ToArray()));
+        var a = encoding.Encode(samples[..m]); var b = encoding.Encode(allRows[..m]);
+        // The floor: two disjoint halves of the scored rows (a second true sample of the same law).
+        var half = Math.Max(1, n / 2);
+        var (reference, other) = (encoding.Encode(allRows[..half]), encoding.Encode(allRows[half..Math.Min(n, 2 * half)]));
+        var report = new EvaluationReport(nll, stderr, LikelihoodUnits.BitsPerDimension(nll, table.Columns.Count), null, null,
+            EnergyDistance.Compute(a, b), SampleDistances.Mmd(a, b), SampleDistances.DefaultBandwidths,
+            SampleDistances.SlicedWasserstein2(encoding.Encode(samples), encoding.Encode(allRows), 256, o.Seed), 256, null,
+            0, watch.Elapsed.TotalSeconds, n, SolverName(solver), likelihoodOptions.Describe(), file,
+            n >= 4 ? EnergyDistance.Compute(reference, other) : double.NaN, n >= 4 ? SampleDistances.Mmd(reference, other) : double.NaN,
+            label, trainedOn, -baseLogp.mean().ToDouble(), baseLogp.std().ToDouble() / Math.Sqrt(n),
+            diff.mean().ToDouble(), diff.std().ToDouble() / Math.Sqrt(n), trainingNll, checkpoint.Manifest.Selection?.KeptStep,
+            "distances in standardised units (the training rows' encoding)");
+        foreach (var (name, value) in new[] { ("NLL", nll), ("baseline NLL", report.BaselineNll!.Value), ("energy distance", report.EnergyDistance), ("MMD", report.Mmd), ("sliced W2", report.SlicedW2) })
+            if (!double.IsFinite(value)) throw new IntegrationException($"the evaluation's {name} is {value}: the samples or likelihoods are not finite");
+        samples.Dispose();
+        progress?.Report(1.0);
+        return report;
+    }
+
+    // NLL (nats per row, data units) of the given rows: dequantised with a fixed draw, encoded, integrated, plus log |det W|.
+    private static (double Nll, double StdErr, Tensor LogDensity, Tensor Dequantised) TableNll(Checkpoint checkpoint, TableData data, int[] rows, long[]? classes,
+        IOdeSolver solver, LikelihoodOptions likelihoodOptions, long seed, Action<double>? progress)
+    {
+        var table = checkpoint.Manifest.Table!;
+        using var index = tensor(rows.Select(i => (long)i).ToArray());
+        using var picked = data.Rows.index_select(0, index);
+        using var noise = new Generator((ulong)seed ^ 0x45564C31UL);
+        var x = table.Encoding.Dequantize(picked, noise);
+        var y = table.Encoding.Encode(x);
+        var fields = checkpoint.Fields();
+        var (baseTime, _) = CheckpointSampler.OdeInterval(fields, checkpoint.Manifest.TimeClip);
+        var baseDistribution = CheckpointSampler.BaseOf(checkpoint.Manifest);
+        var logs = new List<Tensor>();
+        const int chunk = 2000;
+        for (var start = 0; start < rows.Length; start += chunk)
+        {
+            var end = Math.Min(rows.Length, start + chunk);
+            using var condition = classes is null ? null : tensor(rows[start..end].Select(i => classes[i]).ToArray());
+            var likelihood = new FlowLikelihood(fields.WithCondition(condition).Velocity(), baseDistribution, solver, likelihoodOptions, baseTime);
+            logs.Add(likelihood.LogDensity(y[start..end]).LogDensity);
+            progress?.Invoke((double)end / rows.Length);
+        }
+        var logp = cat(logs, 0) + table.Encoding.LogAbsDeterminant;
+        if (!logp.isfinite().all().ToBoolean())
+            throw new IntegrationException($"the log-likelihood of {(~logp.isfinite()).sum().ToInt64()} of {rows.Length} rows is not finite (the {fields.Velocity().Description} over [{baseTime:G3}, 1])");
+        return (-logp.mean().ToDouble(), logp.std().ToDouble() / Math.Sqrt(rows.Length), logp, x);
+    }
+
+    // Each row's class in the checkpoint's numbering (a class the training rows never had is refused).
+    private static long[] MapClasses(TableData data, TableRecord table)
+    {
+        var names = table.ClassNames ?? throw new DataFormatException("the checkpoint has no classes but the table was read with a label column");
+        return data.Labels!.Select(l =>
+        {
+            var name = data.ClassNames![(int)l];
+            var i = names.ToList().IndexOf(name);
+            return i >= 0 ? (long)i : throw new DataFormatException($"class '{name}' of the evaluation rows is not one the model was trained on ({string.Join(", ", names)})");
+        }).ToArray();
+    }
+
+    private static string SolverName(IOdeSolver solver) =>
+        solver.Name + (solver is FixedStepSolver f ? $" {f.StepCount} steps" : solver is DormandPrince5Solver d ? $" rtol {d.RelativeTolerance:G3} atol {d.AbsoluteTolerance:G3}" : "");
 
     /// <summary>Evaluates <paramref name="checkpoint"/> against <paramref name="target"/>.</summary>
     public static EvaluationReport Evaluate(Checkpoint checkpoint, IDistribution target, EvaluationOptions? options = null, IProgress<double>? progress = null)
@@ -125,7 +245,7 @@ public static class Evaluator
             EnergyDistance.Compute(a, b), SampleDistances.Mmd(a, b), SampleDistances.DefaultBandwidths,
             SampleDistances.SlicedWasserstein2(samples, heldOut, 256, o.Seed), 256,
             target is Checkerboard ? Checkerboard.FractionInside(samples) : null,
-            (double)nfe / chunks, watch.Elapsed.TotalSeconds, n, solver.Name + (solver is FixedStepSolver f ? $" {f.StepCount} steps" : solver is DormandPrince5Solver d ? $" rtol {d.RelativeTolerance:G3} atol {d.AbsoluteTolerance:G3}" : ""),
+            (double)nfe / chunks, watch.Elapsed.TotalSeconds, n, SolverName(solver),
             likelihoodOptions.Describe(), target.Name, energyFloor, mmdFloor);
         foreach (var (name, value) in new[] { ("NLL", nll), ("energy distance", report.EnergyDistance), ("MMD", report.Mmd), ("sliced W2", report.SlicedW2) })
             if (!double.IsFinite(value)) throw new IntegrationException($"the evaluation's {name} is {value}: the samples or likelihoods are not finite");

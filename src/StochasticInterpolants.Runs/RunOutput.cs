@@ -24,7 +24,8 @@ internal sealed class LossLogWriter : IDisposable
     {
         _path = path; _partial = path + ".partial";
         _writer = new StreamWriter(_partial, append: false);
-        _writer.WriteLine("step,loss,learning_rate,elapsed_seconds" + (fieldNames.Count > 1 ? string.Concat(fieldNames.Select(k => $",loss_{k}")) : ""));
+        _writer.WriteLine("step,loss,learning_rate,elapsed_seconds" + (fieldNames.Count > 1 ? string.Concat(fieldNames.Select(k => $",loss_{k}")) : "")
+            + ",validation_objective,validation_nll");
         foreach (var e in earlierRows ?? []) Row(e);
         _writer.Flush();
     }
@@ -43,7 +44,9 @@ internal sealed class LossLogWriter : IDisposable
     private void Row(LossLogEntry e)
     {
         var parts = e.Parts is null ? "" : string.Concat(e.Parts.Select(v => string.Create(CultureInfo.InvariantCulture, $",{v:R}")));
-        _writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{e.Step},{e.Loss:R},{e.LearningRate:R},{e.ElapsedSeconds:F3}") + parts);
+        // Validation columns are empty on rows where no validation ran.
+        var validation = string.Create(CultureInfo.InvariantCulture, $",{e.ValidationObjective:R},{e.ValidationNll:R}");
+        _writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{e.Step},{e.Loss:R},{e.LearningRate:R},{e.ElapsedSeconds:F3}") + parts + validation);
     }
 
     public void Dispose() { if (!_completed) _writer.Dispose(); }
@@ -57,7 +60,7 @@ internal static class RunOutput
 
     /// <summary>Writes the checkpoint (weights, then manifest), config.json and loss.png; returns the manifest.</summary>
     public static CheckpointManifest Write(string folder, TrainingRunConfig config, RunPieces pieces, IReadOnlyList<MlpNetwork> networks,
-        IReadOnlyList<ExponentialMovingAverage?> emas, TrainingResult result)
+        IReadOnlyList<ExponentialMovingAverage?> emas, TrainingResult result, TableRecord? table)
     {
         var objectives = pieces.Objectives;
         var manifest = new CheckpointManifest(
@@ -66,13 +69,13 @@ internal static class RunOutput
             objectives.Select((o, i) => new NetworkEntry(o.Kind, networks[i].Spec, Checkpoint.WeightsFileName(o.Kind),
                 emas[i] is null ? null : Checkpoint.EmaWeightsFileName(o.Kind))).ToList(),
             Describe(config.Base), Describe(config.Target), pieces.Target.Dimension, objectives.Max(o => o.TimeClip), config.Antithetic,
-            config.TrainingOrDefault, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow);
+            config.TrainingOrDefault, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow, table, result.Selection);
         Checkpoint.Save(folder, manifest, networks.Select((n, i) => ((torch.nn.Module)n, emas[i]?.State)).ToList());
         // Written with the checkpoint (not before training) so a failed run never leaves a config that disagrees with the weights.
         AtomicFile.WriteText(Path.Combine(folder, "config.json"), config.ToJson());
         if (result.Log.Count > 0)
-            LossCurvePlot.Save(Path.Combine(folder, "loss.png"), result.Log, $"training loss ({config.Interpolant}, {config.Target})",
-                objectives.Select(o => FieldName(o.Kind)).ToList());
+            LossCurvePlot.Save(Path.Combine(folder, "loss.png"), result.Log, $"training loss ({config.Interpolant}, {Path.GetFileName(config.Target)})",
+                objectives.Select(o => FieldName(o.Kind)).ToList(), keptStep: result.Selection?.KeptStep);
         return manifest;
     }
 

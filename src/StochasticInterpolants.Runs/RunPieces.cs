@@ -1,38 +1,66 @@
+using System.Globalization;
+using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Couplings;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Files;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
 using StochasticInterpolants.Objectives;
+using StochasticInterpolants.Runtime;
+using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Runs;
 
 /// <summary>
 /// The pieces a <see cref="TrainingRunConfig"/> describes, built and validated before any work: the densities, the
-/// interpolant, the coupling and one objective per learned field (<see cref="Build"/>), and the networks that learn them
-/// (<see cref="CreateNetworks"/>).
+/// interpolant, the coupling and one objective per learned field (<see cref="Build"/>), the table's split, encoding and
+/// validation rows for a file target, and the networks that learn them (<see cref="CreateNetworks"/>).
 /// </summary>
-/// <param name="Base">rho0.</param>
-/// <param name="Target">rho1.</param>
+/// <param name="Base">rho0 (in the flow's space).</param>
+/// <param name="Target">rho1 (in the flow's space: a table's training rows dequantised and encoded).</param>
 /// <param name="Interpolant">The interpolant.</param>
 /// <param name="Coupling">Where batches come from.</param>
 /// <param name="Objectives">One per learned field, in the order of <see cref="TrainingRunConfig.LearnedFields"/>.</param>
-public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterpolant Interpolant, ICoupling Coupling, IReadOnlyList<IObjective> Objectives)
+/// <param name="Table">For a file target: its record, validation rows and warnings; null for a built-in target.</param>
+public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterpolant Interpolant, ICoupling Coupling, IReadOnlyList<IObjective> Objectives,
+    TablePieces? Table = null)
 {
     /// <summary>Validates <paramref name="config"/> and builds the pieces, without training (so errors surface before any work).</summary>
     public static RunPieces Build(TrainingRunConfig config)
     {
         config.TrainingOrDefault.Validate();
         config.ValidateRun();
-        var target = DataSources.Parse(config.Target);
-        var baseDistribution = DataSources.Parse(config.Base, target.Dimension);
         var interpolant = new InterpolantSpec(config.Interpolant, config.Gamma, config.GammaScale).Build();
+        IDistribution target, baseDistribution;
+        TablePieces? table = null;
+        if (IsFile(config.Target))
+        {
+            if (!File.Exists(config.Target)) DataSources.Parse(config.Target); // the reader's message: unknown name, missing file, a folder
+            table = TablePieces.Build(config);
+            target = table.Target;
+            baseDistribution = IsFile(config.Base) ? table.EncodedBase(config.Base) : DataSources.Parse(config.Base, target.Dimension);
+        }
+        else
+        {
+            if (config.Validation is { } v && v.Trim() != "0")
+                throw new InvalidSettingException("validation", $"'{config.Target}' is a built-in target with fresh samples on every draw: validation rows go with a file target (give --validation 0 or a CSV --target)");
+            foreach (var (name, given) in new[] { ("columns", config.Columns), ("label-column", config.LabelColumn) })
+                if (given is not null) throw new InvalidSettingException(name, $"'{config.Target}' is a built-in target, not a table");
+            if (config.NormalizationFor(fileTarget: false) != Normalization.None)
+                throw new InvalidSettingException("normalize", "normalisation applies to a file target; built-in targets are used as defined");
+            target = DataSources.Parse(config.Target);
+            baseDistribution = DataSources.Parse(config.Base, target.Dimension);
+        }
         var coupling = Couplings.Couplings.For(interpolant, baseDistribution, target);
         var objectiveOptions = new ObjectiveOptions(config.Antithetic, config.TimeClip);
         var objectives = config.LearnedFields().Select(kind => Objective.For(kind, interpolant, objectiveOptions)).ToList();
-        ModelConfig(config, target).Validate();
-        return new RunPieces(baseDistribution, target, interpolant, coupling, objectives);
+        var pieces = new RunPieces(baseDistribution, target, interpolant, coupling, objectives, table);
+        pieces.ModelConfig(config).Validate();
+        return pieces;
     }
+
+    /// <summary>True when <paramref name="spec"/> names a file rather than a built-in distribution.</summary>
+    public static bool IsFile(string spec) => Distributions.TryParse(spec, null) is null;
 
     /// <summary>
     /// One network per learned field, of the configured architecture: the first keeps the run's seed, the others are offset
@@ -40,14 +68,140 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
     /// </summary>
     public IReadOnlyList<MlpNetwork> CreateNetworks(TrainingRunConfig config)
     {
-        var mlp = ModelConfig(config, Target);
+        var mlp = ModelConfig(config);
         var seed = config.TrainingOrDefault.Seed;
         return Objectives.Select((_, i) => new MlpNetwork(mlp, seed + 7919L * i)).ToList();
     }
 
-    private static MlpConfig ModelConfig(TrainingRunConfig config, IDistribution target)
+    /// <summary>The architecture: the configured MLP on the target's dimension, with a class input when the table has labels.</summary>
+    public MlpConfig ModelConfig(TrainingRunConfig config)
     {
         var m = config.ModelOrDefault;
-        return new MlpConfig(target.Dimension, m.Width, m.Depth, m.Activation, m.TimeFrequencies);
+        return new MlpConfig(Target.Dimension, m.Width, m.Depth, m.Activation, m.TimeFrequencies, Classes: Table?.Record.ClassNames?.Count ?? 0);
     }
+}
+
+/// <summary>
+/// A file target made ready for training (docs/theory.md §9): read with the configured columns, rows and label column;
+/// integer columns dequantised (or refused); split into training and validation rows by a seeded permutation (or a
+/// second file); scaled by an encoding fitted to the training rows; a Gaussian baseline fitted to them.
+/// </summary>
+/// <param name="Record">What the checkpoint records.</param>
+/// <param name="Target">The training rows as the flow sees them.</param>
+/// <param name="ValidationRows">Validation rows, dequantised once (fixed seed) and encoded: [m, d] (m may be 0).</param>
+/// <param name="ValidationLabels">Their class indices, or null.</param>
+/// <param name="Warnings">One line each: constant columns, dequantised columns, a table small against the model.</param>
+public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor ValidationRows, Tensor? ValidationLabels, IReadOnlyList<string> Warnings)
+{
+    /// <summary>Seeds of the fixed dequantisation draws (the fit and the validation rows), offset from the run's seed.</summary>
+    public const long FitNoiseSeed = 0x46495431, ValidationNoiseSeed = 0x56414C31;
+
+    /// <summary>Below this many rows the default validation fraction is 0 (a tenth would be one or two rows).</summary>
+    public const int MinimumRowsForDefaultSplit = 20;
+
+    /// <summary>Reads and prepares the table <see cref="TrainingRunConfig.Target"/> of <paramref name="config"/>.</summary>
+    public static TablePieces Build(TrainingRunConfig config)
+    {
+        var read = new TableReadOptions(config.Columns, config.SkipRows, config.LabelColumn);
+        var seed = config.TrainingOrDefault.Seed;
+        var warnings = new List<string>();
+        using var data = CsvTable.Read(config.Target, read);
+        if (data.Count < 2) throw new DataFormatException($"'{config.Target}' has only one data row; at least 2 are needed to train on or score against");
+        var names = data.ColumnNames;
+        var dequantized = IntegerColumns(config, data);
+        if (dequantized.Count > 0)
+            warnings.Add($"columns {Names(names, dequantized)} hold only whole numbers: dequantised (u ~ U[0, 1) added on every draw; samples are rounded down; NLLs are of the dequantised density)");
+        int[] trainIdx, valIdx;
+        double fraction = 0;
+        string? validationFile = null, validationSha = null;
+        TableData? validation = null;
+        try
+        {
+            // By default a tenth of the rows validate; a table too small to spare them trains on every row (and says so).
+            var spec = config.Validation?.Trim() ?? (data.Count >= MinimumRowsForDefaultSplit ? "0.1" : "0");
+            if (config.Validation is null && data.Count < MinimumRowsForDefaultSplit)
+                warnings.Add($"only {data.Count} rows: too few to hold out validation rows by default, so every row trains and the last step is kept (give --validation FILE to validate)");
+            if (double.TryParse(spec, NumberStyles.Float, CultureInfo.InvariantCulture, out var f))
+            {
+                if (!(f >= 0 && f < 1)) throw new InvalidSettingException("validation", $"a validation fraction must be in [0, 1), got {spec}");
+                fraction = f;
+                try { (trainIdx, valIdx) = RowSplit.Random((int)data.Count, fraction, seed); }
+                catch (ArgumentException e) { throw new InvalidSettingException("validation", e.Message); }
+            }
+            else
+            {
+                if (!File.Exists(spec)) throw new InvalidSettingException("validation", $"'{spec}' is neither a fraction in [0, 1) nor an existing file");
+                validation = CsvTable.Read(spec, read);
+                if (!validation.ColumnNames.SequenceEqual(names))
+                    throw new InvalidSettingException("validation", $"validation file '{spec}' has columns ({string.Join(", ", validation.ColumnNames)}), the target ({string.Join(", ", names)})");
+                validationFile = Path.GetFullPath(spec); validationSha = validation.Sha256;
+                (trainIdx, valIdx) = (Enumerable.Range(0, (int)data.Count).ToArray(), []);
+            }
+            using var scope = NewDisposeScope();
+            var trainRows = data.Rows.index_select(0, tensor(trainIdx.Select(i => (long)i).ToArray()));
+            var trainLabels = data.Labels is null ? null : trainIdx.Select(i => data.Labels[i]).ToArray();
+            var valRows = validation is not null ? validation.Rows : data.Rows.index_select(0, tensor(valIdx.Select(i => (long)i).ToArray()));
+            var valLabels = validation is not null ? MapLabels(validation, data.ClassNames) : data.Labels is null ? null : valIdx.Select(i => data.Labels[i]).ToArray();
+            // The scaling and the baseline are fitted to one fixed dequantised draw of the training rows.
+            var identity = TableEncoding.Identity(names.Count, dequantized);
+            using var fitNoise = new Generator((ulong)(seed ^ FitNoiseSeed));
+            var fitted = identity.Dequantize(trainRows, fitNoise);
+            var encoding = TableEncoding.Fit(fitted, config.NormalizationFor(fileTarget: true), dequantized);
+            if (encoding.ConstantColumns.Count > 0)
+                warnings.Add($"columns {Names(names, encoding.ConstantColumns)} are constant in the training rows: their density is degenerate (scale taken as 1); drop them with --columns drop:...");
+            var baseline = FittedGaussian.Fit(fitted, trainLabels, data.ClassNames?.Count ?? 1);
+            using var valNoise = new Generator((ulong)(seed ^ ValidationNoiseSeed));
+            var encodedValidation = valRows.shape[0] == 0 ? zeros(0, names.Count) : encoding.Encode(valRows, valNoise);
+            var classCounts = trainLabels is null ? null : Enumerable.Range(0, data.ClassNames!.Count).Select(c => (long)trainLabels.Count(l => l == c)).ToList();
+            var record = new TableRecord(Path.GetFullPath(config.Target), data.Sha256, data.Count, names, read, data.ClassNames, classCounts,
+                fraction, validationFile, validationSha, seed, trainIdx.Length, (int)valRows.shape[0], encoding, baseline, null);
+            var target = new EncodedTable(trainRows, trainLabels, encoding, config.Target);
+            return new TablePieces(record, target, encodedValidation.DetachFromDisposeScope(),
+                valLabels is null ? null : tensor(valLabels).DetachFromDisposeScope(), warnings);
+        }
+        finally { validation?.Dispose(); }
+    }
+
+    /// <summary>A CSV base read like the target and encoded by the target's map (so both ends live in the flow's space).</summary>
+    public EncodedTable EncodedBase(string path)
+    {
+        using var data = CsvTable.Read(path, Record.Read); // (a label column is read to be set aside: the base has no classes)
+        if (data.ColumnNames.Count != Record.Columns.Count)
+            throw new ArgumentException($"base '{path}' has dimension {data.ColumnNames.Count} but target '{Target.Name}' has dimension {Record.Columns.Count} (as read, after --columns)");
+        return new EncodedTable(data.Rows, null, Record.Encoding, Path.GetFileName(path));
+    }
+
+    /// <summary>
+    /// The warning for a table that is small against the model, or null: fewer training values (rows x columns) than a tenth
+    /// of the network's parameters. Early stopping guards against the overfitting this invites; a smaller model helps more.
+    /// </summary>
+    public string? SizeWarning(long parameters)
+    {
+        var values = (long)Record.TrainingRows * Record.Columns.Count;
+        if (values * 10 >= parameters) return null;
+        return $"the table is small for the model: {Record.TrainingRows} training rows x {Record.Columns.Count} columns against {parameters:N0} parameters; " +
+               "validation keeps the best step, and a smaller model often generalises better (e.g. --width 64 --depth 3, --weight-decay 1e-4 with --optimizer adamw)";
+    }
+
+    private static IReadOnlyList<int> IntegerColumns(TrainingRunConfig config, TableData data)
+    {
+        if (data.IntegerColumns.Count == 0) return [];
+        if (config.Integers.Trim().ToLowerInvariant() == "refuse")
+            throw new InvalidSettingException("integers", $"columns {Names(data.ColumnNames, data.IntegerColumns)} of '{config.Target}' hold only whole numbers: a density on integers is degenerate (a flow would pile its mass onto them); dequantise them (--integers dequantize) or drop them (--columns drop:...)");
+        return data.IntegerColumns;
+    }
+
+    // A validation file's labels in the training file's class numbering; a class the training rows never saw is refused.
+    private static long[]? MapLabels(TableData validation, IReadOnlyList<string>? classes)
+    {
+        if (validation.Labels is null || classes is null) return null;
+        return validation.Labels.Select(l =>
+        {
+            var name = validation.ClassNames![(int)l];
+            var index = classes.ToList().IndexOf(name);
+            return index >= 0 ? index : throw new InvalidSettingException("validation", $"the validation file has class '{name}', which the training file lacks ({string.Join(", ", classes)})");
+        }).Select(i => (long)i).ToArray();
+    }
+
+    private static string Names(IReadOnlyList<string> names, IReadOnlyList<int> columns) => string.Join(", ", columns.Select(c => names[c]));
 }

@@ -3,7 +3,9 @@ using System.Text.Json;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Files;
 using StochasticInterpolants.Runtime;
+using StochasticInterpolants.Models;
 using StochasticInterpolants.Training;
+using StochasticInterpolants.Validation;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -71,8 +73,37 @@ public static class TrainingRun
     {
         if (TrainingStateFolder.Exists(outputFolder) || !File.Exists(Path.Combine(outputFolder, Checkpoint.ManifestFileName))) return;
         var manifest = Checkpoint.ReadManifest(outputFolder);
+        if (manifest.Selection?.StoppedEarly == true)
+            throw new CheckpointException($"the run in '{outputFolder}' already finished (stopped early at step {manifest.StepsCompleted}, keeping step {manifest.Selection.KeptStep}); nothing to resume");
         if (manifest.StepsCompleted >= manifest.Training.Steps)
             throw new CheckpointException($"the run in '{outputFolder}' already finished ({manifest.StepsCompleted} of {manifest.Training.Steps} steps); nothing to resume");
+    }
+
+    /// <summary>
+    /// The warnings a run of <paramref name="config"/> would print (a table's dequantised or constant columns, a table small
+    /// against the model), without training: for the CLI to show before the work starts.
+    /// </summary>
+    public static IReadOnlyList<string> Warnings(TrainingRunConfig config, RunPieces pieces)
+    {
+        var networks = pieces.CreateNetworks(config);
+        try { return Warnings(pieces, networks); }
+        finally { foreach (var n in networks) n.Dispose(); }
+    }
+
+    private static IReadOnlyList<string> Warnings(RunPieces pieces, IReadOnlyList<MlpNetwork> networks)
+    {
+        if (pieces.Table is not { } table) return [];
+        var parameters = networks.Sum(n => n.parameters().Sum(p => p.numel()));
+        return table.SizeWarning(parameters) is { } small ? [.. table.Warnings, small] : table.Warnings;
+    }
+
+    // Validation rows make a validator (NLL where the velocity and base allow it, else the objective); none without them.
+    private static HeldOutValidator? CreateValidator(TrainingRunConfig config, RunPieces pieces, IReadOnlyList<LearnedNetwork> learned, Device device)
+    {
+        if (pieces.Table is not { } table || table.ValidationRows.shape[0] == 0) return null;
+        if (device.type != DeviceType.CPU) return null; // (the validation rows live on the CPU; a GPU run trains without selection)
+        return new HeldOutValidator(learned, pieces.Interpolant, pieces.Coupling, pieces.Base, table.ValidationRows, table.ValidationLabels,
+            table.Record.Encoding.LogAbsDeterminant, new ValidationSettings(Seed: config.TrainingOrDefault.Seed));
     }
 
     private static TrainingRunResult Run(TrainingRunConfig config, RunPieces pieces, string outputFolder, TrainingState? resume,
@@ -85,7 +116,10 @@ public static class TrainingRun
         try
         {
             if (device.type != DeviceType.CPU) foreach (var n in networks) n.to(device);
-            var trainer = new Trainer(pieces.Coupling, pieces.Objectives.Select((o, i) => new LearnedNetwork(o, networks[i])).ToList(), options, device);
+            var learned = pieces.Objectives.Select((o, i) => new LearnedNetwork(o, networks[i])).ToList();
+            using var validator = CreateValidator(config, pieces, learned, device);
+            var selection = validator is null ? null : new ModelSelection(validator, config.ValidateEvery ?? options.LogEvery, config.Patience);
+            var trainer = new Trainer(pieces.Coupling, learned, options, device) { Selection = selection };
             var checkpointing = new TrainingCheckpointing(new TrainingStateFolder(outputFolder, config.ToJson()), config.CheckpointEvery);
             var fieldNames = pieces.Objectives.Select(o => RunOutput.FieldName(o.Kind)).ToList();
             TrainingResult result;
@@ -102,10 +136,11 @@ public static class TrainingRun
             }
             try
             {
-                var manifest = RunOutput.Write(outputFolder, config, pieces, networks, emas, result);
+                var table = pieces.Table?.Record is { } record ? record with { ValidationNll = validator?.NllDescription } : null;
+                var manifest = RunOutput.Write(outputFolder, config, pieces, networks, emas, result, table);
                 // The snapshot is kept after Ctrl-C (for --resume) and dropped once the final checkpoint is safely written.
                 if (result.Completed) TrainingStateFolder.Delete(outputFolder);
-                return new TrainingRunResult(outputFolder, result, manifest);
+                return new TrainingRunResult(outputFolder, result, manifest, Warnings(pieces, networks));
             }
             finally
             {

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
+using StochasticInterpolants.Data;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Runtime;
@@ -29,6 +31,16 @@ public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activat
 /// <param name="Learn">The fields to learn, comma-separated: velocity (default), score (learned as the denoiser eta,
 /// s = -eta / sigma), or velocity,score. Each gets its own network of the same architecture.</param>
 /// <param name="CheckpointEvery">Steps between resumable snapshots in <c>OUT/train-state/</c> (one is also written on Ctrl-C).</param>
+/// <param name="Normalize">Scaling of a table's columns: standard, whiten or none; null: standard for a file target, none
+/// for a built-in one (docs/theory.md §9).</param>
+/// <param name="Validation">Validation rows of a file target: a fraction of its rows held out (e.g. "0.1"), "0" for none,
+/// or a second file; null: 0.1 for a file target; built-in targets have no validation rows.</param>
+/// <param name="Columns">Which columns of a table to use (e.g. "1-4", "drop:last"); null: all.</param>
+/// <param name="SkipRows">Leading lines of a table file to skip.</param>
+/// <param name="LabelColumn">A table column of class labels that conditions generation; null: none.</param>
+/// <param name="Integers">Columns holding only whole numbers: dequantize (add u ~ U[0, 1) on every draw) or refuse.</param>
+/// <param name="ValidateEvery">Steps between validations; null: the log interval.</param>
+/// <param name="Patience">Validations without improvement before training stops; 0 never stops early.</param>
 public sealed record TrainingRunConfig(
     string Target = "checkerboard",
     string Base = "gaussian",
@@ -41,7 +53,15 @@ public sealed record TrainingRunConfig(
     TrainingOptions? Training = null,
     string Device = "cpu",
     string Learn = "velocity",
-    int CheckpointEvery = 1000)
+    int CheckpointEvery = 1000,
+    string? Normalize = null,
+    string? Validation = null,
+    string? Columns = null,
+    int SkipRows = 0,
+    string? LabelColumn = null,
+    string Integers = "dequantize",
+    int? ValidateEvery = null,
+    int Patience = 10)
 {
     /// <summary>The fields to learn, parsed from <see cref="Learn"/>.</summary>
     public IReadOnlyList<FieldKind> LearnedFields()
@@ -62,9 +82,20 @@ public sealed record TrainingRunConfig(
     }
 
     /// <summary>The model options in force (defaults when null).</summary>
+    [JsonIgnore]
     public ModelOptions ModelOrDefault => Model ?? new ModelOptions();
     /// <summary>The training options in force (defaults when null).</summary>
+    [JsonIgnore]
     public TrainingOptions TrainingOrDefault => Training ?? new TrainingOptions();
+
+    /// <summary>The normalisation in force: <see cref="Normalize"/>, or standard for a file target and none for a built-in one.</summary>
+    public Normalization NormalizationFor(bool fileTarget) => (Normalize?.Trim().ToLowerInvariant() ?? (fileTarget ? "standard" : "none")) switch
+    {
+        "standard" or "standardize" or "standardise" => Normalization.Standard,
+        "whiten" or "whitening" => Normalization.Whiten,
+        "none" => Normalization.None,
+        _ => throw new InvalidSettingException("normalize", $"unknown normalisation '{Normalize}' (expected standard, whiten or none)"),
+    };
 
     /// <summary>Reads a config from JSON (camelCase or PascalCase keys; unknown keys are an error).</summary>
     public static TrainingRunConfig FromJsonFile(string path)
@@ -89,6 +120,11 @@ public sealed record TrainingRunConfig(
     public void ValidateRun()
     {
         if (CheckpointEvery < 1) throw new InvalidSettingException("checkpoint-every", $"snapshot interval must be >= 1, got {CheckpointEvery}");
+        if (SkipRows < 0) throw new InvalidSettingException("skip-rows", $"skip-rows must be 0 or more, got {SkipRows}");
+        if (ValidateEvery is < 1) throw new InvalidSettingException("validate-every", $"the validation interval must be >= 1 step, got {ValidateEvery}");
+        if (Patience < 0) throw new InvalidSettingException("patience", $"patience must be >= 0 validations, got {Patience}");
+        if (Integers.Trim().ToLowerInvariant() is not ("dequantize" or "dequantise" or "refuse"))
+            throw new InvalidSettingException("integers", $"unknown integer-column policy '{Integers}' (expected dequantize or refuse)");
     }
 
     /// <summary>This config as indented JSON.</summary>
@@ -99,4 +135,5 @@ public sealed record TrainingRunConfig(
 /// <param name="OutputFolder">Folder holding the checkpoint and loss.csv.</param>
 /// <param name="Result">The optimisation result.</param>
 /// <param name="Manifest">The checkpoint manifest written.</param>
-public sealed record TrainingRunResult(string OutputFolder, TrainingResult Result, CheckpointManifest Manifest);
+/// <param name="Warnings">Lines worth a user's attention (dequantised or constant columns, a table small against the model).</param>
+public sealed record TrainingRunResult(string OutputFolder, TrainingResult Result, CheckpointManifest Manifest, IReadOnlyList<string> Warnings);

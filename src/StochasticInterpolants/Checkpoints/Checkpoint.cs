@@ -33,6 +33,8 @@ public sealed record NetworkEntry(FieldKind Represents, ModelSpec Model, string 
 /// <param name="StepsCompleted">Optimiser steps taken.</param>
 /// <param name="FinalLoss">Mean total loss over the last log window.</param>
 /// <param name="CreatedUtc">When the checkpoint was written.</param>
+/// <param name="Table">For a table target: the file, split, encoding and baseline (null for built-in targets).</param>
+/// <param name="Selection">What model selection kept, or null when it was off.</param>
 public sealed record CheckpointManifest(
     string Format,
     InterpolantSpec Interpolant,
@@ -45,7 +47,9 @@ public sealed record CheckpointManifest(
     TrainingOptions Training,
     int StepsCompleted,
     double FinalLoss,
-    DateTime CreatedUtc)
+    DateTime CreatedUtc,
+    TableRecord? Table = null,
+    SelectionOutcome? Selection = null)
 {
     /// <summary>The current format tag.</summary>
     public const string CurrentFormat = "si-checkpoint/1";

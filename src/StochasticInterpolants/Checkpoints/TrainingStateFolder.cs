@@ -8,7 +8,8 @@ namespace StochasticInterpolants.Checkpoints;
 
 /// <summary>
 /// Stores a run's <see cref="TrainingState"/> in <c>OUT/train-state/</c>: per network <c>networkN.weights.safetensors</c>,
-/// <c>networkN.ema.safetensors</c> and <c>networkN.adam.safetensors</c> (each with a SHA-256), then <c>state.json</c> (step,
+/// <c>networkN.ema.safetensors</c>, <c>networkN.adam.safetensors</c> and, with model selection, the weights kept so far in
+/// <c>networkN.best.safetensors</c> (each with a SHA-256), then <c>state.json</c> (step,
 /// generator state, loss log, and the run's configuration) written last.
 /// </summary>
 /// <remarks>
@@ -70,6 +71,7 @@ public sealed class TrainingStateFolder : ITrainingStateStore
                 ["ema"] = n.Ema is null ? null : Write(temp, $"network{i}.ema.safetensors", n.Ema),
                 ["optimizer"] = Write(temp, $"network{i}.adam.safetensors", n.Optimizer),
                 ["optimizerSteps"] = n.OptimizerSteps,
+                ["best"] = n.Best is null ? null : Write(temp, $"network{i}.best.safetensors", n.Best),
             };
             networks.Add(entry);
         }
@@ -119,7 +121,8 @@ public sealed class TrainingStateFolder : ITrainingStateStore
                 var weights = Read(dir, node["weights"]);
                 var ema = node["ema"] is null ? null : Read(dir, node["ema"]);
                 var optimizer = Read(dir, node["optimizer"]);
-                networks.Add(new NetworkTrainingState(weights, ema, optimizer, node["optimizerSteps"]?.GetValue<long>() ?? -1));
+                var best = node["best"] is null ? null : Read(dir, node["best"]);
+                networks.Add(new NetworkTrainingState(weights, ema, optimizer, node["optimizerSteps"]?.GetValue<long>() ?? -1, best));
             }
             return (new TrainingState(loop, generator, networks), config);
         }

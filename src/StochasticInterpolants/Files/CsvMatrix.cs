@@ -30,24 +30,13 @@ public static class CsvMatrix
             if (!headerChecked)
             {
                 headerChecked = true;
-                if (fields.Any(f => !double.TryParse(f.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out _) && !IsNonFiniteWord(f)))
+                if (fields.Any(f => !CsvTable.IsNumberText(f)))
                     continue; // a header line
             }
             if (width < 0) width = fields.Length;
             else if (fields.Length != width) throw new DataFormatException($"{path}: line {lineNumber} has {fields.Length} fields, expected {width}");
             var values = new double[width];
-            for (var j = 0; j < width; j++)
-            {
-                var f = fields[j].Trim();
-                if (IsNonFiniteWord(f))
-                    throw new DataFormatException($"{path}: line {lineNumber}, field {j + 1} is {(f.Contains("nan", StringComparison.OrdinalIgnoreCase) ? "NaN" : "infinite")} ('{Shorten(f)}')");
-                if (!double.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
-                    throw new DataFormatException($"{path}: line {lineNumber}, field {j + 1} is not a number ('{Shorten(f)}')");
-                if (double.IsNaN(v)) throw new DataFormatException($"{path}: line {lineNumber}, field {j + 1} is NaN");
-                if (double.IsInfinity(v)) throw new DataFormatException($"{path}: line {lineNumber}, field {j + 1} is infinite");
-                if (Math.Abs(v) > float.MaxValue) throw new DataFormatException($"{path}: line {lineNumber}, field {j + 1} overflows float32 ({f})");
-                values[j] = v;
-            }
+            for (var j = 0; j < width; j++) values[j] = CsvTable.ParseValue(path, lineNumber, j + 1, fields[j].Trim());
             rows.Add(values);
         }
         if (rows.Count == 0) throw new DataFormatException($"{path}: no data rows");
@@ -75,7 +64,4 @@ public static class CsvMatrix
         }
         AtomicFile.WriteText(path, text.ToString());
     }
-
-    private static bool IsNonFiniteWord(string f) => f.Trim().ToLowerInvariant() is "nan" or "inf" or "-inf" or "infinity" or "-infinity" or "+inf";
-    private static string Shorten(string s) => s.Length <= 20 ? s : s[..20] + "...";
 }

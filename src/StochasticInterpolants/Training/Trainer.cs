@@ -13,7 +13,11 @@ namespace StochasticInterpolants.Training;
 /// <param name="LearningRate">Learning rate of the last step in the window.</param>
 /// <param name="ElapsedSeconds">Wall time since training started.</param>
 /// <param name="Parts">With several networks, the mean loss of each (same order as the networks); null with one.</param>
-public readonly record struct LossLogEntry(int Step, double Loss, double LearningRate, double ElapsedSeconds, IReadOnlyList<double>? Parts = null);
+/// <param name="ValidationObjective">The objective on the validation rows at this step (fixed draws of x0, z and t, the
+/// weights that would be kept), or null when no validation ran at this step.</param>
+/// <param name="ValidationNll">The validation rows' NLL in nats per row, in the data's units, or null when not computed.</param>
+public readonly record struct LossLogEntry(int Step, double Loss, double LearningRate, double ElapsedSeconds, IReadOnlyList<double>? Parts = null,
+    double? ValidationObjective = null, double? ValidationNll = null);
 
 /// <summary>Progress after one optimiser step.</summary>
 /// <param name="Step">Steps completed (1-based).</param>
@@ -33,7 +37,9 @@ public readonly record struct TrainingProgress(int Step, int TotalSteps, double 
 /// <param name="FinalLoss">Mean loss over the last log window.</param>
 /// <param name="Elapsed">Wall time of the loop.</param>
 /// <param name="Log">The loss log.</param>
-public sealed record TrainingResult(int StepsCompleted, bool Completed, double FinalLoss, TimeSpan Elapsed, IReadOnlyList<LossLogEntry> Log)
+/// <param name="Selection">What model selection kept, or null when it was off (or no validation ran).</param>
+public sealed record TrainingResult(int StepsCompleted, bool Completed, double FinalLoss, TimeSpan Elapsed, IReadOnlyList<LossLogEntry> Log,
+    SelectionOutcome? Selection = null)
 {
     /// <summary>Mean optimiser steps per second.</summary>
     public double StepsPerSecond => StepsCompleted / Math.Max(Elapsed.TotalSeconds, 1e-9);
@@ -74,6 +80,9 @@ public sealed class Trainer
     /// <summary>Callbacks into each step (e.g. after backward, where a gradient all-reduce goes).</summary>
     public TrainingHooks? Hooks { get; init; }
 
+    /// <summary>Validation, model selection and early stopping (null: train all steps and keep the last weights).</summary>
+    public ModelSelection? Selection { get; init; }
+
     /// <summary>The networks being trained, with their objectives.</summary>
     public IReadOnlyList<LearnedNetwork> Networks { get; }
     /// <summary>The first network (the only one in single-network training).</summary>
@@ -107,6 +116,7 @@ public sealed class Trainer
         var o = Options;
         var k = Networks.Count;
         checkpointing?.Validate();
+        Selection?.Validate();
         if (resumeFrom is not null && resumeFrom.Networks.Count != k)
             throw new ArgumentException($"the saved training state has {resumeFrom.Networks.Count} networks, this run trains {k}");
         if (resumeFrom is not null && (resumeFrom.Loop.Step < 0 || resumeFrom.Loop.Step > o.Steps))
@@ -121,6 +131,11 @@ public sealed class Trainer
         var trainingStep = new TrainingStep(_coupling, Networks, o, Device, Hooks);
         var optimizers = trainingStep.Optimizers;
         var emas = trainingStep.Averages;
+        // Model selection: the kept weights so far (per network, by name), their step and score, validations since.
+        Dictionary<string, Tensor>[]? best = null;
+        var selection = new SelectionState(0, double.PositiveInfinity, 0);
+        int validations = 0;
+        var stoppedEarly = false;
         try
         {
             if (resumeFrom is not null)
@@ -135,6 +150,14 @@ public sealed class Trainer
                 }
                 using (var state = tensor(resumeFrom.GeneratorState)) generator.set_state(state);
                 var loop = resumeFrom.Loop;
+                if (Selection is not null && loop.Selection is { } savedSelection)
+                {
+                    selection = savedSelection;
+                    validations = loop.Log.Count(e => e.ValidationObjective is not null);
+                    if (resumeFrom.Networks.All(n => n.Best is not null))
+                        best = resumeFrom.Networks.Select(n => n.Best!.ToDictionary(p => p.Key, p => p.Value.detach().clone().DetachFromDisposeScope())).ToArray();
+                    else if (savedSelection.BestStep > 0) throw new TrainingStateException("the saved training state has a validated step but no kept weights");
+                }
                 step = savedStep = loop.Step;
                 elapsedBefore = loop.ElapsedSeconds;
                 windowSum = loop.WindowSum; windowCount = loop.WindowCount; smoothed = loop.Smoothed; lastWindowMean = loop.LastWindowMean;
@@ -154,19 +177,27 @@ public sealed class Trainer
                 for (var i = 0; i < k; i++) partSums[i] += values[i];
                 smoothed = double.IsNaN(smoothed) ? lossValue : 0.98 * smoothed + 0.02 * lossValue;
                 LossLogEntry? entry = null;
-                if ((step + 1) % o.LogEvery == 0 || step + 1 == o.Steps)
+                ValidationScores? scores = null;
+                if (Selection is not null && ((step + 1) % Selection.Every == 0 || step + 1 == o.Steps))
                 {
-                    entry = CloseWindow(step + 1, lr);
+                    scores = ValidateKeptWeights(step + 1);
+                    stoppedEarly = Selection.Patience > 0 && selection.SinceBest >= Selection.Patience && step + 1 < o.Steps;
+                }
+                if ((step + 1) % o.LogEvery == 0 || step + 1 == o.Steps || scores is not null)
+                {
+                    entry = CloseWindow(step + 1, lr) with { ValidationObjective = scores?.Objective, ValidationNll = scores?.Nll };
                     log.Add(entry.Value);
                 }
                 if (checkpointing is not null && (step + 1) % checkpointing.Every == 0 && step + 1 < o.Steps) SaveSnapshot(checkpointing, step + 1);
                 var elapsed = Elapsed();
                 progress?.Report(new TrainingProgress(step + 1, o.Steps, lossValue, smoothed, lr,
                     (step + 1 - (resumeFrom?.Loop.Step ?? 0)) / Math.Max(watch.Elapsed.TotalSeconds, 1e-9), elapsed, entry));
+                if (stoppedEarly) { step++; break; }
             }
             // Cancelled: keep what was done, with the log window still open.
-            if (step < o.Steps && checkpointing is not null && step != savedStep) SaveSnapshot(checkpointing, step);
-            if (windowCount > 0 && step < o.Steps) log.Add(CloseWindow(step, o.LearningRateAt(Math.Max(step - 1, 0)))); // cancelled mid-window
+            if (step < o.Steps && !stoppedEarly && checkpointing is not null && step != savedStep) SaveSnapshot(checkpointing, step);
+            if (windowCount > 0 && step < o.Steps && !stoppedEarly) log.Add(CloseWindow(step, o.LearningRateAt(Math.Max(step - 1, 0)))); // cancelled mid-window
+            if (best is not null) RestoreKeptWeights();
         }
         catch
         {
@@ -177,9 +208,62 @@ public sealed class Trainer
         {
             trainingStep.Dispose();
             foreach (var n in Networks) n.Network.Module.eval();
+            foreach (var b in best ?? []) foreach (var t in b.Values) t.Dispose();
         }
         averages = emas;
-        return new TrainingResult(step, step == o.Steps, lastWindowMean, Elapsed(), log);
+        var outcome = Selection is null || selection.BestStep == 0 ? null
+            : new SelectionOutcome(selection.BestStep, Selection.Validator.Metric, selection.BestValue, stoppedEarly, validations, Selection.Patience);
+        return new TrainingResult(step, step == o.Steps || stoppedEarly, lastWindowMean, Elapsed(), log, outcome);
+
+        // Scores the weights that would be kept (the moving average when EMA is on: swapped in, then the live weights put
+        // back bit for bit) and updates the selection; a non-finite score stops the run like a non-finite loss.
+        ValidationScores ValidateKeptWeights(int at)
+        {
+            var live = new Tensor?[k];
+            try
+            {
+                using (no_grad())
+                    for (var i = 0; i < k; i++)
+                        if (emas[i] is { } ema) { live[i] = optimizers[i].FlatParameters.clone(); ema.CopyTo(Networks[i].Network.Module); }
+                foreach (var n in Networks) n.Network.Module.eval();
+                var scores = Selection!.Validator.Validate();
+                var value = Selection.Validator.Metric == SelectionMetric.Nll
+                    ? scores.Nll ?? throw new InvalidOperationException("the validator selects by NLL but returned none")
+                    : scores.Objective;
+                if (!double.IsFinite(value) || !double.IsFinite(scores.Objective))
+                    throw new TrainingDivergedException($"validation failed: the validation {(Selection.Validator.Metric == SelectionMetric.Nll ? "NLL" : "objective")} became {value} at step {at}" +
+                        (savedStep >= 0 && checkpointing is not null ? $"; the last good state (step {savedStep}) is kept in '{checkpointing.Store.Location}'" : ""));
+                validations++;
+                if (value < selection.BestValue)
+                {
+                    selection = new SelectionState(at, value, 0);
+                    foreach (var b in best ?? []) foreach (var t in b.Values) t.Dispose();
+                    best = Enumerable.Range(0, k).Select(i => KeptWeights(i).ToDictionary(p => p.Key, p => p.Value.detach().clone().DetachFromDisposeScope())).ToArray();
+                }
+                else selection = selection with { SinceBest = selection.SinceBest + 1 };
+                return scores;
+            }
+            finally
+            {
+                using (no_grad())
+                    for (var i = 0; i < k; i++)
+                        if (live[i] is { } saved) { optimizers[i].FlatParameters.copy_(saved); saved.Dispose(); }
+                foreach (var n in Networks) n.Network.Module.train();
+            }
+        }
+
+        // The weights model selection keeps for network i: its moving average when EMA is on, else its live weights.
+        IReadOnlyDictionary<string, Tensor> KeptWeights(int i) =>
+            emas[i] is { } ema ? ema.State : named[i].ToDictionary(p => p.name, p => (Tensor)p.parameter);
+
+        void RestoreKeptWeights()
+        {
+            for (var i = 0; i < k; i++)
+            {
+                if (emas[i] is { } ema) ema.LoadState(best![i]);
+                else ParameterCopy.CopyInto(Networks[i].Network.Module, best![i], "kept weights");
+            }
+        }
 
         TimeSpan Elapsed() => TimeSpan.FromSeconds(elapsedBefore) + watch.Elapsed;
 
@@ -202,9 +286,11 @@ public sealed class Trainer
         {
             byte[] generatorState;
             using (var g = generator.get_state()) generatorState = g.data<byte>().ToArray();
-            var loop = new TrainingLoopState(at, Elapsed().TotalSeconds, windowSum, windowCount, partSums.ToArray(), smoothed, lastWindowMean, log.ToList());
+            var loop = new TrainingLoopState(at, Elapsed().TotalSeconds, windowSum, windowCount, partSums.ToArray(), smoothed, lastWindowMean, log.ToList(),
+                Selection is null ? null : selection);
             var nets = Enumerable.Range(0, k).Select(i => new NetworkTrainingState(
-                named[i].ToDictionary(p => p.name, p => (Tensor)p.parameter), emas[i]?.State, optimizers[i].State, optimizers[i].StepCount)).ToList();
+                named[i].ToDictionary(p => p.name, p => (Tensor)p.parameter), emas[i]?.State, optimizers[i].State, optimizers[i].StepCount,
+                best?[i])).ToList();
             return new TrainingState(loop, generatorState, nets);
         }
 

@@ -8,16 +8,18 @@ namespace StochasticInterpolants.Training;
 /// <param name="Ema">Moving-average parameters by name, or null when EMA is off.</param>
 /// <param name="Optimizer">Adam moments by name (see <see cref="AdamOptimizer.State"/>).</param>
 /// <param name="OptimizerSteps">Adam's step count k.</param>
+/// <param name="Best">The weights model selection keeps so far, or null without model selection (or before the first validation).</param>
 public sealed record NetworkTrainingState(
     IReadOnlyDictionary<string, Tensor> Weights,
     IReadOnlyDictionary<string, Tensor>? Ema,
     IReadOnlyDictionary<string, Tensor> Optimizer,
-    long OptimizerSteps)
+    long OptimizerSteps,
+    IReadOnlyDictionary<string, Tensor>? Best = null)
 {
     /// <summary>Disposes every tensor (only for states that own their tensors, e.g. loaded from disk).</summary>
     public void DisposeTensors()
     {
-        foreach (var t in Weights.Values.Concat(Ema?.Values ?? []).Concat(Optimizer.Values)) t.Dispose();
+        foreach (var t in Weights.Values.Concat(Ema?.Values ?? []).Concat(Optimizer.Values).Concat(Best?.Values ?? [])) t.Dispose();
     }
 }
 
@@ -30,6 +32,7 @@ public sealed record NetworkTrainingState(
 /// <param name="Smoothed">Exponentially smoothed loss (display only); NaN before the first step.</param>
 /// <param name="LastWindowMean">Mean loss of the last closed window; NaN before the first.</param>
 /// <param name="Log">The loss-log rows closed so far.</param>
+/// <param name="Selection">Model selection's state, or null without it.</param>
 public sealed record TrainingLoopState(
     int Step,
     double ElapsedSeconds,
@@ -38,7 +41,8 @@ public sealed record TrainingLoopState(
     IReadOnlyList<double> PartSums,
     double Smoothed,
     double LastWindowMean,
-    IReadOnlyList<LossLogEntry> Log);
+    IReadOnlyList<LossLogEntry> Log,
+    SelectionState? Selection = null);
 
 /// <summary>
 /// A complete snapshot of a training run between two steps: with it, <see cref="Trainer.RunAll"/> continues exactly where

@@ -33,7 +33,7 @@ public sealed class CliTests : IDisposable
         foreach (var f in new[] { "checkpoint.json", "weights.velocity.safetensors", "weights.velocity.ema.safetensors", "loss.csv", "loss.png", "config.json" })
             Assert.True(File.Exists(Path.Combine(run, f)), f);
         var log = File.ReadAllLines(Path.Combine(run, "loss.csv"));
-        Assert.Equal("step,loss,learning_rate,elapsed_seconds", log[0]);
+        Assert.Equal("step,loss,learning_rate,elapsed_seconds,validation_objective,validation_nll", log[0]);
         Assert.Equal(4, log.Length);
 
         var samples = Path.Combine(_dir, "samples.csv");
