@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The benchmark command: training, sampling and likelihood throughput of the demo's model on this machine, side by
-# side with the same work in PyTorch; memory soak, fuzzing, SDE table and NLL curve as modes.
-# Usage: scripts/bench.sh [--quick] [--threads N] [--sde-table | --nll-curve | --memory | --fuzz N]
+# side with the same work in PyTorch; memory soak, fuzzing, SDE table, NLL curve and real tables as modes.
+# Usage: scripts/bench.sh [--quick] [--threads N] [--sde-table | --nll-curve | --memory | --fuzz N | --tables [--seeds K]]
+# --tables first fetches scikit-learn's tables (scripts/datasets.sh sklearn) and hands their folder to the benchmark
+# in SI_BENCH_TABLES.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$here/scripts/setup.sh" "$here/bench/StochasticInterpolants.Benchmarks/StochasticInterpolants.Benchmarks.csproj"
 # The default run compares with PyTorch: Debian's python3-torch (its BLAS: OpenBLAS, OpenMP build). Installed here
 # as root when missing; without it the benchmark prints our side and says why the other is missing.
 case " $* " in
+  *" --tables "*) SI_BENCH_TABLES="$("$here/scripts/datasets.sh" sklearn)"; export SI_BENCH_TABLES ;;
   *" --sde-table "*|*" --nll-curve "*|*" --memory "*|*" --fuzz "*) ;;
   *)
     if ! /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then

@@ -27,6 +27,7 @@ public static class BenchCommand
             BenchMode.Fuzz => Fuzz(o.FuzzInputs),
             BenchMode.Throughput => Throughput.Run(o.Quick),
             BenchMode.Profile => Profile.Run(o.Quick, threads, o.WithPyTorch),
+            BenchMode.Tables => TableBenchmark.Run(o.Seeds, o.Quick),
             _ => Compare.Run(o.Quick, threads, o.Rounds, o.WithPyTorch, o.PyTorchGlibc),
         };
     }

@@ -20,19 +20,22 @@ public enum BenchMode
     Memory,
     /// <summary>--fuzz N: N mutated inputs through every file reader.</summary>
     Fuzz,
+    /// <summary>--tables [--seeds K]: scikit-learn's real tables, each trained with the defaults and scored on held-out rows beside a Gaussian.</summary>
+    Tables,
 }
 
 /// <summary>The benchmark's command line, parsed once: exactly one mode (default <see cref="BenchMode.Compare"/>) and its settings.</summary>
 public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threads = null, string? Checkpoint = null, int FuzzInputs = 0,
-    int? Rounds = null, bool WithPyTorch = true, bool PyTorchGlibc = true)
+    int? Rounds = null, bool WithPyTorch = true, bool PyTorchGlibc = true, int Seeds = 1)
 {
     /// <summary>The usage line printed with an error.</summary>
-    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
+    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
 
     /// <summary>Parses <paramref name="args"/>; throws <see cref="ArgumentException"/> with one line for an unknown, malformed or second mode flag.</summary>
     public static BenchOptions Parse(IReadOnlyList<string> args)
     {
         BenchMode? mode = null;
+        var seeds = false;
         var o = new BenchOptions(BenchMode.Compare);
         for (var i = 0; i < args.Count; i++)
         {
@@ -52,12 +55,15 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
                 case "--nll-curve": Set(BenchMode.NllCurve); break;
                 case "--memory": Set(BenchMode.Memory); break;
                 case "--fuzz": Set(BenchMode.Fuzz); o = o with { FuzzInputs = Count(a, Value()) }; break;
+                case "--tables": Set(BenchMode.Tables); break;
+                case "--seeds": o = o with { Seeds = Count(a, Value()) }; seeds = true; break;
                 default: throw new ArgumentException($"unknown argument '{a}' ({Usage})");
             }
 
             string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{a} needs a value ({Usage})");
         }
         if (o.Checkpoint is not null && mode != BenchMode.SdeTable) throw new ArgumentException("--checkpoint goes with --sde-table");
+        if (seeds && mode != BenchMode.Tables) throw new ArgumentException("--seeds goes with --tables");
         return o with { Mode = mode ?? BenchMode.Compare };
 
         void Set(BenchMode m)
@@ -71,7 +77,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
     public static string Flag(BenchMode mode) => mode switch
     {
         BenchMode.Compare => "--compare", BenchMode.Profile => "--profile", BenchMode.Throughput => "--throughput", BenchMode.SdeTable => "--sde-table",
-        BenchMode.NllCurve => "--nll-curve", BenchMode.Memory => "--memory", _ => "--fuzz",
+        BenchMode.NllCurve => "--nll-curve", BenchMode.Memory => "--memory", BenchMode.Tables => "--tables", _ => "--fuzz",
     };
 
     private static int Count(string flag, string value) =>

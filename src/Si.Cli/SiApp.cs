@@ -62,6 +62,9 @@ public static class SiApp
         ["ema"] = "--ema", ["log-every"] = "--log-every", ["width"] = "--width", ["depth"] = "--depth", ["activation"] = "--activation",
         ["time-frequencies"] = "--time-frequencies", ["count"] = "--count", ["rtol"] = "--rtol", ["atol"] = "--atol", ["eps"] = "--eps",
         ["eps-schedule"] = "--eps-schedule", ["learn"] = "--learn", ["checkpoint-every"] = "--checkpoint-every", ["threads"] = "--threads",
+        ["normalize"] = "--normalize", ["validation"] = "--validation", ["columns"] = "--columns", ["skip-rows"] = "--skip-rows",
+        ["label-column"] = "--label-column", ["integers"] = "--integers", ["validate-every"] = "--validate-every", ["patience"] = "--patience",
+        ["class"] = "--class", ["base"] = "--base",
         ["t-clip"] = "--t-clip", ["probes"] = "--probes", ["gamma-scale"] = "--gamma-scale", ["gamma"] = "--gamma", ["interpolant"] = "--interpolant",
         ["solver"] = "--solver", ["sampler"] = "--sampler",
     };

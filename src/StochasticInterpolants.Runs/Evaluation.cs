@@ -83,7 +83,7 @@ public static class Evaluator
     /// Evaluates a checkpoint trained on a table against the table file <paramref name="path"/>, read as in training. Rows
     /// of the training file are split as in training: the validation rows are scored (never trained on), and the training
     /// rows' NLL is reported beside them; without a split, the training rows are scored and labelled as such. Any other
-    /// file's rows are held out. NLLs are in the data's units (docs/theory.md §9), beside the Gaussian baseline's; sample
+    /// file's rows are held out. NLLs are in the data's units (docs/theory.md §8), beside the Gaussian baseline's; sample
     /// distances are computed in the encoded (standardised) space, where no column's units dominate.
     /// </summary>
     public static EvaluationReport EvaluateTable(Checkpoint checkpoint, string path, EvaluationOptions? options = null, IProgress<double>? progress = null)

@@ -82,7 +82,7 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
 }
 
 /// <summary>
-/// A file target made ready for training (docs/theory.md §9): read with the configured columns, rows and label column;
+/// A file target made ready for training (docs/theory.md §8): read with the configured columns, rows and label column;
 /// integer columns dequantised (or refused); split into training and validation rows by a seeded permutation (or a
 /// second file); scaled by an encoding fitted to the training rows; a Gaussian baseline fitted to them.
 /// </summary>
@@ -173,14 +173,18 @@ public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor
 
     /// <summary>
     /// The warning for a table that is small against the model, or null: fewer training values (rows x columns) than a tenth
-    /// of the network's parameters. Early stopping guards against the overfitting this invites; a smaller model helps more.
+    /// of the network's parameters. Early stopping guards against the overfitting this invites. (A smaller network is no
+    /// general cure: measured on sklearn's tables, width 64 x 3 beat the default 256 x 4 on iris and lost on breast cancer.)
     /// </summary>
     public string? SizeWarning(long parameters)
     {
         var values = (long)Record.TrainingRows * Record.Columns.Count;
         if (values * 10 >= parameters) return null;
-        return $"the table is small for the model: {Record.TrainingRows} training rows x {Record.Columns.Count} columns against {parameters:N0} parameters; " +
-               "validation keeps the best step, and a smaller model often generalises better (e.g. --width 64 --depth 3, --weight-decay 1e-4 with --optimizer adamw)";
+        var guard = Record.ValidationRows > 0
+            ? "the validation rows choose the step before it is (see loss.png)"
+            : "with no validation rows nothing stops that: give --validation 0.1 or a file";
+        return $"the table is small for the model: {Record.TrainingRows} training rows x {Record.Columns.Count} columns against {parameters:N0} parameters can be memorised; " +
+               $"{guard}, and si eval compares the result with a Gaussian fitted to the same rows";
     }
 
     private static IReadOnlyList<int> IntegerColumns(TrainingRunConfig config, TableData data)

@@ -101,9 +101,8 @@ public static class TrainingRun
     private static HeldOutValidator? CreateValidator(TrainingRunConfig config, RunPieces pieces, IReadOnlyList<LearnedNetwork> learned, Device device)
     {
         if (pieces.Table is not { } table || table.ValidationRows.shape[0] == 0) return null;
-        if (device.type != DeviceType.CPU) return null; // (the validation rows live on the CPU; a GPU run trains without selection)
         return new HeldOutValidator(learned, pieces.Interpolant, pieces.Coupling, pieces.Base, table.ValidationRows, table.ValidationLabels,
-            table.Record.Encoding.LogAbsDeterminant, new ValidationSettings(Seed: config.TrainingOrDefault.Seed));
+            table.Record.Encoding.LogAbsDeterminant, new ValidationSettings(Seed: config.TrainingOrDefault.Seed), device);
     }
 
     private static TrainingRunResult Run(TrainingRunConfig config, RunPieces pieces, string outputFolder, TrainingState? resume,

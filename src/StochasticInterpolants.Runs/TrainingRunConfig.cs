@@ -32,7 +32,7 @@ public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activat
 /// s = -eta / sigma), or velocity,score. Each gets its own network of the same architecture.</param>
 /// <param name="CheckpointEvery">Steps between resumable snapshots in <c>OUT/train-state/</c> (one is also written on Ctrl-C).</param>
 /// <param name="Normalize">Scaling of a table's columns: standard, whiten or none; null: standard for a file target, none
-/// for a built-in one (docs/theory.md §9).</param>
+/// for a built-in one (docs/theory.md §8).</param>
 /// <param name="Validation">Validation rows of a file target: a fraction of its rows held out (e.g. "0.1"), "0" for none,
 /// or a second file; null: 0.1 for a file target; built-in targets have no validation rows.</param>
 /// <param name="Columns">Which columns of a table to use (e.g. "1-4", "drop:last"); null: all.</param>

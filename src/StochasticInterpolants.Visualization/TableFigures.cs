@@ -39,11 +39,28 @@ public static class TableFigures
     ];
 
     /// <summary>Diverging map for correlations: -1 dark blue, 0 near-white, +1 dark red (ColorBrewer RdBu, reversed).</summary>
-    internal static readonly IColormap CorrelationColormap = new ScottPlot.Colormaps.CustomInterpolated(
+    internal static readonly IColormap CorrelationColormap = new ClampedColormap("correlation",
     [
         Color.FromHex("#053061"), Color.FromHex("#2166ac"), Color.FromHex("#92c5de"), Color.FromHex("#f7f7f7"),
         Color.FromHex("#f4a582"), Color.FromHex("#b2182b"), Color.FromHex("#67001f"),
     ]);
+
+    // Linear interpolation between evenly spaced colours, with the position clamped to [0, 1] first. (ScottPlot 5.1.59's
+    // CustomInterpolated indexes past its last colour for a position a rounding error below 1, e.g. a correlation of
+    // 0.9999999999999998 on a diagonal.)
+    private sealed class ClampedColormap(string name, Color[] colors) : IColormap
+    {
+        public string Name => name;
+
+        public Color GetColor(double position)
+        {
+            var x = double.IsNaN(position) ? 0.5 : Math.Clamp(position, 0, 1) * (colors.Length - 1);
+            var i = Math.Min((int)Math.Floor(x), colors.Length - 2);
+            var f = x - i;
+            Color a = colors[i], b = colors[i + 1];
+            return new Color((byte)Math.Round(a.R + (b.R - a.R) * f), (byte)Math.Round(a.G + (b.G - a.G) * f), (byte)Math.Round(a.B + (b.B - a.B) * f));
+        }
+    }
 
     /// <summary>
     /// Writes a grid of small panels, one per column (the first <paramref name="maxColumns"/>), each with every series'
@@ -226,8 +243,8 @@ public static class TableFigures
                 if (PlotFonts.Family is { } font) plot.Font.Set(font);
                 plot.Title(title, size: PlotFonts.FitSize(title, 15, panelSize * 0.9f));
                 var heat = plot.Add.Heatmap(clipped);
+                heat.ManualRange = new ScottPlot.Range(-1, 1); // (before the colormap: an all-equal matrix has no range of its own)
                 heat.Colormap = CorrelationColormap;
-                heat.ManualRange = new ScottPlot.Range(-1, 1);
                 heat.Rectangle = new CoordinateRect(0, d, 0, d);
                 // Row i of the matrix is drawn (from the top) at y = d - i - 0.5.
                 plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(positions, labels);

@@ -4,7 +4,7 @@ using StochasticInterpolants.Files;
 namespace StochasticInterpolants.Checkpoints;
 
 /// <summary>
-/// What a checkpoint trained on a table records about its data (docs/theory.md §9): which file (and its SHA-256), how it
+/// What a checkpoint trained on a table records about its data (docs/theory.md §8): which file (and its SHA-256), how it
 /// was read, which rows were trained on and which held out for validation, the map into the flow's space and the
 /// Gaussian baseline fitted to the training rows. With it, <c>si eval</c> can say whether rows are held out, and sampling
 /// and likelihoods come back in the data's units.

@@ -4,7 +4,7 @@ namespace StochasticInterpolants.Data;
 
 /// <summary>
 /// The training rows of a table as the flow sees them: a row drawn uniformly with replacement, dequantised afresh on
-/// every draw and mapped by the <see cref="TableEncoding"/> (docs/theory.md §9). With class labels, each row's label is
+/// every draw and mapped by the <see cref="TableEncoding"/> (docs/theory.md §8). With class labels, each row's label is
 /// its condition (<see cref="IDistribution.SampleWithCondition"/>). No density (an empirical measure has none).
 /// </summary>
 public sealed class EncodedTable : SampledDistribution, IDistribution, IDisposable // (re-listed: its SampleWithCondition replaces the interface's default)
@@ -56,7 +56,7 @@ public sealed class EncodedTable : SampledDistribution, IDistribution, IDisposab
     public void Dispose() { _rows.Dispose(); _labels?.Dispose(); }
 }
 
-/// <summary>A seeded split of n rows into training and validation rows (docs/theory.md §9).</summary>
+/// <summary>A seeded split of n rows into training and validation rows (docs/theory.md §8).</summary>
 public static class RowSplit
 {
     /// <summary>

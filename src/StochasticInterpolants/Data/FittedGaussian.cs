@@ -6,7 +6,7 @@ namespace StochasticInterpolants.Data;
 
 /// <summary>
 /// The baseline density of a table: a full-covariance Gaussian N(mu, Sigma) fitted by maximum likelihood to training rows
-/// (docs/theory.md §9). With class labels it is the class-conditional Gaussian with one mean per class and a covariance
+/// (docs/theory.md §8). With class labels it is the class-conditional Gaussian with one mean per class and a covariance
 /// pooled over classes, so it scores p(x | class) like a conditional flow does. A flow that does not beat it has not
 /// earned its cost.
 /// </summary>

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Data;
 
-/// <summary>How the columns of a table are scaled before training (docs/theory.md §9).</summary>
+/// <summary>How the columns of a table are scaled before training (docs/theory.md §8).</summary>
 public enum Normalization
 {
     /// <summary>The raw columns: y = x.</summary>
@@ -18,7 +18,7 @@ public enum Normalization
 }
 
 /// <summary>
-/// The map from a table's data space to the space the flow is learned in (docs/theory.md §9): first dequantisation of
+/// The map from a table's data space to the space the flow is learned in (docs/theory.md §8): first dequantisation of
 /// the columns that hold only whole numbers (x_j + u, u ~ U[0, 1): a density on integers is degenerate), then the affine
 /// bijection y = W (x - mu). The flow models y; a density in data units follows from the change of variables
 /// <c>log p_x(x) = log p_y(W (x - mu)) + log |det W|</c>, and samples go back by x = W^-1 y + mu, with the dequantised

@@ -76,8 +76,9 @@ public static class CsvTable
     /// Reads <paramref name="path"/> as described by <paramref name="options"/>.
     /// Delimiter: comma, unless the first data line has no comma, in which case runs of whitespace. Fields are trimmed and a
     /// field wrapped in double quotes is unwrapped (no escaped quotes or quoted commas); blank lines are skipped.
-    /// Header: after <see cref="TableReadOptions.SkipRows"/>, the first non-blank line is a header when any of its fields is
-    /// not a number; its names are used when it has one field per data column and none of them is a number (otherwise it is
+    /// Header: after <see cref="TableReadOptions.SkipRows"/>, the first non-blank line is a header when it has text where the
+    /// next line has a number, or a different field count (a first row whose text sits only in columns that are text in the
+    /// next row too, such as a label, is data); its names are used when it has one field per data column and none of them is a number (otherwise it is
     /// a metadata line such as sklearn's <c>150,4,setosa,versicolor,virginica</c>, and columns are called <c>col1</c>..).
     /// Only feature columns must hold numbers: dropped columns may hold anything, the label column holds class texts.
     /// </summary>
@@ -106,6 +107,7 @@ public static class CsvTable
         int? label = null;
         string[] names = [];
         var lineNumber = 0;
+        (string Line, int Number)? pending = null; // a first line with text, until the next line shows whether it is a header
         while (reader.ReadLine() is { } raw)
         {
             lineNumber++;
@@ -115,13 +117,28 @@ public static class CsvTable
             if (!headerChecked)
             {
                 headerChecked = true;
-                var candidate = Split(line, whitespace: !line.Contains(','));
-                if (candidate.Any(f => !IsNumberText(f)))
+                if (Split(line, whitespace: !line.Contains(',')).Any(f => !IsNumberText(f)))
                 {
-                    header = candidate;
+                    pending = (line, lineNumber);
                     continue;
                 }
             }
+            else if (pending is { } first)
+            {
+                // A header has text where the data has numbers (or another field count); a first data row whose only text is
+                // in a column that holds text throughout (a label, a dropped name column) is data, and is kept.
+                pending = null;
+                var a = Split(first.Line, whitespace: !first.Line.Contains(','));
+                var b = Split(line, whitespace: !line.Contains(','));
+                if (a.Length != b.Length || a.Where((f, j) => !IsNumberText(f) && IsNumberText(b[j])).Any()) header = a;
+                else Process(first.Line, first.Number);
+            }
+            Process(line, lineNumber);
+        }
+        if (pending is { } only) header = Split(only.Line, whitespace: !only.Line.Contains(',')); // a lone text line: a header over no data
+
+        void Process(string line, int number)
+        {
             if (width < 0)
             {
                 // Columns can only be resolved once the data's width (and whether the header names them) is known.
@@ -131,14 +148,14 @@ public static class CsvTable
                 (features, label) = Resolve(spec, labelItem, options.Columns, width, names);
             }
             var fields = Split(line, whitespace);
-            if (fields.Length != width) throw new DataFormatException($"{path}: line {lineNumber} has {fields.Length} fields, expected {width}");
+            if (fields.Length != width) throw new DataFormatException($"{path}: line {number} has {fields.Length} fields, expected {width}");
             var values = new double[features.Length];
             for (var j = 0; j < features.Length; j++)
-                values[j] = ParseValue(path, lineNumber, features[j] + 1, fields[features[j]]);
+                values[j] = ParseValue(path, number, features[j] + 1, fields[features[j]]);
             if (label is { } l)
             {
                 // An empty label is a missing class, not a class called "": refusing it keeps the classes honest.
-                if (fields[l].Length == 0) throw new DataFormatException($"{path}: line {lineNumber}, field {l + 1} (the label) is empty");
+                if (fields[l].Length == 0) throw new DataFormatException($"{path}: line {number}, field {l + 1} (the label) is empty");
                 labelTexts.Add(fields[l]);
             }
             rows.Add(values);

@@ -31,7 +31,7 @@ public interface IValidator
 }
 
 /// <summary>
-/// Model selection and early stopping (docs/theory.md §9): every <paramref name="Every"/> steps (and at the last step) the
+/// Model selection and early stopping (docs/theory.md §8): every <paramref name="Every"/> steps (and at the last step) the
 /// trainer validates the weights it would keep; the best-scoring ones by <see cref="IValidator.Metric"/> are remembered,
 /// and training stops once <paramref name="Patience"/> validations in a row have not improved on the best. At the end
 /// the best weights are the ones handed back.

@@ -21,7 +21,7 @@ namespace StochasticInterpolants.Validation;
 public sealed record ValidationSettings(int ObjectiveDraws = 2048, int NllRows = 512, int NllSteps = 16, int ExactUpTo = 16, long Seed = 0);
 
 /// <summary>
-/// Scores networks on validation rows they are not trained on (docs/theory.md §9): the training objective on fixed
+/// Scores networks on validation rows they are not trained on (docs/theory.md §8): the training objective on fixed
 /// draws of (x0, z, t) paired with the validation rows, and, where the velocity can be derived, the rows' NLL under the
 /// flow in the data's units: <c>-(log p_y(Encode(x)) + log |det W|)</c> averaged over rows, with log p_y from the
 /// probability-flow ODE (RK4, exact divergence in low dimension, Hutchinson with fixed probes above it). Because every
@@ -45,8 +45,9 @@ public sealed class HeldOutValidator : IValidator, IDisposable
     /// selects by the objective.
     /// </summary>
     public HeldOutValidator(IReadOnlyList<LearnedNetwork> networks, IInterpolant interpolant, ICoupling coupling, IDistribution baseDistribution,
-        Tensor rows, Tensor? condition, double logAbsDeterminant, ValidationSettings? settings = null)
+        Tensor rows, Tensor? condition, double logAbsDeterminant, ValidationSettings? settings = null, Device? device = null)
     {
+        device ??= CPU;
         var s = settings ?? new ValidationSettings();
         if (rows.dim() != 2 || rows.shape[0] < 1) throw new ArgumentException($"validation rows must be [n, d] with n >= 1, got [{string.Join(",", rows.shape)}]");
         if (condition is not null && condition.shape[0] != rows.shape[0]) throw new ArgumentException($"{condition.shape[0]} validation labels for {rows.shape[0]} rows");
@@ -63,12 +64,13 @@ public sealed class HeldOutValidator : IValidator, IDisposable
             var z = randn(x1.shape, generator: generator);
             var clip = networks.Max(l => l.Objective.TimeClip);
             var t = ICoupling.UniformTimes((int)x1.shape[0], generator, clip);
-            _batch = new TrainingBatch(x0.DetachFromDisposeScope(), x1.DetachFromDisposeScope(), z.DetachFromDisposeScope(), t.DetachFromDisposeScope(),
-                c?.DetachFromDisposeScope());
+            // Drawn on the CPU (the same draws on any device), then moved where the networks live.
+            _batch = new TrainingBatch(x0.to(device).DetachFromDisposeScope(), x1.to(device).DetachFromDisposeScope(), z.to(device).DetachFromDisposeScope(),
+                t.to(device).DetachFromDisposeScope(), c?.to(device).DetachFromDisposeScope());
         }
         var k = Math.Min(n, s.NllRows);
-        _nllRows = rows[..k].to(float32).clone();
-        _nllCondition = condition?[..k].clone();
+        _nllRows = rows[..k].to(float32).to(device).clone();
+        _nllCondition = condition?[..k].to(device).clone();
         var fields = new FieldSet(interpolant, networks.Select(l => (ITimeField)new NetworkField(l.Network, l.Objective.Kind)));
         if (baseDistribution.HasLogDensity && interpolant.Kind != InterpolantKind.Mirror && fields.CanProvide(FieldKind.Velocity))
         {

@@ -9,7 +9,7 @@ public class BenchOptionsTests
     private static readonly Dictionary<string, BenchMode> ModeFlags = new()
     {
         ["--throughput"] = BenchMode.Throughput, ["--profile"] = BenchMode.Profile, ["--sde-table"] = BenchMode.SdeTable,
-        ["--nll-curve"] = BenchMode.NllCurve, ["--memory"] = BenchMode.Memory, ["--fuzz"] = BenchMode.Fuzz,
+        ["--nll-curve"] = BenchMode.NllCurve, ["--memory"] = BenchMode.Memory, ["--fuzz"] = BenchMode.Fuzz, ["--tables"] = BenchMode.Tables,
     };
 
     private static IEnumerable<string[]> ReadmeCommands()
@@ -30,6 +30,7 @@ public class BenchOptionsTests
             var o = BenchOptions.Parse(args);
             Assert.True(o.Mode == expected, $"'{string.Join(' ', args)}' runs {o.Mode}, README says {expected}");
             if (o.Mode == BenchMode.Fuzz) Assert.Equal(int.Parse(args[Array.IndexOf(args, "--fuzz") + 1]), o.FuzzInputs);
+            if (args.Contains("--seeds")) Assert.Equal(int.Parse(args[Array.IndexOf(args, "--seeds") + 1]), o.Seeds);
         }
         Assert.Contains(commands, c => c.Contains("--fuzz"));
         Assert.Contains(commands, c => c.Length == 0 || c.All(a => a is "--quick" or "--rounds" || int.TryParse(a, out _)));
@@ -41,8 +42,28 @@ public class BenchOptionsTests
     [InlineData("--fuzz needs a whole number >= 1, got 'lots'", "--fuzz", "lots")]
     [InlineData("--rounds needs a value", "--rounds")]
     [InlineData("--checkpoint goes with --sde-table", "--checkpoint", "x")]
+    [InlineData("--seeds goes with --tables", "--seeds", "3")]
+    [InlineData("--seeds goes with --tables", "--nll-curve", "--seeds", "3")]
+    [InlineData("--seeds needs a whole number >= 1, got '0'", "--tables", "--seeds", "0")]
+    [InlineData("--seeds needs a value", "--tables", "--seeds")]
+    [InlineData("give one mode, not both --tables and --nll-curve", "--tables", "--nll-curve")]
     public void Bad_command_lines_are_refused_with_the_reason(string fragment, params string[] args) =>
         Assert.Contains(fragment, Assert.Throws<ArgumentException>(() => BenchOptions.Parse(args)).Message);
+
+    [Theory]
+    [InlineData(1, false, "--tables")]
+    [InlineData(3, false, "--tables", "--seeds", "3")]
+    [InlineData(5, true, "--seeds", "5", "--quick", "--tables")]
+    [InlineData(1, false, "--tables", "--threads", "2", "--tables")]
+    public void Tables_parses_with_its_seeds(int seeds, bool quick, params string[] args)
+    {
+        var o = BenchOptions.Parse(args);
+        Assert.Equal(BenchMode.Tables, o.Mode);
+        Assert.Equal(seeds, o.Seeds);
+        Assert.Equal(quick, o.Quick);
+        Assert.Equal("--tables", BenchOptions.Flag(o.Mode));
+        Assert.Equal(1, BenchOptions.Parse(["--throughput"]).Seeds);
+    }
 
     [Fact]
     public void Fuzz_runs_the_fuzzer_and_nothing_else()

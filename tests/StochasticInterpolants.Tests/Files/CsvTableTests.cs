@@ -56,6 +56,20 @@ public sealed class CsvTableTests : IDisposable
     }
 
     [Fact]
+    public void A_first_row_with_text_only_in_its_label_column_is_data_not_a_header()
+    {
+        // No header: the first row's only text is its label, text in the next row too, so it is kept.
+        using var t = CsvTable.Read(File("noheader.csv", "5.1,3.5,setosa\n4.9,3.0,versicolor\n"), new TableReadOptions(LabelColumn: "last"));
+        Assert.Equal(2, t.Count);
+        Assert.Equal([5.1f, 3.5f, 4.9f, 3.0f], Values(t));
+        Assert.Equal(["col1", "col2"], t.ColumnNames);
+        // With a header, the header still goes: it has text where the data has numbers.
+        using var h = CsvTable.Read(File("header.csv", "x,y,species\n5.1,3.5,setosa\n4.9,3.0,versicolor\n"), new TableReadOptions(LabelColumn: "species"));
+        Assert.Equal(2, h.Count);
+        Assert.Equal(["x", "y"], h.ColumnNames);
+    }
+
+    [Fact]
     public void Whitespace_delimited_rows_are_read()
     {
         using var t = CsvTable.Read(File("diabetes.txt", "59 2 32.1 101.0 157 93.2 38.0 4.0 4.8598 87\n\n48\t1  21.6 87.0 183 103.2 70.0 3.0 3.8918 69\n"));

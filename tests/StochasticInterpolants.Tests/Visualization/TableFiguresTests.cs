@@ -112,6 +112,18 @@ public sealed class TableFiguresTests : IDisposable
     }
 
     [Fact]
+    public void Correlation_heatmaps_take_an_all_equal_panel_and_a_diagonal_a_rounding_error_below_one()
+    {
+        // Both once crashed ScottPlot's interpolated colour map (an empty colour range; an index past the last colour).
+        var nearOne = new double[3, 3];
+        for (var i = 0; i < 3; i++) for (var j = 0; j < 3; j++) nearOne[i, j] = i == j ? 0.9999999999999998 : -0.3;
+        var path = Path.Combine(_dir, "edge.png");
+        TableFigures.SaveCorrelations(path, ["a", "b", "c"], [("data", nearOne), ("difference", new double[3, 3])]);
+        using var bitmap = SkiaSharp.SKBitmap.Decode(path);
+        Assert.Equal(2 * 420 + 80, bitmap.Width);
+    }
+
+    [Fact]
     public void Projection_overlays_the_clouds_and_draws_paths_on_shared_axes()
     {
         using var g = new Generator(6);
