@@ -22,12 +22,13 @@ internal static class EvalCommand
         var estimator = new Option<string>("--estimator") { Description = "exact (d autograd passes), hutchinson (Rademacher) or hutchinson-gaussian", DefaultValueFactory = _ => "exact" };
         var force = new Option<bool>("--force") { Description = "overwrite --json if it exists" };
         var probes = new Option<int>("--probes") { Description = "Hutchinson probes per point", DefaultValueFactory = _ => 1 };
+        var skipRows = new Option<int?>("--skip-rows") { Description = "a table checkpoint: leading lines of --target to skip (default: as in training; the columns are always read as in training)" };
         var solver = new SampleCommand.SolverOptions();
         var seed = CommonOptions.Seed();
         var threads = CommonOptions.Threads();
         var progress = CommonOptions.Progress();
         var command = new Command("eval", "Score a checkpoint: NLL of held-out target points (nats per sample, bits per dimension), distances between generated and target samples.");
-        foreach (var o in new Option[] { checkpoint, target, json, force, count, estimator, probes, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, target, json, force, count, estimator, probes, skipRows, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress }) command.Options.Add(o);
         solver.Steps.DefaultValueFactory = _ => 100;
         command.SetAction(r =>
         {
@@ -45,6 +46,8 @@ internal static class EvalCommand
             var manifest = Checkpoint.ReadManifest(r.GetValue(checkpoint)!);
             // A table checkpoint scores a table file read as in training; anything else goes through the distributions.
             var targetDistribution = manifest.Table is null ? DataSources.Parse(targetSpec) : null;
+            if (r.GetValue(skipRows) is { } skip && (skip < 0 || manifest.Table is null))
+                throw new UsageException(skip < 0 ? $"--skip-rows must be 0 or more, got {skip}" : "--skip-rows goes with a checkpoint trained on a table");
             if (manifest.Table is not null && !File.Exists(targetSpec))
                 throw new UsageException($"--target: this checkpoint was trained on a table; give a CSV file of rows to score ('{targetSpec}' is not a file)");
             CommonOptions.ApplyRuntime(r.GetValue(threads));
@@ -52,7 +55,7 @@ internal static class EvalCommand
             var display = new ProgressDisplay(r.GetValue(progress), error);
             var options = new EvaluationOptions(r.GetValue(count), ode, new LikelihoodOptions(est, r.GetValue(probes), r.GetValue(seed)), r.GetValue(seed));
             var report = display.Fraction("eval", p => targetDistribution is null
-                ? Evaluator.EvaluateTable(ckpt, targetSpec, options, p)
+                ? Evaluator.EvaluateTable(ckpt, targetSpec, options, p, r.GetValue(skipRows))
                 : Evaluator.Evaluate(ckpt, targetDistribution, options, p));
             Print(output, report);
             if (jsonPath is not null)

@@ -86,7 +86,10 @@ public static class Evaluator
     /// file's rows are held out. NLLs are in the data's units (docs/theory.md §8), beside the Gaussian baseline's; sample
     /// distances are computed in the encoded (standardised) space, where no column's units dominate.
     /// </summary>
-    public static EvaluationReport EvaluateTable(Checkpoint checkpoint, string path, EvaluationOptions? options = null, IProgress<double>? progress = null)
+    /// <remarks><paramref name="skipRows"/> overrides the leading lines skipped in training (a test file without the training
+    /// file's metadata line); the columns and label column are always read as in training.</remarks>
+    public static EvaluationReport EvaluateTable(Checkpoint checkpoint, string path, EvaluationOptions? options = null, IProgress<double>? progress = null,
+        int? skipRows = null)
     {
         var o = options ?? new EvaluationOptions();
         var table = checkpoint.Manifest.Table ?? throw new ArgumentException("this checkpoint was not trained on a table");
@@ -95,7 +98,7 @@ public static class Evaluator
         var likelihoodOptions = o.Likelihood ?? new LikelihoodOptions();
         var watch = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
-        using var data = CsvTable.Read(path, table.Read);
+        using var data = CsvTable.Read(path, skipRows is { } skip ? table.Read with { SkipRows = skip } : table.Read);
         if (!data.ColumnNames.SequenceEqual(table.Columns))
             throw new DataFormatException($"'{path}' read as in training has columns ({string.Join(", ", data.ColumnNames)}), the checkpoint ({string.Join(", ", table.Columns)})");
         var file = Path.GetFileName(path);

@@ -29,10 +29,10 @@ public sealed class CliTableTests : IDisposable
         return path;
     }
 
-    private JsonElement Eval(string run, string target)
+    private JsonElement Eval(string run, string target, params string[] extra)
     {
         var json = Path.Combine(_dir, $"eval-{Guid.NewGuid():N}.json");
-        var (code, output, error) = SiRunner.Run("eval", "--checkpoint", run, "--target", target, "--count", "200", "--steps", "10", "--threads", "1", "--progress", "none", "--json", json);
+        var (code, output, error) = SiRunner.Run(["eval", "--checkpoint", run, "--target", target, "--count", "200", "--steps", "10", "--threads", "1", "--progress", "none", "--json", json, .. extra]);
         Assert.True(code == 0, error + output);
         return JsonDocument.Parse(File.ReadAllText(json)).RootElement;
     }
@@ -58,6 +58,11 @@ public sealed class CliTableTests : IDisposable
 
         var fresh = Eval(run, other);
         Assert.Equal(100, fresh.GetProperty("held_out").GetInt32());
+        // A test file without the metadata line the training file had: --skip-rows 0 keeps its first row.
+        var bare = Path.Combine(_dir, "bare.csv");
+        File.WriteAllLines(bare, File.ReadAllLines(other).Skip(1));
+        Assert.Equal(99, Eval(run, bare).GetProperty("held_out").GetInt32());
+        Assert.Equal(100, Eval(run, bare, "--skip-rows", "0").GetProperty("held_out").GetInt32());
         Assert.StartsWith("held-out rows of other.csv", fresh.GetProperty("rows").GetString());
 
         // Trained on every row: scoring the training file says so.
