@@ -1,9 +1,7 @@
-using System.Globalization;
-using System.Text.Json;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Files;
-using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Models;
+using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Training;
 using StochasticInterpolants.Validation;
 using TorchSharp;

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using StochasticInterpolants.Data;
 using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Data;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Training;
