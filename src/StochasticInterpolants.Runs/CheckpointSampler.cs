@@ -56,18 +56,10 @@ public static class CheckpointSampler
         Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null, SampleClasses? classes = null)
     {
         var fields = checkpoint.Fields();
-        var (start, end) = OdeInterval(fields, checkpoint.Manifest.TimeClip);
+        var (start, end) = fields.VelocityInterval(checkpoint.Manifest.TimeClip);
         return Run(checkpoint, count, seed, device, chunkSize, progress, classes,
             (x0, _, p, c) => solver.Integrate(fields.WithCondition(c).Velocity(), x0, start, end, new OdeOptions(Progress: p)));
     }
-
-    /// <summary>
-    /// The interval the ODE is integrated over: [0, 1], except where the velocity is converted from a field that makes it
-    /// singular at an end (the one-sided velocity from a score at t = 0): that end moves in by max(training clip, 1e-3), and
-    /// the base sample stands for X at the new start (docs/theory.md §6).
-    /// </summary>
-    public static (double Start, double End) OdeInterval(FieldSet fields, double trainingClip) =>
-        fields.FiniteInterval(Math.Max(trainingClip, 1e-3), FieldKind.Velocity);
 
     /// <summary>
     /// Draws <paramref name="count"/> samples with the forward SDE dX = [b + eps s] dt + sqrt(2 eps) dW. Where the score
@@ -104,7 +96,7 @@ public static class CheckpointSampler
     /// <summary>The time interval an SDE sampler integrates over (see the SDE overload of <c>Sample</c>).</summary>
     public static (double Start, double End) SdeInterval(FieldSet fields, DiffusionCoefficient eps, double trainingClip, bool denoiseLastStep)
     {
-        var clip = Math.Max(trainingClip, 1e-3);
+        var clip = Math.Max(trainingClip, FieldSet.MinimumEndClip);
         // The drift needs b and eps s; with eps = c sigma, eps s = -c eta (the denoiser), finite where s is not.
         var kinds = new List<FieldKind> { FieldKind.Velocity };
         if (!eps.IsZero) kinds.Add(SdeSolver.NoiseTermField(fields, eps));

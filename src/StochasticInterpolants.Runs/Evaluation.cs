@@ -157,7 +157,7 @@ public static class Evaluator
         var x = table.Encoding.Dequantize(picked, noise);
         var y = table.Encoding.Encode(x);
         var fields = checkpoint.Fields();
-        var (baseTime, _) = CheckpointSampler.OdeInterval(fields, checkpoint.Manifest.TimeClip);
+        var (baseTime, _) = fields.VelocityInterval(checkpoint.Manifest.TimeClip);
         var baseDistribution = CheckpointSampler.BaseOf(checkpoint.Manifest);
         var logs = new List<Tensor>();
         const int chunk = 2000;
@@ -209,7 +209,7 @@ public static class Evaluator
         var baseDistribution = CheckpointSampler.BaseOf(checkpoint.Manifest);
         // The likelihood integrates the velocity the samples follow, converted from whatever was learned (docs/theory.md §6).
         var fields = checkpoint.Fields();
-        var (baseTime, _) = CheckpointSampler.OdeInterval(fields, checkpoint.Manifest.TimeClip);
+        var (baseTime, _) = fields.VelocityInterval(checkpoint.Manifest.TimeClip);
         var likelihood = new FlowLikelihood(fields.Velocity(), baseDistribution, solver, likelihoodOptions, baseTime);
         var n = (int)heldOut.shape[0];
         var logs = new List<Tensor>();

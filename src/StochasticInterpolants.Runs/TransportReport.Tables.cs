@@ -306,7 +306,7 @@ public static partial class TransportReport
     {
         var m = checkpoint.Manifest;
         var fields = checkpoint.Fields();
-        var (t0, t1) = CheckpointSampler.OdeInterval(fields, m.TimeClip);
+        var (t0, t1) = fields.VelocityInterval(m.TimeClip);
         var count = Math.Max(1, Math.Min(o.Particles, TableParticles));
         var frames = Math.Max(2, o.Frames);
         using var g = new Generator((ulong)o.Seed ^ 0x50415448UL); // "PATH": a stream of its own, not the generated samples'

@@ -116,7 +116,7 @@ public static partial class TransportReport
         var fields = checkpoint.Fields();
         var range = SampleScatterPlot.SharedRange(reference.to(float64).data<double>().ToArray().ToList());
         var velocity = fields.Velocity();
-        var (t0, t1) = CheckpointSampler.OdeInterval(fields, m.TimeClip);
+        var (t0, t1) = fields.VelocityInterval(m.TimeClip);
         using var x0 = baseDistribution.Sample(o.Samples, g);
         using var generated = new Rk4Solver(25).Integrate(velocity, x0, t0, t1);
         SampleScatterPlot.SaveSideBySide(Path.Combine(outFolder, "samples.png"),

@@ -82,6 +82,17 @@ public sealed class FieldSet
         }
     }
 
+    /// <summary>The least distance an integration keeps from an end where a field it needs is singular (docs/theory.md §6).</summary>
+    public const double MinimumEndClip = 1e-3;
+
+    /// <summary>
+    /// The interval the probability-flow ODE (and its likelihood) runs over: [0, 1], except that an end where the velocity is
+    /// singular (the one-sided velocity from a score at t = 0) moves in by max(<paramref name="trainingClip"/>,
+    /// <see cref="MinimumEndClip"/>); the base sample then stands for X at the new start (docs/theory.md §6).
+    /// </summary>
+    public (double Start, double End) VelocityInterval(double trainingClip) =>
+        FiniteInterval(Math.Max(trainingClip, MinimumEndClip), FieldKind.Velocity);
+
     /// <summary>
     /// The interval [start, end] of [0, 1] on which every kind in <paramref name="kinds"/> is finite: an excluded end is moved
     /// inside by <paramref name="clip"/> (docs/theory.md §6).

@@ -75,7 +75,7 @@ public sealed class HeldOutValidator : IValidator, IDisposable
         if (baseDistribution.HasLogDensity && interpolant.Kind != InterpolantKind.Mirror && fields.CanProvide(FieldKind.Velocity))
         {
             _fields = fields.WithCondition(_nllCondition);
-            var (start, _) = _fields.FiniteInterval(Math.Max(networks.Max(l => l.Objective.TimeClip), 1e-3), FieldKind.Velocity);
+            var (start, _) = _fields.VelocityInterval(networks.Max(l => l.Objective.TimeClip));
             var estimator = rows.shape[1] <= s.ExactUpTo ? DivergenceEstimator.Exact : DivergenceEstimator.HutchinsonRademacher;
             _likelihood = new FlowLikelihood(_fields.Velocity(), baseDistribution, new Rk4Solver(s.NllSteps), new LikelihoodOptions(estimator, 1, s.Seed), start);
             Metric = SelectionMetric.Nll;
