@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Data;
 using StochasticInterpolants.Likelihood;
 using StochasticInterpolants.Runs;
 using StochasticInterpolants.Sampling;
@@ -137,7 +138,7 @@ internal static class TableBenchmark
 
     /// <summary>
     /// Writes the data rows of <paramref name="source"/> (leading lines holding anything but numbers, such as sklearn's
-    /// "150,4,setosa,..." metadata line, left out) into train.csv and test.csv, shuffled with <paramref name="seed"/>,
+    /// "150,4,setosa,..." metadata line, left out) into train.csv and test.csv, split by <see cref="RowSplit.Random"/> with <paramref name="seed"/>,
     /// each line as it was and neither with a header, so both read alike with skip-rows 0.
     /// </summary>
     private static (string Train, string Test, int TrainRows, int TestRows) Split(string source, string folder, int seed)
@@ -149,12 +150,10 @@ internal static class TableBenchmark
         if (skipped > 0 && Fields(lines[0]) is [var first, ..] && int.TryParse(first, NumberStyles.Integer, CultureInfo.InvariantCulture, out var declared) && declared != data.Length)
             throw new InvalidDataException($"{Path.GetFileName(source)}: its first line announces {declared} rows, it holds {data.Length}");
         if (data.Length < 10) throw new InvalidDataException($"{Path.GetFileName(source)}: only {data.Length} data rows");
-        var random = new Random(seed);
-        var order = Enumerable.Range(0, data.Length).ToArray();
-        random.Shuffle(order);
-        var testCount = (int)Math.Round(TestFraction * data.Length);
-        var test = order[..testCount].Order().Select(i => data[i]).ToArray();
-        var train = order[testCount..].Order().Select(i => data[i]).ToArray();
+        // The library's seeded split (the one si train uses for validation rows), here for the test rows.
+        var (trainRows, testRows) = RowSplit.Random(data.Length, TestFraction, seed);
+        var test = testRows.Select(i => data[i]).ToArray();
+        var train = trainRows.Select(i => data[i]).ToArray();
         var (trainPath, testPath) = (Path.Combine(folder, "train.csv"), Path.Combine(folder, "test.csv"));
         File.WriteAllLines(trainPath, train);
         File.WriteAllLines(testPath, test);

@@ -24,7 +24,12 @@ public static class CheckpointSampler
         var kind = manifest.Interpolant.Build().Kind;
         var spec = kind == InterpolantKind.Mirror ? manifest.Target : manifest.Base;
         IDistribution d;
-        try { d = manifest.Table is { } table && RunPieces.IsFile(spec) ? EncodedRows(table, spec, kind == InterpolantKind.Mirror) : DataSources.Parse(spec, manifest.Dimension); }
+        try
+        {
+            d = manifest.Table is not { } table || !RunPieces.IsFile(spec) ? DataSources.Parse(spec, manifest.Dimension)
+                : kind == InterpolantKind.Mirror ? TrainingRows(table, spec)
+                : TablePieces.EncodedBase(table, spec, Path.GetFileName(manifest.Target));
+        }
         catch (Exception e) when (e is ArgumentException or IOException or DataFormatException)
         {
             throw new CheckpointException($"cannot rebuild the base distribution '{spec}' of this checkpoint: {e.Message.Split('\n')[0].TrimEnd()}", e);
@@ -33,12 +38,10 @@ public static class CheckpointSampler
         return d;
     }
 
-    // A table file read as in training (same columns), its training rows (mirror) or all rows (a CSV base), encoded.
-    private static EncodedTable EncodedRows(TableRecord table, string path, bool trainingRowsOnly)
+    // The mirror interpolant's base: the training rows of the table file, read and split as in training, encoded.
+    private static EncodedTable TrainingRows(TableRecord table, string path)
     {
-        using var data = CsvTable.Read(path, table.Read); // (a label column is set aside for a CSV base: it has no classes)
-        if (data.ColumnNames.Count != table.Columns.Count) throw new DataFormatException($"'{path}' has {data.ColumnNames.Count} columns as read, the checkpoint {table.Columns.Count}");
-        if (!trainingRowsOnly) return new EncodedTable(data.Rows, null, table.Encoding, Path.GetFileName(path));
+        using var data = CsvTable.Read(path, table.Read);
         if (data.Sha256 != table.Sha256) throw new DataFormatException($"'{path}' changed since training (SHA-256 differs): the mirror interpolant starts from the training rows");
         var rows = table.Split().Training.Select(i => (long)i).ToArray();
         using var index = tensor(rows);

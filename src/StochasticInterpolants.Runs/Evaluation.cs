@@ -113,7 +113,7 @@ public static class Evaluator
         else { rows = [.. Enumerable.Range(0, (int)data.Count)]; label = $"held-out rows of {file} (not the training file)"; }
         rows = rows[..Math.Min(rows.Length, o.Count)];
         if (rows.Length < 2) throw new DataFormatException($"only {rows.Length} row of '{path}' can be scored ({label}); at least 2 are needed for a mean and its standard error");
-        var classes = data.Labels is null ? null : MapClasses(data, table);
+        var classes = data.Labels is null ? null : data.LabelsIn(table.ClassNames ?? throw new DataFormatException("the checkpoint has no classes but the table was read with a label column"));
         var (nll, stderr, logp, x) = TableNll(checkpoint, data, rows, classes, solver, likelihoodOptions, o.Seed, f => progress?.Report(0.6 * f));
         // The baseline scores the same dequantised rows; the paired difference cancels the rows' shared variation.
         var baseLogp = table.Baseline.LogDensity(x, classes is null ? null : rows.Select(i => classes[i]).ToArray());
@@ -173,18 +173,6 @@ public static class Evaluator
         if (!logp.isfinite().all().ToBoolean())
             throw new IntegrationException($"the log-likelihood of {(~logp.isfinite()).sum().ToInt64()} of {rows.Length} rows is not finite (the {fields.Velocity().Description} over [{baseTime:G3}, 1])");
         return (-logp.mean().ToDouble(), logp.std().ToDouble() / Math.Sqrt(rows.Length), logp, x);
-    }
-
-    // Each row's class in the checkpoint's numbering (a class the training rows never had is refused).
-    private static long[] MapClasses(TableData data, TableRecord table)
-    {
-        var names = table.ClassNames ?? throw new DataFormatException("the checkpoint has no classes but the table was read with a label column");
-        return data.Labels!.Select(l =>
-        {
-            var name = data.ClassNames![(int)l];
-            var i = names.ToList().IndexOf(name);
-            return i >= 0 ? (long)i : throw new DataFormatException($"class '{name}' of the evaluation rows is not one the model was trained on ({string.Join(", ", names)})");
-        }).ToArray();
     }
 
     private static string SolverName(IOdeSolver solver) =>

@@ -141,7 +141,7 @@ public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor
             var trainRows = data.Rows.index_select(0, tensor(trainIdx.Select(i => (long)i).ToArray()));
             var trainLabels = data.Labels is null ? null : trainIdx.Select(i => data.Labels[i]).ToArray();
             var valRows = validation is not null ? validation.Rows : data.Rows.index_select(0, tensor(valIdx.Select(i => (long)i).ToArray()));
-            var valLabels = validation is not null ? MapLabels(validation, data.ClassNames) : data.Labels is null ? null : valIdx.Select(i => data.Labels[i]).ToArray();
+            var valLabels = validation is not null ? ValidationLabelsIn(validation, data.ClassNames) : data.Labels is null ? null : valIdx.Select(i => data.Labels[i]).ToArray();
             // The scaling and the baseline are fitted to one fixed dequantised draw of the training rows.
             var identity = TableEncoding.Identity(names.Count, dequantized);
             using var fitNoise = new Generator((ulong)(seed ^ FitNoiseSeed));
@@ -163,12 +163,19 @@ public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor
     }
 
     /// <summary>A CSV base read like the target and encoded by the target's map (so both ends live in the flow's space).</summary>
-    public EncodedTable EncodedBase(string path)
+    public EncodedTable EncodedBase(string path) => EncodedBase(Record, path, Target.Name);
+
+    /// <summary>
+    /// The CSV base <paramref name="path"/> of a run on <paramref name="table"/> (named <paramref name="targetName"/> in
+    /// messages): read with the target's columns, its label column set aside (the base has no classes), and encoded by the
+    /// target's map. Used when training starts and when a checkpoint rebuilds its base.
+    /// </summary>
+    public static EncodedTable EncodedBase(TableRecord table, string path, string targetName)
     {
-        using var data = CsvTable.Read(path, Record.Read); // (a label column is read to be set aside: the base has no classes)
-        if (data.ColumnNames.Count != Record.Columns.Count)
-            throw new ArgumentException($"base '{path}' has dimension {data.ColumnNames.Count} but target '{Target.Name}' has dimension {Record.Columns.Count} (as read, after --columns)");
-        return new EncodedTable(data.Rows, null, Record.Encoding, Path.GetFileName(path));
+        using var data = CsvTable.Read(path, table.Read);
+        if (data.ColumnNames.Count != table.Columns.Count)
+            throw new ArgumentException($"base '{path}' has dimension {data.ColumnNames.Count} but target '{targetName}' has dimension {table.Columns.Count} (as read, after --columns)");
+        return new EncodedTable(data.Rows, null, table.Encoding, Path.GetFileName(path));
     }
 
     /// <summary>
@@ -195,17 +202,15 @@ public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor
         return data.IntegerColumns;
     }
 
-    // A validation file's labels in the training file's class numbering; a class the training rows never saw is refused.
-    private static long[]? MapLabels(TableData validation, IReadOnlyList<string>? classes)
+    // A validation file's labels in the training file's class numbering; a class the training rows never saw is refused
+    // as a bad --validation (the file does not fit this target).
+    private static long[]? ValidationLabelsIn(TableData validation, IReadOnlyList<string>? classes)
     {
-        if (validation.Labels is null || classes is null) return null;
-        return validation.Labels.Select(l =>
-        {
-            var name = validation.ClassNames![(int)l];
-            var index = classes.ToList().IndexOf(name);
-            return index >= 0 ? index : throw new InvalidSettingException("validation", $"the validation file has class '{name}', which the training file lacks ({string.Join(", ", classes)})");
-        }).Select(i => (long)i).ToArray();
+        if (classes is null) return null;
+        try { return validation.LabelsIn(classes); }
+        catch (DataFormatException e) { throw new InvalidSettingException("validation", e.Message); }
     }
 
-    private static string Names(IReadOnlyList<string> names, IReadOnlyList<int> columns) => string.Join(", ", columns.Select(c => names[c]));
+    /// <summary>Column names, comma-separated, for messages.</summary>
+    internal static string Names(IReadOnlyList<string> names, IReadOnlyList<int> columns) => string.Join(", ", columns.Select(c => names[c]));
 }

@@ -319,7 +319,7 @@ public static partial class TransportReport
     }
 
     private static string ColumnList(IReadOnlyList<string> names, IReadOnlyList<int> columns) =>
-        (columns.Count == 1 ? "column " : "columns ") + string.Join(", ", columns.Select(j => names[j]));
+        (columns.Count == 1 ? "column " : "columns ") + TablePieces.Names(names, columns);
 
     private static string MarginalsCaption(CheckpointManifest m, IReadOnlyList<string> names, Tensor? generated, long dropped, ReportRows rows)
     {

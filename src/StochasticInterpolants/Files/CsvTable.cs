@@ -59,6 +59,22 @@ public sealed class TableData : IDisposable
     /// <summary>The number of rows.</summary>
     public long Count { get; }
 
+    /// <summary>
+    /// Each row's class as an index into <paramref name="classes"/> (the classes of another table, e.g. the one a model was
+    /// trained on), matched by label text; a label outside them is a <see cref="DataFormatException"/> naming it.
+    /// </summary>
+    public long[] LabelsIn(IReadOnlyList<string> classes)
+    {
+        if (Labels is null || ClassNames is null) throw new InvalidOperationException($"'{Path}' was read without a label column");
+        var index = new long[ClassNames.Count];
+        for (var c = 0; c < index.Length; c++)
+        {
+            index[c] = classes.ToList().IndexOf(ClassNames[c]);
+            if (index[c] < 0) throw new DataFormatException($"'{Path}' has class '{ClassNames[c]}', which the training rows lack ({string.Join(", ", classes)})");
+        }
+        return Labels.Select(l => index[l]).ToArray();
+    }
+
     /// <summary>Frees <see cref="Rows"/>.</summary>
     public void Dispose() => Rows.Dispose();
 }

@@ -155,7 +155,7 @@ public sealed class Trainer
                     selection = savedSelection;
                     validations = loop.Log.Count(e => e.ValidationObjective is not null);
                     if (resumeFrom.Networks.All(n => n.Best is not null))
-                        best = resumeFrom.Networks.Select(n => n.Best!.ToDictionary(p => p.Key, p => p.Value.detach().clone().DetachFromDisposeScope())).ToArray();
+                        best = resumeFrom.Networks.Select(n => Copy(n.Best!)).ToArray();
                     else if (savedSelection.BestStep > 0) throw new TrainingStateException("the saved training state has a validated step but no kept weights");
                 }
                 step = savedStep = loop.Step;
@@ -231,14 +231,13 @@ public sealed class Trainer
                     ? scores.Nll ?? throw new InvalidOperationException("the validator selects by NLL but returned none")
                     : scores.Objective;
                 if (!double.IsFinite(value) || !double.IsFinite(scores.Objective))
-                    throw new TrainingDivergedException($"validation failed: the validation {(Selection.Validator.Metric == SelectionMetric.Nll ? "NLL" : "objective")} became {value} at step {at}" +
-                        (savedStep >= 0 && checkpointing is not null ? $"; the last good state (step {savedStep}) is kept in '{checkpointing.Store.Location}'" : ""));
+                    throw new TrainingDivergedException($"validation failed: the validation {(Selection.Validator.Metric == SelectionMetric.Nll ? "NLL" : "objective")} became {value} at step {at}{LastGoodState()}");
                 validations++;
                 if (value < selection.BestValue)
                 {
                     selection = new SelectionState(at, value, 0);
                     foreach (var b in best ?? []) foreach (var t in b.Values) t.Dispose();
-                    best = Enumerable.Range(0, k).Select(i => KeptWeights(i).ToDictionary(p => p.Key, p => p.Value.detach().clone().DetachFromDisposeScope())).ToArray();
+                    best = Enumerable.Range(0, k).Select(i => Copy(KeptWeights(i))).ToArray();
                 }
                 else selection = selection with { SinceBest = selection.SinceBest + 1 };
                 return scores;
@@ -270,11 +269,17 @@ public sealed class Trainer
         void Diverged(IReadOnlyList<double> values, double lossValue)
         {
             var which = k == 1 ? "" : $" ({Networks[values.Select((v, i) => (v, i)).First(p => !double.IsFinite(p.v)).i].Objective.Kind.ToString().ToLowerInvariant()} network)";
-            var kept = checkpointing is null ? ""
-                : savedStep >= 0 ? $"; the last good state (step {savedStep}) is kept in '{checkpointing.Store.Location}'"
-                : "; no training state had been saved yet";
-            throw new TrainingDivergedException($"training diverged: the loss became {lossValue} at step {step + 1}{which}{kept} (try a lower learning rate or gradient clip)");
+            throw new TrainingDivergedException($"training diverged: the loss became {lossValue} at step {step + 1}{which}{LastGoodState()} (try a lower learning rate or gradient clip)");
         }
+
+        // Where the run can be taken up again after it stops on a non-finite value (empty without snapshots).
+        string LastGoodState() => checkpointing is null ? ""
+            : savedStep >= 0 ? $"; the last good state (step {savedStep}) is kept in '{checkpointing.Store.Location}'"
+            : "; no training state had been saved yet";
+
+        // A copy of named tensors that outlives the step's dispose scope (kept weights, taken up from a snapshot or a validation).
+        static Dictionary<string, Tensor> Copy(IReadOnlyDictionary<string, Tensor> tensors) =>
+            tensors.ToDictionary(p => p.Key, p => p.Value.detach().clone().DetachFromDisposeScope());
 
         void SaveSnapshot(TrainingCheckpointing to, int at)
         {
