@@ -36,6 +36,24 @@ public sealed record TrainingBatch(Tensor X0, Tensor X1, Tensor Z, Tensor T, Ten
             throw new ArgumentException($"the condition must have one entry per row ({X0.shape[0]}), got shape [{Shape(c)}]");
     }
 
+    /// <summary>
+    /// The batch with each row's class label replaced, with probability <paramref name="probability"/>, by -1 (the "no class"
+    /// label): how a class-conditional network also learns the unconditional field that classifier-free guidance needs
+    /// (docs/theory.md §11). One uniform per row is drawn from <paramref name="generator"/>; a batch without a condition, or a
+    /// probability of 0, is returned as it is and draws nothing.
+    /// </summary>
+    public TrainingBatch WithConditionDropped(double probability, Generator generator)
+    {
+        if (Condition is null || probability == 0) return this;
+        if (!(probability > 0 && probability < 1)) throw new ArgumentOutOfRangeException(nameof(probability), probability, "the condition-drop probability must be in [0, 1)");
+        if (Condition.dim() != 1 || Condition.dtype != ScalarType.Int64)
+            throw new ArgumentException($"only class labels (int64 [n]) can be dropped, got a {Condition.dtype} condition of shape [{Shape(Condition)}]");
+        using var u = rand(Count, dtype: float64, generator: generator);
+        using var drop = u.lt(probability);
+        using var none = full_like(Condition, -1L);
+        return this with { Condition = where(drop.to(Condition.device), none, Condition) };
+    }
+
     /// <summary>The batch on <paramref name="device"/> (the same record when it is already there).</summary>
     public TrainingBatch To(Device device) => X0.device == device ? this
         : new(X0.to(device), X1.to(device), Z.to(device), T.to(device), Condition?.to(device));

@@ -1,4 +1,5 @@
 using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -45,6 +46,14 @@ public sealed class FieldSet
     /// <summary>The same fields with the per-row condition <paramref name="condition"/> bound to every network field (null: unconditional).</summary>
     public FieldSet WithCondition(Tensor? condition) =>
         new(Path, _fields.Values.Select(f => f is NetworkField n ? n.WithCondition(condition) : f));
+
+    /// <summary>
+    /// The same fields with the class labels <paramref name="condition"/> bound and every network guided with weight
+    /// <paramref name="guidance"/> (<see cref="GuidedNetwork"/>: w = 1 is the plain conditional model). The conversions are
+    /// affine in the networks' outputs, so the velocity, score and denoiser are all guided by the same rule.
+    /// </summary>
+    public FieldSet WithGuidance(Tensor? condition, double guidance) => guidance == 1 ? WithCondition(condition)
+        : new(Path, _fields.Values.Select(f => f is NetworkField n ? new NetworkField(new GuidedNetwork(n.Network, guidance), n.Kind, condition) : f));
 
     /// <summary>The field of kind <paramref name="kind"/>, given or converted; throws <see cref="FieldConversionException"/> when impossible.</summary>
     public ITimeField Get(FieldKind kind)

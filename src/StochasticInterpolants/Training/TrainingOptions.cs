@@ -17,6 +17,8 @@ namespace StochasticInterpolants.Training;
 /// <param name="EmaDecay">Decay of the exponential moving average of the weights used for sampling; 0 disables it.</param>
 /// <param name="Seed">Seeds the network initialisation and every random stream of training.</param>
 /// <param name="LogEvery">Steps between loss-log rows and plain progress lines.</param>
+/// <param name="ConditionDropout">Probability that a row's class label is replaced by "no class" (-1) in training, so the
+/// network also learns the unconditional field that classifier-free guidance needs; 0 for unlabelled data.</param>
 public sealed record TrainingOptions(
     int Steps = 3000,
     int BatchSize = 1024,
@@ -29,7 +31,8 @@ public sealed record TrainingOptions(
     double GradientClip = 1.0,
     double EmaDecay = 0.999,
     long Seed = 0,
-    int LogEvery = 100)
+    int LogEvery = 100,
+    double ConditionDropout = 0.0)
 {
     /// <summary>Throws <see cref="ArgumentException"/> with a one-line reason for an invalid setting.</summary>
     public void Validate()
@@ -44,6 +47,7 @@ public sealed record TrainingOptions(
         if (!(FinalLearningRateFraction >= 0 && FinalLearningRateFraction <= 1)) throw new InvalidSettingException("final-lr", $"final learning-rate fraction must be in [0, 1], got {FinalLearningRateFraction}");
         if (!(GradientClip >= 0) || !double.IsFinite(GradientClip)) throw new InvalidSettingException("grad-clip", $"gradient clip must be >= 0, got {GradientClip}");
         if (!(EmaDecay >= 0 && EmaDecay < 1)) throw new InvalidSettingException("ema", $"moving-average decay must be in [0, 1), got {EmaDecay}");
+        if (!(ConditionDropout >= 0 && ConditionDropout < 1)) throw new InvalidSettingException("cond-drop", $"the condition-drop probability must be in [0, 1), got {ConditionDropout}");
         if (LogEvery < 1) throw new InvalidSettingException("log-every", $"log interval must be >= 1, got {LogEvery}");
     }
 

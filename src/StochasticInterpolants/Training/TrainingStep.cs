@@ -22,7 +22,7 @@ public sealed record TrainingHooks(Action<int, Tensor>? AfterBackward = null);
 
 /// <summary>
 /// One optimisation step of every network on one batch — the step function of <see cref="Trainer"/>: draw the batch from
-/// the coupling, then for each network zero its gradients, compute its objective's loss, back-propagate, call the
+/// the coupling (class labels dropped with probability <see cref="TrainingOptions.ConditionDropout"/>), then for each network zero its gradients, compute its objective's loss, back-propagate, call the
 /// after-backward hook, clip the gradient norm, take the Adam step and update the moving average. Owns the optimisers and
 /// moving averages; bookkeeping (logs, snapshots, divergence) stays with the caller.
 /// </summary>
@@ -78,7 +78,7 @@ public sealed class TrainingStep : IDisposable
         var lr = Options.LearningRateAt(step);
         using (var scope = NewDisposeScope())
         {
-            var batch = _coupling.DrawBatch(Options.BatchSize, generator, _timeClip);
+            var batch = _coupling.DrawBatch(Options.BatchSize, generator, _timeClip).WithConditionDropped(Options.ConditionDropout, generator);
             if (Device.type != DeviceType.CPU) batch = batch.To(Device);
             for (var i = 0; i < Networks.Count; i++)
             {
