@@ -8,7 +8,8 @@ namespace StochasticInterpolants.Visualization;
 /// <summary>
 /// Writes animated PNG (APNG): plays in every current browser without plug-ins, is lossless (sharp scatter plots and
 /// text, unlike GIF's 256 colours), and its first frame is an ordinary PNG, so any viewer shows a still image.
-/// Frames are PNG-encoded by SkiaSharp; their IDAT data is re-labelled as fdAT chunks behind an acTL header.
+/// Frames are PNG-encoded (by SkiaSharp, or beforehand by <see cref="ImagePng"/>); their IDAT data is re-labelled as fdAT
+/// chunks behind an acTL header.
 /// </summary>
 public static class ApngWriter
 {
@@ -25,28 +26,51 @@ public static class ApngWriter
         if (frames.Any(f => f.Width != w || f.Height != h)) throw new ArgumentException("all frames must have the same size");
         var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"cannot write animation '{path}': folder '{folder}' does not exist");
+        var encoded = frames.Select(f => { using var data = f.Encode(SKEncodedImageFormat.Png, 100); return data.ToArray(); }).ToList();
+        Write(path, encoded, Enumerable.Repeat(frameMilliseconds, frames.Count).ToList(), stillPath);
+    }
+
+    /// <summary>
+    /// Writes already encoded PNG frames (all the same size, bit depth and colour type, as from <see cref="ImagePng"/>) as an
+    /// APNG looping forever, frame i shown <paramref name="frameMilliseconds"/>[i] ms (e.g. the last one held longer);
+    /// atomically. With <paramref name="stillPath"/>, the last frame is also written there as it is, a plain PNG.
+    /// </summary>
+    public static void Write(string path, IReadOnlyList<byte[]> pngFrames, IReadOnlyList<int> frameMilliseconds, string? stillPath = null)
+    {
+        if (pngFrames.Count == 0) throw new ArgumentException("an animation needs at least one frame");
+        if (frameMilliseconds.Count != pngFrames.Count) throw new ArgumentException($"{frameMilliseconds.Count} frame times for {pngFrames.Count} frames");
+        for (var i = 0; i < frameMilliseconds.Count; i++)
+            if (frameMilliseconds[i] is < 1 or > 65535) throw new ArgumentException($"frame time must be 1..65535 ms, got {frameMilliseconds[i]} for frame {i}");
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"cannot write animation '{path}': folder '{folder}' does not exist");
+        var frameChunks = pngFrames.Select(ReadChunks).ToList();
+        byte[] Header(int i) => frameChunks[i].FirstOrDefault(c => c.Type == "IHDR").Data ?? throw new ArgumentException($"frame {i} has no IHDR chunk");
+        var ihdr = Header(0);
+        for (var i = 1; i < frameChunks.Count; i++)
+            if (!Header(i).AsSpan().SequenceEqual(ihdr))
+                throw new ArgumentException($"frame {i} is {Describe(Header(i))} but frame 0 is {Describe(ihdr)}: all frames must have the same size and pixel format");
+        var (w, h) = (BinaryPrimitives.ReadUInt32BigEndian(ihdr), BinaryPrimitives.ReadUInt32BigEndian(ihdr.AsSpan(4)));
         AtomicFile.Write(path, stream =>
         {
             stream.Write(Signature);
             var sequence = 0u;
-            for (var i = 0; i < frames.Count; i++)
+            for (var i = 0; i < frameChunks.Count; i++)
             {
-                using var data = frames[i].Encode(SKEncodedImageFormat.Png, 100);
-                var chunks = ReadChunks(data.ToArray());
+                var chunks = frameChunks[i];
                 if (i == 0)
                 {
-                    WriteChunk(stream, "IHDR", chunks.First(c => c.Type == "IHDR").Data);
+                    WriteChunk(stream, "IHDR", ihdr);
                     var actl = new byte[8];
-                    BinaryPrimitives.WriteUInt32BigEndian(actl, (uint)frames.Count);
+                    BinaryPrimitives.WriteUInt32BigEndian(actl, (uint)frameChunks.Count);
                     BinaryPrimitives.WriteUInt32BigEndian(actl.AsSpan(4), 0); // loop forever
                     WriteChunk(stream, "acTL", actl);
                 }
                 var fctl = new byte[26];
                 BinaryPrimitives.WriteUInt32BigEndian(fctl, sequence++);
-                BinaryPrimitives.WriteUInt32BigEndian(fctl.AsSpan(4), (uint)w);
-                BinaryPrimitives.WriteUInt32BigEndian(fctl.AsSpan(8), (uint)h);
+                BinaryPrimitives.WriteUInt32BigEndian(fctl.AsSpan(4), w);
+                BinaryPrimitives.WriteUInt32BigEndian(fctl.AsSpan(8), h);
                 // x, y offsets 0; delay = frameMilliseconds / 1000 s; dispose_op 0 (none), blend_op 0 (source)
-                BinaryPrimitives.WriteUInt16BigEndian(fctl.AsSpan(20), (ushort)frameMilliseconds);
+                BinaryPrimitives.WriteUInt16BigEndian(fctl.AsSpan(20), (ushort)frameMilliseconds[i]);
                 BinaryPrimitives.WriteUInt16BigEndian(fctl.AsSpan(22), 1000);
                 WriteChunk(stream, "fcTL", fctl);
                 foreach (var idat in chunks.Where(c => c.Type == "IDAT"))
@@ -60,12 +84,17 @@ public static class ApngWriter
             }
             WriteChunk(stream, "IEND", []);
         });
-        if (stillPath is not null)
-        {
-            using var still = frames[^1].Encode(SKEncodedImageFormat.Png, 100);
-            AtomicFile.Write(stillPath, s => still.SaveTo(s));
-        }
+        if (stillPath is not null) AtomicFile.Write(stillPath, s => s.Write(pngFrames[^1]));
     }
+
+    private static string Describe(byte[] ihdr) =>
+        $"{BinaryPrimitives.ReadUInt32BigEndian(ihdr)} x {BinaryPrimitives.ReadUInt32BigEndian(ihdr.AsSpan(4))} (bit depth {ihdr[8]}, colour type {ihdr[9]})";
+
+    /// <summary>Each frame's control chunk (fcTL) of an APNG file: its width, height and delay in milliseconds.</summary>
+    internal static List<(int Width, int Height, double Milliseconds)> FrameControls(string path) =>
+        ReadChunks(File.ReadAllBytes(path)).Where(c => c.Type == "fcTL").Select(c => (
+            (int)BinaryPrimitives.ReadUInt32BigEndian(c.Data.AsSpan(4)), (int)BinaryPrimitives.ReadUInt32BigEndian(c.Data.AsSpan(8)),
+            1000.0 * BinaryPrimitives.ReadUInt16BigEndian(c.Data.AsSpan(20)) / Math.Max((ushort)1, BinaryPrimitives.ReadUInt16BigEndian(c.Data.AsSpan(22))))).ToList();
 
     /// <summary>The number of frames an APNG file declares (its acTL chunk), or 1 for a plain PNG.</summary>
     public static int FrameCount(string path)
@@ -90,7 +119,7 @@ public static class ApngWriter
         return chunks;
     }
 
-    private static void WriteChunk(Stream stream, string type, byte[] data)
+    internal static void WriteChunk(Stream stream, string type, byte[] data)
     {
         Span<byte> header = stackalloc byte[8];
         BinaryPrimitives.WriteUInt32BigEndian(header, (uint)data.Length);
