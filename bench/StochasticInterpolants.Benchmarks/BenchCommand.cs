@@ -16,7 +16,8 @@ public static class BenchCommand
         catch (ArgumentException e) { Console.Error.WriteLine($"bench: {e.Message}"); return 2; }
         var allocator = NativeRuntime.ConfigureAllocator();
         NativeRuntime.EnsureTorchLoads();
-        var threads = NativeRuntime.ConfigureThreads(o.Threads);
+        // The U-Net comparison runs one thread per side unless told otherwise (2 threads on a shared 2-core machine stall; STACK.md).
+        var threads = NativeRuntime.ConfigureThreads(o.Mode == BenchMode.UNet ? o.Threads ?? 1 : o.Threads);
         Console.WriteLine($"mode: {BenchOptions.Flag(o.Mode)}{(o.Quick ? " (quick)" : "")}");
         Console.WriteLine($"machine: {Machine.Describe()}; libtorch threads {threads}, allocator {allocator}");
         return o.Mode switch
@@ -28,6 +29,7 @@ public static class BenchCommand
             BenchMode.Throughput => Throughput.Run(o.Quick),
             BenchMode.Profile => Profile.Run(o.Quick, threads, o.WithPyTorch),
             BenchMode.Tables => TableBenchmark.Run(o.Seeds, o.Quick),
+            BenchMode.UNet => UNetBenchmark.Run(o.Preset.Trim().ToLowerInvariant(), o.Quick, threads, o.Rounds, o.WithPyTorch),
             _ => Compare.Run(o.Quick, threads, o.Rounds, o.WithPyTorch, o.PyTorchGlibc),
         };
     }

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Models;
 using System.Globalization;
 
 namespace StochasticInterpolants.Benchmarks;
@@ -22,20 +23,24 @@ public enum BenchMode
     Fuzz,
     /// <summary>--tables [--seeds K]: scikit-learn's real tables, each trained with the defaults and scored on held-out rows beside a Gaussian.</summary>
     Tables,
+    /// <summary>--unet [--preset NAME]: the U-Net's training step beside the same network in PyTorch (batches 64 and 128 of
+    /// 1x28x28 images, 10 classes), after a forward-equality check; one thread each side unless --threads is given.</summary>
+    UNet,
 }
 
 /// <summary>The benchmark's command line, parsed once: exactly one mode (default <see cref="BenchMode.Compare"/>) and its settings.</summary>
 public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threads = null, string? Checkpoint = null, int FuzzInputs = 0,
-    int? Rounds = null, bool WithPyTorch = true, bool PyTorchGlibc = true, int Seeds = 1)
+    int? Rounds = null, bool WithPyTorch = true, bool PyTorchGlibc = true, int Seeds = 1, string Preset = "small")
 {
     /// <summary>The usage line printed with an error.</summary>
-    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
+    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
 
     /// <summary>Parses <paramref name="args"/>; throws <see cref="ArgumentException"/> with one line for an unknown, malformed or second mode flag.</summary>
     public static BenchOptions Parse(IReadOnlyList<string> args)
     {
         BenchMode? mode = null;
         var seeds = false;
+        var preset = false;
         var o = new BenchOptions(BenchMode.Compare);
         for (var i = 0; i < args.Count; i++)
         {
@@ -57,6 +62,8 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
                 case "--fuzz": Set(BenchMode.Fuzz); o = o with { FuzzInputs = Count(a, Value()) }; break;
                 case "--tables": Set(BenchMode.Tables); break;
                 case "--seeds": o = o with { Seeds = Count(a, Value()) }; seeds = true; break;
+                case "--unet": Set(BenchMode.UNet); break;
+                case "--preset": o = o with { Preset = Value() }; preset = true; break;
                 default: throw new ArgumentException($"unknown argument '{a}' ({Usage})");
             }
 
@@ -64,6 +71,9 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
         }
         if (o.Checkpoint is not null && mode != BenchMode.SdeTable) throw new ArgumentException("--checkpoint goes with --sde-table");
         if (seeds && mode != BenchMode.Tables) throw new ArgumentException("--seeds goes with --tables");
+        if (preset && mode != BenchMode.UNet) throw new ArgumentException("--preset goes with --unet");
+        if (preset && !UNetConfig.PresetNames.Contains(o.Preset.Trim().ToLowerInvariant()))
+            throw new ArgumentException($"--preset must be one of {string.Join(", ", UNetConfig.PresetNames)}, got '{o.Preset}'");
         return o with { Mode = mode ?? BenchMode.Compare };
 
         void Set(BenchMode m)
@@ -77,7 +87,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
     public static string Flag(BenchMode mode) => mode switch
     {
         BenchMode.Compare => "--compare", BenchMode.Profile => "--profile", BenchMode.Throughput => "--throughput", BenchMode.SdeTable => "--sde-table",
-        BenchMode.NllCurve => "--nll-curve", BenchMode.Memory => "--memory", BenchMode.Tables => "--tables", _ => "--fuzz",
+        BenchMode.NllCurve => "--nll-curve", BenchMode.Memory => "--memory", BenchMode.Tables => "--tables", BenchMode.UNet => "--unet", _ => "--fuzz",
     };
 
     private static int Count(string flag, string value) =>

@@ -24,16 +24,26 @@ internal sealed class PyTorchWorker : IDisposable
     public string Blas { get; }
 
     /// <summary>Starts the worker on the weights in <paramref name="weightsFile"/>; null (and the reason) when PyTorch cannot run here.</summary>
-    public static PyTorchWorker? Start(string weightsFile, MlpConfig model, int threads, bool tcmalloc, out string why)
+    public static PyTorchWorker? Start(string weightsFile, MlpConfig model, int threads, bool tcmalloc, out string why) =>
+        Start("bench_torch.py", new JsonObject
+        {
+            ["op"] = "setup", ["weights"] = weightsFile, ["width"] = model.Width, ["depth"] = model.Depth, ["freqs"] = model.TimeFrequencies, ["threads"] = threads,
+        }, threads, tcmalloc, out why);
+
+    /// <summary>
+    /// Starts <paramref name="script"/> (beside the benchmark's dll) as a <c>--serve</c> worker and sends it <paramref name="setup"/>;
+    /// null (and the reason) when PyTorch cannot run here or the setup fails. The setup's reply is kept in <see cref="SetupReply"/>.
+    /// </summary>
+    public static PyTorchWorker? Start(string script, JsonObject setup, int threads, bool tcmalloc, out string why)
     {
         why = "";
-        var script = Path.Combine(AppContext.BaseDirectory, "bench_torch.py");
+        var path = Path.Combine(AppContext.BaseDirectory, script);
         var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
         var start = new ProcessStartInfo(python)
         {
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        start.ArgumentList.Add(script);
+        start.ArgumentList.Add(path);
         start.ArgumentList.Add("--serve");
         // Debian's OpenBLAS misdetects this virtual CPU; name the core so it takes its AVX2 kernels.
         start.Environment["OPENBLAS_CORETYPE"] = Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") ?? "Haswell";
@@ -48,11 +58,8 @@ internal sealed class PyTorchWorker : IDisposable
         var worker = new PyTorchWorker(process, "", "");
         try
         {
-            var reply = worker.Ask(new JsonObject
-            {
-                ["op"] = "setup", ["weights"] = weightsFile, ["width"] = model.Width, ["depth"] = model.Depth, ["freqs"] = model.TimeFrequencies, ["threads"] = threads,
-            });
-            return new PyTorchWorker(process, $"PyTorch {reply["torch"]?.GetValue<string>()}", reply["blas"]?.ToString() ?? "?");
+            var reply = worker.Ask(setup);
+            return new PyTorchWorker(process, $"PyTorch {reply["torch"]?.GetValue<string>()}", reply["blas"]?.ToString() ?? "?") { SetupReply = reply };
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or JsonException)
         {
@@ -62,6 +69,9 @@ internal sealed class PyTorchWorker : IDisposable
             return null;
         }
     }
+
+    /// <summary>The worker's reply to its setup command.</summary>
+    public JsonObject SetupReply { get; private init; } = [];
 
     /// <summary>Seconds for <paramref name="steps"/> full training steps at <paramref name="batch"/> (state kept per batch size).</summary>
     public double Train(int batch, int steps) => Seconds(new JsonObject { ["op"] = "train", ["batch"] = batch, ["steps"] = steps });
@@ -78,7 +88,8 @@ internal sealed class PyTorchWorker : IDisposable
 
     private double Seconds(JsonObject command) => Ask(command)["seconds"]!.GetValue<double>();
 
-    private JsonObject Ask(JsonObject command)
+    /// <summary>Sends one command and returns its reply; throws <see cref="InvalidOperationException"/> for an error reply, <see cref="IOException"/> when the worker is gone.</summary>
+    public JsonObject Ask(JsonObject command)
     {
         _process.StandardInput.WriteLine(command.ToJsonString());
         _process.StandardInput.Flush();

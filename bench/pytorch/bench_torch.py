@@ -552,10 +552,10 @@ def main():
 
 def blas_info():
     cfg = torch.__config__.show()
-    for key in ("BLAS_INFO=", "USE_MKL"):
+    for key in ("BLAS_INFO=", "USE_MKL="):
         for part in cfg.replace("\n", ",").split(","):
-            if part.strip().startswith(key):
-                return part.strip()
+            if key in part:  # (the first setting follows "Build settings: " on its line)
+                return part[part.index(key):].strip()
     return "unknown"
 
 

@@ -9,7 +9,7 @@ public class BenchOptionsTests
     private static readonly Dictionary<string, BenchMode> ModeFlags = new()
     {
         ["--throughput"] = BenchMode.Throughput, ["--profile"] = BenchMode.Profile, ["--sde-table"] = BenchMode.SdeTable,
-        ["--nll-curve"] = BenchMode.NllCurve, ["--memory"] = BenchMode.Memory, ["--fuzz"] = BenchMode.Fuzz, ["--tables"] = BenchMode.Tables,
+        ["--nll-curve"] = BenchMode.NllCurve, ["--memory"] = BenchMode.Memory, ["--fuzz"] = BenchMode.Fuzz, ["--tables"] = BenchMode.Tables, ["--unet"] = BenchMode.UNet,
     };
 
     private static IEnumerable<string[]> ReadmeCommands()
@@ -47,6 +47,9 @@ public class BenchOptionsTests
     [InlineData("--seeds needs a whole number >= 1, got '0'", "--tables", "--seeds", "0")]
     [InlineData("--seeds needs a value", "--tables", "--seeds")]
     [InlineData("give one mode, not both --tables and --nll-curve", "--tables", "--nll-curve")]
+    [InlineData("--preset goes with --unet", "--preset", "small")]
+    [InlineData("--preset must be one of tiny, small, medium, got 'huge'", "--unet", "--preset", "huge")]
+    [InlineData("give one mode, not both --unet and --profile", "--unet", "--profile")]
     public void Bad_command_lines_are_refused_with_the_reason(string fragment, params string[] args) =>
         Assert.Contains(fragment, Assert.Throws<ArgumentException>(() => BenchOptions.Parse(args)).Message);
 
@@ -63,6 +66,20 @@ public class BenchOptionsTests
         Assert.Equal(quick, o.Quick);
         Assert.Equal("--tables", BenchOptions.Flag(o.Mode));
         Assert.Equal(1, BenchOptions.Parse(["--throughput"]).Seeds);
+    }
+
+    [Theory]
+    [InlineData("small", false, null, "--unet")]
+    [InlineData("medium", true, 3, "--unet", "--preset", "medium", "--quick", "--rounds", "3")]
+    [InlineData("tiny", false, null, "--preset", "tiny", "--unet", "--threads", "2")]
+    public void Unet_parses_with_its_preset(string preset, bool quick, int? rounds, params string[] args)
+    {
+        var o = BenchOptions.Parse(args);
+        Assert.Equal(BenchMode.UNet, o.Mode);
+        Assert.Equal(preset, o.Preset);
+        Assert.Equal(quick, o.Quick);
+        Assert.Equal(rounds, o.Rounds);
+        Assert.Equal("--unet", BenchOptions.Flag(o.Mode));
     }
 
     [Fact]
