@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using StochasticInterpolants.Checkpoints;
@@ -6,6 +7,7 @@ using StochasticInterpolants.Data;
 using StochasticInterpolants.Files;
 using StochasticInterpolants.Runs;
 using StochasticInterpolants.Training;
+using SkiaSharp;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Benchmarks;
@@ -22,7 +24,8 @@ public sealed class FuzzFailure(string message, Exception inner) : Exception(mes
 
 /// <summary>
 /// A mutation fuzzer for every reader of user-supplied files: CSV matrices, tables (with several option sets), safetensors weights, checkpoint manifests,
-/// training snapshots and training configs. It starts from valid files made by a tiny training run and applies random
+/// training snapshots, training configs, NumPy .npy/.npz arrays (read as images), IDX files (raw and gzip) and folders of
+/// class folders of PNG images. It starts from valid files (a tiny training run, small arrays and images) and applies random
 /// byte and token mutations (bit flips, interesting bytes and numbers, deletions, insertions, duplications, truncation,
 /// splices), plus structurally valid safetensors files with random headers. Each input must be parsed or refused with
 /// the reader's one-line error; anything else is a crash. Shared by the test suite (a few thousand inputs) and
@@ -56,10 +59,11 @@ public static class ReaderFuzzer
         var stateJson = File.ReadAllBytes(Path.Combine(corpus, "run", TrainingStateFolder.FolderName, "state.json"));
         var adam = File.ReadAllBytes(Path.Combine(corpus, "run", TrainingStateFolder.FolderName, "network0.adam.safetensors"));
         var config = File.ReadAllBytes(Path.Combine(corpus, "run", "config.json"));
+        var images = MakeImageCorpus(Path.Combine(corpus, "images"));
         var scratch = Path.Combine(workFolder, "input");
         for (var i = 0; i < inputs; i++)
         {
-            var which = i % 7;
+            var which = i % 12;
             var one = Stopwatch.StartNew();
             switch (which)
             {
@@ -88,14 +92,37 @@ public static class ReaderFuzzer
                         p => { using var t = CsvTable.Read(p, options); }, e => e is DataFormatException or Runtime.InvalidSettingException);
                     break;
                 }
-                default:
+                case 6:
                     Try("config", Mutate(rng, config, manifest), ".json", p => TrainingRunConfig.FromJsonFile(p), e => e is ArgumentException);
                     break;
+                case 7:
+                    Try("npy", Mutate(rng, Pick(images.Npy), Pick(images.Npy)), ".npy", p => NpyFile.Read(p).Dispose(), e => e is DataFormatException);
+                    break;
+                case 8:
+                    Try("npy-images", Mutate(rng, Pick(images.Npy), Pick(images.Npy)), ".npy", p => ImageArrays.Read(p).Dispose(), e => e is DataFormatException);
+                    break;
+                case 9:
+                    // Through the image reader: the archive, its entries, the choice of entries and the pixel checks.
+                    Try("npz-images", Mutate(rng, Pick(images.Npz), Pick(images.Npz)), ".npz", p => ImageArrays.Read(p).Dispose(), e => e is DataFormatException);
+                    break;
+                case 10:
+                    Try("idx", Mutate(rng, Pick(images.Idx), Pick(images.Idx)), ".idx", p => IdxFile.Read(p).Dispose(), e => e is DataFormatException);
+                    break;
+                default:
+                {
+                    var file = rng.Next(images.FolderFiles.Length);
+                    var bytes = File.ReadAllBytes(Path.Combine(images.Folder, images.FolderFiles[file]));
+                    TryFolder("image-folder", images.Folder, images.FolderFiles[file], Mutate(rng, bytes, File.ReadAllBytes(Path.Combine(images.Folder, images.FolderFiles[rng.Next(images.FolderFiles.Length)]))),
+                        f => ImageDatasets.Load(f).Dispose(), e => e is DataFormatException);
+                    break;
+                }
             }
             if (one.Elapsed > slowest) slowest = one.Elapsed;
             if (log is not null && (i + 1) % 10_000 == 0) log($"  {i + 1} inputs, {watch.Elapsed.TotalSeconds:F0} s");
         }
         return new FuzzReport(stats, watch.Elapsed, slowest);
+
+        byte[] Pick(byte[][] seeds) => seeds[rng.Next(seeds.Length)];
 
         void Try(string reader, byte[] input, string extension, Action<string> read, Func<Exception, bool> clear)
         {
@@ -153,6 +180,54 @@ public static class ReaderFuzzer
             Training: new TrainingOptions(Steps: 4, BatchSize: 8, LogEvery: 1));
         using var cts = new CancellationTokenSource();
         TrainingRun.Execute(config, Path.Combine(corpus, "run"), new Runtime.SyncProgress<TrainingProgress>(p => { if (p.Step == 2) cts.Cancel(); }), cts.Token);
+    }
+
+    /// <summary>Valid image inputs: .npy files (several dtypes, a Fortran-order big-endian one), .npz archives (stored and
+    /// deflated, with labels), IDX files (raw and gzip) and a folder of two class folders of tiny PNGs (grey and colour).</summary>
+    private sealed record ImageCorpus(byte[][] Npy, byte[][] Npz, byte[][] Idx, string Folder, string[] FolderFiles);
+
+    private static ImageCorpus MakeImageCorpus(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        using var scope = NewDisposeScope();
+        byte[] Npy(Tensor t) { using var s = new MemoryStream(); NpyFile.Write(s, t); return s.ToArray(); }
+        var pixels = arange(3 * 4 * 4, dtype: ScalarType.Byte).reshape(3, 4, 4);
+        // np.asfortranarray(np.arange(24, dtype='>i2').reshape(2, 3, 4)) as NumPy writes it.
+        var fortran = Convert.FromBase64String("k05VTVBZAQB2AHsnZGVzY3InOiAnPmkyJywgJ2ZvcnRyYW5fb3JkZXInOiBUcnVlLCAnc2hhcGUnOiAoMiwgMywgNCksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAMAAQAEAAIABQAAQANAAUAEQAJABUAAgAOAAYAEgAKABYAAwAPAAcAEwALABc=");
+        byte[][] npy = [Npy(pixels), Npy(pixels.to(float32).div(255).permute(0, 2, 1).unsqueeze(3)), Npy(pixels.to(int64)), Npy(pixels.gt(7)), fortran];
+        byte[] Npz(bool compressed)
+        {
+            var path = Path.Combine(dir, $"a{compressed}.npz");
+            NpzFile.Write(path, new Dictionary<string, Tensor> { ["x"] = pixels, ["y"] = tensor(new long[] { 3, 1, 3 }) }, compressed);
+            return File.ReadAllBytes(path);
+        }
+        byte[] Idx(long[] shape)
+        {
+            var bytes = new List<byte> { 0, 0, 8, (byte)shape.Length };
+            foreach (var s in shape) bytes.AddRange(BitConverter.GetBytes((int)s).Reverse());
+            bytes.AddRange(Enumerable.Range(0, (int)shape.Aggregate(1L, (a, b) => a * b)).Select(i => (byte)(i * 7)));
+            return [.. bytes];
+        }
+        byte[] Gzip(byte[] bytes)
+        {
+            using var packed = new MemoryStream();
+            using (var zip = new GZipStream(packed, CompressionLevel.Fastest, leaveOpen: true)) zip.Write(bytes);
+            return packed.ToArray();
+        }
+        byte[][] idx = [Idx([3, 4, 4]), Idx([5]), Gzip(Idx([3, 4, 4])), Gzip(Idx([5]))];
+        var folder = Path.Combine(dir, "folder");
+        string[] files = ["a/1.png", "a/2.png", "b/3.png", "b/4.jpg"];
+        for (var k = 0; k < files.Length; k++)
+        {
+            var path = Path.Combine(folder, files[k]);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            using var bitmap = new SKBitmap(new SKImageInfo(6, 5, k == 0 ? SKColorType.Gray8 : SKColorType.Rgba8888, SKAlphaType.Opaque));
+            for (var y = 0; y < 5; y++)
+                for (var x = 0; x < 6; x++) bitmap.SetPixel(x, y, new SKColor((byte)(40 * x), (byte)(50 * y), (byte)(k == 2 ? 0 : 40 * x)));
+            using var data = bitmap.Encode(files[k].EndsWith(".jpg") ? SKEncodedImageFormat.Jpeg : SKEncodedImageFormat.Png, 90);
+            File.WriteAllBytes(path, data.ToArray());
+        }
+        return new ImageCorpus(npy, [Npz(false), Npz(true)], idx, folder, files);
     }
 
     /// <summary>One to four random mutations of <paramref name="input"/>; sometimes spliced with <paramref name="other"/>.</summary>

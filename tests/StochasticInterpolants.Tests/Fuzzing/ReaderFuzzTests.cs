@@ -6,8 +6,8 @@ using FsCheck;
 namespace StochasticInterpolants.Tests.Fuzzing;
 
 /// <summary>
-/// Fuzzing of every reader of user files (CSV, safetensors, checkpoint manifest, training snapshot, config): each input is
-/// parsed or refused with the reader's one-line error, never a crash. Long runs: <c>scripts/bench.sh --fuzz 200000</c>.
+/// Fuzzing of every reader of user files (CSV, safetensors, checkpoint manifest, training snapshot, config, .npy/.npz,
+/// IDX, image folders): each input is parsed or refused with the reader's one-line error, never a crash. Long runs: <c>scripts/bench.sh --fuzz 200000</c>.
 /// </summary>
 public sealed class ReaderFuzzTests : IDisposable
 {
