@@ -51,7 +51,7 @@ internal static class DemoCommand
             RunPieces.Build(cfg);
             var folder = r.GetValue(outDir)!;
             OutputFolder.CheckForRun(folder, r.GetValue(force));
-            CommonOptions.ApplyRuntime(r.GetValue(threads));
+            CommonOptions.ApplyRuntime(r.GetValue(threads), error);
             var dev = ComputeDevice.Resolve(cfg.Device);
             var display = new ProgressDisplay(r.GetValue(progress), error);
             output.WriteLine($"si demo: learning N(0, I) -> checkerboard ({cfg.TrainingOrDefault.Steps} steps, batch {cfg.TrainingOrDefault.BatchSize}, MLP {cfg.ModelOrDefault.Width}x{cfg.ModelOrDefault.Depth}, {cfg.Interpolant} interpolant)");
@@ -88,6 +88,80 @@ internal static class DemoCommand
             {
                 using var teaching = ThreeGaussians.Train(r.GetValue(seed));
                 var html = display.Fraction("report", p => TransportReport.Write(folder, folder, new ReportOptions(Seed: r.GetValue(seed)), p, teaching));
+                output.WriteLine($"wrote {html}");
+            }
+            output.WriteLine($"total time {total.Elapsed.TotalSeconds:F1} s");
+            return ExitCodes.Ok;
+        });
+        command.Subcommands.Add(Images(output, error));
+        return command;
+    }
+
+    /// <summary>
+    /// <c>si demo images</c>: the image path end to end — a class-conditional U-Net trained on the handwritten digits
+    /// (<see cref="Presets.DigitsDemo"/>), a grid per class with and without guidance, the image metrics and the report.
+    /// </summary>
+    private static Command Images(TextWriter output, TextWriter error)
+    {
+        var outDir = new Option<string>("--out") { Description = "output folder (checkpoint, samples-w*.npy/png, eval.json, report.html)", DefaultValueFactory = _ => "out/demo-images" };
+        var steps = new Option<int?>("--steps") { Description = $"override the number of training steps (default {Presets.DigitsDemo().TrainingOrDefault.Steps})" };
+        var guidance = new Option<double>("--guidance") { Description = "the guidance weight sampled and scored beside w = 1", DefaultValueFactory = _ => 2.0 };
+        var perClass = new Option<int>("--per-class") { Description = "images per class in the grids and the classifier figures", DefaultValueFactory = _ => 100 };
+        var evalCount = new Option<int>("--eval-count") { Description = "test images whose bits/dim are computed (0 skips the likelihood)", DefaultValueFactory = _ => 200 };
+        var force = new Option<bool>("--force") { Description = "replace an earlier demo in --out" };
+        var noReport = new Option<bool>("--no-report") { Description = "skip report.html" };
+        var seed = CommonOptions.Seed();
+        var threads = CommonOptions.Threads();
+        var device = CommonOptions.Device();
+        var progress = CommonOptions.Progress();
+        var command = new Command("images", "Learn noise -> handwritten digits with a class-conditional U-Net; write a grid per class with and without guidance, the image metrics (eval.json) and report.html.");
+        foreach (var o in new Option[] { outDir, steps, guidance, perClass, evalCount, force, noReport, seed, threads, device, progress }) command.Options.Add(o);
+        command.SetAction(r =>
+        {
+            var total = Stopwatch.StartNew();
+            var cfg = Presets.DigitsDemo(r.GetValue(seed)) with { Device = r.GetValue(device)! };
+            if (r.GetValue(steps) is { } s) cfg = cfg with { Training = cfg.TrainingOrDefault with { Steps = s } };
+            var w = r.GetValue(guidance);
+            if (!double.IsFinite(w)) throw new UsageException($"--guidance must be a finite number, got {w}");
+            if (r.GetValue(perClass) < 2) throw new UsageException($"--per-class must be >= 2, got {r.GetValue(perClass)}");
+            if (r.GetValue(evalCount) < 0) throw new UsageException($"--eval-count must be >= 0, got {r.GetValue(evalCount)}");
+            var pieces = RunPieces.Build(cfg, m => error.WriteLine($"si: {m}"));
+            var folder = r.GetValue(outDir)!;
+            OutputFolder.CheckForRun(folder, r.GetValue(force));
+            CommonOptions.ApplyRuntime(r.GetValue(threads), error);
+            var dev = ComputeDevice.Resolve(cfg.Device);
+            var display = new ProgressDisplay(r.GetValue(progress), error);
+            var t = cfg.TrainingOrDefault;
+            var images = pieces.Images!.Record;
+            output.WriteLine($"si demo images: learning noise -> {images.TrainingImages} handwritten digits ({string.Join("x", images.Shape)}, {images.ClassNames!.Count} classes), " +
+                $"class-conditional U-Net '{cfg.ModelOrDefault.UNetPreset}', {t.Steps} steps at batch {t.BatchSize}, labels dropped with p = {t.ConditionDropout}");
+            using var cts = CommonOptions.CancelOnCtrlC();
+            var run = display.Train("train", t.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token, overwrite: r.GetValue(force)));
+            if (!run.Result.Completed) return ExitCodes.Cancelled;
+            output.WriteLine($"trained in {run.Result.Elapsed.TotalSeconds:F1} s ({run.Result.StepsPerSecond:F2} steps/s), final loss {run.Result.FinalLoss:F4}");
+
+            using var ckpt = Checkpoint.Load(folder, device: dev);
+            var solver = new Rk4Solver(20);
+            foreach (var weight in w == 1 ? new[] { 1.0 } : [1.0, w])
+            {
+                var classes = new SampleClasses(Guidance: weight, PerClass: true);
+                var count = 10 * images.ClassNames.Count;
+                var (pixels, nfe) = display.Fraction($"sample w={weight:G3}", p => CheckpointSampler.Sample(ckpt, count, solver, r.GetValue(seed) + 1, dev, progress: p, classes: classes));
+                using (pixels)
+                using (var labels = CheckpointSampler.ClassesFor(ckpt.Manifest, count, r.GetValue(seed) + 1, classes))
+                {
+                    var name = Path.Combine(folder, $"samples-w{weight.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture).Replace('.', '_')}.png");
+                    var written = ImageOutputs.For(name).Write(pixels, labels, ckpt.Manifest, perClass: true, weight);
+                    output.WriteLine($"wrote {string.Join(", ", written)} ({solver.Name}, {nfe:0} evaluations per image)");
+                }
+            }
+            var options = new ImageEvaluationOptions(r.GetValue(evalCount), solver, Generated: r.GetValue(perClass), Guidance: w, Seed: r.GetValue(seed) + 3);
+            var report = display.Fraction("eval", p => ImageEvaluator.Evaluate(ckpt, options, p, m => error.WriteLine($"si: {m}")));
+            EvalCommand.PrintImages(output, report);
+            AtomicFile.WriteText(Path.Combine(folder, "eval.json"), System.Text.Json.JsonSerializer.Serialize(report, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            if (!r.GetValue(noReport))
+            {
+                var html = display.Fraction("report", p => TransportReport.Write(folder, folder, new ReportOptions(Seed: r.GetValue(seed)), p));
                 output.WriteLine($"wrote {html}");
             }
             output.WriteLine($"total time {total.Elapsed.TotalSeconds:F1} s");

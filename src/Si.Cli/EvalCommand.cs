@@ -6,6 +6,7 @@ using StochasticInterpolants.Files;
 using StochasticInterpolants.Likelihood;
 using StochasticInterpolants.Metrics;
 using StochasticInterpolants.Runs;
+using StochasticInterpolants.Sampling;
 using Spectre.Console;
 
 namespace StochasticInterpolants.Cli;
@@ -16,9 +17,11 @@ internal static class EvalCommand
     public static Command Create(TextWriter output, TextWriter error)
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "a training output folder", Required = true };
-        var target = new Option<string>("--target") { Description = "the target to score against: a built-in name or a CSV file (its rows are the held-out set)", Required = true };
+        var target = new Option<string?>("--target") { Description = "the target to score against: a built-in name or a CSV file (its rows are the held-out set); an image checkpoint is scored on its data set's test split and takes no --target" };
         var json = new Option<string?>("--json") { Description = "also write the figures to this JSON file" };
-        var count = new Option<int>("--count") { Description = "held-out points (and generated samples)", DefaultValueFactory = _ => 5000 };
+        var count = new Option<int?>("--count") { Description = "held-out points (and generated samples) (default 5000; images: test images whose bits/dim are computed, default 200)" };
+        var guidance = new Option<double>("--guidance") { Description = "images: a guidance weight w whose conditional accuracy is scored beside w = 1 (the plain conditional model)", DefaultValueFactory = _ => 1.0 };
+        var generated = new Option<int>("--generated") { Description = "images: generated images for the classifier figures, per class for a class-conditional checkpoint", DefaultValueFactory = _ => 100 };
         var estimator = new Option<string>("--estimator") { Description = "exact (d autograd passes), hutchinson (Rademacher) or hutchinson-gaussian", DefaultValueFactory = _ => "exact" };
         var force = new Option<bool>("--force") { Description = "overwrite --json if it exists" };
         var probes = new Option<int>("--probes") { Description = "Hutchinson probes per point", DefaultValueFactory = _ => 1 };
@@ -28,7 +31,7 @@ internal static class EvalCommand
         var threads = CommonOptions.Threads();
         var progress = CommonOptions.Progress();
         var command = new Command("eval", "Score a checkpoint: NLL of held-out target points (nats per sample, bits per dimension), distances between generated and target samples.");
-        foreach (var o in new Option[] { checkpoint, target, json, force, count, estimator, probes, skipRows, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, target, json, force, count, guidance, generated, estimator, probes, skipRows, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress }) command.Options.Add(o);
         solver.Steps.DefaultValueFactory = _ => 100;
         command.SetAction(r =>
         {
@@ -42,18 +45,19 @@ internal static class EvalCommand
             };
             var jsonPath = r.GetValue(json);
             if (jsonPath is not null) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
-            var targetSpec = r.GetValue(target)!;
             var manifest = Checkpoint.ReadManifest(r.GetValue(checkpoint)!);
+            if (manifest.Images is not null) return EvaluateImages(r, manifest, output, error);
+            var targetSpec = r.GetValue(target) ?? throw new UsageException("--target is required: the points to score (a built-in name or a CSV file)");
             // A table checkpoint scores a table file read as in training; anything else goes through the distributions.
             var targetDistribution = manifest.Table is null ? DataSources.Parse(targetSpec) : null;
             if (r.GetValue(skipRows) is { } skip && (skip < 0 || manifest.Table is null))
                 throw new UsageException(skip < 0 ? $"--skip-rows must be 0 or more, got {skip}" : "--skip-rows goes with a checkpoint trained on a table");
             if (manifest.Table is not null && !File.Exists(targetSpec))
                 throw new UsageException($"--target: this checkpoint was trained on a table; give a CSV file of rows to score ('{targetSpec}' is not a file)");
-            CommonOptions.ApplyRuntime(r.GetValue(threads));
+            CommonOptions.ApplyRuntime(r.GetValue(threads), error);
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
             var display = new ProgressDisplay(r.GetValue(progress), error);
-            var options = new EvaluationOptions(r.GetValue(count), ode, new LikelihoodOptions(est, r.GetValue(probes), r.GetValue(seed)), r.GetValue(seed));
+            var options = new EvaluationOptions(r.GetValue(count) ?? 5000, ode, new LikelihoodOptions(est, r.GetValue(probes), r.GetValue(seed)), r.GetValue(seed));
             var report = display.Fraction("eval", p => targetDistribution is null
                 ? Evaluator.EvaluateTable(ckpt, targetSpec, options, p, r.GetValue(skipRows))
                 : Evaluator.Evaluate(ckpt, targetDistribution, options, p));
@@ -63,6 +67,49 @@ internal static class EvalCommand
             return ExitCodes.Ok;
         });
         return command;
+
+        // An image checkpoint: bits/dim on its test split, the reference classifier's figures, memorisation (docs/theory.md §9, §11).
+        int EvaluateImages(ParseResult r, CheckpointManifest manifest, TextWriter output, TextWriter error)
+        {
+            if (r.GetValue(target) is { } given) throw new UsageException($"--target: an image checkpoint is scored on its own data set's test split ('{manifest.Images!.Source}'), not '{given}'");
+            if (r.GetValue(skipRows) is not null) throw new UsageException("--skip-rows goes with a checkpoint trained on a table");
+            if (r.GetResult(estimator) is { Implicit: false } && r.GetValue(estimator)!.Trim().ToLowerInvariant() is not ("hutchinson" or "hutchinson-rademacher"))
+                throw new UsageException("images are scored with Hutchinson's estimator (an exact divergence would need one backward pass per pixel); give --estimator hutchinson or leave it out");
+            var w = r.GetValue(guidance);
+            if (w != 1 && manifest.ConditionClasses() is null) throw new UsageException("--guidance needs a class-conditional checkpoint");
+            // 20 RK4 steps unless --steps is given: each step of the likelihood is a forward and a backward pass of the U-Net.
+            var steps = r.GetResult(solver.Steps) is { Implicit: false } ? r.GetValue(solver.Steps) : 20;
+            var ode = OdeSolvers.Create(r.GetValue(solver.Solver)!, steps, r.GetValue(solver.Rtol), r.GetValue(solver.Atol));
+            var jsonPath = r.GetValue(json);
+            if (jsonPath is not null) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
+            var options = new ImageEvaluationOptions(r.GetValue(count) ?? 200, ode, r.GetValue(probes), r.GetValue(generated), w, Seed: r.GetValue(seed));
+            options.Validate();
+            CommonOptions.ApplyRuntime(r.GetValue(threads), error);
+            using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
+            var display = new ProgressDisplay(r.GetValue(progress), error);
+            var report = display.Fraction("eval", p => ImageEvaluator.Evaluate(ckpt, options, p, m => error.WriteLine($"si: {m}")));
+            PrintImages(output, report);
+            if (jsonPath is not null)
+                AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            return ExitCodes.Ok;
+        }
+    }
+
+    internal static void PrintImages(TextWriter output, ImageEvaluationReport r)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        var table = new Table().AddColumn("figure").AddColumn(new TableColumn("value").RightAligned()).AddColumn("note");
+        string F(double? v, string format = "F4") => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
+        table.AddRow("bits/dim", $"{F(r.BitsPerDim)} ± {F(r.BitsPerDimStdErr)}", $"{r.HeldOut} test images, uniform dequantisation{(r.LikelihoodCondition == "class" ? ", given each image's class" : "")}; {r.Solver}, {r.Estimator}, {F(r.Nfe, "F0")} NFE");
+        table.AddRow("NLL (nats/image)", $"{F(r.NllMean, "F1")} ± {F(r.NllStdErr, "F1")}", "of the scaled images y in [-1, 1]");
+        if (r.ClassifierTestAccuracy is { } acc) table.AddRow("reference classifier", F(acc), "its accuracy on the test split: the ceiling of the figures below");
+        if (r.ConditionalAccuracyUnguided is { } plain) table.AddRow("conditional accuracy, w = 1", F(plain), "generated images classified as the class asked for");
+        if (r.Guidance != 1 && r.ConditionalAccuracy is { } guided) table.AddRow($"conditional accuracy, w = {r.Guidance:G3}", F(guided), "with classifier-free guidance");
+        if (r.FrechetClassifierDistance is { } fcd) table.AddRow("Fréchet classifier distance", F(fcd, "F3"), $"generated (w = 1) vs test, in the reference classifier's features (not FID); training vs test: {F(r.FrechetClassifierDistanceFloor, "F3")}");
+        table.AddRow("nearest training image", F(r.NearestTrainDistance, "F3"), $"median distance from a generated image; from a test image: {F(r.NearestTrainDistanceTest, "F3")} (ratio {F(r.MemorisationRatio, "F2")}; << 1 would mean copying)");
+        table.AddRow("generated", r.Generated.ToString(CultureInfo.InvariantCulture), $"{F(r.SamplingNfe, "F0")} NFE each");
+        table.AddRow("seconds", F(r.Seconds, "F1"), "");
+        console.Write(table);
     }
 
     internal static void Print(TextWriter output, EvaluationReport r)

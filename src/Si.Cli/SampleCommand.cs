@@ -54,10 +54,11 @@ internal static class SampleCommand
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "a training output folder (holding checkpoint.json)", Required = true };
         var count = new Option<int>("--count") { Description = "number of samples", DefaultValueFactory = _ => 10_000 };
-        var outFile = new Option<string>("--out") { Description = "CSV file to write: one sample per row, comma-separated, no header", Required = true };
+        var outFile = new Option<string>("--out") { Description = "file to write: a CSV file, one sample per row, comma-separated, no header; for an image checkpoint FILE.npy or FILE.png, and both are written (uint8 [n, c, h, w] pixels and a grid picture; with classes also FILE.labels.npy)", Required = true };
         var noEma = new Option<bool>("--no-ema") { Description = "use the last-iterate weights instead of the moving average" };
         var force = new Option<bool>("--force") { Description = "overwrite --out if it exists" };
-        var classOption = new Option<string?>("--class") { Description = "a class-conditional checkpoint (trained with --label-column): sample this class (its label or 0-based index); default: classes in the training rows' proportions. The class index is written as the last column." };
+        var classOption = new Option<string?>("--class") { Description = "a class-conditional checkpoint: sample this class (its name or 0-based index), or all (--count samples of every class; the grid has one row per class); default: classes in the training proportions. A table's class index is written as the last column." };
+        var guidance = new Option<double>("--guidance") { Description = "classifier-free guidance weight w of a class-conditional checkpoint: b(x|none) + w (b(x|c) - b(x|none)); 1 = the plain conditional model, 0 = unconditional, > 1 sharper classes", DefaultValueFactory = _ => 1.0 };
         var solver = new SolverOptions();
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
@@ -65,29 +66,44 @@ internal static class SampleCommand
         var progress = CommonOptions.Progress();
         var command = new Command("sample", "Generate samples of rho1: draw X_0 ~ rho0 and integrate dX/dt = b(t, X) from t = 0 to 1.");
         foreach (var o in solver.All) command.Options.Add(o);
-        foreach (var o in new Option[] { checkpoint, count, outFile, noEma, force, classOption, seed, device, threads, progress }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, count, outFile, noEma, force, classOption, guidance, seed, device, threads, progress }) command.Options.Add(o);
         command.SetAction(r =>
         {
             var n = r.GetValue(count);
             if (n < 1) throw new UsageException($"--count must be >= 1, got {n}");
             solver.Validate(r);
+            var w = r.GetValue(guidance);
+            if (!double.IsFinite(w)) throw new UsageException($"--guidance must be a finite number, got {w}");
             var outPath = r.GetValue(outFile)!;
-            OutputFolder.CheckFile(outPath, r.GetValue(force), "--out");
-            CommonOptions.ApplyRuntime(r.GetValue(threads));
+            var manifest = Checkpoint.ReadManifest(r.GetValue(checkpoint)!);
+            var images = manifest.Images is not null ? ImageOutputs.For(outPath) : null;
+            if (images is null && !outPath.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) && Path.GetExtension(outPath) is ".npy" or ".png")
+                throw new UsageException($"--out: this checkpoint generates rows, written as CSV; '{outPath}' is for images");
+            foreach (var file in images?.Files(manifest.ConditionClasses() is not null) ?? [outPath]) OutputFolder.CheckFile(file, r.GetValue(force), "--out");
+            var (classIndex, perClass) = ResolveClass(manifest, r.GetValue(classOption));
+            if (perClass) n *= manifest.ConditionClasses()!.Count; // --count is per class: one grid row each
+            var classes = new SampleClasses(classIndex, w, perClass);
+            if (w != 1 && manifest.ConditionClasses() is null) throw new UsageException("--guidance needs a class-conditional checkpoint");
+            CommonOptions.ApplyRuntime(r.GetValue(threads), error);
             var dev = ComputeDevice.Resolve(r.GetValue(device)!);
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!, preferEma: !r.GetValue(noEma), device: dev);
             var display = new ProgressDisplay(r.GetValue(progress), error);
             var watch = System.Diagnostics.Stopwatch.StartNew();
-            var classes = new SampleClasses(ResolveClass(ckpt.Manifest, r.GetValue(classOption)));
             var (samples, nfe, how) = display.Fraction("sample", p => solver.Sample(r, ckpt, n, r.GetValue(seed), dev, p, classes));
             using (samples)
             using (var labels = CheckpointSampler.ClassesFor(ckpt.Manifest, n, r.GetValue(seed), classes))
             {
+                if (images is not null)
+                {
+                    var written = images.Write(samples, labels, ckpt.Manifest, perClass, w);
+                    output.WriteLine($"wrote {n} images to {string.Join(", ", written)} ({how}, {nfe:0.#} network evaluations per sample, {watch.Elapsed.TotalSeconds:F1} s{(labels is null ? "" : $", guidance w = {w:G3}")})");
+                    return ExitCodes.Ok;
+                }
                 // A conditional checkpoint's rows carry their class as the last column, as the label column came in.
                 using var rows = labels is null ? samples.alias() : TorchSharp.torch.cat([samples, labels.to(TorchSharp.torch.float32).unsqueeze(1)], 1);
                 CsvMatrix.Write(outPath, rows);
                 output.WriteLine($"wrote {n} samples to {outPath} ({how}, {nfe:0.#} network evaluations per sample, {watch.Elapsed.TotalSeconds:F1} s)");
-                if (labels is not null && ckpt.Manifest.Table?.ClassNames is { } names)
+                if (labels is not null && ckpt.Manifest.ConditionClasses() is { } names)
                     output.WriteLine($"last column: class index ({string.Join(", ", names.Select((c, i) => $"{i} = {c}"))})");
             }
             return ExitCodes.Ok;
@@ -95,14 +111,15 @@ internal static class SampleCommand
         return command;
     }
 
-    // --class as a label of the checkpoint's classes or a 0-based index; null without the option.
-    private static int? ResolveClass(CheckpointManifest manifest, string? given)
+    // --class as a name of the checkpoint's classes, a 0-based index, or all; (null, false) without the option.
+    private static (int? Index, bool All) ResolveClass(CheckpointManifest manifest, string? given)
     {
-        if (given is null) return null;
-        var names = manifest.Table?.ClassNames ?? throw new UsageException("--class needs a class-conditional checkpoint (trained with --label-column)");
+        if (given is null) return (null, false);
+        var names = manifest.ConditionClasses() ?? throw new UsageException("--class needs a class-conditional checkpoint (a table trained with --label-column, or labelled images)");
         var byName = names.ToList().FindIndex(c => string.Equals(c, given.Trim(), StringComparison.OrdinalIgnoreCase));
-        if (byName >= 0) return byName;
-        if (int.TryParse(given, out var index) && index >= 0 && index < names.Count) return index;
-        throw new UsageException($"--class: no class '{given}' (classes: {string.Join(", ", names)})");
+        if (byName >= 0) return (byName, false);
+        if (given.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) return (null, true);
+        if (int.TryParse(given, out var index) && index >= 0 && index < names.Count) return (index, false);
+        throw new UsageException($"--class: no class '{given}' (classes: {string.Join(", ", names)}, or all)");
     }
 }

@@ -67,6 +67,9 @@ public static class SiApp
         ["class"] = "--class", ["base"] = "--base",
         ["t-clip"] = "--t-clip", ["probes"] = "--probes", ["gamma-scale"] = "--gamma-scale", ["gamma"] = "--gamma", ["interpolant"] = "--interpolant",
         ["solver"] = "--solver", ["sampler"] = "--sampler",
+        ["model"] = "--model", ["unet"] = "--unet", ["model preset"] = "--unet", ["base-channels"] = "--unet-channels", ["channel-multipliers"] = "--unet-multipliers",
+        ["unet-multipliers"] = "--unet-multipliers", ["attention-below"] = "--unet-attention", ["condition"] = "--condition", ["cond-drop"] = "--cond-drop",
+        ["guidance"] = "--guidance", ["out"] = "--out", ["generated"] = "--generated",
     };
 
     internal static int Fail(TextWriter error, string message, int code)

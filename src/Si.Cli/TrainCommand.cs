@@ -1,6 +1,7 @@
 using System.CommandLine;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Models;
 using StochasticInterpolants.Runs;
 using StochasticInterpolants.Training;
 
@@ -16,13 +17,20 @@ internal static class TrainCommand
     /// <summary>The options of a training run; every one is optional and overrides --config, which overrides the defaults.</summary>
     internal sealed class RunOptions
     {
-        public readonly Option<string?> Target = new("--target") { Description = $"target rho1: {string.Join(", ", Distributions.Names)}, or a CSV file (default {D.Target})" };
+        public readonly Option<string?> Target = new("--target") { Description = $"target rho1: {string.Join(", ", Distributions.Names)}; a CSV file (a table); images: {string.Join(", ", ImageDatasets.Names)} (fetched from Debian packages on first use), a folder with one sub-folder of PNG/JPEG images per class, or a .npy / .npz file (default {D.Target})" };
         public readonly Option<string?> Base = new("--base") { Description = $"base rho0: gaussian or a CSV file (default {D.Base})" };
         public readonly Option<string?> Interpolant = new("--interpolant") { Description = $"{string.Join(", ", InterpolantSpec.Families)} (default {D.Interpolant})" };
         public readonly Option<string?> Gamma = new("--gamma") { Description = $"latent noise gamma(t): none, sqrt (sqrt(a t(1-t))), quadratic (a t(1-t)), sin2 (a sin^2(pi t)) (default {D.Gamma})" };
         public readonly Option<double?> GammaScale = new("--gamma-scale") { Description = $"the scale a of gamma(t) (default {D.GammaScale})" };
         public readonly Option<bool?> Antithetic = new("--antithetic") { Description = "antithetic loss: average over x_t = I + gamma z and I - gamma z" };
         public readonly Option<double?> TimeClip = new("--t-clip") { Description = "draw t from [c, 1 - c] (default: 1e-3 where a derivative is singular at the ends, else 0)" };
+        public readonly Option<string?> Model = new("--model") { Description = "network: mlp or unet (default: unet for images, mlp otherwise)" };
+        public readonly Option<string?> UNetPreset = new("--unet") { Description = $"U-Net size: {string.Join(", ", UNetConfig.PresetNames)} (default {DM.UNetPreset})" };
+        public readonly Option<int?> UNetChannels = new("--unet-channels") { Description = "U-Net channels at full resolution (default: the preset's)" };
+        public readonly Option<string?> UNetMultipliers = new("--unet-multipliers") { Description = "U-Net channel multiplier per level, e.g. 1,2,2 (one level per entry; default: the preset's)" };
+        public readonly Option<int?> UNetAttention = new("--unet-attention") { Description = "U-Net self-attention at levels of at most this many pixels a side; 0 = none (default: the preset's)" };
+        public readonly Option<string?> Condition = new("--condition") { Description = "images: class (condition on the labels, with a learned no-class entry for guidance) or none (default: class when the images are labelled)" };
+        public readonly Option<double?> CondDrop = new("--cond-drop") { Description = $"probability of dropping a row's class label in training, so guidance can use the unconditional field (default {TrainingRunConfig.ImageTrainingDefaults.ConditionDropout} for images, {DT.ConditionDropout} for tables)" };
         public readonly Option<int?> Width = new("--width") { Description = $"MLP hidden width (default {DM.Width})" };
         public readonly Option<int?> Depth = new("--depth") { Description = $"MLP hidden layers (default {DM.Depth})" };
         public readonly Option<string?> Activation = new("--activation") { Description = $"silu, gelu, relu, tanh, softplus (default {DM.Activation})" };
@@ -50,18 +58,22 @@ internal static class TrainCommand
         public readonly Option<int?> ValidateEvery = new("--validate-every") { Description = "steps between validations (default: --log-every)" };
         public readonly Option<int?> Patience = new("--patience") { Description = $"validations without improvement before training stops; 0 never stops early (default {D.Patience})" };
 
-        public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Width, Depth, Activation, TimeFrequencies,
+        public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Model, UNetPreset, UNetChannels, UNetMultipliers,
+            UNetAttention, Condition, CondDrop, Width, Depth, Activation, TimeFrequencies,
             Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, CheckpointEvery,
             Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, ValidateEvery, Patience];
 
         /// <summary>Overlays the options given on the command line onto <paramref name="c"/>.</summary>
         public TrainingRunConfig Apply(ParseResult r, TrainingRunConfig c)
         {
+            c = c with { Target = r.GetValue(Target) ?? c.Target }; // first: the training defaults depend on the target (images or not)
             var m = c.ModelOrDefault; var t = c.TrainingOrDefault;
             m = m with
             {
                 Width = r.GetValue(Width) ?? m.Width, Depth = r.GetValue(Depth) ?? m.Depth,
                 Activation = r.GetValue(Activation) ?? m.Activation, TimeFrequencies = r.GetValue(TimeFrequencies) ?? m.TimeFrequencies,
+                Type = r.GetValue(Model) ?? m.Type, UNetPreset = r.GetValue(UNetPreset) ?? m.UNetPreset, UNetChannels = r.GetValue(UNetChannels) ?? m.UNetChannels,
+                UNetMultipliers = r.GetValue(UNetMultipliers) ?? m.UNetMultipliers, UNetAttention = r.GetValue(UNetAttention) ?? m.UNetAttention,
             };
             t = t with
             {
@@ -69,11 +81,11 @@ internal static class TrainCommand
                 Optimizer = r.GetValue(Optimizer) ?? t.Optimizer, WeightDecay = r.GetValue(WeightDecay) ?? t.WeightDecay,
                 WarmupSteps = r.GetValue(Warmup) ?? t.WarmupSteps, Schedule = r.GetValue(Schedule) ?? t.Schedule,
                 GradientClip = r.GetValue(GradClip) ?? t.GradientClip, EmaDecay = r.GetValue(Ema) ?? t.EmaDecay,
-                Seed = r.GetValue(Seed) ?? t.Seed, LogEvery = r.GetValue(LogEvery) ?? t.LogEvery,
+                Seed = r.GetValue(Seed) ?? t.Seed, LogEvery = r.GetValue(LogEvery) ?? t.LogEvery, ConditionDropout = r.GetValue(CondDrop) ?? t.ConditionDropout,
             };
             return c with
             {
-                Target = r.GetValue(Target) ?? c.Target, Base = r.GetValue(Base) ?? c.Base, Interpolant = r.GetValue(Interpolant) ?? c.Interpolant,
+                Base = r.GetValue(Base) ?? c.Base, Condition = r.GetValue(Condition) ?? c.Condition, Interpolant = r.GetValue(Interpolant) ?? c.Interpolant,
                 Gamma = r.GetValue(Gamma) ?? c.Gamma, GammaScale = r.GetValue(GammaScale) ?? c.GammaScale,
                 Antithetic = r.GetValue(Antithetic) ?? c.Antithetic, TimeClip = r.GetValue(TimeClip) ?? c.TimeClip,
                 Device = r.GetValue(Device) ?? c.Device, Learn = r.GetValue(Learn) ?? c.Learn, Model = m, Training = t,
@@ -111,7 +123,7 @@ internal static class TrainCommand
                 if (given is not null) throw new UsageException($"--resume continues the stored configuration; {given.Name} cannot be combined with it");
                 folder = resumeFolder;
                 var cfg = TrainingRun.ResumableConfig(folder); // reads and checks the snapshot before the native runtime starts
-                CommonOptions.ApplyRuntime(r.GetValue(threads));
+                CommonOptions.ApplyRuntime(r.GetValue(threads), error);
                 result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Resume(folder, p, cts.Token));
             }
             else
@@ -122,9 +134,9 @@ internal static class TrainCommand
                     : r.GetValue(preset) is { } name ? Presets.Get(name, r.GetValue(run.Seed) ?? 0)
                     : new TrainingRunConfig();
                 var cfg = run.Apply(r, baseConfig);
-                var pieces = RunPieces.Build(cfg); // validate everything before the native runtime starts
+                var pieces = RunPieces.Build(cfg, m => error.WriteLine($"si: {m}")); // validate everything before the native runtime starts
                 Checkpoints.OutputFolder.CheckForRun(folder, r.GetValue(force));
-                CommonOptions.ApplyRuntime(r.GetValue(threads));
+                CommonOptions.ApplyRuntime(r.GetValue(threads), error);
                 foreach (var w in TrainingRun.Warnings(cfg, pieces)) error.WriteLine($"si: note: {w}");
                 if (pieces.Table is { } table)
                     error.WriteLine(table.Record.ValidationRows > 0

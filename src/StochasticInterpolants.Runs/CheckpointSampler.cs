@@ -26,7 +26,8 @@ public static class CheckpointSampler
         IDistribution d;
         try
         {
-            d = manifest.Table is not { } table || !RunPieces.IsFile(spec) ? DataSources.Parse(spec, manifest.Dimension)
+            d = manifest.Images is { } images && kind == InterpolantKind.Mirror ? ImageTrainingSet(images)
+                : manifest.Table is not { } table || !RunPieces.IsFile(spec) ? DataSources.Parse(spec, manifest.Dimension)
                 : kind == InterpolantKind.Mirror ? TrainingRows(table, spec)
                 : TablePieces.EncodedBase(table, spec, Path.GetFileName(manifest.Target));
         }
@@ -36,6 +37,14 @@ public static class CheckpointSampler
         }
         if (d.Dimension != manifest.Dimension) throw new CheckpointException($"base '{spec}' has dimension {d.Dimension}, the checkpoint {manifest.Dimension}");
         return d;
+    }
+
+    // The mirror interpolant's base on images: the training images (the data set loaded again, checked against the record).
+    private static ImageDistribution ImageTrainingSet(ImageRecord record)
+    {
+        var data = ImageDatasets.Load(record.Source);
+        if (data.Sha256 != record.Sha256) throw new DataFormatException($"'{record.Source}' changed since training (SHA-256 differs): the mirror interpolant starts from the training images");
+        return new ImageDistribution(data.Train, withLabels: record.Conditional);
     }
 
     // The mirror interpolant's base: the training rows of the table file, read and split as in training, encoded.
@@ -51,9 +60,10 @@ public static class CheckpointSampler
 
     /// <summary>
     /// Draws <paramref name="count"/> samples: X_0 from the checkpoint's base (seeded by <paramref name="seed"/>), pushed
-    /// through the learned flow to t = 1 by <paramref name="solver"/>. Returns a [count, d] float32 CPU tensor in the data's
-    /// units (a table's encoding undone) and the number of evaluations of b along each trajectory (NFE; the mean over
-    /// chunks for adaptive solvers). A class-conditional checkpoint samples <paramref name="classes"/> (see <see cref="SampleClasses"/>).
+    /// through the learned flow to t = 1 by <paramref name="solver"/>. Returns the samples on the CPU in the data's units —
+    /// [count, d] float32 with a table's encoding undone, or uint8 pixels [count, c, h, w] for images — and the number of
+    /// evaluations of b along each trajectory (NFE; the mean over chunks for adaptive solvers). A class-conditional
+    /// checkpoint samples <paramref name="classes"/> (see <see cref="SampleClasses"/>), guided with its weight.
     /// </summary>
     public static (Tensor Samples, double FunctionEvaluations) Sample(Checkpoint checkpoint, int count, IOdeSolver solver, long seed,
         Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null, SampleClasses? classes = null)
@@ -61,7 +71,7 @@ public static class CheckpointSampler
         var fields = checkpoint.Fields();
         var (start, end) = fields.VelocityInterval(checkpoint.Manifest.TimeClip);
         return Run(checkpoint, count, seed, device, chunkSize, progress, classes,
-            (x0, _, p, c) => solver.Integrate(fields.WithCondition(c).Velocity(), x0, start, end, new OdeOptions(Progress: p)));
+            (x0, _, p, c) => solver.Integrate(fields.WithGuidance(c, classes?.Guidance ?? 1).Velocity(), x0, start, end, new OdeOptions(Progress: p)));
     }
 
     /// <summary>
@@ -76,18 +86,27 @@ public static class CheckpointSampler
         var fields = checkpoint.Fields();
         var (start, end) = SdeInterval(fields, eps, checkpoint.Manifest.TimeClip, denoiseLastStep);
         return Run(checkpoint, count, seed, device, chunkSize, progress, classes,
-            (x0, g, p, c) => solver.Integrate(fields.WithCondition(c), eps, x0, start, end, g, new SdeOptions(Progress: p, DenoiseLastStep: denoiseLastStep)));
+            (x0, g, p, c) => solver.Integrate(fields.WithGuidance(c, classes?.Guidance ?? 1), eps, x0, start, end, g, new SdeOptions(Progress: p, DenoiseLastStep: denoiseLastStep)));
     }
 
     /// <summary>
     /// The class of every sample of a class-conditional checkpoint (int64 [count]): all <paramref name="classes"/>.Class
-    /// when given, else drawn from the training rows' class frequencies with a generator seeded by <paramref name="seed"/>
-    /// (so the unconditional mixture is reproduced); null for a checkpoint without classes.
+    /// when given; with <see cref="SampleClasses.PerClass"/>, count / K of each class in order (count must be a multiple of
+    /// the K classes); else drawn from the training rows' class frequencies with a generator seeded by
+    /// <paramref name="seed"/> (so the unconditional mixture is reproduced); null for a checkpoint without classes.
     /// </summary>
     public static Tensor? ClassesFor(CheckpointManifest manifest, int count, long seed, SampleClasses? classes)
     {
-        if (manifest.Table?.ClassNames is not { } names || manifest.Table.ClassCounts is not { } counts)
-            return classes?.Class is not null ? throw new InvalidSettingException("class", "this checkpoint was trained without classes (no label column)") : null;
+        if (manifest.ConditionClasses() is not { } names || manifest.ConditionClassCounts() is not { } counts)
+            return classes?.Class is not null || classes?.PerClass == true ? throw new InvalidSettingException("class", "this checkpoint was trained without classes (no label column or class condition)")
+                : classes is { Guidance: not 1.0 } ? throw new InvalidSettingException("guidance", "guidance needs a class-conditional checkpoint")
+                : null;
+        if (classes?.PerClass == true)
+        {
+            if (count % names.Count != 0) throw new InvalidSettingException("count", $"sampling every class needs a count that is a multiple of the {names.Count} classes, got {count}");
+            using var each = arange(names.Count, dtype: int64);
+            return each.repeat_interleave(count / names.Count);
+        }
         if (classes?.Class is { } k)
             return k >= 0 && k < names.Count ? full(count, (long)k, dtype: int64)
                 : throw new InvalidSettingException("class", $"class index {k} is outside 0..{names.Count - 1}");
@@ -116,6 +135,7 @@ public static class CheckpointSampler
         var baseDistribution = BaseOf(checkpoint.Manifest);
         using var labels = ClassesFor(checkpoint.Manifest, count, seed, classes);
         var encoding = checkpoint.Manifest.Table?.Encoding;
+        var pixels = checkpoint.Manifest.Images?.Scaling();
         using var generator = new Generator((ulong)seed);
         var chunks = new List<Tensor>();
         long nfe = 0; var chunkCount = 0;
@@ -125,7 +145,7 @@ public static class CheckpointSampler
             {
                 var n = Math.Min(chunkSize, count - done);
                 using var scope = NewDisposeScope();
-                var x0 = baseDistribution.Sample(n, generator);
+                var x0 = baseDistribution.Sample(n, generator).reshape([n, .. checkpoint.Manifest.SampleShape()]);
                 if (device is not null && device.type != TorchSharp.DeviceType.CPU) x0 = x0.to(device);
                 var offset = (double)done / count; var share = (double)n / count;
                 var chunkProgress = progress is null ? null : new SyncProgress<double>(f => progress.Report(offset + share * f));
@@ -134,8 +154,9 @@ public static class CheckpointSampler
                 using var solution = integrate(x0, generator, chunkProgress, condition);
                 nfe += solution.FunctionEvaluations; chunkCount++;
                 var final = solution.Final.cpu().detach();
-                // A table's samples go back to the data's units (the encoding undone, dequantised columns rounded down).
-                chunks.Add((encoding is null ? final.clone() : encoding.Decode(final)).MoveToOuterDisposeScope());
+                // A table's samples go back to the data's units (the encoding undone, dequantised columns rounded down),
+                // images to pixels.
+                chunks.Add((encoding is not null ? encoding.Decode(final) : pixels is not null ? pixels.Decode(final) : final.clone()).MoveToOuterDisposeScope());
                 done += n;
             }
             return (cat(chunks, 0), (double)nfe / chunkCount);
@@ -147,6 +168,8 @@ public static class CheckpointSampler
     }
 }
 
-/// <summary>Which classes a class-conditional checkpoint samples.</summary>
+/// <summary>Which classes a class-conditional checkpoint samples, and how strongly.</summary>
 /// <param name="Class">Every sample of this class index; null draws classes in the training rows' proportions.</param>
-public sealed record SampleClasses(int? Class = null);
+/// <param name="Guidance">The classifier-free guidance weight w (docs/theory.md §10; 1 = the plain conditional model).</param>
+/// <param name="PerClass">Every class in turn, an equal number of samples each (rows of a grid); overrides <paramref name="Class"/>.</param>
+public sealed record SampleClasses(int? Class = null, double Guidance = 1.0, bool PerClass = false);

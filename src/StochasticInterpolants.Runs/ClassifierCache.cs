@@ -67,15 +67,6 @@ public static class ClassifierCache
     // Bump when the network, its training or the key's contents change meaning, so old entries are not reused.
     private const string KeyVersion = "si-reference-classifier-v1";
 
-    /// <summary>The data folder: $SI_DATA, else $XDG_CACHE_HOME/stochastic-interpolants/datasets, else ~/.cache/stochastic-interpolants/datasets.</summary>
-    public static string DataRoot()
-    {
-        if (Environment.GetEnvironmentVariable("SI_DATA") is { Length: > 0 } data) return data;
-        var cache = Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        return Path.Combine(cache, "stochastic-interpolants", "datasets");
-    }
-
     /// <summary>The classifier configuration for images shaped like <paramref name="images"/> (default widths).</summary>
     public static ClassifierConfig ConfigFor(ImageSet images) =>
         new((int)images.Shape[0], (int)images.Shape[1], (int)images.Shape[2], images.ClassNames?.Count
@@ -102,7 +93,7 @@ public static class ClassifierCache
         config.Validate();
         CheckData(train, test, config);
         var key = Key(train, config, training);
-        var root = Path.Combine(dataRoot ?? DataRoot(), "classifiers");
+        var root = Path.Combine(dataRoot ?? ImageDatasets.CacheFolder, "classifiers");
         var folder = Path.Combine(root, key);
         if (Directory.Exists(folder))
         {

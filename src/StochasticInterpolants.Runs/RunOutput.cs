@@ -59,18 +59,18 @@ internal static class RunOutput
     public static string FieldName(FieldKind kind) => Checkpoint.WeightsFileName(kind).Split('.')[1];
 
     /// <summary>Writes the checkpoint (weights, then manifest), config.json and loss.png; returns the manifest.</summary>
-    public static CheckpointManifest Write(string folder, TrainingRunConfig config, RunPieces pieces, IReadOnlyList<MlpNetwork> networks,
-        IReadOnlyList<ExponentialMovingAverage?> emas, TrainingResult result, TableRecord? table)
+    public static CheckpointManifest Write(string folder, TrainingRunConfig config, RunPieces pieces, IReadOnlyList<ITimeConditionedNetwork> networks,
+        IReadOnlyList<ExponentialMovingAverage?> emas, TrainingResult result, TableRecord? table, ImageRecord? images)
     {
         var objectives = pieces.Objectives;
         var manifest = new CheckpointManifest(
             CheckpointManifest.CurrentFormat,
             pieces.Interpolant.Spec ?? throw new ArgumentException($"the interpolant '{pieces.Interpolant.Name}' cannot be saved in a checkpoint: register it by name"),
-            objectives.Select((o, i) => new NetworkEntry(o.Kind, networks[i].Spec, Checkpoint.WeightsFileName(o.Kind),
+            objectives.Select((o, i) => new NetworkEntry(o.Kind, networks[i].Spec ?? throw new ArgumentException("a custom network cannot be saved in a checkpoint: register its architecture"), Checkpoint.WeightsFileName(o.Kind),
                 emas[i] is null ? null : Checkpoint.EmaWeightsFileName(o.Kind))).ToList(),
             Describe(config.Base), Describe(config.Target), pieces.Target.Dimension, objectives.Max(o => o.TimeClip), config.Antithetic,
-            config.TrainingOrDefault, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow, table, result.Selection);
-        Checkpoint.Save(folder, manifest, networks.Select((n, i) => ((torch.nn.Module)n, emas[i]?.State)).ToList());
+            config.TrainingOrDefault, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow, table, result.Selection, images);
+        Checkpoint.Save(folder, manifest, networks.Select((n, i) => (n.Module, emas[i]?.State)).ToList());
         // Written with the checkpoint (not before training) so a failed run never leaves a config that disagrees with the weights.
         AtomicFile.WriteText(Path.Combine(folder, "config.json"), config.ToJson());
         if (result.Log.Count > 0)
@@ -79,6 +79,6 @@ internal static class RunOutput
         return manifest;
     }
 
-    // A CSV path is stored absolute so `si sample` finds it from any working folder.
-    private static string Describe(string spec) => File.Exists(spec) ? Path.GetFullPath(spec) : spec;
+    // A file or folder is stored absolute so `si sample` finds it from any working folder.
+    private static string Describe(string spec) => File.Exists(spec) || Directory.Exists(spec) ? Path.GetFullPath(spec) : spec;
 }

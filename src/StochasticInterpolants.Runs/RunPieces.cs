@@ -21,19 +21,33 @@ namespace StochasticInterpolants.Runs;
 /// <param name="Interpolant">The interpolant.</param>
 /// <param name="Coupling">Where batches come from.</param>
 /// <param name="Objectives">One per learned field, in the order of <see cref="TrainingRunConfig.LearnedFields"/>.</param>
-/// <param name="Table">For a file target: its record, validation rows and warnings; null for a built-in target.</param>
+/// <param name="Table">For a table file target: its record, validation rows and warnings; null otherwise.</param>
+/// <param name="Images">For an image target: the images and their record; null otherwise.</param>
 public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterpolant Interpolant, ICoupling Coupling, IReadOnlyList<IObjective> Objectives,
-    TablePieces? Table = null)
+    TablePieces? Table = null, ImagePieces? Images = null)
 {
-    /// <summary>Validates <paramref name="config"/> and builds the pieces, without training (so errors surface before any work).</summary>
-    public static RunPieces Build(TrainingRunConfig config)
+    /// <summary>
+    /// Validates <paramref name="config"/> and builds the pieces, without training (so errors surface before any work);
+    /// <paramref name="message"/> hears about a data set fetched on first use.
+    /// </summary>
+    public static RunPieces Build(TrainingRunConfig config, Action<string>? message = null)
     {
         config.TrainingOrDefault.Validate();
         config.ValidateRun();
         var interpolant = new InterpolantSpec(config.Interpolant, config.Gamma, config.GammaScale).Build();
         IDistribution target, baseDistribution;
         TablePieces? table = null;
-        if (IsFile(config.Target))
+        ImagePieces? images = null;
+        if (config.ImageTarget)
+        {
+            RefuseTableOptions(config, "an image target");
+            if (config.Normalize is not null) throw new InvalidSettingException("normalize", "images are scaled to [-1, 1] from their pixel levels; --normalize applies to tables");
+            images = ImagePieces.Build(config, message);
+            target = images.Target;
+            if (IsFile(config.Base)) throw new InvalidSettingException("base", $"an image target starts from the Gaussian base (got '{config.Base}')");
+            baseDistribution = DataSources.Parse(config.Base, target.Dimension);
+        }
+        else if (IsFile(config.Target))
         {
             if (!File.Exists(config.Target)) DataSources.Parse(config.Target); // the reader's message: unknown name, missing file, a folder
             table = TablePieces.Build(config);
@@ -42,10 +56,9 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
         }
         else
         {
-            if (config.Validation is { } v && v.Trim() != "0")
-                throw new InvalidSettingException("validation", $"'{config.Target}' is a built-in target with fresh samples on every draw: validation rows go with a file target (give --validation 0 or a CSV --target)");
-            foreach (var (name, given) in new[] { ("columns", config.Columns), ("label-column", config.LabelColumn) })
-                if (given is not null) throw new InvalidSettingException(name, $"'{config.Target}' is a built-in target, not a table");
+            RefuseTableOptions(config, "a built-in target with fresh samples on every draw");
+            if (config.Condition?.Trim().ToLowerInvariant() is { } c && c != "none")
+                throw new InvalidSettingException("condition", $"'{config.Target}' has no class labels (a table's come from --label-column)");
             if (config.NormalizationFor(fileTarget: false) != Normalization.None)
                 throw new InvalidSettingException("normalize", "normalisation applies to a file target; built-in targets are used as defined");
             target = DataSources.Parse(config.Target);
@@ -54,9 +67,19 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
         var coupling = Couplings.Couplings.For(interpolant, baseDistribution, target);
         var objectiveOptions = new ObjectiveOptions(config.Antithetic, config.TimeClip);
         var objectives = config.LearnedFields().Select(kind => Objective.For(kind, interpolant, objectiveOptions)).ToList();
-        var pieces = new RunPieces(baseDistribution, target, interpolant, coupling, objectives, table);
-        pieces.ModelConfig(config).Validate();
+        var pieces = new RunPieces(baseDistribution, target, interpolant, coupling, objectives, table, images);
+        _ = pieces.ModelSpecFor(config); // validates the architecture
         return pieces;
+    }
+
+    // Options that only mean something for a table file.
+    private static void RefuseTableOptions(TrainingRunConfig config, string what)
+    {
+        if (config.Validation is { } v && v.Trim() != "0")
+            throw new InvalidSettingException("validation", $"'{config.Target}' is {what}: validation rows go with a table file (give --validation 0 or a CSV --target)");
+        foreach (var (name, given) in new[] { ("columns", config.Columns), ("label-column", config.LabelColumn) })
+            if (given is not null) throw new InvalidSettingException(name, $"'{config.Target}' is {what}, not a table");
+        if (config.SkipRows != 0) throw new InvalidSettingException("skip-rows", $"'{config.Target}' is {what}, not a table");
     }
 
     /// <summary>True when <paramref name="spec"/> names a file rather than a built-in distribution.</summary>
@@ -66,18 +89,34 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
     /// One network per learned field, of the configured architecture: the first keeps the run's seed, the others are offset
     /// from it, so adding a field never changes the velocity network's initialisation.
     /// </summary>
-    public IReadOnlyList<MlpNetwork> CreateNetworks(TrainingRunConfig config)
+    public IReadOnlyList<ITimeConditionedNetwork> CreateNetworks(TrainingRunConfig config)
     {
-        var mlp = ModelConfig(config);
+        var spec = ModelSpecFor(config);
         var seed = config.TrainingOrDefault.Seed;
-        return Objectives.Select((_, i) => new MlpNetwork(mlp, seed + 7919L * i)).ToList();
+        return Objectives.Select((_, i) => spec.Build(seed + 7919L * i)).ToList();
     }
 
-    /// <summary>The architecture: the configured MLP on the target's dimension, with a class input when the table has labels.</summary>
-    public MlpConfig ModelConfig(TrainingRunConfig config)
+    /// <summary>
+    /// The architecture: <see cref="ModelOptions.Type"/> (by default a U-Net for images, an MLP otherwise) on the target's
+    /// shape, with a class input when a table has a label column or an image run is class-conditional. Validated.
+    /// </summary>
+    public ModelSpec ModelSpecFor(TrainingRunConfig config)
     {
         var m = config.ModelOrDefault;
-        return new MlpConfig(Target.Dimension, m.Width, m.Depth, m.Activation, m.TimeFrequencies, Classes: Table?.Record.ClassNames?.Count ?? 0);
+        var type = m.Type?.Trim().ToLowerInvariant() ?? (Images is null ? "mlp" : "unet");
+        var classes = Table?.Record.ClassNames?.Count ?? Images?.ConditionClasses ?? 0;
+        switch (type)
+        {
+            case "mlp":
+                var mlp = new MlpConfig(Target.Dimension, m.Width, m.Depth, m.Activation, m.TimeFrequencies, Classes: classes);
+                mlp.Validate();
+                return new ModelSpec("mlp", mlp);
+            case "unet":
+                if (Images is null) throw new InvalidSettingException("model", $"a U-Net needs images; '{Target.Name}' is flat data (use --model mlp)");
+                return new ModelSpec("unet", null, Images.UNetConfig(m).ToJson());
+            default:
+                throw new InvalidSettingException("model", $"unknown model '{m.Type}' (expected mlp or unet)");
+        }
     }
 }
 

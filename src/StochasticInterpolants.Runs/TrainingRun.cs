@@ -85,13 +85,13 @@ public static class TrainingRun
     {
         var networks = pieces.CreateNetworks(config);
         try { return Warnings(pieces, networks); }
-        finally { foreach (var n in networks) n.Dispose(); }
+        finally { foreach (var n in networks) n.Module.Dispose(); }
     }
 
-    private static IReadOnlyList<string> Warnings(RunPieces pieces, IReadOnlyList<MlpNetwork> networks)
+    private static IReadOnlyList<string> Warnings(RunPieces pieces, IReadOnlyList<ITimeConditionedNetwork> networks)
     {
         if (pieces.Table is not { } table) return [];
-        var parameters = networks.Sum(n => n.parameters().Sum(p => p.numel()));
+        var parameters = networks.Sum(n => n.Module.parameters().Sum(p => p.numel()));
         return table.SizeWarning(parameters) is { } small ? [.. table.Warnings, small] : table.Warnings;
     }
 
@@ -112,7 +112,7 @@ public static class TrainingRun
         var networks = pieces.CreateNetworks(config);
         try
         {
-            if (device.type != DeviceType.CPU) foreach (var n in networks) n.to(device);
+            if (device.type != DeviceType.CPU) foreach (var n in networks) n.Module.to(device);
             var learned = pieces.Objectives.Select((o, i) => new LearnedNetwork(o, networks[i])).ToList();
             using var validator = CreateValidator(config, pieces, learned, device);
             var selection = validator is null ? null : new ModelSelection(validator, config.ValidateEvery ?? options.LogEvery, config.Patience);
@@ -134,7 +134,7 @@ public static class TrainingRun
             try
             {
                 var table = pieces.Table?.Record is { } record ? record with { ValidationNll = validator?.NllDescription } : null;
-                var manifest = RunOutput.Write(outputFolder, config, pieces, networks, emas, result, table);
+                var manifest = RunOutput.Write(outputFolder, config, pieces, networks, emas, result, table, pieces.Images?.Record);
                 // The snapshot is kept after Ctrl-C (for --resume) and dropped once the final checkpoint is safely written.
                 if (result.Completed) TrainingStateFolder.Delete(outputFolder);
                 return new TrainingRunResult(outputFolder, result, manifest, Warnings(pieces, networks));
@@ -146,7 +146,7 @@ public static class TrainingRun
         }
         finally
         {
-            foreach (var n in networks) n.Dispose();
+            foreach (var n in networks) n.Module.Dispose();
         }
     }
 }

@@ -8,12 +8,18 @@ using StochasticInterpolants.Training;
 
 namespace StochasticInterpolants.Runs;
 
-/// <summary>Architecture options of the default MLP (the data dimension comes from the data).</summary>
-/// <param name="Width">Hidden width.</param>
-/// <param name="Depth">Hidden layers.</param>
-/// <param name="Activation">silu, gelu, relu, tanh or softplus.</param>
-/// <param name="TimeFrequencies">Fourier time-embedding frequencies K.</param>
-public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activation = "silu", int TimeFrequencies = 8);
+/// <summary>Architecture options (the data's shape and classes come from the data).</summary>
+/// <param name="Width">MLP hidden width.</param>
+/// <param name="Depth">MLP hidden layers.</param>
+/// <param name="Activation">MLP activation: silu, gelu, relu, tanh or softplus.</param>
+/// <param name="TimeFrequencies">MLP Fourier time-embedding frequencies K.</param>
+/// <param name="Type">mlp or unet; null: unet for images, mlp otherwise.</param>
+/// <param name="UNetPreset">The U-Net's size: tiny, small or medium (see <c>UNetConfig.Preset</c>).</param>
+/// <param name="UNetChannels">The U-Net's channels at full resolution, replacing the preset's; null: the preset's.</param>
+/// <param name="UNetMultipliers">The U-Net's channel multiplier per level, comma-separated (e.g. "1,2,2"); null: the preset's.</param>
+/// <param name="UNetAttention">Self-attention at levels of at most this resolution (0: none); null: the preset's.</param>
+public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activation = "silu", int TimeFrequencies = 8,
+    string? Type = null, string UNetPreset = "small", int? UNetChannels = null, string? UNetMultipliers = null, int? UNetAttention = null);
 
 /// <summary>
 /// Everything a training run needs, as one immutable record; also the schema of <c>si train --config FILE.json</c>.
@@ -41,6 +47,7 @@ public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activat
 /// <param name="Integers">Columns holding only whole numbers: dequantize (add u ~ U[0, 1) on every draw) or refuse.</param>
 /// <param name="ValidateEvery">Steps between validations; null: the log interval.</param>
 /// <param name="Patience">Validations without improvement before training stops; 0 never stops early.</param>
+/// <param name="Condition">How an image set's labels condition the network: class or none; null: class when the images are labelled.</param>
 public sealed record TrainingRunConfig(
     string Target = "checkerboard",
     string Base = "gaussian",
@@ -61,8 +68,27 @@ public sealed record TrainingRunConfig(
     string? LabelColumn = null,
     string Integers = "dequantize",
     int? ValidateEvery = null,
-    int Patience = 10)
+    int Patience = 10,
+    string? Condition = null)
 {
+    /// <summary>
+    /// Training defaults for image targets (docs/theory.md §9), used when <see cref="Training"/> is not given: a U-Net step
+    /// costs thousands of times an MLP step, so batches are small, and labels are dropped for guidance.
+    /// </summary>
+    public static TrainingOptions ImageTrainingDefaults { get; } = new(Steps: 4000, BatchSize: 64, LearningRate: 1e-3, WarmupSteps: 200, ConditionDropout: 0.1);
+
+    /// <summary>True when <see cref="Target"/> names images (a data set name, a folder, a .npy / .npz file).</summary>
+    [JsonIgnore]
+    public bool ImageTarget => ImageDatasets.IsImageSpec(Target);
+
+    /// <summary>Whether the network is conditioned on class labels, from <see cref="Condition"/> (null: when labelled).</summary>
+    public bool ConditionOnClasses(bool labelled) => (Condition?.Trim().ToLowerInvariant()) switch
+    {
+        null => labelled,
+        "class" or "classes" => labelled ? true : throw new InvalidSettingException("condition", $"'{Target}' has no class labels to condition on (use --condition none)"),
+        "none" => false,
+        _ => throw new InvalidSettingException("condition", $"unknown condition '{Condition}' (expected none or class)"),
+    };
     /// <summary>The fields to learn, parsed from <see cref="Learn"/>.</summary>
     public IReadOnlyList<FieldKind> LearnedFields()
     {
@@ -86,7 +112,7 @@ public sealed record TrainingRunConfig(
     public ModelOptions ModelOrDefault => Model ?? new ModelOptions();
     /// <summary>The training options in force (defaults when null).</summary>
     [JsonIgnore]
-    public TrainingOptions TrainingOrDefault => Training ?? new TrainingOptions();
+    public TrainingOptions TrainingOrDefault => Training ?? (ImageTarget ? ImageTrainingDefaults : new TrainingOptions());
 
     /// <summary>The normalisation in force: <see cref="Normalize"/>, or standard for a file target and none for a built-in one.</summary>
     public Normalization NormalizationFor(bool fileTarget) => (Normalize?.Trim().ToLowerInvariant() ?? (fileTarget ? "standard" : "none")) switch

@@ -59,7 +59,7 @@ public static partial class TransportReport
         var m = checkpoint.Manifest;
         var sections = new List<Section>();
         // A table (any number of columns) or a target that is not 2-D gets the table sections; the 2-D branch samples a built-in target by name.
-        var tableReport = m.Table is not null || m.Dimension != 2;
+        var tableReport = m.Images is null && (m.Table is not null || m.Dimension != 2);
         using var g = new Generator((ulong)o.Seed);
 
         // 1-D teaching animation: exact b for N(0, 1) -> three Gaussians, the seed's Eulerian and Lagrangian pictures in step;
@@ -76,7 +76,15 @@ public static partial class TransportReport
         progress?.Report(0.15);
 
         string html;
-        if (!tableReport)
+        if (m.Images is not null)
+        {
+            var notes = new List<string>();
+            ImageSections(outFolder, checkpointFolder, checkpoint, o, sections, notes, progress);
+            sections.Add(teaching);
+            progress?.Report(0.95);
+            html = Html(m, checkpointFolder, outFolder, sections, ImageIntro(m), notes, metrics: true);
+        }
+        else if (!tableReport)
         {
             sections.Add(teaching);
             var baseDistribution = CheckpointSampler.BaseOf(m);

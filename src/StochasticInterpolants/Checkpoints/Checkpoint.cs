@@ -35,6 +35,7 @@ public sealed record NetworkEntry(FieldKind Represents, ModelSpec Model, string 
 /// <param name="CreatedUtc">When the checkpoint was written.</param>
 /// <param name="Table">For a table target: the file, split, encoding and baseline (null for built-in targets).</param>
 /// <param name="Selection">What model selection kept, or null when it was off.</param>
+/// <param name="Images">For an image target: its source, shape, pixel levels, classes and split (null otherwise).</param>
 public sealed record CheckpointManifest(
     string Format,
     InterpolantSpec Interpolant,
@@ -49,8 +50,18 @@ public sealed record CheckpointManifest(
     double FinalLoss,
     DateTime CreatedUtc,
     TableRecord? Table = null,
-    SelectionOutcome? Selection = null)
+    SelectionOutcome? Selection = null,
+    ImageRecord? Images = null)
 {
+    /// <summary>The classes the networks are conditioned on (a table's label column or an image set's classes), or null.</summary>
+    public IReadOnlyList<string>? ConditionClasses() => Table?.ClassNames ?? (Images is { Conditional: true } i ? i.ClassNames : null);
+
+    /// <summary>Training samples per class of <see cref="ConditionClasses"/>, or null.</summary>
+    public IReadOnlyList<long>? ConditionClassCounts() => Table?.ClassCounts ?? (Images is { Conditional: true } i ? i.ClassCounts : null);
+
+    /// <summary>The shape of one sample: an image's [c, h, w], else [d].</summary>
+    public IReadOnlyList<long> SampleShape() => Images?.Shape ?? [Dimension];
+
     /// <summary>The current format tag.</summary>
     public const string CurrentFormat = "si-checkpoint/1";
 }

@@ -65,7 +65,7 @@ public sealed class ImageSet : IDisposable
 }
 
 /// <summary>
-/// The map between discrete pixels k in {0, ..., L-1} and the flow's space [-1, 1] (docs/theory.md §10): uniform
+/// The map between discrete pixels k in {0, ..., L-1} and the flow's space [-1, 1] (docs/theory.md §9): uniform
 /// dequantisation y = 2 (k + u) / L - 1 with u ~ U[0, 1)^D, and back k = clamp(floor(L (y + 1) / 2), 0, L - 1). Its
 /// Jacobian is constant, so log p_k(k + u) = log p_y(y) + D log(2 / L), and the discrete negative log-likelihood in bits
 /// per dimension is bpd = NLL_y / (D ln 2) + log2(L / 2) (= NLL_y / (D ln 2) + 7 for 8-bit images).
@@ -114,7 +114,7 @@ public sealed record ImageScaling(int Levels)
 /// by <see cref="ImageScaling.Encode"/> (dequantised afresh on every draw); labelled images return their class as the
 /// condition. No density.
 /// </summary>
-public sealed class ImageDistribution : SampledDistribution, IDistribution // (re-listed: its SampleWithCondition and Shape replace the interface's defaults)
+public sealed class ImageDistribution : SampledDistribution, IDistribution, IDisposable // (re-listed: its SampleWithCondition and Shape replace the interface's defaults)
 {
     private readonly Tensor? _labels;
 
@@ -153,4 +153,7 @@ public sealed class ImageDistribution : SampledDistribution, IDistribution // (r
         using var pixels = Images.Pixels.index_select(0, index);
         return (Scaling.Encode(pixels, generator), _labels?.index_select(0, index));
     }
+
+    /// <summary>Disposes the labels' tensor (not the images, which the caller owns).</summary>
+    public void Dispose() => _labels?.Dispose();
 }

@@ -39,7 +39,7 @@ public sealed record TrainingBatch(Tensor X0, Tensor X1, Tensor Z, Tensor T, Ten
     /// <summary>
     /// The batch with each row's class label replaced, with probability <paramref name="probability"/>, by -1 (the "no class"
     /// label): how a class-conditional network also learns the unconditional field that classifier-free guidance needs
-    /// (docs/theory.md §11). One uniform per row is drawn from <paramref name="generator"/>; a batch without a condition, or a
+    /// (docs/theory.md §10). One uniform per row is drawn from <paramref name="generator"/>; a batch without a condition, or a
     /// probability of 0, is returned as it is and draws nothing.
     /// </summary>
     public TrainingBatch WithConditionDropped(double probability, Generator generator)

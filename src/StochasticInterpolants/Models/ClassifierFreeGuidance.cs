@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Models;
 
 /// <summary>
-/// Classifier-free guidance (docs/theory.md §11) of a class-conditional network f(x, t, c) trained with its labels dropped
+/// Classifier-free guidance (docs/theory.md §10) of a class-conditional network f(x, t, c) trained with its labels dropped
 /// at random (so it also learned the unconditional field f(x, t, none)):
 /// f_w(x, t, c) = f(x, t, none) + w (f(x, t, c) - f(x, t, none)).
 /// Convention: w = 1 is the plain conditional model (evaluated once, no unconditional pass), w = 0 the unconditional one,

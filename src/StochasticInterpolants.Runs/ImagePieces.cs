@@ -1,0 +1,58 @@
+using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Data;
+using StochasticInterpolants.Models;
+using StochasticInterpolants.Runtime;
+
+namespace StochasticInterpolants.Runs;
+
+/// <summary>
+/// An image target made ready for training (docs/theory.md §9): the data set loaded (fetched on first use), its training
+/// split as the flow's target (dequantised and scaled to [-1, 1] on every draw, labels as the condition when the run is
+/// class-conditional) and what the checkpoint records.
+/// </summary>
+/// <param name="Data">The training and test images.</param>
+/// <param name="Target">The training images as the flow sees them.</param>
+/// <param name="Record">What the checkpoint records.</param>
+public sealed record ImagePieces(ImageData Data, ImageDistribution Target, ImageRecord Record)
+{
+    /// <summary>Loads <see cref="TrainingRunConfig.Target"/>; <paramref name="message"/> hears about a first-time download.</summary>
+    public static ImagePieces Build(TrainingRunConfig config, Action<string>? message = null)
+    {
+        var data = ImageDatasets.Load(config.Target, message);
+        var train = data.Train;
+        var conditional = config.ConditionOnClasses(train.Labels is not null);
+        var record = new ImageRecord(data.Source, data.Sha256, train.Shape, train.Levels, train.ClassNames, train.ClassCounts(),
+            train.Count, data.Test.Count, conditional);
+        return new ImagePieces(data, new ImageDistribution(train, withLabels: conditional), record);
+    }
+
+    /// <summary>The classes the network is conditioned on (0 when unconditional).</summary>
+    public int ConditionClasses => Record.Conditional ? Record.ClassNames!.Count : 0;
+
+    /// <summary>
+    /// The U-Net of <paramref name="model"/>'s preset for these images, with the options that replace the preset's
+    /// (channels, level multipliers, attention resolution).
+    /// </summary>
+    public UNetConfig UNetConfig(ModelOptions model)
+    {
+        var shape = Record.Shape;
+        UNetConfig c;
+        try { c = Models.UNetConfig.Preset(model.UNetPreset, (int)shape[0], (int)shape[1], (int)shape[2], ConditionClasses); }
+        catch (ArgumentException e) when (e is not InvalidSettingException) { throw new InvalidSettingException("unet", e.Message); }
+        if (model.UNetChannels is { } channels) c = c with { BaseChannels = channels };
+        if (model.UNetMultipliers is { } text)
+        {
+            var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            var multipliers = new int[parts.Length];
+            for (var i = 0; i < parts.Length; i++)
+                if (!int.TryParse(parts[i], out multipliers[i]) || multipliers[i] < 1)
+                    throw new InvalidSettingException("unet-multipliers", $"channel multipliers must be whole numbers >= 1 separated by commas, e.g. 1,2,2; got '{text}'");
+            if (multipliers.Length == 0) throw new InvalidSettingException("unet-multipliers", "give at least one level's multiplier, e.g. 1,2,2");
+            c = c with { ChannelMultipliers = multipliers };
+        }
+        if (model.UNetAttention is { } attention) c = c with { AttentionBelow = attention };
+        try { c.Validate(); }
+        catch (ArgumentException e) when (e is not InvalidSettingException) { throw new InvalidSettingException("unet", e.Message); }
+        return c;
+    }
+}
