@@ -2,10 +2,14 @@
 # The benchmark command: training, sampling and likelihood throughput of the demo's model on this machine, side by
 # side with the same work in PyTorch; memory soak, fuzzing, SDE table, NLL curve and real tables as modes.
 # Usage: scripts/bench.sh [--quick] [--threads N] [--sde-table | --nll-curve | --memory | --fuzz N | --tables [--seeds K]
-#                         | --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch]]
+#                         | --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch]
+#                         | --image-curve [--data NAME] | --image-memory [--data NAME] [--preset P]]
 # --unet trains the U-Net (batches 64 and 128 of 1x28x28 images, 10 classes) beside the same network in PyTorch
 # (bench/pytorch/unet_torch.py) on the same initial weights, after checking both compute the same output; one thread
 # per side unless --threads is given.
+# --image-curve: bits/dim of Fashion-MNIST's test images (or --data NAME) against training CPU time, one run paused at
+# 7.5, 15, 30 and 60 CPU-minutes. --image-memory: resident memory over 20,000 image training steps (default 8x8 digits,
+# tiny U-Net). Image data sets are fetched from Debian packages into the data cache on first use.
 # --tables first fetches scikit-learn's tables (scripts/datasets.sh sklearn) and hands their folder to the benchmark
 # in SI_BENCH_TABLES.
 set -euo pipefail

@@ -29,7 +29,9 @@ public static class BenchCommand
             BenchMode.Throughput => Throughput.Run(o.Quick),
             BenchMode.Profile => Profile.Run(o.Quick, threads, o.WithPyTorch),
             BenchMode.Tables => TableBenchmark.Run(o.Seeds, o.Quick),
-            BenchMode.UNet => UNetBenchmark.Run(o.Preset.Trim().ToLowerInvariant(), o.Quick, threads, o.Rounds, o.WithPyTorch),
+            BenchMode.ImageCurve => ImageCurve.Run(o.Quick, o.Data ?? "fashion-mnist", threads),
+            BenchMode.ImageMemory => ImageSoak.Run(o.Quick, o.Data ?? "digits8", preset: o.Preset?.Trim().ToLowerInvariant() ?? "tiny"),
+            BenchMode.UNet => UNetBenchmark.Run(o.Preset?.Trim().ToLowerInvariant() ?? "small", o.Quick, threads, o.Rounds, o.WithPyTorch),
             _ => Compare.Run(o.Quick, threads, o.Rounds, o.WithPyTorch, o.PyTorchGlibc),
         };
     }

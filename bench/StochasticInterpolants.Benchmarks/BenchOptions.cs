@@ -26,14 +26,18 @@ public enum BenchMode
     /// <summary>--unet [--preset NAME]: the U-Net's training step beside the same network in PyTorch (batches 64 and 128 of
     /// 1x28x28 images, 10 classes), after a forward-equality check; one thread each side unless --threads is given.</summary>
     UNet,
+    /// <summary>--image-curve [--data NAME]: bits/dim on an image set's test images against training CPU time (default fashion-mnist).</summary>
+    ImageCurve,
+    /// <summary>--image-memory [--data NAME] [--preset NAME]: resident memory over a 20,000-step image run (default digits8, tiny U-Net).</summary>
+    ImageMemory,
 }
 
 /// <summary>The benchmark's command line, parsed once: exactly one mode (default <see cref="BenchMode.Compare"/>) and its settings.</summary>
 public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threads = null, string? Checkpoint = null, int FuzzInputs = 0,
-    int? Rounds = null, bool WithPyTorch = true, bool PyTorchGlibc = true, int Seeds = 1, string Preset = "small")
+    int? Rounds = null, bool WithPyTorch = true, bool PyTorchGlibc = true, int Seeds = 1, string? Preset = null, string? Data = null)
 {
     /// <summary>The usage line printed with an error.</summary>
-    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
+    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], --image-curve [--data NAME], --image-memory [--data NAME] [--preset P], or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
 
     /// <summary>Parses <paramref name="args"/>; throws <see cref="ArgumentException"/> with one line for an unknown, malformed or second mode flag.</summary>
     public static BenchOptions Parse(IReadOnlyList<string> args)
@@ -64,6 +68,9 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
                 case "--seeds": o = o with { Seeds = Count(a, Value()) }; seeds = true; break;
                 case "--unet": Set(BenchMode.UNet); break;
                 case "--preset": o = o with { Preset = Value() }; preset = true; break;
+                case "--image-curve": Set(BenchMode.ImageCurve); break;
+                case "--image-memory": Set(BenchMode.ImageMemory); break;
+                case "--data": o = o with { Data = Value() }; break;
                 default: throw new ArgumentException($"unknown argument '{a}' ({Usage})");
             }
 
@@ -71,8 +78,9 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
         }
         if (o.Checkpoint is not null && mode != BenchMode.SdeTable) throw new ArgumentException("--checkpoint goes with --sde-table");
         if (seeds && mode != BenchMode.Tables) throw new ArgumentException("--seeds goes with --tables");
-        if (preset && mode != BenchMode.UNet) throw new ArgumentException("--preset goes with --unet");
-        if (preset && !UNetConfig.PresetNames.Contains(o.Preset.Trim().ToLowerInvariant()))
+        if (preset && mode is not (BenchMode.UNet or BenchMode.ImageMemory)) throw new ArgumentException("--preset goes with --unet or --image-memory");
+        if (o.Data is not null && mode is not (BenchMode.ImageCurve or BenchMode.ImageMemory)) throw new ArgumentException("--data goes with --image-curve or --image-memory");
+        if (preset && !UNetConfig.PresetNames.Contains(o.Preset!.Trim().ToLowerInvariant()))
             throw new ArgumentException($"--preset must be one of {string.Join(", ", UNetConfig.PresetNames)}, got '{o.Preset}'");
         return o with { Mode = mode ?? BenchMode.Compare };
 
@@ -87,7 +95,8 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
     public static string Flag(BenchMode mode) => mode switch
     {
         BenchMode.Compare => "--compare", BenchMode.Profile => "--profile", BenchMode.Throughput => "--throughput", BenchMode.SdeTable => "--sde-table",
-        BenchMode.NllCurve => "--nll-curve", BenchMode.Memory => "--memory", BenchMode.Tables => "--tables", BenchMode.UNet => "--unet", _ => "--fuzz",
+        BenchMode.NllCurve => "--nll-curve", BenchMode.Memory => "--memory", BenchMode.Tables => "--tables", BenchMode.UNet => "--unet",
+        BenchMode.ImageCurve => "--image-curve", BenchMode.ImageMemory => "--image-memory", _ => "--fuzz",
     };
 
     private static int Count(string flag, string value) =>

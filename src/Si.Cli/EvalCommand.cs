@@ -100,17 +100,20 @@ internal static class EvalCommand
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
         var table = new Table().AddColumn("figure").AddColumn(new TableColumn("value").RightAligned()).AddColumn("note");
         string F(double? v, string format = "F4") => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
-        table.AddRow("bits/dim", $"{F(r.BitsPerDim)} ± {F(r.BitsPerDimStdErr)}", $"{r.HeldOut} test images, uniform dequantisation{(r.LikelihoodCondition == "class" ? ", given each image's class" : "")}; {r.Solver}, {r.Estimator}, {F(r.Nfe, "F0")} NFE");
-        table.AddRow("NLL (nats/image)", $"{F(r.NllMean, "F1")} ± {F(r.NllStdErr, "F1")}", "of the scaled images y in [-1, 1]");
-        if (r.ClassifierTestAccuracy is { } acc) table.AddRow("reference classifier", F(acc), "its accuracy on the test split: the ceiling of the figures below");
-        if (r.ConditionalAccuracyUnguided is { } plain) table.AddRow("conditional accuracy, w = 1", F(plain), "generated images classified as the class asked for");
-        if (r.Guidance != 1 && r.ConditionalAccuracy is { } guided) table.AddRow($"conditional accuracy, w = {r.Guidance:G3}", F(guided), "with classifier-free guidance");
-        if (r.FrechetClassifierDistance is { } fcd) table.AddRow("Fréchet classifier distance", F(fcd, "F3"), $"generated (w = 1) vs test, in the reference classifier's features (not FID); training vs test: {F(r.FrechetClassifierDistanceFloor, "F3")}");
-        table.AddRow("nearest training image", F(r.NearestTrainDistance, "F3"), $"median distance from a generated image; from a test image: {F(r.NearestTrainDistanceTest, "F3")} (ratio {F(r.MemorisationRatio, "F2")}; << 1 would mean copying)");
-        table.AddRow("generated", r.Generated.ToString(CultureInfo.InvariantCulture), $"{F(r.SamplingNfe, "F0")} NFE each");
-        table.AddRow("seconds", F(r.Seconds, "F1"), "");
+        Row(table, "bits/dim", $"{F(r.BitsPerDim)} ± {F(r.BitsPerDimStdErr)}", $"{r.HeldOut} test images, uniform dequantisation{(r.LikelihoodCondition == "class" ? ", given each image's class" : "")}; {r.Solver}, {r.Estimator}, {F(r.Nfe, "F0")} NFE");
+        Row(table, "NLL (nats/image)", $"{F(r.NllMean, "F1")} ± {F(r.NllStdErr, "F1")}", "of the scaled images y in [-1, 1]");
+        if (r.ClassifierTestAccuracy is { } acc) Row(table, "reference classifier", F(acc), "its accuracy on the test split: the ceiling of the figures below");
+        if (r.ConditionalAccuracyUnguided is { } plain) Row(table, "conditional accuracy, w = 1", F(plain), "generated images classified as the class asked for");
+        if (r.Guidance != 1 && r.ConditionalAccuracy is { } guided) Row(table, $"conditional accuracy, w = {r.Guidance:G3}", F(guided), "with classifier-free guidance");
+        if (r.FrechetClassifierDistance is { } fcd) Row(table, "Fréchet classifier distance", F(fcd, "F3"), $"generated (w = 1) vs test, in the reference classifier's features (not FID); training vs test: {F(r.FrechetClassifierDistanceFloor, "F3")}");
+        Row(table, "nearest training image", F(r.NearestTrainDistance, "F3"), $"median distance from a generated image; from a test image: {F(r.NearestTrainDistanceTest, "F3")} (ratio {F(r.MemorisationRatio, "F2")}; << 1 would mean copying)");
+        Row(table, "generated", r.Generated.ToString(CultureInfo.InvariantCulture), $"{F(r.SamplingNfe, "F0")} NFE each");
+        Row(table, "seconds", F(r.Seconds, "F1"), "");
         console.Write(table);
     }
+
+    // A table row of plain text (Spectre would read "[-1, 1]" as markup).
+    private static void Row(Table table, params string[] cells) => table.AddRow(cells.Select(Markup.Escape).ToArray());
 
     internal static void Print(TextWriter output, EvaluationReport r)
     {

@@ -81,7 +81,7 @@ public static class ClassifierCache
     /// <param name="message">Receives one-line notes (loaded, training, retraining a broken entry, trained).</param>
     /// <param name="training">Training options (default <see cref="ClassifierTraining"/>()).</param>
     /// <param name="config">Network shape (default <see cref="ConfigFor"/>(train)); its image shape and classes must fit the data.</param>
-    /// <param name="dataRoot">The data folder in place of <see cref="DataRoot"/>(); entries go in its <c>classifiers</c> subfolder.</param>
+    /// <param name="dataRoot">The data folder in place of <see cref="ImageDatasets.CacheFolder"/>(); entries go in its <c>classifiers</c> subfolder.</param>
     /// <param name="progress">Training progress.</param>
     /// <param name="cancellation">Stops a training (nothing is written).</param>
     public static CachedClassifier GetOrTrain(ImageSet train, ImageSet test, Action<string>? message = null, ClassifierTraining? training = null,

@@ -21,7 +21,10 @@ public sealed record ImagePieces(ImageData Data, ImageDistribution Target, Image
         var data = ImageDatasets.Load(config.Target, message);
         var train = data.Train;
         var conditional = config.ConditionOnClasses(train.Labels is not null);
-        var record = new ImageRecord(data.Source, data.Sha256, train.Shape, train.Levels, train.ClassNames, train.ClassCounts(),
+        // The name of a data set as given, or the full path of a folder or file, so the data can be found again from anywhere.
+        var spec = config.Target.Trim();
+        var source = ImageDatasets.Names.Contains(spec.ToLowerInvariant()) ? spec.ToLowerInvariant() : Path.GetFullPath(spec);
+        var record = new ImageRecord(source, data.Sha256, train.Shape, train.Levels, train.ClassNames, train.ClassCounts(),
             train.Count, data.Test.Count, conditional);
         return new ImagePieces(data, new ImageDistribution(train, withLabels: conditional), record);
     }

@@ -69,10 +69,10 @@ public class BenchOptionsTests
     }
 
     [Theory]
-    [InlineData("small", false, null, "--unet")]
+    [InlineData(null, false, null, "--unet")]
     [InlineData("medium", true, 3, "--unet", "--preset", "medium", "--quick", "--rounds", "3")]
     [InlineData("tiny", false, null, "--preset", "tiny", "--unet", "--threads", "2")]
-    public void Unet_parses_with_its_preset(string preset, bool quick, int? rounds, params string[] args)
+    public void Unet_parses_with_its_preset(string? preset, bool quick, int? rounds, params string[] args)
     {
         var o = BenchOptions.Parse(args);
         Assert.Equal(BenchMode.UNet, o.Mode);
