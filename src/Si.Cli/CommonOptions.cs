@@ -16,19 +16,22 @@ internal static class CommonOptions
 
     /// <summary>
     /// Applies --threads and checks that libtorch loads, before any work. Without --threads, libtorch gets one thread per
-    /// core that other processes leave idle (at least one), and <paramref name="note"/> says so when that is fewer than the
-    /// cores: with two threads on a machine whose other core is busy, libtorch's threads wait for each other at every
-    /// operation (measured here: a U-Net step took 5.7 s with 2 threads against 1.0 s with 1, STACK.md).
+    /// core that other processes leave idle (at least one); the returned note says so when that is fewer than the cores
+    /// (null otherwise), for the progress display to show once work starts. With two threads on a machine whose other core
+    /// is busy, libtorch's threads wait for each other at every operation (measured here: a U-Net step took 5.7 s with 2
+    /// threads against 1.0 s with 1, STACK.md).
     /// </summary>
-    public static void ApplyRuntime(int? threads, TextWriter? note = null)
+    public static string? ApplyRuntime(int? threads)
     {
         NativeRuntime.EnsureTorchLoads();
+        string? note = null;
         if (threads is null && IdleCores() is { } idle && idle < Environment.ProcessorCount)
         {
             threads = Math.Max(1, idle);
-            note?.WriteLine($"si: note: other processes keep {Environment.ProcessorCount - idle} of {Environment.ProcessorCount} cores busy: using {threads} libtorch thread{(threads == 1 ? "" : "s")} (give --threads N to choose)");
+            note = $"other processes keep {Environment.ProcessorCount - idle} of {Environment.ProcessorCount} cores busy: using {threads} libtorch thread{(threads == 1 ? "" : "s")} (give --threads N to choose)";
         }
         NativeRuntime.ConfigureThreads(threads);
+        return note;
     }
 
     /// <summary>

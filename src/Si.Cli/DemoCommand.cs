@@ -51,9 +51,9 @@ internal static class DemoCommand
             RunPieces.Build(cfg);
             var folder = r.GetValue(outDir)!;
             OutputFolder.CheckForRun(folder, r.GetValue(force));
-            CommonOptions.ApplyRuntime(r.GetValue(threads), error);
+            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
             var dev = ComputeDevice.Resolve(cfg.Device);
-            var display = new ProgressDisplay(r.GetValue(progress), error);
+            var display = new ProgressDisplay(r.GetValue(progress), error, threadNote);
             output.WriteLine($"si demo: learning N(0, I) -> checkerboard ({cfg.TrainingOrDefault.Steps} steps, batch {cfg.TrainingOrDefault.BatchSize}, MLP {cfg.ModelOrDefault.Width}x{cfg.ModelOrDefault.Depth}, {cfg.Interpolant} interpolant)");
             using var cts = CommonOptions.CancelOnCtrlC();
             var run = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token, overwrite: r.GetValue(force)));
@@ -128,9 +128,9 @@ internal static class DemoCommand
             var pieces = RunPieces.Build(cfg, m => error.WriteLine($"si: {m}"));
             var folder = r.GetValue(outDir)!;
             OutputFolder.CheckForRun(folder, r.GetValue(force));
-            CommonOptions.ApplyRuntime(r.GetValue(threads), error);
+            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
             var dev = ComputeDevice.Resolve(cfg.Device);
-            var display = new ProgressDisplay(r.GetValue(progress), error);
+            var display = new ProgressDisplay(r.GetValue(progress), error, threadNote);
             var t = cfg.TrainingOrDefault;
             var images = pieces.Images!.Record;
             output.WriteLine($"si demo images: learning noise -> {images.TrainingImages} handwritten digits ({string.Join("x", images.Shape)}, {images.ClassNames!.Count} classes), " +

@@ -54,9 +54,9 @@ internal static class EvalCommand
                 throw new UsageException(skip < 0 ? $"--skip-rows must be 0 or more, got {skip}" : "--skip-rows goes with a checkpoint trained on a table");
             if (manifest.Table is not null && !File.Exists(targetSpec))
                 throw new UsageException($"--target: this checkpoint was trained on a table; give a CSV file of rows to score ('{targetSpec}' is not a file)");
-            CommonOptions.ApplyRuntime(r.GetValue(threads), error);
+            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
-            var display = new ProgressDisplay(r.GetValue(progress), error);
+            var display = new ProgressDisplay(r.GetValue(progress), error, threadNote);
             var options = new EvaluationOptions(r.GetValue(count) ?? 5000, ode, new LikelihoodOptions(est, r.GetValue(probes), r.GetValue(seed)), r.GetValue(seed));
             var report = display.Fraction("eval", p => targetDistribution is null
                 ? Evaluator.EvaluateTable(ckpt, targetSpec, options, p, r.GetValue(skipRows))
@@ -84,9 +84,9 @@ internal static class EvalCommand
             if (jsonPath is not null) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
             var options = new ImageEvaluationOptions(r.GetValue(count) ?? 200, ode, r.GetValue(probes), r.GetValue(generated), w, Seed: r.GetValue(seed));
             options.Validate();
-            CommonOptions.ApplyRuntime(r.GetValue(threads), error);
+            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
-            var display = new ProgressDisplay(r.GetValue(progress), error);
+            var display = new ProgressDisplay(r.GetValue(progress), error, threadNote);
             var report = display.Fraction("eval", p => ImageEvaluator.Evaluate(ckpt, options, p, m => error.WriteLine($"si: {m}")));
             PrintImages(output, report);
             if (jsonPath is not null)

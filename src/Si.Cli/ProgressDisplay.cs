@@ -8,10 +8,24 @@ namespace StochasticInterpolants.Cli;
 /// <summary>
 /// Shows training and sampling progress: a Spectre.Console bar (loss, steps/s, ETA) on an interactive terminal,
 /// plain periodic lines otherwise (CI logs, pipes), or nothing. Progress goes to standard error so standard output
-/// stays clean for results.
+/// stays clean for results. A <paramref name="note"/> (e.g. fewer threads on a busy machine) is printed once, before the
+/// first progress of any work, so a command that fails before its work keeps its one-line error.
 /// </summary>
-internal sealed class ProgressDisplay(ProgressMode mode, TextWriter error)
+internal sealed class ProgressDisplay(ProgressMode mode, TextWriter error, string? note = null)
 {
+    private string? _note = note;
+
+    /// <summary>Sets the note shown before the first progress (see the class remarks).</summary>
+    public string? Note { set => _note = value; }
+
+    // The note, once, as the first progress line (never with --progress none).
+    private void NoteOnce()
+    {
+        if (_note is null || mode == ProgressMode.None) return;
+        error.WriteLine($"si: note: {_note}");
+        _note = null;
+    }
+
     private readonly bool _live = mode == ProgressMode.Auto && !Console.IsErrorRedirected
                                   && Environment.GetEnvironmentVariable("CI") is null or "" or "false"
                                   && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb") && ReferenceEquals(error, Console.Error);
@@ -25,10 +39,12 @@ internal sealed class ProgressDisplay(ProgressMode mode, TextWriter error)
             var every = Math.Max(1, totalSteps / 20);
             return work(new SyncProgress<TrainingProgress>(p =>
             {
+                NoteOnce();
                 if (p.Step % every == 0 || p.Step == p.TotalSteps)
-                    error.WriteLine($"{label}: step {p.Step}/{p.TotalSteps}  loss {p.SmoothedLoss:F4}  lr {p.LearningRate:0.###e0}  {p.StepsPerSecond:F0} steps/s  {p.Elapsed:mm\\:ss}");
+                    error.WriteLine($"{label}: step {p.Step}/{p.TotalSteps}  loss {p.SmoothedLoss:F4}  lr {p.LearningRate:0.###e0}  {Rate(p.StepsPerSecond)} steps/s  {p.Elapsed:mm\\:ss}");
             }));
         }
+        NoteOnce();
         T result = default!;
         Terminal().Progress().AutoClear(false).HideCompleted(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
@@ -41,7 +57,7 @@ internal sealed class ProgressDisplay(ProgressMode mode, TextWriter error)
                     task.Value = p.Step;
                     if (clock.ElapsedMilliseconds >= 100 || p.Step == p.TotalSteps)
                     {
-                        task.Description = $"{label} loss {p.SmoothedLoss:F4} {p.StepsPerSecond:F0} it/s";
+                        task.Description = $"{label} loss {p.SmoothedLoss:F4} {Rate(p.StepsPerSecond)} it/s";
                         clock.Restart();
                     }
                 }));
@@ -58,9 +74,11 @@ internal sealed class ProgressDisplay(ProgressMode mode, TextWriter error)
             var next = 0.25;
             return work(new SyncProgress<double>(f =>
             {
+                NoteOnce();
                 if (f + 1e-12 >= next) { error.WriteLine($"{label}: {100 * f:F0}%"); next += 0.25; }
             }));
         }
+        NoteOnce();
         T result = default!;
         Terminal().Progress().AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
@@ -72,6 +90,10 @@ internal sealed class ProgressDisplay(ProgressMode mode, TextWriter error)
             });
         return result;
     }
+
+    // Steps per second to three significant figures: 1234, 56.7, 0.412 (a U-Net step can take seconds).
+    private static string Rate(double perSecond) => perSecond >= 100 ? perSecond.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)
+        : perSecond.ToString("G3", System.Globalization.CultureInfo.InvariantCulture);
 
     private IAnsiConsole Terminal() => AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(error) });
 }

@@ -84,10 +84,10 @@ internal static class SampleCommand
             if (perClass) n *= manifest.ConditionClasses()!.Count; // --count is per class: one grid row each
             var classes = new SampleClasses(classIndex, w, perClass);
             if (w != 1 && manifest.ConditionClasses() is null) throw new UsageException("--guidance needs a class-conditional checkpoint");
-            CommonOptions.ApplyRuntime(r.GetValue(threads), error);
+            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
             var dev = ComputeDevice.Resolve(r.GetValue(device)!);
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!, preferEma: !r.GetValue(noEma), device: dev);
-            var display = new ProgressDisplay(r.GetValue(progress), error);
+            var display = new ProgressDisplay(r.GetValue(progress), error, threadNote);
             var watch = System.Diagnostics.Stopwatch.StartNew();
             var (samples, nfe, how) = display.Fraction("sample", p => solver.Sample(r, ckpt, n, r.GetValue(seed), dev, p, classes));
             using (samples)

@@ -123,7 +123,7 @@ internal static class TrainCommand
                 if (given is not null) throw new UsageException($"--resume continues the stored configuration; {given.Name} cannot be combined with it");
                 folder = resumeFolder;
                 var cfg = TrainingRun.ResumableConfig(folder); // reads and checks the snapshot before the native runtime starts
-                CommonOptions.ApplyRuntime(r.GetValue(threads), error);
+                display.Note = CommonOptions.ApplyRuntime(r.GetValue(threads));
                 result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Resume(folder, p, cts.Token));
             }
             else
@@ -136,7 +136,7 @@ internal static class TrainCommand
                 var cfg = run.Apply(r, baseConfig);
                 var pieces = RunPieces.Build(cfg, m => error.WriteLine($"si: {m}")); // validate everything before the native runtime starts
                 Checkpoints.OutputFolder.CheckForRun(folder, r.GetValue(force));
-                CommonOptions.ApplyRuntime(r.GetValue(threads), error);
+                display.Note = CommonOptions.ApplyRuntime(r.GetValue(threads));
                 foreach (var w in TrainingRun.Warnings(cfg, pieces)) error.WriteLine($"si: note: {w}");
                 if (pieces.Table is { } table)
                     error.WriteLine(table.Record.ValidationRows > 0

@@ -81,11 +81,15 @@ public static class ImageDatasets
         }
     }
 
-    /// <summary>True for a data set name, an existing folder, or a path ending in .npy or .npz (existing or not): what <see cref="Load"/> reads as images rather than a table.</summary>
+    /// <summary>
+    /// True for a data set name, an existing folder, or a path ending in .npy or .npz (existing or not): what <see cref="Load"/>
+    /// reads as images rather than a table. A folder named like a table (.csv, .tsv, .txt) is not: it is a mistaken table path.
+    /// </summary>
     public static bool IsImageSpec(string spec)
     {
         var s = spec.Trim();
-        return Names.Contains(s.ToLowerInvariant()) || (s.Length > 0 && Directory.Exists(s))
+        var tableName = Path.GetExtension(s.TrimEnd('/')).ToLowerInvariant() is ".csv" or ".tsv" or ".txt";
+        return Names.Contains(s.ToLowerInvariant()) || (s.Length > 0 && !tableName && Directory.Exists(s))
             || s.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) || s.EndsWith(".npz", StringComparison.OrdinalIgnoreCase);
     }
 

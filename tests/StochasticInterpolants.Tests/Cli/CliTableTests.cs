@@ -130,6 +130,6 @@ public sealed class CliTableTests : IDisposable
         Assert.True(a < 1 && b > 2, $"class means {a:F2} and {b:F2}");
         (code, _, error) = SiRunner.Run("sample", "--checkpoint", run, "--count", "10", "--class", "z", "--progress", "none", "--out", Path.Combine(_dir, "z.csv"));
         Assert.Equal(2, code);
-        Assert.Contains("--class: no class 'z' (classes: a, b)", error);
+        Assert.Contains("--class: no class 'z' (classes: a, b, or all)", error);
     }
 }
