@@ -1,7 +1,4 @@
-using System.Diagnostics;
-using System.Globalization;
 using StochasticInterpolants.Runs;
-using StochasticInterpolants.Training;
 
 /// <summary>
 /// Memory over a long image run: a class-conditional U-Net trained for 20,000 steps through <c>TrainingRun</c> (snapshots
@@ -23,21 +20,7 @@ internal static class ImageSoak
             var pieces = RunPieces.Build(config, m => Console.Error.WriteLine($"[bench] {m}"));
             Console.WriteLine($"image memory soak: {dataset} ({string.Join("x", pieces.Images!.Record.Shape)}), class-conditional U-Net '{preset}', batch {config.TrainingOrDefault.BatchSize}, " +
                               $"{steps} steps with a snapshot every {config.CheckpointEvery}");
-            Console.WriteLine($"{"phase",-26} {"RSS MiB",9} {"peak MiB",9}");
-            var peaks = new Dictionary<int, double>();
-            var watch = Stopwatch.StartNew();
-            TrainingRun.Execute(config, folder, new StochasticInterpolants.Runtime.SyncProgress<TrainingProgress>(p =>
-            {
-                if (!marks.Contains(p.Step)) return;
-                peaks[p.Step] = ProcessMemory.PeakMiB();
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{$"train step {p.Step}",-26} {ProcessMemory.RssMiB(),9:F0} {peaks[p.Step],9:F0}"));
-            }), overwrite: true);
-            Console.WriteLine($"  ({steps} steps in {watch.Elapsed.TotalSeconds:F0} s)");
-            var growth = (peaks[marks[^1]] - peaks[marks[0]]) / peaks[marks[0]];
-            var verdict = Math.Abs(growth) <= 0.05 ? "within" : "OUTSIDE";
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"peak RSS at step {marks[^1]} vs step {marks[0]}: {peaks[marks[^1]]:F0} vs {peaks[marks[0]]:F0} MiB, {100 * growth:+0.0;-0.0} % ({verdict} the 5 % target)"));
-            return verdict == "within" ? 0 : 1;
+            return MemorySoak.Verdict(MemorySoak.TrainWithPeaks(config, folder, marks), marks);
         }
         finally
         {

@@ -24,16 +24,8 @@ internal static class MemorySoak
             var config = Presets.CheckerboardDemo(0) with { Training = Presets.CheckerboardDemo(0).TrainingOrDefault with { Steps = steps } };
             Console.WriteLine($"memory soak: demo model (MLP {config.ModelOrDefault.Width}x{config.ModelOrDefault.Depth}, batch {config.TrainingOrDefault.BatchSize}), " +
                               $"{steps} steps with a snapshot every {config.CheckpointEvery}, then {points} samples (Euler 20 steps, chunks of 50,000)");
-            Console.WriteLine($"{"phase",-26} {"RSS MiB",9} {"peak MiB",9}");
-            var peaks = new Dictionary<int, double>();
+            var peaks = TrainWithPeaks(config, folder, marks);
             var watch = Stopwatch.StartNew();
-            TrainingRun.Execute(config, folder, new StochasticInterpolants.Runtime.SyncProgress<TrainingProgress>(p =>
-            {
-                if (!marks.Contains(p.Step)) return;
-                peaks[p.Step] = ProcessMemory.PeakMiB();
-                Line($"train step {p.Step}", ProcessMemory.RssMiB(), peaks[p.Step]);
-            }), overwrite: true);
-            Console.WriteLine($"  ({steps} steps in {watch.Elapsed.TotalSeconds:F0} s)");
 
             using var checkpoint = Checkpoint.Load(folder);
             var field = checkpoint.Fields().Velocity();
@@ -41,7 +33,6 @@ internal static class MemorySoak
             using var generator = new Generator(7);
             const int chunk = 50_000;
             double checksum = 0;
-            watch.Restart();
             for (var done = 0; done < points; done += chunk)
             {
                 using var scope = NewDisposeScope();
@@ -52,13 +43,38 @@ internal static class MemorySoak
                 if (reached == chunk || reached == points / 2 || reached >= points) Line($"sampled {Math.Min(reached, points)}", ProcessMemory.RssMiB(), ProcessMemory.PeakMiB());
             }
             Console.WriteLine($"  ({points} samples in {watch.Elapsed.TotalSeconds:F0} s; mean of chunk means {checksum * chunk / points:F4})");
-            var growth = (peaks[marks[^1]] - peaks[marks[0]]) / peaks[marks[0]];
-            var verdict = Math.Abs(growth) <= 0.05 ? "within" : "OUTSIDE";
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"peak RSS at step {marks[^1]} vs step {marks[0]}: {peaks[marks[^1]]:F0} vs {peaks[marks[0]]:F0} MiB, {100 * growth:+0.0;-0.0} % ({verdict} the 5 % target)"));
-            return verdict == "within" ? 0 : 1;
+            return Verdict(peaks, marks);
         }
         finally { Directory.Delete(folder, true); }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="config"/> through <c>TrainingRun</c> into <paramref name="folder"/>, printing resident and peak
+    /// memory at each step of <paramref name="marks"/> (after a header line); returns the peak at each mark.
+    /// </summary>
+    internal static Dictionary<int, double> TrainWithPeaks(TrainingRunConfig config, string folder, int[] marks)
+    {
+        Console.WriteLine($"{"phase",-26} {"RSS MiB",9} {"peak MiB",9}");
+        var peaks = new Dictionary<int, double>();
+        var watch = Stopwatch.StartNew();
+        TrainingRun.Execute(config, folder, new StochasticInterpolants.Runtime.SyncProgress<TrainingProgress>(p =>
+        {
+            if (!marks.Contains(p.Step)) return;
+            peaks[p.Step] = ProcessMemory.PeakMiB();
+            Line($"train step {p.Step}", ProcessMemory.RssMiB(), peaks[p.Step]);
+        }), overwrite: true);
+        Console.WriteLine($"  ({config.TrainingOrDefault.Steps} steps in {watch.Elapsed.TotalSeconds:F0} s)");
+        return peaks;
+    }
+
+    /// <summary>Prints the growth of the peak from the first mark to the last against the 5 % target; 0 within it, 1 outside.</summary>
+    internal static int Verdict(Dictionary<int, double> peaks, int[] marks)
+    {
+        var growth = (peaks[marks[^1]] - peaks[marks[0]]) / peaks[marks[0]];
+        var verdict = Math.Abs(growth) <= 0.05 ? "within" : "OUTSIDE";
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"peak RSS at step {marks[^1]} vs step {marks[0]}: {peaks[marks[^1]]:F0} vs {peaks[marks[0]]:F0} MiB, {100 * growth:+0.0;-0.0} % ({verdict} the 5 % target)"));
+        return verdict == "within" ? 0 : 1;
     }
 
     private static void Line(string phase, double rss, double peak) =>

@@ -106,8 +106,8 @@ internal static class DemoCommand
         var outDir = new Option<string>("--out") { Description = "output folder (checkpoint, samples-w*.npy/png, eval.json, report.html)", DefaultValueFactory = _ => "out/demo-images" };
         var steps = new Option<int?>("--steps") { Description = $"override the number of training steps (default {Presets.DigitsDemo().TrainingOrDefault.Steps})" };
         var guidance = new Option<double>("--guidance") { Description = "the guidance weight sampled and scored beside w = 1", DefaultValueFactory = _ => 2.0 };
-        var perClass = new Option<int>("--per-class") { Description = "images per class in the grids and the classifier figures", DefaultValueFactory = _ => 100 };
-        var evalCount = new Option<int>("--eval-count") { Description = "test images whose bits/dim are computed (0 skips the likelihood)", DefaultValueFactory = _ => 200 };
+        var perClass = new Option<int>("--per-class") { Description = "generated images per class for the classifier figures", DefaultValueFactory = _ => 50 };
+        var evalCount = new Option<int>("--eval-count") { Description = "test images whose bits/dim are computed (0 skips the likelihood)", DefaultValueFactory = _ => 100 };
         var force = new Option<bool>("--force") { Description = "replace an earlier demo in --out" };
         var noReport = new Option<bool>("--no-report") { Description = "skip report.html" };
         var seed = CommonOptions.Seed();

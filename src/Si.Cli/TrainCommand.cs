@@ -145,7 +145,7 @@ internal static class TrainCommand
                 result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token, overwrite: r.GetValue(force)));
             }
             var t = result.Result;
-            output.WriteLine($"trained {t.StepsCompleted} steps in {t.Elapsed.TotalSeconds:F1} s ({t.StepsPerSecond:F0} steps/s), final loss {t.FinalLoss:F4}");
+            output.WriteLine($"trained {t.StepsCompleted} steps in {t.Elapsed.TotalSeconds:F1} s ({t.StepsPerSecond:G3} steps/s), final loss {t.FinalLoss:F4}");
             if (t.Selection is { } kept) output.WriteLine(kept.Describe(result.Manifest.Training.Steps));
             output.WriteLine($"checkpoint: {Path.GetFullPath(folder)}");
             if (!t.Completed) error.WriteLine($"si: interrupted at step {t.StepsCompleted}; continue with: si train --resume {folder}");
