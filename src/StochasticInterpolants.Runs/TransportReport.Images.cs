@@ -73,7 +73,9 @@ public static partial class TransportReport
             {
                 using var data = ImageDatasets.Load(record.Source);
                 if (data.Sha256 != record.Sha256) notes.Add($"'{record.Source}' changed since training: the interpolant's rows are drawn from the data as it is now");
-                var picked = Enumerable.Range(0, k).Select(i => i * (data.Test.Count / k)).ToList();
+                // With classes, test image i is of the class the model's row i is conditioned on, so the two groups line up.
+                var picked = Enumerable.Range(0, k).Select(i => classes is not null && data.Test.Labels is { } testLabels && Array.IndexOf(testLabels, (long)(i % classes.Count)) is var at and >= 0
+                    ? at : i * (data.Test.Count / k)).ToList();
                 using var test = data.Test.Subset(picked);
                 x1 = record.Scaling().EncodeCentres(test.Pixels);
             }

@@ -10,6 +10,7 @@ public class BenchOptionsTests
     {
         ["--throughput"] = BenchMode.Throughput, ["--profile"] = BenchMode.Profile, ["--sde-table"] = BenchMode.SdeTable,
         ["--nll-curve"] = BenchMode.NllCurve, ["--memory"] = BenchMode.Memory, ["--fuzz"] = BenchMode.Fuzz, ["--tables"] = BenchMode.Tables, ["--unet"] = BenchMode.UNet,
+        ["--image-curve"] = BenchMode.ImageCurve, ["--image-memory"] = BenchMode.ImageMemory,
     };
 
     private static IEnumerable<string[]> ReadmeCommands()
@@ -66,6 +67,18 @@ public class BenchOptionsTests
         Assert.Equal(quick, o.Quick);
         Assert.Equal("--tables", BenchOptions.Flag(o.Mode));
         Assert.Equal(1, BenchOptions.Parse(["--throughput"]).Seeds);
+    }
+
+    [Fact]
+    public void Image_modes_take_their_data_set_and_preset_and_nothing_else_does()
+    {
+        var curve = BenchOptions.Parse(["--image-curve", "--data", "digits", "--quick"]);
+        Assert.Equal((BenchMode.ImageCurve, "digits", true), (curve.Mode, curve.Data, curve.Quick));
+        var memory = BenchOptions.Parse(["--image-memory", "--preset", "small", "--data", "digits"]);
+        Assert.Equal((BenchMode.ImageMemory, "digits", "small"), (memory.Mode, memory.Data, memory.Preset));
+        Assert.Null(BenchOptions.Parse(["--image-memory"]).Preset); // the soak's own default (tiny) applies
+        Assert.Contains("--data goes with", Assert.Throws<ArgumentException>(() => BenchOptions.Parse(["--unet", "--data", "digits"])).Message);
+        Assert.Contains("--preset goes with", Assert.Throws<ArgumentException>(() => BenchOptions.Parse(["--image-curve", "--preset", "small"])).Message);
     }
 
     [Theory]
