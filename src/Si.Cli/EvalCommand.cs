@@ -112,7 +112,7 @@ internal static class EvalCommand
         console.Write(table);
     }
 
-    // A table row of plain text (Spectre would read "[-1, 1]" as markup).
+    // A table row of plain text: Spectre would read "[-1, 1]", or a file named data[1].csv, as markup and throw.
     private static void Row(Table table, params string[] cells) => table.AddRow(cells.Select(Markup.Escape).ToArray());
 
     internal static void Print(TextWriter output, EvaluationReport r)
@@ -120,24 +120,24 @@ internal static class EvalCommand
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
         var table = new Table().AddColumn("figure").AddColumn(new TableColumn("value").RightAligned()).AddColumn("note");
         string F(double v, string format = "F4") => v.ToString(format, CultureInfo.InvariantCulture);
-        table.AddRow("NLL (nats/sample)", $"{F(r.NllMean)} ± {F(r.NllStdErr)}", r.Rows is { } rows ? $"{r.HeldOut} {rows}" : $"{r.HeldOut} held-out points of {r.Target}");
+        Row(table, "NLL (nats/sample)", $"{F(r.NllMean)} ± {F(r.NllStdErr)}", r.Rows is { } rows ? $"{r.HeldOut} {rows}" : $"{r.HeldOut} held-out points of {r.Target}");
         if (r.BaselineNll is { } baseline)
         {
-            table.AddRow("Gaussian baseline NLL", $"{F(baseline)} ± {F(r.BaselineNllStdErr ?? double.NaN)}", "full covariance, fitted to the training rows; same rows");
-            table.AddRow("model - baseline", $"{F(r.NllMinusBaseline ?? double.NaN)} ± {F(r.NllMinusBaselineStdErr ?? double.NaN)}",
+            Row(table, "Gaussian baseline NLL", $"{F(baseline)} ± {F(r.BaselineNllStdErr ?? double.NaN)}", "full covariance, fitted to the training rows; same rows");
+            Row(table, "model - baseline", $"{F(r.NllMinusBaseline ?? double.NaN)} ± {F(r.NllMinusBaselineStdErr ?? double.NaN)}",
                 r.NllMinusBaseline < 0 ? "negative: the flow beats the Gaussian (paired standard error)" : "not below zero: the flow does not beat the Gaussian");
         }
-        if (r.TrainingRowsNll is { } trainNll) table.AddRow("NLL on training rows", F(trainNll), "trained on: compare with the line above to see overfitting");
-        if (r.KeptStep is { } kept) table.AddRow("kept step", kept.ToString(CultureInfo.InvariantCulture), "chosen on the validation rows");
-        table.AddRow("bits/dim", F(r.BitsPerDim), "");
-        if (r.TrueEntropy is { } h) table.AddRow("true entropy (nats)", F(h), $"gap {F(r.NllGap!.Value)}: no model goes below it");
-        table.AddRow("energy distance^2", F(r.EnergyDistance, "G4"), $"generated vs held-out; two true samples: {F(r.EnergyDistanceFloor, "G3")}");
-        table.AddRow("MMD^2 (RBF)", F(r.Mmd, "G4"), $"bandwidths {string.Join(", ", r.MmdBandwidths)}; two true samples: {F(r.MmdFloor, "G3")}");
-        table.AddRow("sliced W2", F(r.SlicedW2), $"{r.SlicedW2Projections} projections" + (r.MetricUnits is { } units ? $"; {units}" : ""));
-        if (r.SupportFraction is { } s) table.AddRow("inside the support", F(s, "F3"), "");
-        if (r.Nfe > 0) table.AddRow("NFE", F(r.Nfe, "F0"), $"{r.Solver}, {r.Estimator}");
-        else table.AddRow("solver", "", $"{r.Solver}, {r.Estimator}");
-        table.AddRow("seconds", F(r.Seconds, "F1"), "");
+        if (r.TrainingRowsNll is { } trainNll) Row(table, "NLL on training rows", F(trainNll), "trained on: compare with the line above to see overfitting");
+        if (r.KeptStep is { } kept) Row(table, "kept step", kept.ToString(CultureInfo.InvariantCulture), "chosen on the validation rows");
+        Row(table, "bits/dim", F(r.BitsPerDim), "");
+        if (r.TrueEntropy is { } h) Row(table, "true entropy (nats)", F(h), $"gap {F(r.NllGap!.Value)}: no model goes below it");
+        Row(table, "energy distance^2", F(r.EnergyDistance, "G4"), $"generated vs held-out; two true samples: {F(r.EnergyDistanceFloor, "G3")}");
+        Row(table, "MMD^2 (RBF)", F(r.Mmd, "G4"), $"bandwidths {string.Join(", ", r.MmdBandwidths)}; two true samples: {F(r.MmdFloor, "G3")}");
+        Row(table, "sliced W2", F(r.SlicedW2), $"{r.SlicedW2Projections} projections" + (r.MetricUnits is { } units ? $"; {units}" : ""));
+        if (r.SupportFraction is { } s) Row(table, "inside the support", F(s, "F3"), "");
+        if (r.Nfe > 0) Row(table, "NFE", F(r.Nfe, "F0"), $"{r.Solver}, {r.Estimator}");
+        else Row(table, "solver", "", $"{r.Solver}, {r.Estimator}");
+        Row(table, "seconds", F(r.Seconds, "F1"), "");
         console.Write(table);
         output.WriteLine("energy distance^2 and MMD^2 are unbiased estimates of squared distances: a value near the two-true-samples figure, or below zero, means indistinguishable at this sample size.");
     }

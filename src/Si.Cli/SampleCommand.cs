@@ -77,7 +77,7 @@ internal static class SampleCommand
             var outPath = r.GetValue(outFile)!;
             var manifest = Checkpoint.ReadManifest(r.GetValue(checkpoint)!);
             var images = manifest.Images is not null ? ImageOutputs.For(outPath) : null;
-            if (images is null && !outPath.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) && Path.GetExtension(outPath) is ".npy" or ".png")
+            if (images is null && Path.GetExtension(outPath) is ".npy" or ".png")
                 throw new UsageException($"--out: this checkpoint generates rows, written as CSV; '{outPath}' is for images");
             foreach (var file in images?.Files(manifest.ConditionClasses() is not null) ?? [outPath]) OutputFolder.CheckFile(file, r.GetValue(force), "--out");
             var (classIndex, perClass) = ResolveClass(manifest, r.GetValue(classOption));

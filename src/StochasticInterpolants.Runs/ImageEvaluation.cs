@@ -134,7 +134,7 @@ public static class ImageEvaluator
             progress?.Report(0.9);
 
             // 4. Memorisation: distances to the nearest training image, generated against test.
-            var memorisation = Memorisation(plain.Pixels, data, record.Levels, o);
+            var memorisation = Memorisation(plain.Pixels, data, scaling, o);
             progress?.Report(1.0);
             return new ImageEvaluationReport(nll, nllErr, bpd, bpdErr, classes is null ? "none" : "class", scored, nfe, solver.Name,
                 new LikelihoodOptions(DivergenceEstimator.HutchinsonRademacher, o.Probes).Describe(), classifierAccuracy, o.Guidance,
@@ -213,23 +213,23 @@ public static class ImageEvaluator
     private static (double Distance, double Floor) Frechet(ReferenceClassifier classifier, Tensor generatedPixels, ImageData data, ImageScaling scaling, long seed)
     {
         using var scope = NewDisposeScope();
-        var testMoments = GaussianMoments.Of(classifier.Features(scaling.EncodeCentres(data.Test.Pixels)));
-        var generated = GaussianMoments.Of(classifier.Features(scaling.EncodeCentres(generatedPixels)));
+        using var testMoments = GaussianMoments.Of(classifier.Features(scaling.EncodeCentres(data.Test.Pixels)));
+        using var generated = GaussianMoments.Of(classifier.Features(scaling.EncodeCentres(generatedPixels)));
         var count = (int)Math.Min(generatedPixels.shape[0], data.Train.Count);
         var order = Enumerable.Range(0, data.Train.Count).ToArray();
         new Random(unchecked((int)seed) ^ 0xFCD).Shuffle(order);
         using var trainSubset = data.Train.Subset(order[..count]);
-        var train = GaussianMoments.Of(classifier.Features(scaling.EncodeCentres(trainSubset.Pixels)));
+        using var train = GaussianMoments.Of(classifier.Features(scaling.EncodeCentres(trainSubset.Pixels)));
         return (FrechetDistance.Between(generated, testMoments), FrechetDistance.Between(train, testMoments));
     }
 
     // Distances (pixels in [0, 1]) from generated images, and from test images, to their nearest training image.
-    private static MemorisationSummary Memorisation(Tensor generatedPixels, ImageData data, int levels, ImageEvaluationOptions o)
+    private static MemorisationSummary Memorisation(Tensor generatedPixels, ImageData data, ImageScaling scaling, ImageEvaluationOptions o)
     {
         using var scope = NewDisposeScope();
         var k = (int)Math.Min(o.MemorisationImages, generatedPixels.shape[0]);
         var t = Math.Min(o.MemorisationImages, data.Test.Count);
-        return MemorisationSummary.Compute(ImageOutputs.Brightness(generatedPixels[..k], levels), ImageOutputs.Brightness(data.Train.Pixels, levels),
-            ImageOutputs.Brightness(data.Test.Pixels[..t], levels));
+        return MemorisationSummary.Compute(scaling.PixelBrightness(generatedPixels[..k]), scaling.PixelBrightness(data.Train.Pixels),
+            scaling.PixelBrightness(data.Test.Pixels[..t]));
     }
 }

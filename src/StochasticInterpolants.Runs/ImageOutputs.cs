@@ -70,16 +70,9 @@ public sealed class ImageOutputs
             options = new ImageGridOptions { Title = Title(record, labels is null ? null : guidance) };
         }
         using (shown)
-        using (var brightness = Brightness(shown, record.Levels))
+        using (var brightness = record.Scaling().PixelBrightness(shown))
             ImageGrid.Save(GridFile, brightness, columns, options);
         return labels is null ? [ArrayFile, GridFile] : [ArrayFile, GridFile, LabelsFile];
-    }
-
-    /// <summary>Pixels 0..L-1 as brightness in [0, 1] for pictures.</summary>
-    public static Tensor Brightness(Tensor pixels, int levels)
-    {
-        using var scope = NewDisposeScope();
-        return pixels.to(float32).div_(levels - 1).MoveToOuterDisposeScope();
     }
 
     private static string Title(ImageRecord record, double? guidance) =>

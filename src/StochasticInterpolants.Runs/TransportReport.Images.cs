@@ -39,7 +39,7 @@ public static partial class TransportReport
             var count = classes is null ? 64 : perClass * classes.Count;
             var (pixels, nfe) = CheckpointSampler.Sample(checkpoint, count, solver, o.Seed + 11, classes: classes is null ? null : new SampleClasses(Guidance: w, PerClass: true));
             using (pixels)
-            using (var brightness = ImageOutputs.Brightness(pixels, record.Levels))
+            using (var brightness = record.Scaling().PixelBrightness(pixels))
             {
                 var file = classes is null ? "report-samples.png" : $"report-samples-w{w.ToString("0.#", Invariant).Replace('.', '_')}.png";
                 ImageGrid.Save(Path.Combine(outFolder, file), brightness, classes is null ? 8 : perClass,

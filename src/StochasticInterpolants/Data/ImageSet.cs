@@ -95,6 +95,13 @@ public sealed record ImageScaling(int Levels)
         return y.to(float32).add(1.0).mul_(Levels / 2.0).floor_().clamp_(0, Levels - 1).to(ScalarType.Byte).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Brightness in [0, 1] of stored pixels, for pictures and pixel distances: k / (L - 1) (float32).</summary>
+    public Tensor PixelBrightness(Tensor pixels)
+    {
+        using var scope = NewDisposeScope();
+        return pixels.to(float32).div_(Levels - 1).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Brightness in [0, 1] for pictures: (y + 1) / 2 clamped.</summary>
     public static Tensor Brightness(Tensor y)
     {
