@@ -13,6 +13,7 @@ internal static class TrainCommand
     private static readonly TrainingRunConfig D = new();
     private static readonly TrainingOptions DT = new();
     private static readonly ModelOptions DM = new();
+    private static readonly Couplings.CouplingOptions DC = new();
 
     /// <summary>The options of a training run; every one is optional and overrides --config, which overrides the defaults.</summary>
     internal sealed class RunOptions
@@ -31,6 +32,12 @@ internal static class TrainCommand
         public readonly Option<int?> UNetAttention = new("--unet-attention") { Description = "U-Net self-attention at levels of at most this many pixels a side; 0 = none (default: the preset's)" };
         public readonly Option<string?> Condition = new("--condition") { Description = "images: class (condition on the labels, with a learned no-class entry for guidance) or none (default: class when the images are labelled)" };
         public readonly Option<double?> CondDrop = new("--cond-drop") { Description = $"probability of dropping a row's class label in training, so guidance can use the unconditional field (default {TrainingRunConfig.ImageTrainingDefaults.ConditionDropout} for images, {DT.ConditionDropout} for tables)" };
+        public readonly Option<string?> Coupling = new("--coupling") { Description = "how x0 and x1 are paired: independent, ot (exact minibatch optimal transport; within each class for a class-conditional model), sinkhorn (entropic OT: the Schrödinger bridge with --gamma sqrt --gamma-scale EPS), mirror (default: mirror for the mirror interpolant, else independent)" };
+        public readonly Option<double?> Epsilon = new("--epsilon") { Description = $"sinkhorn: entropic regularisation eps, in squared data units; the plan is exp(-|x0 - x1|^2 / (2 eps)) (default {DC.Epsilon})" };
+        public readonly Option<int?> SinkhornIterations = new("--sinkhorn-iterations") { Description = $"sinkhorn: iterations per batch at most (default {DC.SinkhornIterations})" };
+        public readonly Option<string?> Mask = new("--mask") { Description = $"in-painting: the hidden region (default {DC.Mask})" };
+        public readonly Option<int?> Factor = new("--factor") { Description = $"super-resolution: the downsampling factor (default {DC.Factor})" };
+        public readonly Option<double?> CorruptionNoise = new("--corruption-noise") { Description = $"data-dependent couplings: the noise of the corrupted x0, in the flow's units (default {DC.Noise})" };
         public readonly Option<int?> Width = new("--width") { Description = $"MLP hidden width (default {DM.Width})" };
         public readonly Option<int?> Depth = new("--depth") { Description = $"MLP hidden layers (default {DM.Depth})" };
         public readonly Option<string?> Activation = new("--activation") { Description = $"silu, gelu, relu, tanh, softplus (default {DM.Activation})" };
@@ -59,7 +66,7 @@ internal static class TrainCommand
         public readonly Option<int?> Patience = new("--patience") { Description = $"validations without improvement before training stops; 0 never stops early (default {D.Patience})" };
 
         public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Model, UNetPreset, UNetChannels, UNetMultipliers,
-            UNetAttention, Condition, CondDrop, Width, Depth, Activation, TimeFrequencies,
+            UNetAttention, Condition, CondDrop, Coupling, Epsilon, SinkhornIterations, Mask, Factor, CorruptionNoise, Width, Depth, Activation, TimeFrequencies,
             Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, CheckpointEvery,
             Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, ValidateEvery, Patience];
 
@@ -83,8 +90,15 @@ internal static class TrainCommand
                 GradientClip = r.GetValue(GradClip) ?? t.GradientClip, EmaDecay = r.GetValue(Ema) ?? t.EmaDecay,
                 Seed = r.GetValue(Seed) ?? t.Seed, LogEvery = r.GetValue(LogEvery) ?? t.LogEvery, ConditionDropout = r.GetValue(CondDrop) ?? t.ConditionDropout,
             };
+            var co = c.CouplingOptions ?? new Couplings.CouplingOptions();
+            co = co with
+            {
+                Epsilon = r.GetValue(Epsilon) ?? co.Epsilon, SinkhornIterations = r.GetValue(SinkhornIterations) ?? co.SinkhornIterations,
+                Mask = r.GetValue(Mask) ?? co.Mask, Factor = r.GetValue(Factor) ?? co.Factor, Noise = r.GetValue(CorruptionNoise) ?? co.Noise,
+            };
             return c with
             {
+                Coupling = r.GetValue(Coupling) ?? c.Coupling, CouplingOptions = co == new Couplings.CouplingOptions() && c.CouplingOptions is null ? null : co,
                 Base = r.GetValue(Base) ?? c.Base, Condition = r.GetValue(Condition) ?? c.Condition, Interpolant = r.GetValue(Interpolant) ?? c.Interpolant,
                 Gamma = r.GetValue(Gamma) ?? c.Gamma, GammaScale = r.GetValue(GammaScale) ?? c.GammaScale,
                 Antithetic = r.GetValue(Antithetic) ?? c.Antithetic, TimeClip = r.GetValue(TimeClip) ?? c.TimeClip,

@@ -69,7 +69,8 @@ internal static class RunOutput
             objectives.Select((o, i) => new NetworkEntry(o.Kind, networks[i].Spec ?? throw new ArgumentException("a custom network cannot be saved in a checkpoint: register its architecture"), Checkpoint.WeightsFileName(o.Kind),
                 emas[i] is null ? null : Checkpoint.EmaWeightsFileName(o.Kind))).ToList(),
             Describe(config.Base), Describe(config.Target), pieces.Target.Dimension, objectives.Max(o => o.TimeClip), config.Antithetic,
-            config.TrainingOrDefault, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow, table, result.Selection, images);
+            config.TrainingOrDefault, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow, table, result.Selection, images,
+            config.CouplingFor(pieces.Interpolant));
         Checkpoint.Save(folder, manifest, networks.Select((n, i) => (n.Module, emas[i]?.State)).ToList());
         // Written with the checkpoint (not before training) so a failed run never leaves a config that disagrees with the weights.
         AtomicFile.WriteText(Path.Combine(folder, "config.json"), config.ToJson());

@@ -64,7 +64,7 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
             target = DataSources.Parse(config.Target);
             baseDistribution = DataSources.Parse(config.Base, target.Dimension);
         }
-        var coupling = Couplings.Couplings.For(interpolant, baseDistribution, target);
+        var coupling = config.CouplingFor(interpolant).Build(interpolant, baseDistribution, target);
         var objectiveOptions = new ObjectiveOptions(config.Antithetic, config.TimeClip);
         var objectives = config.LearnedFields().Select(kind => Objective.For(kind, interpolant, objectiveOptions)).ToList();
         var pieces = new RunPieces(baseDistribution, target, interpolant, coupling, objectives, table, images);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Couplings;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Runtime;
@@ -48,6 +49,9 @@ public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activat
 /// <param name="ValidateEvery">Steps between validations; null: the log interval.</param>
 /// <param name="Patience">Validations without improvement before training stops; 0 never stops early.</param>
 /// <param name="Condition">How an image set's labels condition the network: class or none; null: class when the images are labelled.</param>
+/// <param name="Coupling">How x0 and x1 are paired: a registered coupling (independent, ot, sinkhorn, ...); null: the
+/// interpolant's own (mirror for the mirror interpolant, independent otherwise).</param>
+/// <param name="CouplingOptions">The coupling's settings; null: the defaults.</param>
 public sealed record TrainingRunConfig(
     string Target = "checkerboard",
     string Base = "gaussian",
@@ -69,7 +73,9 @@ public sealed record TrainingRunConfig(
     string Integers = "dequantize",
     int? ValidateEvery = null,
     int Patience = 10,
-    string? Condition = null)
+    string? Condition = null,
+    string? Coupling = null,
+    CouplingOptions? CouplingOptions = null)
 {
     /// <summary>
     /// Training defaults for image targets (docs/theory.md §9), used when <see cref="Training"/> is not given: a U-Net step
@@ -89,6 +95,10 @@ public sealed record TrainingRunConfig(
         "none" => false,
         _ => throw new InvalidSettingException("condition", $"unknown condition '{Condition}' (expected none or class)"),
     };
+    /// <summary>The coupling in force for <paramref name="interpolant"/>: <see cref="Coupling"/> (or the interpolant's own) with its settings.</summary>
+    public CouplingSpec CouplingFor(IInterpolant interpolant) =>
+        new((Coupling?.Trim() is { Length: > 0 } name ? name : Couplings.Couplings.DefaultName(interpolant)).ToLowerInvariant(), CouplingOptions ?? new CouplingOptions());
+
     /// <summary>The fields to learn, parsed from <see cref="Learn"/>.</summary>
     public IReadOnlyList<FieldKind> LearnedFields()
     {

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using System.Text.Json;
+using StochasticInterpolants.Couplings;
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Files;
 using StochasticInterpolants.Interpolants;
@@ -36,6 +37,8 @@ public sealed record NetworkEntry(FieldKind Represents, ModelSpec Model, string 
 /// <param name="Table">For a table target: the file, split, encoding and baseline (null for built-in targets).</param>
 /// <param name="Selection">What model selection kept, or null when it was off.</param>
 /// <param name="Images">For an image target: its source, shape, pixel levels, classes and split (null otherwise).</param>
+/// <param name="Coupling">How x0 and x1 were paired in training; null in checkpoints written before couplings were
+/// recorded, which were all trained with the interpolant's own coupling (see <see cref="CouplingOrDefault"/>).</param>
 public sealed record CheckpointManifest(
     string Format,
     InterpolantSpec Interpolant,
@@ -51,8 +54,12 @@ public sealed record CheckpointManifest(
     DateTime CreatedUtc,
     TableRecord? Table = null,
     SelectionOutcome? Selection = null,
-    ImageRecord? Images = null)
+    ImageRecord? Images = null,
+    CouplingSpec? Coupling = null)
 {
+    /// <summary>The coupling of training: <see cref="Coupling"/>, or the interpolant's own for an older checkpoint.</summary>
+    public CouplingSpec CouplingOrDefault() => Coupling ?? new CouplingSpec(Couplings.Couplings.DefaultName(Interpolant.Build()), new CouplingOptions());
+
     /// <summary>The classes the networks are conditioned on (a table's label column or an image set's classes), or null.</summary>
     public IReadOnlyList<string>? ConditionClasses() => Table?.ClassNames ?? (Images is { Conditional: true } i ? i.ClassNames : null);
 
