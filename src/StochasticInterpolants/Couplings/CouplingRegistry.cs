@@ -58,6 +58,11 @@ public static class Couplings
         });
         registry.Register("mirror", (interpolant, _, target, _) => interpolant.Kind == InterpolantKind.Mirror ? new MirrorCoupling(target)
             : throw new InvalidSettingException("coupling", $"the mirror coupling (x0 = x1) goes with the mirror interpolant, not '{interpolant.Name}'"));
+        registry.Register("ot", (interpolant, b, target, _) =>
+        {
+            RequireTwoSided("ot", interpolant);
+            return new OptimalTransportCoupling(b, target);
+        });
         return registry;
     }
 

@@ -1,0 +1,345 @@
+using System.Runtime.InteropServices;
+
+namespace StochasticInterpolants.Couplings;
+
+/// <summary>What one exact assignment solve did (for benchmarks and logs).</summary>
+/// <param name="Size">n.</param>
+/// <param name="CandidatesPerRow">Columns first kept per row (the smallest reduced costs under the starting prices).</param>
+/// <param name="InitiallyMatched">Rows matched to their best column before any augmenting path.</param>
+/// <param name="Augmentations">Shortest augmenting paths found.</param>
+/// <param name="ScannedColumns">Columns settled by all the Dijkstra searches together.</param>
+/// <param name="VerificationRounds">Full passes over the matrix that checked the duals (the last one found no violation).</param>
+/// <param name="AddedEdges">Edges added to the sparse graph because a full pass found them violated (or a search ran dry).</param>
+public sealed record AssignmentStatistics(int Size, int CandidatesPerRow, int InitiallyMatched, int Augmentations, long ScannedColumns,
+    int VerificationRounds, long AddedEdges);
+
+/// <summary>An optimal assignment with the dual potentials that certify it.</summary>
+/// <param name="ColumnOfRow">p(i): the column assigned to row i.</param>
+/// <param name="RowOfColumn">p^-1(j): the row assigned to column j.</param>
+/// <param name="RowPotentials">u_i.</param>
+/// <param name="ColumnPotentials">v_j, with c_ij - u_i - v_j &gt;= 0 for every (i, j) and = 0 on the assignment.</param>
+/// <param name="Cost">sum_i c_{i p(i)}, accumulated in float64.</param>
+/// <param name="Statistics">What the solve did.</param>
+public sealed record AssignmentResult(int[] ColumnOfRow, int[] RowOfColumn, double[] RowPotentials, double[] ColumnPotentials, double Cost,
+    AssignmentStatistics Statistics);
+
+/// <summary>
+/// Exact solver of the linear assignment problem min over permutations p of sum_i c_{i p(i)} for a dense n x n float32 cost
+/// matrix (docs/theory.md §12.1). Shortest augmenting paths (Dijkstra on reduced costs c_ij - u_i - v_j, as in the
+/// Hungarian and Jonker-Volgenant methods) run on a <em>sparse</em> graph: each row's few columns of smallest reduced cost
+/// under the starting column prices v. A full pass over the matrix then checks dual feasibility c_ij - u_i - v_j &gt;= -tol
+/// everywhere; violated edges are added and their rows re-augmented, until a pass finds none. LP duality then certifies the
+/// assignment optimal for the whole matrix (complementary slackness holds on every assigned edge), so the result is exact
+/// whatever the sparse graph or starting prices were; good prices (from the previous minibatch) only make it fast.
+/// The matrix is read where it lies (native tensor memory or a managed array), never copied.
+/// </summary>
+public static unsafe class LinearAssignment
+{
+    /// <summary>Default columns kept per row in the sparse graph.</summary>
+    public const int DefaultCandidates = 12;
+
+    /// <summary>Solves the assignment for the row-major n x n matrix <paramref name="cost"/>; see <see cref="Solve(float*, int, double[], int, int)"/>.</summary>
+    public static AssignmentResult Solve(ReadOnlySpan<float> cost, int n, double[]? columnPrices = null, int candidates = DefaultCandidates, int threads = 0)
+    {
+        if (cost.Length != (long)n * n) throw new ArgumentException($"an n x n cost matrix needs {(long)n * n} entries for n = {n}, got {cost.Length}");
+        fixed (float* c = cost) return Solve(c, n, columnPrices, candidates, threads);
+    }
+
+    /// <summary>
+    /// Solves the assignment for the row-major n x n matrix at <paramref name="cost"/> (finite entries). <paramref name="columnPrices"/>
+    /// are starting column potentials v (null: the column minima, v_j = min_i c_ij); <paramref name="candidates"/> columns
+    /// per row start the sparse graph; full passes over the matrix use <paramref name="threads"/> threads (0: all cores).
+    /// </summary>
+    public static AssignmentResult Solve(float* cost, int n, double[]? columnPrices = null, int candidates = DefaultCandidates, int threads = 0)
+    {
+        if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, "an assignment needs n >= 1");
+        if (columnPrices is not null && columnPrices.Length != n) throw new ArgumentException($"{columnPrices.Length} column prices for n = {n}");
+        var solver = new Solver(cost, n, Math.Clamp(candidates, 1, n), threads <= 0 ? Environment.ProcessorCount : threads);
+        return solver.Run(columnPrices);
+    }
+
+    /// <summary>sum_i c_{i p(i)} in float64 for the assignment <paramref name="columnOfRow"/>.</summary>
+    public static double CostOf(ReadOnlySpan<float> cost, int n, IReadOnlyList<int> columnOfRow)
+    {
+        var total = 0.0;
+        for (var i = 0; i < n; i++) total += cost[i * n + columnOfRow[i]];
+        return total;
+    }
+
+    private sealed class Solver
+    {
+        private readonly float* _c;
+        private readonly int _n, _k, _threads;
+        private readonly double[] _u, _v;
+        private readonly int[] _colOfRow, _rowOfCol;
+        // The sparse graph: per row, its columns (growable).
+        private readonly int[][] _adj;
+        private readonly int[] _deg;
+        // Dijkstra state, reset through the touched list.
+        private readonly double[] _dist;
+        private readonly int[] _pred;
+        private readonly byte[] _state; // 0 untouched, 1 labelled, 2 settled
+        private readonly List<int> _touched = [], _settled = [];
+        private readonly PriorityQueue<int, double> _heap = new();
+        private int _augmentations, _rounds, _initial;
+        private long _scanned, _added;
+        private readonly double _tolerance;
+
+        public Solver(float* cost, int n, int k, int threads)
+        {
+            _c = cost; _n = n; _k = k; _threads = Math.Max(1, Math.Min(threads, n));
+            _u = new double[n]; _v = new double[n];
+            _colOfRow = new int[n]; _rowOfCol = new int[n];
+            _adj = new int[n][]; _deg = new int[n];
+            _dist = new double[n]; _pred = new int[n]; _state = new byte[n];
+            var scale = 0.0;
+            for (var i = 0; i < n; i += Math.Max(1, n / 64))
+                for (var j = 0; j < n; j += Math.Max(1, n / 64)) scale = Math.Max(scale, Math.Abs((double)cost[(long)i * n + j]));
+            // Rounding in the float64 duals is ~1e-16 of the costs per update; 1e-10 of the scale leaves a wide margin and
+            // still certifies the cost to ~n 1e-10 relative, far below the float32 resolution of the costs themselves.
+            _tolerance = 1e-10 * (1 + scale);
+        }
+
+        private double C(int i, int j) => _c[(long)i * _n + j];
+
+        public AssignmentResult Run(double[]? prices)
+        {
+            if (prices is not null) Array.Copy(prices, _v, _n);
+            else ColumnMinima();
+            BuildCandidates();
+            Array.Fill(_colOfRow, -1); Array.Fill(_rowOfCol, -1);
+            var free = new Stack<int>();
+            // Each row's best candidate is tight (u_i = min_j c_ij - v_j); take it when the column is still free.
+            for (var i = _n - 1; i >= 0; i--)
+            {
+                var best = -1;
+                var bestValue = double.PositiveInfinity;
+                var row = _adj[i];
+                for (var e = 0; e < _deg[i]; e++)
+                {
+                    var j = row[e];
+                    var r = C(i, j) - _v[j];
+                    if (r < bestValue) { bestValue = r; best = j; }
+                }
+                if (_rowOfCol[best] < 0) { _rowOfCol[best] = i; _colOfRow[i] = best; _initial++; }
+                else free.Push(i);
+            }
+            while (true)
+            {
+                while (free.Count > 0) Augment(free.Pop(), free);
+                _rounds++;
+                if (!Verify(free)) break;
+            }
+            var cost = 0.0;
+            for (var i = 0; i < _n; i++)
+            {
+                var value = C(i, _colOfRow[i]);
+                if (!double.IsFinite(value)) throw new ArgumentException($"the cost matrix has a non-finite entry at ({i}, {_colOfRow[i]})");
+                cost += value;
+            }
+            return new AssignmentResult(_colOfRow, _rowOfCol, _u, _v, cost,
+                new AssignmentStatistics(_n, _k, _initial, _augmentations, _scanned, _rounds, _added));
+        }
+
+        // v_j = min_i c_ij, as a running minimum over rows (the matrix is read row by row).
+        private void ColumnMinima()
+        {
+            var parts = new double[_threads][];
+            Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
+            {
+                var (lo, hi) = Range(t);
+                var min = new float[_n];
+                Array.Fill(min, float.PositiveInfinity);
+                for (var i = lo; i < hi; i++)
+                {
+                    var row = new ReadOnlySpan<float>(_c + (long)i * _n, _n);
+                    for (var j = 0; j < _n; j++) if (row[j] < min[j]) min[j] = row[j];
+                }
+                parts[t] = Array.ConvertAll(min, x => (double)x);
+            });
+            for (var j = 0; j < _n; j++) _v[j] = parts.Min(p => p[j]);
+        }
+
+        private (int Lo, int Hi) Range(int part) => ((int)((long)_n * part / _threads), (int)((long)_n * (part + 1) / _threads));
+
+        // Per row, the k columns of smallest reduced cost c_ij - v_j (screened in float32, which only chooses the graph),
+        // and u_i = the least of them in float64: feasible on the graph, tight on each row's best edge.
+        private void BuildCandidates()
+        {
+            var vf = Array.ConvertAll(_v, x => (float)x);
+            Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
+            {
+                var (lo, hi) = Range(t);
+                var idx = new int[_k];
+                var val = new float[_k];
+                for (var i = lo; i < hi; i++)
+                {
+                    var row = new ReadOnlySpan<float>(_c + (long)i * _n, _n);
+                    var count = 0;
+                    var worst = float.PositiveInfinity; var worstAt = 0;
+                    for (var j = 0; j < _n; j++)
+                    {
+                        var r = row[j] - vf[j];
+                        if (count < _k)
+                        {
+                            idx[count] = j; val[count] = r; count++;
+                            if (count == _k) (worst, worstAt) = Max(val);
+                        }
+                        else if (r < worst)
+                        {
+                            idx[worstAt] = j; val[worstAt] = r;
+                            (worst, worstAt) = Max(val);
+                        }
+                    }
+                    var list = new int[Math.Max(4, _k * 2)];
+                    Array.Copy(idx, list, _k);
+                    _adj[i] = list; _deg[i] = _k;
+                    var u = double.PositiveInfinity;
+                    for (var e = 0; e < _k; e++) u = Math.Min(u, C(i, idx[e]) - _v[idx[e]]);
+                    _u[i] = u;
+                }
+            });
+        }
+
+        private static (float, int) Max(float[] values)
+        {
+            var m = values[0]; var at = 0;
+            for (var e = 1; e < values.Length; e++) if (values[e] > m) { m = values[e]; at = e; }
+            return (m, at);
+        }
+
+        // One shortest augmenting path from the free row s (Dijkstra over columns on reduced costs), then the dual update
+        // that keeps every graph edge feasible and every assigned edge tight, then the flip of the path.
+        private void Augment(int s, Stack<int> free)
+        {
+            while (true)
+            {
+                var end = Search(s);
+                if (end >= 0) { Finish(s, end); return; }
+                // The graph reached from s has too few columns (no perfect matching in it): give every reached row all its
+                // columns. Edges that come in violated lower u_i and free the row again.
+                var reached = new List<int> { s };
+                foreach (var j in _settled) reached.Add(_rowOfCol[j]);
+                Reset();
+                var all = Enumerable.Range(0, _n).ToArray();
+                foreach (var i in reached)
+                    if (AddEdges(i, all) && i != s) free.Push(i);
+            }
+        }
+
+        private int Search(int s)
+        {
+            var us = _u[s];
+            var row = _adj[s];
+            for (var e = 0; e < _deg[s]; e++)
+            {
+                var j = row[e];
+                Relax(j, C(s, j) - us - _v[j], s);
+            }
+            while (_heap.TryDequeue(out var j, out var d))
+            {
+                if (_state[j] == 2 || d > _dist[j]) continue; // stale entry
+                _state[j] = 2; _settled.Add(j); _scanned++;
+                var i = _rowOfCol[j];
+                if (i < 0) return j;
+                var ui = _u[i];
+                var adj = _adj[i];
+                for (var e = 0; e < _deg[i]; e++)
+                {
+                    var k = adj[e];
+                    if (_state[k] == 2) continue;
+                    Relax(k, d + C(i, k) - ui - _v[k], i);
+                }
+            }
+            return -1;
+        }
+
+        private void Relax(int j, double d, int from)
+        {
+            if (_state[j] == 0) { _state[j] = 1; _touched.Add(j); _dist[j] = d; _pred[j] = from; _heap.Enqueue(j, d); }
+            else if (d < _dist[j]) { _dist[j] = d; _pred[j] = from; _heap.Enqueue(j, d); }
+        }
+
+        private void Finish(int s, int end)
+        {
+            var total = _dist[end];
+            // Settled columns k (dist_k <= D) lose D - dist_k; the row assigned to k gains it; the source gains D.
+            foreach (var k in _settled)
+            {
+                var delta = total - _dist[k];
+                if (delta == 0) continue;
+                _v[k] -= delta;
+                var i = _rowOfCol[k];
+                if (i >= 0) _u[i] += delta;
+            }
+            _u[s] += total;
+            var j = end;
+            while (true)
+            {
+                var i = _pred[j];
+                var next = _colOfRow[i];
+                _colOfRow[i] = j; _rowOfCol[j] = i;
+                if (i == s) break;
+                j = next;
+            }
+            _augmentations++;
+            Reset();
+        }
+
+        private void Reset()
+        {
+            foreach (var j in _touched) _state[j] = 0;
+            _touched.Clear(); _settled.Clear(); _heap.Clear();
+        }
+
+        // Adds columns to row i's graph; returns true when the row had to give up its assignment (an added edge had a
+        // negative reduced cost, so u_i was lowered to keep the duals feasible and its assigned edge is no longer tight).
+        private bool AddEdges(int i, IReadOnlyList<int> columns)
+        {
+            var present = new HashSet<int>(_adj[i].Take(_deg[i]));
+            var lowest = _u[i];
+            foreach (var j in columns)
+            {
+                if (!present.Add(j)) continue;
+                if (_deg[i] == _adj[i].Length) Array.Resize(ref _adj[i], Math.Min(_n, _adj[i].Length * 2));
+                _adj[i][_deg[i]++] = j; _added++;
+                lowest = Math.Min(lowest, C(i, j) - _v[j]);
+            }
+            if (lowest >= _u[i]) return false;
+            _u[i] = lowest;
+            var assigned = _colOfRow[i];
+            if (assigned < 0) return false;
+            _colOfRow[i] = -1; _rowOfCol[assigned] = -1;
+            return true;
+        }
+
+        // A full pass: every (i, j) with c_ij - u_i - v_j < -tol joins the graph (its row freed when u_i must drop).
+        // Returns true when anything was violated (another round is needed).
+        private bool Verify(Stack<int> free)
+        {
+            var violations = new List<int>?[_n];
+            var tol = _tolerance;
+            Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
+            {
+                var (lo, hi) = Range(t);
+                for (var i = lo; i < hi; i++)
+                {
+                    var row = new ReadOnlySpan<float>(_c + (long)i * _n, _n);
+                    var ui = _u[i];
+                    List<int>? found = null;
+                    for (var j = 0; j < _n; j++)
+                        if (row[j] - ui - _v[j] < -tol) (found ??= []).Add(j);
+                    violations[i] = found;
+                }
+            });
+            var any = false;
+            for (var i = 0; i < _n; i++)
+            {
+                if (violations[i] is not { } cols) continue;
+                any = true;
+                if (AddEdges(i, cols)) free.Push(i);
+            }
+            return any;
+        }
+    }
+}
