@@ -30,6 +30,8 @@ public enum BenchMode
     ImageCurve,
     /// <summary>--image-memory [--data NAME] [--preset NAME]: resident memory over a 20,000-step image run (default digits8, tiny U-Net).</summary>
     ImageMemory,
+    /// <summary>--ot-solver: exact minibatch OT time per pairing against n, cold and warm, d = 2 and 784, beside the textbook solver.</summary>
+    OtSolver,
 }
 
 /// <summary>The benchmark's command line, parsed once: exactly one mode (default <see cref="BenchMode.Compare"/>) and its settings.</summary>
@@ -37,7 +39,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
     int? Rounds = null, bool WithPyTorch = true, bool PyTorchGlibc = true, int Seeds = 1, string? Preset = null, string? Data = null)
 {
     /// <summary>The usage line printed with an error.</summary>
-    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], --image-curve [--data NAME], --image-memory [--data NAME] [--preset P], or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
+    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], --image-curve [--data NAME], --image-memory [--data NAME] [--preset P], --ot-solver, or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
 
     /// <summary>Parses <paramref name="args"/>; throws <see cref="ArgumentException"/> with one line for an unknown, malformed or second mode flag.</summary>
     public static BenchOptions Parse(IReadOnlyList<string> args)
@@ -71,6 +73,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
                 case "--image-curve": Set(BenchMode.ImageCurve); break;
                 case "--image-memory": Set(BenchMode.ImageMemory); break;
                 case "--data": o = o with { Data = Value() }; break;
+                case "--ot-solver": Set(BenchMode.OtSolver); break;
                 default: throw new ArgumentException($"unknown argument '{a}' ({Usage})");
             }
 
@@ -96,7 +99,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
     {
         BenchMode.Compare => "--compare", BenchMode.Profile => "--profile", BenchMode.Throughput => "--throughput", BenchMode.SdeTable => "--sde-table",
         BenchMode.NllCurve => "--nll-curve", BenchMode.Memory => "--memory", BenchMode.Tables => "--tables", BenchMode.UNet => "--unet",
-        BenchMode.ImageCurve => "--image-curve", BenchMode.ImageMemory => "--image-memory", _ => "--fuzz",
+        BenchMode.ImageCurve => "--image-curve", BenchMode.ImageMemory => "--image-memory", BenchMode.OtSolver => "--ot-solver", _ => "--fuzz",
     };
 
     private static int Count(string flag, string value) =>

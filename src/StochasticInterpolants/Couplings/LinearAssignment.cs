@@ -36,7 +36,7 @@ public sealed record AssignmentResult(int[] ColumnOfRow, int[] RowOfColumn, doub
 public static unsafe class LinearAssignment
 {
     /// <summary>Default columns kept per row in the sparse graph.</summary>
-    public const int DefaultCandidates = 12;
+    public const int DefaultCandidates = 16;
 
     /// <summary>Solves the assignment for the row-major n x n matrix <paramref name="cost"/>; see <see cref="Solve(float*, int, double[], int, int)"/>.</summary>
     public static AssignmentResult Solve(ReadOnlySpan<float> cost, int n, double[]? columnPrices = null, int candidates = DefaultCandidates, int threads = 0)
@@ -56,6 +56,55 @@ public static unsafe class LinearAssignment
         if (columnPrices is not null && columnPrices.Length != n) throw new ArgumentException($"{columnPrices.Length} column prices for n = {n}");
         var solver = new Solver(cost, n, Math.Clamp(candidates, 1, n), threads <= 0 ? Environment.ProcessorCount : threads);
         return solver.Run(columnPrices);
+    }
+
+    /// <summary>
+    /// The c-transform over columns: u_i = min_j (c_ij - v_j) for the row-major <paramref name="rows"/> x
+    /// <paramref name="columns"/> matrix at <paramref name="cost"/>, in float64.
+    /// </summary>
+    public static double[] RowTransform(float* cost, int rows, int columns, double[] columnPotentials, int threads = 0)
+    {
+        var u = new double[rows];
+        var c = cost;
+        Parallel.For(0, rows, new ParallelOptions { MaxDegreeOfParallelism = threads <= 0 ? Environment.ProcessorCount : threads }, i =>
+        {
+            var row = new ReadOnlySpan<float>(c + (long)i * columns, columns);
+            var min = double.PositiveInfinity;
+            for (var j = 0; j < columns; j++) min = Math.Min(min, row[j] - columnPotentials[j]);
+            u[i] = min;
+        });
+        return u;
+    }
+
+    /// <summary>
+    /// The c-transform over rows: v_j = min_i (c_ij - u_i) for the row-major <paramref name="rows"/> x
+    /// <paramref name="columns"/> matrix at <paramref name="cost"/> (a running minimum, so the matrix is read row by row).
+    /// </summary>
+    public static double[] ColumnTransform(float* cost, int rows, int columns, double[] rowPotentials, int threads = 0)
+    {
+        var parts = Math.Max(1, Math.Min(threads <= 0 ? Environment.ProcessorCount : threads, rows));
+        var partial = new double[parts][];
+        var c = cost;
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, t =>
+        {
+            var min = new double[columns];
+            Array.Fill(min, double.PositiveInfinity);
+            for (var i = (int)((long)rows * t / parts); i < (int)((long)rows * (t + 1) / parts); i++)
+            {
+                var row = new ReadOnlySpan<float>(c + (long)i * columns, columns);
+                var ui = rowPotentials[i];
+                for (var j = 0; j < columns; j++)
+                {
+                    var r = row[j] - ui;
+                    if (r < min[j]) min[j] = r;
+                }
+            }
+            partial[t] = min;
+        });
+        var v = partial[0];
+        for (var t = 1; t < parts; t++)
+            for (var j = 0; j < columns; j++) v[j] = Math.Min(v[j], partial[t][j]);
+        return v;
     }
 
     /// <summary>sum_i c_{i p(i)} in float64 for the assignment <paramref name="columnOfRow"/>.</summary>
@@ -124,11 +173,12 @@ public static unsafe class LinearAssignment
                 if (_rowOfCol[best] < 0) { _rowOfCol[best] = i; _colOfRow[i] = best; _initial++; }
                 else free.Push(i);
             }
+            ReduceRows(free);
             while (true)
             {
                 while (free.Count > 0) Augment(free.Pop(), free);
                 _rounds++;
-                if (!Verify(free)) break;
+                if (!Verify(free, refresh: _rounds == 1) && free.Count == 0) break;
             }
             var cost = 0.0;
             for (var i = 0; i < _n; i++)
@@ -216,14 +266,95 @@ public static unsafe class LinearAssignment
             {
                 var end = Search(s);
                 if (end >= 0) { Finish(s, end); return; }
-                // The graph reached from s has too few columns (no perfect matching in it): give every reached row all its
-                // columns. Edges that come in violated lower u_i and free the row again.
+                // The graph reached from s has too few columns (no perfect matching in it): every reached row gets its next
+                // cheapest columns under the current prices. Edges that come in violated lower u_i and free the row again.
                 var reached = new List<int> { s };
                 foreach (var j in _settled) reached.Add(_rowOfCol[j]);
                 Reset();
-                var all = Enumerable.Range(0, _n).ToArray();
                 foreach (var i in reached)
-                    if (AddEdges(i, all) && i != s) free.Push(i);
+                    if (AddEdges(i, NextCheapest(i, Math.Max(_k, _deg[i]))) && i != s) free.Push(i);
+            }
+        }
+
+        // The `count` columns of smallest reduced cost c_ij - v_j not yet in row i's graph (one scan of the row).
+        private int[] NextCheapest(int i, int count)
+        {
+            var present = new HashSet<int>(_adj[i].Take(_deg[i]));
+            count = Math.Min(count, _n - present.Count);
+            if (count <= 0) return [];
+            var idx = new int[count];
+            var val = new double[count];
+            var filled = 0;
+            var worst = double.PositiveInfinity; var worstAt = 0;
+            for (var j = 0; j < _n; j++)
+            {
+                if (present.Contains(j)) continue;
+                var r = C(i, j) - _v[j];
+                if (filled < count)
+                {
+                    idx[filled] = j; val[filled] = r; filled++;
+                    if (filled == count) (worst, worstAt) = Max(val);
+                }
+                else if (r < worst)
+                {
+                    idx[worstAt] = j; val[worstAt] = r;
+                    (worst, worstAt) = Max(val);
+                }
+            }
+            return idx;
+        }
+
+        private static (double, int) Max(double[] values)
+        {
+            var m = values[0]; var at = 0;
+            for (var e = 1; e < values.Length; e++) if (values[e] > m) { m = values[e]; at = e; }
+            return (m, at);
+        }
+
+        // Augmenting row reduction (an auction round at zero increment, as in Jonker-Volgenant): a free row takes its best
+        // column j at u_i = its second-best reduced cost, lowering v_j so that edge is tight and evicting j's row. Every
+        // other edge of row i stays feasible (second best <= them), other rows' edges to j only gain reduced cost, and the
+        // evicted row's edges are untouched: the duals stay feasible while cheap bids match most rows. Bounded, since
+        // ties can make rows trade a column back and forth.
+        private void ReduceRows(Stack<int> free)
+        {
+            var bids = 0L;
+            var limit = 4L * _n;
+            var pending = new Queue<int>(free);
+            free.Clear();
+            while (pending.Count > 0)
+            {
+                var i = pending.Dequeue();
+                if (bids++ >= limit) { free.Push(i); continue; }
+                var row = _adj[i];
+                int j1 = -1, j2 = -1;
+                double r1 = double.PositiveInfinity, r2 = double.PositiveInfinity;
+                for (var e = 0; e < _deg[i]; e++)
+                {
+                    var j = row[e];
+                    var r = C(i, j) - _v[j];
+                    if (r < r1) { r2 = r1; j2 = j1; r1 = r; j1 = j; }
+                    else if (r < r2) { r2 = r; j2 = j; }
+                }
+                if (j2 < 0) { free.Push(i); continue; } // one column only: leave it to the augmenting paths
+                var owner = _rowOfCol[j1];
+                if (r1 < r2)
+                {
+                    _v[j1] -= r2 - r1;
+                    _u[i] = r2;
+                }
+                else
+                {
+                    // A tie: a free second-best column is taken instead (no eviction); otherwise the bid evicts at no gain.
+                    if (_rowOfCol[j2] < 0) { j1 = j2; owner = -1; }
+                    _u[i] = r1;
+                }
+                _rowOfCol[j1] = i; _colOfRow[i] = j1;
+                if (owner >= 0)
+                {
+                    _colOfRow[owner] = -1;
+                    pending.Enqueue(owner);
+                }
             }
         }
 
@@ -313,33 +444,51 @@ public static unsafe class LinearAssignment
             return true;
         }
 
-        // A full pass: every (i, j) with c_ij - u_i - v_j < -tol joins the graph (its row freed when u_i must drop).
-        // Returns true when anything was violated (another round is needed).
-        private bool Verify(Stack<int> free)
+        // A full pass: every (i, j) with c_ij - u_i - v_j < -tol joins the graph (its row freed when u_i must drop); with
+        // refresh, each row's k cheapest columns under the current prices join it too, since the prices have moved since the
+        // graph was built. Returns true when anything was violated (another round is needed).
+        private bool Verify(Stack<int> free, bool refresh)
         {
-            var violations = new List<int>?[_n];
+            var additions = new List<int>?[_n];
+            var violated = new bool[_n];
             var tol = _tolerance;
+            var vf = Array.ConvertAll(_v, x => (float)x);
             Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
             {
                 var (lo, hi) = Range(t);
+                var idx = new int[_k];
+                var val = new float[_k];
                 for (var i = lo; i < hi; i++)
                 {
                     var row = new ReadOnlySpan<float>(_c + (long)i * _n, _n);
                     var ui = _u[i];
                     List<int>? found = null;
+                    var count = 0;
+                    var worst = float.PositiveInfinity; var worstAt = 0;
                     for (var j = 0; j < _n; j++)
+                    {
                         if (row[j] - ui - _v[j] < -tol) (found ??= []).Add(j);
-                    violations[i] = found;
+                        if (!refresh) continue;
+                        var r = row[j] - vf[j];
+                        if (count < _k)
+                        {
+                            idx[count] = j; val[count] = r; count++;
+                            if (count == _k) (worst, worstAt) = Max(val);
+                        }
+                        else if (r < worst)
+                        {
+                            idx[worstAt] = j; val[worstAt] = r;
+                            (worst, worstAt) = Max(val);
+                        }
+                    }
+                    violated[i] = found is not null;
+                    if (refresh) (found ??= []).AddRange(idx.Take(count));
+                    additions[i] = found;
                 }
             });
-            var any = false;
             for (var i = 0; i < _n; i++)
-            {
-                if (violations[i] is not { } cols) continue;
-                any = true;
-                if (AddEdges(i, cols)) free.Push(i);
-            }
-            return any;
+                if (additions[i] is { } cols && AddEdges(i, cols)) free.Push(i);
+            return violated.Any(v => v);
         }
     }
 }

@@ -6,7 +6,10 @@ namespace StochasticInterpolants.Couplings;
 /// <param name="Cost">The optimal total cost sum_j |x0_{p(j)} - x1_j|^2 of the float32 cost matrix.</param>
 /// <param name="WarmStarted">Whether the prices came from the previous batch.</param>
 /// <param name="Solve">The solver's statistics.</param>
-public sealed record TransportStep(double Cost, bool WarmStarted, AssignmentStatistics Solve);
+/// <param name="MatrixMilliseconds">Time to build the cost matrix.</param>
+/// <param name="PricesMilliseconds">Time to carry the previous potentials over (0 when cold).</param>
+/// <param name="SolveMilliseconds">Time of the exact solve.</param>
+public sealed record TransportStep(double Cost, bool WarmStarted, AssignmentStatistics Solve, double MatrixMilliseconds, double PricesMilliseconds, double SolveMilliseconds);
 
 /// <summary>
 /// Exact optimal transport between two equal-size minibatches with uniform weights and squared Euclidean cost
@@ -46,12 +49,15 @@ public sealed class MinibatchTransport : IDisposable
         var n = (int)x0.shape[0];
         if (n == 0) return [];
         using var scope = NewDisposeScope();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var a = x0.reshape(n, -1).to(float32).contiguous();
         var b = x1.reshape(n, -1).to(float32).contiguous();
         var cost = SquaredDistances(a, b);
+        var matrixMs = clock.Elapsed.TotalMilliseconds;
         double[]? prices = null;
         var warm = WarmStart && _previousTargets is not null && _previousTargets.shape[1] == a.shape[1];
         if (warm) { prices = CarriedPrices(a, cost); warm = prices is not null; }
+        var pricesMs = clock.Elapsed.TotalMilliseconds - matrixMs;
         AssignmentResult result;
         unsafe
         {
@@ -62,7 +68,7 @@ public sealed class MinibatchTransport : IDisposable
         _previousTargets?.Dispose();
         _previousTargets = b.clone().DetachFromDisposeScope();
         _previousPrices = result.ColumnPotentials;
-        Last = new TransportStep(result.Cost, warm, result.Statistics);
+        Last = new TransportStep(result.Cost, warm, result.Statistics, matrixMs, pricesMs, clock.Elapsed.TotalMilliseconds - matrixMs - pricesMs);
         return result.RowOfColumn;
     }
 
@@ -73,7 +79,7 @@ public sealed class MinibatchTransport : IDisposable
     }
 
     /// <summary>C_ij = |a_i|^2 + |b_j|^2 - 2 a_i . b_j, [n, m] float32, from one matmul.</summary>
-    internal static Tensor SquaredDistances(Tensor a, Tensor b)
+    public static Tensor SquaredDistances(Tensor a, Tensor b)
     {
         using var na = a.square().sum(1, keepdim: true);
         using var nb = b.square().sum(1).unsqueeze(0);
@@ -82,21 +88,17 @@ public sealed class MinibatchTransport : IDisposable
     }
 
     // u_i = min_j (|a_i - y_j|^2 - v_j) over the previous targets y (a c-transform), then v_j = min_i (C_ij - u_i).
-    private double[]? CarriedPrices(Tensor a, Tensor cost)
+    private unsafe double[]? CarriedPrices(Tensor a, Tensor cost)
     {
         var n = (int)a.shape[0];
-        double[] u;
-        using (var cross = SquaredDistances(a, _previousTargets!))
-        using (var v = tensor(_previousPrices!, dtype: float64))
-        using (var reduced = cross.to(float64).sub_(v.unsqueeze(0)))
-        using (var min = reduced.amin([1L]))
-            u = min.data<double>().ToArray();
-        using var ut = tensor(u, dtype: float64);
-        using var r = cost.to(float64).sub_(ut.unsqueeze(1));
-        using var vmin = r.amin([0L]);
-        var prices = vmin.data<double>().ToArray();
-        if (prices.Length != n || prices.Any(p => !double.IsFinite(p))) return null; // a degenerate carry (non-finite) falls back to a cold start
-        return prices;
+        using var cross = SquaredDistances(a, _previousTargets!);
+        var m = (int)cross.shape[1];
+        double[] u, prices;
+        fixed (float* x = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(cross.bytes))
+            u = LinearAssignment.RowTransform(x, n, m, _previousPrices!, Threads);
+        fixed (float* c = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(cost.bytes))
+            prices = LinearAssignment.ColumnTransform(c, n, n, u, Threads);
+        return prices.All(double.IsFinite) ? prices : null; // a degenerate carry falls back to a cold start
     }
 
     /// <inheritdoc />
