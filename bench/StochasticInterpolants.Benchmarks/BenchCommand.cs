@@ -31,6 +31,8 @@ public static class BenchCommand
             BenchMode.Tables => TableBenchmark.Run(o.Seeds, o.Quick),
             BenchMode.ImageCurve => ImageCurve.Run(o.Quick, o.Data ?? "fashion-mnist", threads),
             BenchMode.ImageMemory => ImageSoak.Run(o.Quick, o.Data ?? "digits8", preset: o.Preset?.Trim().ToLowerInvariant() ?? "tiny"),
+            BenchMode.CouplingSpeed => CouplingSpeed.Run(o.Couplings, o.Quick),
+            BenchMode.CouplingQuality => CouplingQuality.Run(o.Couplings, o.Quick),
             BenchMode.UNet => UNetBenchmark.Run(o.Preset?.Trim().ToLowerInvariant() ?? "small", o.Quick, threads, o.Rounds, o.WithPyTorch),
             _ => Compare.Run(o.Quick, threads, o.Rounds, o.WithPyTorch, o.PyTorchGlibc),
         };
