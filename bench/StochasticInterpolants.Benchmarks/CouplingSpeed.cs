@@ -136,23 +136,22 @@ public static class CouplingSpeed
             if (!double.IsFinite(losses[0])) throw new InvalidOperationException($"the '{Name}' coupling's training loss at batch {_batch} became {losses[0]} at step {_index}");
         }
 
-        // At least two steps, then until the wall time is used up.
+        // At least one step, then until the wall time is used up (a slow coupling at batch 4096 may take seconds per step).
         public void RunFor(double seconds)
         {
             var watch = Stopwatch.StartNew();
             var steps = 0;
-            while (steps < 2 || watch.Elapsed.TotalSeconds < seconds) { Step(); steps++; }
+            while (steps < 1 || watch.Elapsed.TotalSeconds < seconds) { Step(); steps++; }
             TimedSteps += steps; TimedSeconds += watch.Elapsed.TotalSeconds;
         }
 
-        // Sample() alone: one untimed call, then at least three calls or the given wall time.
+        // Sample() alone, after the training steps have warmed it: at least two calls, then until the wall time is used up.
         public double SampleMilliseconds(double seconds)
         {
             using var g = new Generator(1);
-            Draw();
             var watch = Stopwatch.StartNew();
             var calls = 0;
-            while (calls < 3 || watch.Elapsed.TotalSeconds < seconds) { Draw(); calls++; }
+            while (calls < 2 || watch.Elapsed.TotalSeconds < seconds) { Draw(); calls++; }
             return watch.Elapsed.TotalMilliseconds / calls;
 
             void Draw()

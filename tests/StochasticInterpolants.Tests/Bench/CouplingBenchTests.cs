@@ -58,7 +58,7 @@ public sealed class CouplingBenchTests : IDisposable
         Assert.Contains(log, l => l.Contains("'no-such-coupling' is not registered", StringComparison.Ordinal));
         var cell = Assert.Single(cells);
         Assert.Equal(("independent", 64), (cell.Coupling, cell.Batch));
-        Assert.True(cell.TimedSteps >= 2 && cell.StepsPerSecond > 0 && cell.SampleMilliseconds > 0, $"{cell}");
+        Assert.True(cell.TimedSteps >= 1 && cell.StepsPerSecond > 0 && cell.SampleMilliseconds > 0, $"{cell}");
         var text = new List<string>();
         CouplingSpeed.Print(cells, text.Add);
         Assert.Contains(text, l => l.Contains("independent", StringComparison.Ordinal) && l.Contains(" 1.000 ", StringComparison.Ordinal));
