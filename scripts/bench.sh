@@ -3,13 +3,18 @@
 # side with the same work in PyTorch; memory soak, fuzzing, SDE table, NLL curve and real tables as modes.
 # Usage: scripts/bench.sh [--quick] [--threads N] [--sde-table | --nll-curve | --memory | --fuzz N | --tables [--seeds K]
 #                         | --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch]
-#                         | --image-curve [--data NAME] | --image-memory [--data NAME] [--preset P]]
+#                         | --image-curve [--data NAME] | --image-memory [--data NAME] [--preset P]
+#                         | --coupling-speed [--couplings A,B,...] | --coupling-quality [--couplings A,B,...] | --ot-solver]
 # --unet trains the U-Net (batches 64 and 128 of 1x28x28 images, 10 classes) beside the same network in PyTorch
 # (bench/pytorch/unet_torch.py) on the same initial weights, after checking both compute the same output; one thread
 # per side unless --threads is given.
 # --image-curve: bits/dim of Fashion-MNIST's test images (or --data NAME) against training CPU time, one run paused at
 # 7.5, 15, 30 and 60 CPU-minutes. --image-memory: resident memory over 20,000 image training steps (default 8x8 digits,
 # tiny U-Net). Image data sets are fetched from Debian packages into the data cache on first use.
+# --coupling-speed: training steps/s per coupling (default independent,ot,sinkhorn) at batches 256, 1024, 4096, with the
+# pairing time alone; --coupling-quality: each coupling trained with one budget, then quality against solver steps and
+# path straightness. Couplings not registered in the build are named and skipped. --ot-solver: exact OT time per
+# pairing against batch size, cold and warm.
 # --tables first fetches scikit-learn's tables (scripts/datasets.sh sklearn) and hands their folder to the benchmark
 # in SI_BENCH_TABLES.
 set -euo pipefail
@@ -19,7 +24,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # as root when missing; without it the benchmark prints our side and says why the other is missing.
 case " $* " in
   *" --tables "*) SI_BENCH_TABLES="$("$here/scripts/datasets.sh" sklearn)"; export SI_BENCH_TABLES ;;
-  *" --sde-table "*|*" --nll-curve "*|*" --memory "*|*" --fuzz "*) ;;
+  *" --sde-table "*|*" --nll-curve "*|*" --memory "*|*" --fuzz "*|*" --coupling-speed "*|*" --coupling-quality "*|*" --ot-solver "*) ;;
   *)
     if ! /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -32,6 +32,8 @@ public static class BenchCommand
             BenchMode.ImageCurve => ImageCurve.Run(o.Quick, o.Data ?? "fashion-mnist", threads),
             BenchMode.ImageMemory => ImageSoak.Run(o.Quick, o.Data ?? "digits8", preset: o.Preset?.Trim().ToLowerInvariant() ?? "tiny"),
             BenchMode.OtSolver => TransportSolverBenchmark.Run(o.Quick),
+            BenchMode.CouplingSpeed => CouplingSpeed.Run(o.Couplings, o.Quick),
+            BenchMode.CouplingQuality => CouplingQuality.Run(o.Couplings, o.Quick),
             BenchMode.UNet => UNetBenchmark.Run(o.Preset?.Trim().ToLowerInvariant() ?? "small", o.Quick, threads, o.Rounds, o.WithPyTorch),
             _ => Compare.Run(o.Quick, threads, o.Rounds, o.WithPyTorch, o.PyTorchGlibc),
         };

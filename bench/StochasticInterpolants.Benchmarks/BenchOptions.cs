@@ -32,14 +32,24 @@ public enum BenchMode
     ImageMemory,
     /// <summary>--ot-solver: exact minibatch OT time per pairing against n, cold and warm, d = 2 and 784, beside the textbook solver.</summary>
     OtSolver,
+    /// <summary>--coupling-speed [--couplings A,B]: training steps/s of each coupling on the checkerboard at batches 256, 1024 and
+    /// 4096 through the library's training step, with its ratio to independent pairs and the pairing (Sample) time alone.</summary>
+    CouplingSpeed,
+    /// <summary>--coupling-quality [--couplings A,B]: each coupling trained on the checkerboard with one budget, then support
+    /// fraction, energy distance and NLL for Euler and RK4 at 1-100 steps, and each flow's path straightness.</summary>
+    CouplingQuality,
 }
 
 /// <summary>The benchmark's command line, parsed once: exactly one mode (default <see cref="BenchMode.Compare"/>) and its settings.</summary>
 public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threads = null, string? Checkpoint = null, int FuzzInputs = 0,
-    int? Rounds = null, bool WithPyTorch = true, bool PyTorchGlibc = true, int Seeds = 1, string? Preset = null, string? Data = null)
+    int? Rounds = null, bool WithPyTorch = true, bool PyTorchGlibc = true, int Seeds = 1, string? Preset = null, string? Data = null,
+    IReadOnlyList<string>? Couplings = null)
 {
+    /// <summary>The couplings the coupling modes measure when --couplings is not given.</summary>
+    public static IReadOnlyList<string> DefaultCouplings { get; } = ["independent", "ot", "sinkhorn"];
+
     /// <summary>The usage line printed with an error.</summary>
-    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], --image-curve [--data NAME], --image-memory [--data NAME] [--preset P], --ot-solver, or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
+    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], --image-curve [--data NAME], --image-memory [--data NAME] [--preset P], --coupling-speed [--couplings A,B,...], --coupling-quality [--couplings A,B,...], --ot-solver, or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
 
     /// <summary>Parses <paramref name="args"/>; throws <see cref="ArgumentException"/> with one line for an unknown, malformed or second mode flag.</summary>
     public static BenchOptions Parse(IReadOnlyList<string> args)
@@ -74,6 +84,9 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
                 case "--image-memory": Set(BenchMode.ImageMemory); break;
                 case "--data": o = o with { Data = Value() }; break;
                 case "--ot-solver": Set(BenchMode.OtSolver); break;
+                case "--coupling-speed": Set(BenchMode.CouplingSpeed); break;
+                case "--coupling-quality": Set(BenchMode.CouplingQuality); break;
+                case "--couplings": o = o with { Couplings = Names(a, Value()) }; break;
                 default: throw new ArgumentException($"unknown argument '{a}' ({Usage})");
             }
 
@@ -83,6 +96,8 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
         if (seeds && mode != BenchMode.Tables) throw new ArgumentException("--seeds goes with --tables");
         if (preset && mode is not (BenchMode.UNet or BenchMode.ImageMemory)) throw new ArgumentException("--preset goes with --unet or --image-memory");
         if (o.Data is not null && mode is not (BenchMode.ImageCurve or BenchMode.ImageMemory)) throw new ArgumentException("--data goes with --image-curve or --image-memory");
+        if (o.Couplings is not null && mode is not (BenchMode.CouplingSpeed or BenchMode.CouplingQuality))
+            throw new ArgumentException("--couplings goes with --coupling-speed or --coupling-quality");
         if (preset && !UNetConfig.PresetNames.Contains(o.Preset!.Trim().ToLowerInvariant()))
             throw new ArgumentException($"--preset must be one of {string.Join(", ", UNetConfig.PresetNames)}, got '{o.Preset}'");
         return o with { Mode = mode ?? BenchMode.Compare };
@@ -99,8 +114,16 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
     {
         BenchMode.Compare => "--compare", BenchMode.Profile => "--profile", BenchMode.Throughput => "--throughput", BenchMode.SdeTable => "--sde-table",
         BenchMode.NllCurve => "--nll-curve", BenchMode.Memory => "--memory", BenchMode.Tables => "--tables", BenchMode.UNet => "--unet",
-        BenchMode.ImageCurve => "--image-curve", BenchMode.ImageMemory => "--image-memory", BenchMode.OtSolver => "--ot-solver", _ => "--fuzz",
+        BenchMode.ImageCurve => "--image-curve", BenchMode.ImageMemory => "--image-memory",
+        BenchMode.CouplingSpeed => "--coupling-speed", BenchMode.CouplingQuality => "--coupling-quality", BenchMode.OtSolver => "--ot-solver", _ => "--fuzz",
     };
+
+    // A comma-separated list of coupling names, trimmed and lower-cased, each once (whether they are registered is the mode's business).
+    private static IReadOnlyList<string> Names(string flag, string value)
+    {
+        var names = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(n => n.ToLowerInvariant()).Distinct().ToList();
+        return names.Count > 0 ? names : throw new ArgumentException($"{flag} needs one or more coupling names separated by commas, got '{value}'");
+    }
 
     private static int Count(string flag, string value) =>
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 1 ? n : throw new ArgumentException($"{flag} needs a whole number >= 1, got '{value}'");

@@ -11,6 +11,7 @@ public class BenchOptionsTests
         ["--throughput"] = BenchMode.Throughput, ["--profile"] = BenchMode.Profile, ["--sde-table"] = BenchMode.SdeTable,
         ["--nll-curve"] = BenchMode.NllCurve, ["--memory"] = BenchMode.Memory, ["--fuzz"] = BenchMode.Fuzz, ["--tables"] = BenchMode.Tables, ["--unet"] = BenchMode.UNet,
         ["--image-curve"] = BenchMode.ImageCurve, ["--image-memory"] = BenchMode.ImageMemory,
+        ["--coupling-speed"] = BenchMode.CouplingSpeed, ["--coupling-quality"] = BenchMode.CouplingQuality, ["--ot-solver"] = BenchMode.OtSolver,
     };
 
     private static IEnumerable<string[]> ReadmeCommands()
@@ -51,6 +52,10 @@ public class BenchOptionsTests
     [InlineData("--preset goes with --unet", "--preset", "small")]
     [InlineData("--preset must be one of tiny, small, medium, got 'huge'", "--unet", "--preset", "huge")]
     [InlineData("give one mode, not both --unet and --profile", "--unet", "--profile")]
+    [InlineData("--couplings goes with --coupling-speed or --coupling-quality", "--throughput", "--couplings", "ot")]
+    [InlineData("--couplings needs one or more coupling names", "--coupling-speed", "--couplings", " , ")]
+    [InlineData("--couplings needs a value", "--coupling-quality", "--couplings")]
+    [InlineData("give one mode, not both --coupling-speed and --coupling-quality", "--coupling-speed", "--coupling-quality")]
     public void Bad_command_lines_are_refused_with_the_reason(string fragment, params string[] args) =>
         Assert.Contains(fragment, Assert.Throws<ArgumentException>(() => BenchOptions.Parse(args)).Message);
 
@@ -93,6 +98,21 @@ public class BenchOptionsTests
         Assert.Equal(quick, o.Quick);
         Assert.Equal(rounds, o.Rounds);
         Assert.Equal("--unet", BenchOptions.Flag(o.Mode));
+    }
+
+    [Theory]
+    [InlineData(BenchMode.CouplingSpeed, null, "--coupling-speed")]
+    [InlineData(BenchMode.CouplingQuality, "independent", "--coupling-quality", "--couplings", "independent", "--quick")]
+    [InlineData(BenchMode.CouplingSpeed, "independent,ot,sinkhorn", "--couplings", "Independent, ot,,sinkhorn,ot", "--coupling-speed")]
+    public void Coupling_modes_parse_with_their_coupling_list(BenchMode mode, string? couplings, params string[] args)
+    {
+        var o = BenchOptions.Parse(args);
+        Assert.Equal(mode, o.Mode);
+        Assert.Equal(couplings, o.Couplings is null ? null : string.Join(',', o.Couplings));
+        Assert.Equal(args.First(a => a.StartsWith("--coupling-", StringComparison.Ordinal)), BenchOptions.Flag(o.Mode));
+        Assert.Equal(["independent", "ot", "sinkhorn"], BenchOptions.DefaultCouplings);
+        Assert.Contains("--coupling-speed", BenchOptions.Usage);
+        Assert.Contains("--coupling-quality", BenchOptions.Usage);
     }
 
     [Fact]
