@@ -33,6 +33,7 @@ internal static class TrainCommand
         public readonly Option<string?> Condition = new("--condition") { Description = "images: class (condition on the labels, with a learned no-class entry for guidance) or none (default: class when the images are labelled)" };
         public readonly Option<double?> CondDrop = new("--cond-drop") { Description = $"probability of dropping a row's class label in training, so guidance can use the unconditional field (default {TrainingRunConfig.ImageTrainingDefaults.ConditionDropout} for images, {DT.ConditionDropout} for tables)" };
         public readonly Option<string?> Coupling = new("--coupling") { Description = "how x0 and x1 are paired: independent, ot (exact minibatch optimal transport; within each class for a class-conditional model), sinkhorn (entropic OT: the Schrödinger bridge with --gamma sqrt --gamma-scale EPS), mirror (default: mirror for the mirror interpolant, else independent)" };
+        public readonly Option<int?> OtBlock = new("--ot-block") { Description = "ot: rows per exact solve; 0 = the whole batch (each class) at once, B > 0 = blocks of at most B rows, each optimal (faster at large batches, only blockwise optimal) (default 0)" };
         public readonly Option<double?> Epsilon = new("--epsilon") { Description = $"sinkhorn: entropic regularisation eps, in squared data units; the plan is exp(-|x0 - x1|^2 / (2 eps)) (default {DC.Epsilon})" };
         public readonly Option<int?> SinkhornIterations = new("--sinkhorn-iterations") { Description = $"sinkhorn: iterations per batch at most (default {DC.SinkhornIterations})" };
         public readonly Option<string?> Mask = new("--mask") { Description = $"in-painting: the hidden region (default {DC.Mask})" };
@@ -66,7 +67,7 @@ internal static class TrainCommand
         public readonly Option<int?> Patience = new("--patience") { Description = $"validations without improvement before training stops; 0 never stops early (default {D.Patience})" };
 
         public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Model, UNetPreset, UNetChannels, UNetMultipliers,
-            UNetAttention, Condition, CondDrop, Coupling, Epsilon, SinkhornIterations, Mask, Factor, CorruptionNoise, Width, Depth, Activation, TimeFrequencies,
+            UNetAttention, Condition, CondDrop, Coupling, OtBlock, Epsilon, SinkhornIterations, Mask, Factor, CorruptionNoise, Width, Depth, Activation, TimeFrequencies,
             Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, CheckpointEvery,
             Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, ValidateEvery, Patience];
 
@@ -93,7 +94,7 @@ internal static class TrainCommand
             var co = c.CouplingOptions ?? new Couplings.CouplingOptions();
             co = co with
             {
-                Epsilon = r.GetValue(Epsilon) ?? co.Epsilon, SinkhornIterations = r.GetValue(SinkhornIterations) ?? co.SinkhornIterations,
+                OtBlock = r.GetValue(OtBlock) ?? co.OtBlock, Epsilon = r.GetValue(Epsilon) ?? co.Epsilon, SinkhornIterations = r.GetValue(SinkhornIterations) ?? co.SinkhornIterations,
                 Mask = r.GetValue(Mask) ?? co.Mask, Factor = r.GetValue(Factor) ?? co.Factor, Noise = r.GetValue(CorruptionNoise) ?? co.Noise,
             };
             return c with

@@ -7,6 +7,8 @@ namespace StochasticInterpolants.Couplings;
 /// <summary>
 /// Settings of the couplings (docs/theory.md §13); each coupling reads the ones it names and ignores the rest.
 /// </summary>
+/// <param name="OtBlock">Exact OT (<c>ot</c>): rows per exact solve; 0 (default) solves the whole batch (each class) at
+/// once, B &gt; 0 cuts it into blocks of at most B rows (faster for large batches, but only blockwise optimal).</param>
 /// <param name="Epsilon">Entropic OT (<c>sinkhorn</c>): the regularisation eps of the plan
 /// pi(x0, x1) ∝ exp(-|x0 - x1|^2 / (2 eps)) — the Brownian bridge of diffusion eps, so gamma(t) = sqrt(eps t(1-t)) makes the
 /// interpolant the Schrödinger bridge (in squared data units).</param>
@@ -17,6 +19,7 @@ namespace StochasticInterpolants.Couplings;
 /// <param name="Noise">Denoising: the standard deviation of the noise added to x1 (in the flow's units); also the noise
 /// on x0 of in-painting and super-resolution.</param>
 public sealed record CouplingOptions(
+    int OtBlock = 0,
     double Epsilon = 0.1,
     int SinkhornIterations = 200,
     double SinkhornTolerance = 1e-3,
@@ -58,10 +61,11 @@ public static class Couplings
         });
         registry.Register("mirror", (interpolant, _, target, _) => interpolant.Kind == InterpolantKind.Mirror ? new MirrorCoupling(target)
             : throw new InvalidSettingException("coupling", $"the mirror coupling (x0 = x1) goes with the mirror interpolant, not '{interpolant.Name}'"));
-        registry.Register("ot", (interpolant, b, target, _) =>
+        registry.Register("ot", (interpolant, b, target, options) =>
         {
             RequireTwoSided("ot", interpolant);
-            return new OptimalTransportCoupling(b, target);
+            if (options.OtBlock < 0) throw new InvalidSettingException("ot-block", $"the OT block size must be 0 (the whole batch) or a number of rows >= 1, got {options.OtBlock}");
+            return new OptimalTransportCoupling(b, target) { BlockSize = options.OtBlock };
         });
         return registry;
     }

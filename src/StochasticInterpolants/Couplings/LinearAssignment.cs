@@ -156,6 +156,14 @@ public static unsafe class LinearAssignment
             if (prices is not null) Array.Copy(prices, _v, _n);
             else ColumnMinima();
             BuildCandidates();
+            // Prices first: an epsilon-scaling auction on the sparse graph moves them close to their optimum with cheap bids,
+            // and the graph is rebuilt around the moved prices; cold prices take a second round. Only the prices are kept:
+            // exactness comes from the augmenting paths and the full passes below.
+            for (var round = 0; round < (prices is null ? 2 : 1); round++)
+            {
+                Auction();
+                BuildCandidates();
+            }
             Array.Fill(_colOfRow, -1); Array.Fill(_rowOfCol, -1);
             var free = new Stack<int>();
             // Each row's best candidate is tight (u_i = min_j c_ij - v_j); take it when the column is still free.
@@ -309,6 +317,52 @@ public static unsafe class LinearAssignment
             var m = values[0]; var at = 0;
             for (var e = 1; e < values.Length; e++) if (values[e] > m) { m = values[e]; at = e; }
             return (m, at);
+        }
+
+        // Forward auction with epsilon scaling on the graph (Bertsekas): a free row bids for its best column j1 (least
+        // c_ij - v_j = w1), lowering v_j1 by (w2 - w1) + eps where w2 is its second best, and takes it from its owner.
+        // Each phase restarts the assignment and keeps the prices; eps shrinks by 4 each phase. Bids are capped per phase
+        // (a graph without a perfect matching would bid forever); the prices are useful wherever it stopped.
+        private void Auction()
+        {
+            var spreads = new List<double>(_n);
+            for (var i = 0; i < _n; i += Math.Max(1, _n / 256))
+            {
+                double lo = double.PositiveInfinity, hi = double.NegativeInfinity;
+                for (var e = 0; e < _deg[i]; e++) { var r = C(i, _adj[i][e]) - _v[_adj[i][e]]; lo = Math.Min(lo, r); hi = Math.Max(hi, r); }
+                spreads.Add(hi - lo);
+            }
+            spreads.Sort();
+            var eps = spreads[spreads.Count / 2] / 4;
+            if (!(eps > 0)) return;
+            var owner = new int[_n];
+            var queue = new Queue<int>(_n);
+            for (var phase = 0; phase < 4; phase++, eps /= 4)
+            {
+                Array.Fill(owner, -1);
+                queue.Clear();
+                for (var i = 0; i < _n; i++) queue.Enqueue(i);
+                var bids = 0L;
+                var cap = 16L * _n;
+                while (queue.Count > 0 && bids++ < cap)
+                {
+                    var i = queue.Dequeue();
+                    var row = _adj[i];
+                    int j1 = -1;
+                    double w1 = double.PositiveInfinity, w2 = double.PositiveInfinity;
+                    for (var e = 0; e < _deg[i]; e++)
+                    {
+                        var j = row[e];
+                        var w = C(i, j) - _v[j];
+                        if (w < w1) { w2 = w1; w1 = w; j1 = j; }
+                        else if (w < w2) w2 = w;
+                    }
+                    var raise = (double.IsFinite(w2) ? w2 - w1 : 0) + eps;
+                    _v[j1] -= raise;
+                    if (owner[j1] >= 0) queue.Enqueue(owner[j1]);
+                    owner[j1] = i;
+                }
+            }
         }
 
         // Augmenting row reduction (an auction round at zero increment, as in Jonker-Volgenant): a free row takes its best

@@ -29,7 +29,10 @@ public sealed class MinibatchTransport : IDisposable
     /// <summary>Columns per row of the solver's sparse graph.</summary>
     public int Candidates { get; init; } = LinearAssignment.DefaultCandidates;
 
-    /// <summary>Whether to start from the previous batch's potentials (true) or cold from the column minima.</summary>
+    /// <summary>A cold batch of at least 4 x this many rows starts from the potentials of its first quarter, solved first.</summary>
+    public int CoarseSize { get; init; } = 256;
+
+    /// <summary>Whether to start from the previous batch's potentials (true) or cold (from the column minima, or from a solved quarter of the batch).</summary>
     public bool WarmStart { get; init; } = true;
 
     /// <summary>Threads of the solver's full passes (0: all cores).</summary>
@@ -56,7 +59,16 @@ public sealed class MinibatchTransport : IDisposable
         var matrixMs = clock.Elapsed.TotalMilliseconds;
         double[]? prices = null;
         var warm = WarmStart && _previousTargets is not null && _previousTargets.shape[1] == a.shape[1];
-        if (warm) { prices = CarriedPrices(a, cost); warm = prices is not null; }
+        if (warm) { prices = CarriedPrices(a, cost, _previousTargets!, _previousPrices!); warm = prices is not null; }
+        if (prices is null && n >= 4 * CoarseSize)
+        {
+            // Cold: solve the first quarter of the batch (itself from its quarter, down to CoarseSize) and carry its
+            // potentials to the whole batch — the same carry as between batches, within one.
+            using var coarse = new MinibatchTransport { Candidates = Candidates, Threads = Threads, WarmStart = false };
+            var m = n / 4;
+            coarse.Pair(a.narrow(0, 0, m), b.narrow(0, 0, m));
+            prices = CarriedPrices(a, cost, coarse._previousTargets!, coarse._previousPrices!);
+        }
         var pricesMs = clock.Elapsed.TotalMilliseconds - matrixMs;
         AssignmentResult result;
         unsafe
@@ -88,14 +100,14 @@ public sealed class MinibatchTransport : IDisposable
     }
 
     // u_i = min_j (|a_i - y_j|^2 - v_j) over the previous targets y (a c-transform), then v_j = min_i (C_ij - u_i).
-    private unsafe double[]? CarriedPrices(Tensor a, Tensor cost)
+    private unsafe double[]? CarriedPrices(Tensor a, Tensor cost, Tensor targets, double[] targetPrices)
     {
         var n = (int)a.shape[0];
-        using var cross = SquaredDistances(a, _previousTargets!);
+        using var cross = SquaredDistances(a, targets);
         var m = (int)cross.shape[1];
         double[] u, prices;
         fixed (float* x = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(cross.bytes))
-            u = LinearAssignment.RowTransform(x, n, m, _previousPrices!, Threads);
+            u = LinearAssignment.RowTransform(x, n, m, targetPrices, Threads);
         fixed (float* c = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(cost.bytes))
             prices = LinearAssignment.ColumnTransform(c, n, n, u, Threads);
         return prices.All(double.IsFinite) ? prices : null; // a degenerate carry falls back to a cold start

@@ -13,7 +13,7 @@ namespace StochasticInterpolants.Couplings;
 /// </summary>
 public sealed class OptimalTransportCoupling : ICoupling, IDisposable
 {
-    private readonly Dictionary<long, MinibatchTransport> _solvers = [];
+    private readonly Dictionary<(long Label, int Block), MinibatchTransport> _solvers = [];
 
     /// <summary>Couples <paramref name="baseDistribution"/> and <paramref name="target"/> by exact minibatch OT; their shapes must agree.</summary>
     public OptimalTransportCoupling(IDistribution baseDistribution, IDistribution target)
@@ -34,8 +34,12 @@ public sealed class OptimalTransportCoupling : ICoupling, IDisposable
     /// <summary>Whether each batch starts from the previous batch's potentials.</summary>
     public bool WarmStart { get; init; } = true;
 
-    /// <summary>What the last batch's solves did, one per class (one entry, key -1, without classes).</summary>
-    public IReadOnlyDictionary<long, TransportStep?> LastSteps => _solvers.ToDictionary(p => p.Key, p => p.Value.Last);
+    /// <summary>Rows per exact solve: 0 pairs the whole batch (each class) at once; B &gt; 0 cuts it into consecutive
+    /// blocks of at most B rows, each paired exactly (an approximation of the batch's plan, faster for large batches).</summary>
+    public int BlockSize { get; init; }
+
+    /// <summary>What the last batch's solves did, per (class, block); class -1 without classes.</summary>
+    public IReadOnlyDictionary<(long Label, int Block), TransportStep?> LastSteps => _solvers.ToDictionary(p => p.Key, p => p.Value.Last);
 
     /// <inheritdoc />
     public CoupledSample Sample(int count, Generator generator)
@@ -43,34 +47,79 @@ public sealed class OptimalTransportCoupling : ICoupling, IDisposable
         var x0 = Base.Sample(count, generator);
         var (x1, condition) = Target.SampleWithCondition(count, generator);
         if (!x0.shape.SequenceEqual(x1.shape)) x0 = x0.reshape(x1.shape);
-        var pairing = condition is { } c && c.dtype == ScalarType.Int64 && c.dim() == 1 ? PairWithinClasses(x0, x1, c) : Solver(-1).Pair(x0, x1);
+        var labels = condition is { } c && c.dtype == ScalarType.Int64 && c.dim() == 1 ? c.data<long>().ToArray() : null;
+        var pairing = PairByGroups(x0, x1, labels);
+        Canonicalise(pairing, x1, labels);
         using var index = tensor(pairing.Select(i => (long)i).ToArray(), dtype: int64);
         var paired = x0.index_select(0, index);
         x0.Dispose();
         return new CoupledSample(paired, x1, condition);
     }
 
-    // Rows of class k in x1 (in order) are paired among themselves with the next block of x0 rows.
-    private int[] PairWithinClasses(Tensor x0, Tensor x1, Tensor labels)
+    // Rows of class k in x1 (in order) are paired among themselves with the next block of x0 rows; with a block size,
+    // each class's rows are further cut into consecutive blocks of at most that many rows, each solved exactly.
+    private int[] PairByGroups(Tensor x0, Tensor x1, long[]? labels)
     {
         var n = (int)x1.shape[0];
-        var label = labels.data<long>().ToArray();
         var pairing = new int[n];
         var next = 0;
-        foreach (var group in Enumerable.Range(0, n).GroupBy(j => label[j]).OrderBy(g => g.Key))
+        var groups = labels is null ? [Enumerable.Range(0, n).ToArray()]
+            : Enumerable.Range(0, n).GroupBy(j => labels[j]).OrderBy(g => g.Key).Select(g => g.ToArray()).ToList();
+        foreach (var rows in groups)
         {
-            var rows = group.ToArray();
-            using var targetRows = tensor(rows.Select(j => (long)j).ToArray(), dtype: int64);
-            using var block = x0.narrow(0, next, rows.Length);
-            using var targets = x1.index_select(0, targetRows);
-            var local = Solver(group.Key).Pair(block, targets);
-            for (var r = 0; r < rows.Length; r++) pairing[rows[r]] = next + local[r];
-            next += rows.Length;
+            var label = labels is null ? -1 : labels[rows[0]];
+            var size = BlockSize > 0 ? BlockSize : rows.Length;
+            for (int start = 0, block = 0; start < rows.Length; start += size, block++)
+            {
+                var part = rows.Skip(start).Take(size).ToArray();
+                using var targetRows = tensor(part.Select(j => (long)j).ToArray(), dtype: int64);
+                using var sources = x0.narrow(0, next, part.Length);
+                using var targets = x1.index_select(0, targetRows);
+                var local = Solver((label, block)).Pair(sources, targets);
+                for (var r = 0; r < part.Length; r++) pairing[part[r]] = next + local[r];
+                next += part.Length;
+            }
         }
         return pairing;
     }
 
-    private MinibatchTransport Solver(long key)
+    // Identical x1 rows (same values, same label) can swap partners at no cost, so which optimum the solver returns could
+    // depend on its start (the previous batch); sorting their partners makes the batch a function of the draws alone, as
+    // resuming from a snapshot (which starts cold) requires. Continuous data never has such rows; a table sampled with
+    // replacement does.
+    private static void Canonicalise(int[] pairing, Tensor x1, long[]? labels)
+    {
+        var n = pairing.Length;
+        var flat = x1.reshape(n, -1).to(float32).contiguous().data<float>().ToArray();
+        var d = flat.Length / Math.Max(1, n);
+        var groups = new Dictionary<RowKey, List<int>>();
+        for (var j = 0; j < n; j++)
+        {
+            var key = new RowKey(flat, j * d, d, labels?[j] ?? -1);
+            if (!groups.TryGetValue(key, out var list)) groups[key] = list = [];
+            list.Add(j);
+        }
+        foreach (var rows in groups.Values)
+        {
+            if (rows.Count < 2) continue;
+            var partners = rows.Select(j => pairing[j]).OrderBy(i => i).ToArray();
+            for (var r = 0; r < rows.Count; r++) pairing[rows[r]] = partners[r];
+        }
+    }
+
+    private readonly record struct RowKey(float[] Data, int Offset, int Length, long Label)
+    {
+        public bool Equals(RowKey other) => Label == other.Label && Data.AsSpan(Offset, Length).SequenceEqual(other.Data.AsSpan(other.Offset, other.Length));
+        public override int GetHashCode()
+        {
+            var h = new HashCode();
+            h.Add(Label);
+            foreach (var x in Data.AsSpan(Offset, Length)) h.Add(x);
+            return h.ToHashCode();
+        }
+    }
+
+    private MinibatchTransport Solver((long, int) key)
     {
         if (!_solvers.TryGetValue(key, out var solver))
             _solvers[key] = solver = new MinibatchTransport { Candidates = Candidates, WarmStart = WarmStart };

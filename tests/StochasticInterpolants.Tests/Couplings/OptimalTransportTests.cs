@@ -237,6 +237,61 @@ public class OptimalTransportTests
         Assert.Contains("one-sided", e2.Message);
     }
 
+    [Fact]
+    public void DuplicateTargetsGetTheSamePartnersWarmOrCold()
+    {
+        // A target with 5 distinct points drawn with replacement: many identical x1 rows, so many optimal pairings. The
+        // second batch of a warm-started coupling must equal the same batch paired cold (as after a resume).
+        var target = new FewPoints();
+        using var warm = new OptimalTransportCoupling(new StandardGaussian(2), target);
+        using var g1 = new Generator(8);
+        _ = warm.Sample(400, g1);
+        var second = warm.Sample(400, g1);
+        using var cold = new OptimalTransportCoupling(new StandardGaussian(2), target);
+        using var g2 = new Generator(8);
+        _ = new IndependentCoupling(new StandardGaussian(2), target).Sample(400, g2); // the same draws as the first batch
+        var again = cold.Sample(400, g2);
+        Assert.True(second.X1.eq(again.X1).all().item<bool>());
+        Assert.True(second.X0.eq(again.X0).all().item<bool>());
+    }
+
+    [Fact]
+    public void BlocksArePairedExactlyAndSeparately()
+    {
+        using var coupling = new OptimalTransportCoupling(new StandardGaussian(2), new Checkerboard()) { BlockSize = 100 };
+        using var g = new Generator(12);
+        var sample = coupling.Sample(250, g); // blocks of 100, 100 and 50 rows
+        using var g2 = new Generator(12);
+        var x0 = new StandardGaussian(2).Sample(250, g2);
+        foreach (var (start, length) in new[] { (0, 100), (100, 100), (200, 50) })
+        {
+            using var block = x0.narrow(0, start, length);
+            using var targets = sample.X1.narrow(0, start, length);
+            using var paired = sample.X0.narrow(0, start, length);
+            using var sortedBlock = block.select(1, 0).sort().Values;
+            using var sortedPaired = paired.select(1, 0).sort().Values;
+            Assert.True(sortedBlock.eq(sortedPaired).all().item<bool>()); // x0 rows stay within their block
+            using var c = MinibatchTransport.SquaredDistances(block, targets);
+            var ours = paired.sub(targets).square().sum().ToDouble();
+            Assert.Equal(ReferenceCost(c.data<float>().ToArray(), length), ours, 1e-4 * ours);
+        }
+    }
+
+    /// <summary>Five fixed points drawn with replacement.</summary>
+    private sealed class FewPoints : IDistribution
+    {
+        public string Name => "few";
+        public int Dimension => 2;
+        public bool HasLogDensity => false;
+        public Tensor LogDensity(Tensor x) => throw new NotSupportedException();
+        public Tensor Sample(int count, Generator generator)
+        {
+            using var points = tensor(new float[] { -3, -3, 3, -3, 0, 0, -3, 3, 3, 3 }).reshape(5, 2);
+            using var pick = randint(0, 5, [count], generator: generator);
+            return points.index_select(0, pick);
+        }
+    }
+
     /// <summary>Three labelled blobs at x = -6, 0, 6 (class k at 6 (k - 1)), y ~ N(0, 1), for within-class tests.</summary>
     private sealed class LabelledBlobs : IDistribution
     {

@@ -94,6 +94,27 @@ public sealed class ResumeTests : IDisposable
     }
 
     [Fact]
+    public void An_ot_run_resumes_to_the_same_weights_and_records_its_coupling()
+    {
+        // The resumed run starts its solver cold while the uninterrupted one is warm: the pairing must not depend on that.
+        var config = new TrainingRunConfig(Target: "checkerboard", Coupling: "ot", CheckpointEvery: 30,
+            Model: new ModelOptions(Width: 24, Depth: 2), Training: new TrainingOptions(Steps: 120, BatchSize: 128, Seed: 5, LogEvery: 20, WarmupSteps: 10));
+        var reference = Path.Combine(_dir, "reference");
+        var done = TrainingRun.Execute(config, reference);
+        Assert.Equal("ot", done.Manifest.Coupling!.Name);
+        Assert.Equal("ot", Checkpoint.ReadManifest(reference).CouplingOrDefault().Name);
+        Assert.Contains("\"coupling\": \"ot\"", File.ReadAllText(Path.Combine(reference, "config.json")));
+
+        var interrupted = Path.Combine(_dir, "interrupted");
+        using var cts = new CancellationTokenSource();
+        var first = TrainingRun.Execute(config, interrupted, new Runtime.SyncProgress<TrainingProgress>(p => { if (p.Step == 71) cts.Cancel(); }), cts.Token);
+        Assert.False(first.Result.Completed);
+        var resumed = TrainingRun.Resume(interrupted);
+        Assert.True(resumed.Result.Completed);
+        AssertSameWeights(reference, interrupted, "weights.velocity.safetensors", "weights.velocity.ema.safetensors");
+    }
+
+    [Fact]
     public void A_crash_between_the_snapshot_renames_or_mid_write_leaves_a_loadable_snapshot()
     {
         var store = new TrainingStateFolder(_dir, "{\"target\":\"moons\"}");
