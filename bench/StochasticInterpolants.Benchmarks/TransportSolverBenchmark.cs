@@ -16,10 +16,12 @@ public static class TransportSolverBenchmark
     /// <summary>Runs the mode; 0 on success.</summary>
     public static int Run(bool quick)
     {
-        int[] sizes = quick ? [256, 1024] : [256, 1024, 2048, 4096];
+        int[] sizes = Environment.GetEnvironmentVariable("SI_BENCH_OT_SIZES") is { Length: > 0 } given
+            ? given.Split(',').Select(int.Parse).ToArray() // for exploring the frontier; not a documented option
+            : quick ? [256, 1024] : [256, 1024, 2048, 4096];
         var batches = quick ? 4 : 8;
         Console.WriteLine("exact OT per batch (ms, median over batches 2..; cold = every batch from the column minima)");
-        Console.WriteLine($"{"data",-13} {"n",5} {"start",5} {"total",8} {"matrix",7} {"prices",7} {"solve",8} {"matched0",9} {"paths",7} {"passes",7} {"added",8} {"scan/path",9} {"cost/n",9}");
+        Console.WriteLine($"{"data",-13} {"n",5} {"start",5} {"total",8} {"matrix",7} {"prices",7} {"solve",8} {"matched0",9} {"paths",7} {"passes",7} {"added",8} {"scan/path",9} {"cost/n",9}  phases: graph/auction/reduce/paths/verify ms");
         foreach (var (name, data) in new (string, Func<int, Generator, Tensor>)[]
                  {
                      ("checkerboard", (n, g) => new Checkerboard().Sample(n, g)),
@@ -28,7 +30,11 @@ public static class TransportSolverBenchmark
             foreach (var n in sizes)
                 foreach (var warm in new[] { false, true })
                 {
-                    using var transport = new MinibatchTransport { WarmStart = warm };
+                    using var transport = new MinibatchTransport
+                    {
+                        WarmStart = warm,
+                        Candidates = int.TryParse(Environment.GetEnvironmentVariable("SI_BENCH_OT_K"), out var k) ? k : 0,
+                    };
                     using var g = new Generator(1);
                     var totals = new List<double>(); var solves = new List<double>(); var matrices = new List<double>(); var carries = new List<double>();
                     TransportStep? last = null;
@@ -46,7 +52,7 @@ public static class TransportSolverBenchmark
                         solves.Add(last.SolveMilliseconds); matrices.Add(last.MatrixMilliseconds); carries.Add(last.PricesMilliseconds);
                     }
                     var s = last!.Solve;
-                    Console.WriteLine($"{name,-13} {n,5} {(warm ? "warm" : "cold"),5} {Median(totals),8:F1} {Median(matrices),7:F1} {Median(carries),7:F1} {Median(solves),8:F1} {s.InitiallyMatched,9} {s.Augmentations,7} {s.VerificationRounds,7} {s.AddedEdges,8} {(double)s.ScannedColumns / Math.Max(1, s.Augmentations),9:F1} {last.Cost / n,9:F4}");
+                    Console.WriteLine($"{name,-13} {n,5} {(warm ? "warm" : "cold"),5} {Median(totals),8:F1} {Median(matrices),7:F1} {Median(carries),7:F1} {Median(solves),8:F1} {s.InitiallyMatched,9} {s.Augmentations,7} {s.VerificationRounds,7} {s.AddedEdges,8} {(double)s.ScannedColumns / Math.Max(1, s.Augmentations),9:F1} {last.Cost / n,9:F4}  {s.Phases.Graph:F0}/{s.Phases.Auction:F0}/{s.Phases.Reduction:F0}/{s.Phases.Paths:F0}/{s.Phases.Verification:F0}");
                 }
         return 0;
     }

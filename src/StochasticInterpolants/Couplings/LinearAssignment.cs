@@ -10,8 +10,17 @@ namespace StochasticInterpolants.Couplings;
 /// <param name="ScannedColumns">Columns settled by all the Dijkstra searches together.</param>
 /// <param name="VerificationRounds">Full passes over the matrix that checked the duals (the last one found no violation).</param>
 /// <param name="AddedEdges">Edges added to the sparse graph because a full pass found them violated (or a search ran dry).</param>
+/// <param name="Phases">Milliseconds per phase: graph building, auction, row reduction, augmenting paths, full verification passes.</param>
 public sealed record AssignmentStatistics(int Size, int CandidatesPerRow, int InitiallyMatched, int Augmentations, long ScannedColumns,
-    int VerificationRounds, long AddedEdges);
+    int VerificationRounds, long AddedEdges, AssignmentPhases Phases);
+
+/// <summary>Where an assignment solve spent its time, in milliseconds.</summary>
+/// <param name="Graph">Full passes building each row's cheapest columns (and the starting column minima when cold).</param>
+/// <param name="Auction">The epsilon-scaling auction on the graph.</param>
+/// <param name="Reduction">Initial matching and augmenting row reduction.</param>
+/// <param name="Paths">Shortest augmenting paths (including rows freed by later passes).</param>
+/// <param name="Verification">Full passes checking the duals.</param>
+public sealed record AssignmentPhases(double Graph, double Auction, double Reduction, double Paths, double Verification);
 
 /// <summary>An optimal assignment with the dual potentials that certify it.</summary>
 /// <param name="ColumnOfRow">p(i): the column assigned to row i.</param>
@@ -35,11 +44,12 @@ public sealed record AssignmentResult(int[] ColumnOfRow, int[] RowOfColumn, doub
 /// </summary>
 public static unsafe class LinearAssignment
 {
-    /// <summary>Default columns kept per row in the sparse graph.</summary>
-    public const int DefaultCandidates = 16;
+    /// <summary>Columns first kept per row when not given: n / 16 within [16, 128] (measured: fewer make the auction and
+    /// the row reduction leave many rows to augmenting paths at n &gt;= 1024; more make the full passes dearer).</summary>
+    public static int DefaultCandidates(int n) => Math.Clamp(n / 16, 16, 128);
 
     /// <summary>Solves the assignment for the row-major n x n matrix <paramref name="cost"/>; see <see cref="Solve(float*, int, double[], int, int)"/>.</summary>
-    public static AssignmentResult Solve(ReadOnlySpan<float> cost, int n, double[]? columnPrices = null, int candidates = DefaultCandidates, int threads = 0)
+    public static AssignmentResult Solve(ReadOnlySpan<float> cost, int n, double[]? columnPrices = null, int candidates = 0, int threads = 0)
     {
         if (cost.Length != (long)n * n) throw new ArgumentException($"an n x n cost matrix needs {(long)n * n} entries for n = {n}, got {cost.Length}");
         fixed (float* c = cost) return Solve(c, n, columnPrices, candidates, threads);
@@ -48,13 +58,13 @@ public static unsafe class LinearAssignment
     /// <summary>
     /// Solves the assignment for the row-major n x n matrix at <paramref name="cost"/> (finite entries). <paramref name="columnPrices"/>
     /// are starting column potentials v (null: the column minima, v_j = min_i c_ij); <paramref name="candidates"/> columns
-    /// per row start the sparse graph; full passes over the matrix use <paramref name="threads"/> threads (0: all cores).
+    /// per row start the sparse graph (0: <see cref="DefaultCandidates"/>); full passes over the matrix use <paramref name="threads"/> threads (0: all cores).
     /// </summary>
-    public static AssignmentResult Solve(float* cost, int n, double[]? columnPrices = null, int candidates = DefaultCandidates, int threads = 0)
+    public static AssignmentResult Solve(float* cost, int n, double[]? columnPrices = null, int candidates = 0, int threads = 0)
     {
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, "an assignment needs n >= 1");
         if (columnPrices is not null && columnPrices.Length != n) throw new ArgumentException($"{columnPrices.Length} column prices for n = {n}");
-        var solver = new Solver(cost, n, Math.Clamp(candidates, 1, n), threads <= 0 ? Environment.ProcessorCount : threads);
+        var solver = new Solver(cost, n, Math.Clamp(candidates > 0 ? candidates : DefaultCandidates(n), 1, n), threads <= 0 ? Environment.ProcessorCount : threads);
         return solver.Run(columnPrices);
     }
 
@@ -132,7 +142,7 @@ public static unsafe class LinearAssignment
         private readonly PriorityQueue<int, double> _heap = new();
         private int _augmentations, _rounds, _initial;
         private long _scanned, _added;
-        private readonly double _tolerance;
+        private readonly double _tolerance, _scale;
 
         public Solver(float* cost, int n, int k, int threads)
         {
@@ -147,22 +157,29 @@ public static unsafe class LinearAssignment
             // Rounding in the float64 duals is ~1e-16 of the costs per update; 1e-10 of the scale leaves a wide margin and
             // still certifies the cost to ~n 1e-10 relative, far below the float32 resolution of the costs themselves.
             _tolerance = 1e-10 * (1 + scale);
+            _scale = scale;
         }
 
         private double C(int i, int j) => _c[(long)i * _n + j];
 
         public AssignmentResult Run(double[]? prices)
         {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            double graph = 0, auction = 0, reduction = 0, paths = 0, verification = 0;
+            double Lap() { var t = clock.Elapsed.TotalMilliseconds; clock.Restart(); return t; }
             if (prices is not null) Array.Copy(prices, _v, _n);
             else ColumnMinima();
             BuildCandidates();
+            graph += Lap();
             // Prices first: an epsilon-scaling auction on the sparse graph moves them close to their optimum with cheap bids,
             // and the graph is rebuilt around the moved prices; cold prices take a second round. Only the prices are kept:
             // exactness comes from the augmenting paths and the full passes below.
             for (var round = 0; round < (prices is null ? 2 : 1); round++)
             {
                 Auction();
+                auction += Lap();
                 BuildCandidates();
+                graph += Lap();
             }
             Array.Fill(_colOfRow, -1); Array.Fill(_rowOfCol, -1);
             var free = new Stack<int>();
@@ -182,11 +199,15 @@ public static unsafe class LinearAssignment
                 else free.Push(i);
             }
             ReduceRows(free);
+            reduction += Lap();
             while (true)
             {
                 while (free.Count > 0) Augment(free.Pop(), free);
+                paths += Lap();
                 _rounds++;
-                if (!Verify(free, refresh: _rounds == 1) && free.Count == 0) break;
+                var violated = Verify(free, refresh: _rounds == 1);
+                verification += Lap();
+                if (!violated && free.Count == 0) break;
             }
             var cost = 0.0;
             for (var i = 0; i < _n; i++)
@@ -196,7 +217,8 @@ public static unsafe class LinearAssignment
                 cost += value;
             }
             return new AssignmentResult(_colOfRow, _rowOfCol, _u, _v, cost,
-                new AssignmentStatistics(_n, _k, _initial, _augmentations, _scanned, _rounds, _added));
+                new AssignmentStatistics(_n, _k, _initial, _augmentations, _scanned, _rounds, _added,
+                    new AssignmentPhases(graph, auction, reduction, paths, verification)));
         }
 
         // v_j = min_i c_ij, as a running minimum over rows (the matrix is read row by row).
@@ -228,42 +250,19 @@ public static unsafe class LinearAssignment
             Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
             {
                 var (lo, hi) = Range(t);
-                var idx = new int[_k];
-                var val = new float[_k];
+                var best = new Smallest(_k);
                 for (var i = lo; i < hi; i++)
                 {
-                    var row = new ReadOnlySpan<float>(_c + (long)i * _n, _n);
-                    var count = 0;
-                    var worst = float.PositiveInfinity; var worstAt = 0;
-                    for (var j = 0; j < _n; j++)
-                    {
-                        var r = row[j] - vf[j];
-                        if (count < _k)
-                        {
-                            idx[count] = j; val[count] = r; count++;
-                            if (count == _k) (worst, worstAt) = Max(val);
-                        }
-                        else if (r < worst)
-                        {
-                            idx[worstAt] = j; val[worstAt] = r;
-                            (worst, worstAt) = Max(val);
-                        }
-                    }
+                    best.Clear();
+                    best.Scan(new ReadOnlySpan<float>(_c + (long)i * _n, _n), vf);
                     var list = new int[Math.Max(4, _k * 2)];
-                    Array.Copy(idx, list, _k);
-                    _adj[i] = list; _deg[i] = _k;
+                    Array.Copy(best.Index, list, best.Count);
+                    _adj[i] = list; _deg[i] = best.Count;
                     var u = double.PositiveInfinity;
-                    for (var e = 0; e < _k; e++) u = Math.Min(u, C(i, idx[e]) - _v[idx[e]]);
+                    for (var e = 0; e < best.Count; e++) u = Math.Min(u, C(i, list[e]) - _v[list[e]]);
                     _u[i] = u;
                 }
             });
-        }
-
-        private static (float, int) Max(float[] values)
-        {
-            var m = values[0]; var at = 0;
-            for (var e = 1; e < values.Length; e++) if (values[e] > m) { m = values[e]; at = e; }
-            return (m, at);
         }
 
         // One shortest augmenting path from the free row s (Dijkstra over columns on reduced costs), then the dual update
@@ -507,42 +506,98 @@ public static unsafe class LinearAssignment
             var violated = new bool[_n];
             var tol = _tolerance;
             var vf = Array.ConvertAll(_v, x => (float)x);
+            // Screened in float32 with a margin far above its rounding (~1e-7 of the magnitudes), then rechecked in float64:
+            // the screen never misses a violation, and only near-tight entries pay for the exact check.
+            var magnitude = _v.Max(Math.Abs) + _u.Max(Math.Abs);
+            var margin = (float)(1e-5 * (1 + magnitude + _scale));
             Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
             {
                 var (lo, hi) = Range(t);
-                var idx = new int[_k];
-                var val = new float[_k];
+                var best = new Smallest(_k);
+                var width = System.Numerics.Vector<float>.Count;
                 for (var i = lo; i < hi; i++)
                 {
                     var row = new ReadOnlySpan<float>(_c + (long)i * _n, _n);
                     var ui = _u[i];
+                    var screen = (float)ui + margin;
+                    var limit = new System.Numerics.Vector<float>(screen);
                     List<int>? found = null;
-                    var count = 0;
-                    var worst = float.PositiveInfinity; var worstAt = 0;
-                    for (var j = 0; j < _n; j++)
+                    var j = 0;
+                    for (; j <= _n - width; j += width)
                     {
-                        if (row[j] - ui - _v[j] < -tol) (found ??= []).Add(j);
-                        if (!refresh) continue;
-                        var r = row[j] - vf[j];
-                        if (count < _k)
-                        {
-                            idx[count] = j; val[count] = r; count++;
-                            if (count == _k) (worst, worstAt) = Max(val);
-                        }
-                        else if (r < worst)
-                        {
-                            idx[worstAt] = j; val[worstAt] = r;
-                            (worst, worstAt) = Max(val);
-                        }
+                        var r = new System.Numerics.Vector<float>(row.Slice(j)) - new System.Numerics.Vector<float>(vf, j);
+                        if (System.Numerics.Vector.GreaterThanOrEqualAll(r, limit)) continue;
+                        for (var l = j; l < j + width; l++)
+                            if (row[l] - ui - _v[l] < -tol) (found ??= []).Add(l);
                     }
+                    for (; j < _n; j++)
+                        if (row[j] - ui - _v[j] < -tol) (found ??= []).Add(j);
                     violated[i] = found is not null;
-                    if (refresh) (found ??= []).AddRange(idx.Take(count));
+                    if (refresh)
+                    {
+                        best.Clear();
+                        best.Scan(row, vf);
+                        (found ??= []).AddRange(best.Index.Take(best.Count));
+                    }
                     additions[i] = found;
                 }
             });
             for (var i = 0; i < _n; i++)
                 if (additions[i] is { } cols && AddEdges(i, cols)) free.Push(i);
             return violated.Any(v => v);
+        }
+    }
+
+    /// <summary>The k smallest values offered (a max-heap on the value, its root the k-th smallest so far).</summary>
+    private sealed class Smallest(int k)
+    {
+        public readonly int[] Index = new int[k];
+        public readonly float[] Value = new float[k];
+        public int Count;
+
+        public void Clear() => Count = 0;
+
+        public void Offer(int j, float r)
+        {
+            if (Count < k)
+            {
+                var at = Count++;
+                while (at > 0)
+                {
+                    var parent = (at - 1) / 2;
+                    if (Value[parent] >= r) break;
+                    Value[at] = Value[parent]; Index[at] = Index[parent]; at = parent;
+                }
+                Value[at] = r; Index[at] = j;
+            }
+            else if (r < Value[0])
+            {
+                var at = 0;
+                while (true)
+                {
+                    var left = 2 * at + 1;
+                    if (left >= k) break;
+                    var big = left + 1 < k && Value[left + 1] > Value[left] ? left + 1 : left;
+                    if (Value[big] <= r) break;
+                    Value[at] = Value[big]; Index[at] = Index[big]; at = big;
+                }
+                Value[at] = r; Index[at] = j;
+            }
+        }
+
+        // Offers row[j] - v[j] for every j; whole SIMD blocks at or above the current k-th smallest are skipped.
+        public void Scan(ReadOnlySpan<float> row, float[] v)
+        {
+            var n = row.Length;
+            var width = System.Numerics.Vector<float>.Count;
+            var j = 0;
+            for (; j <= n - width; j += width)
+            {
+                var r = new System.Numerics.Vector<float>(row.Slice(j)) - new System.Numerics.Vector<float>(v, j);
+                if (Count == k && System.Numerics.Vector.GreaterThanOrEqualAll(r, new System.Numerics.Vector<float>(Value[0]))) continue;
+                for (var l = 0; l < width; l++) Offer(j + l, r[l]);
+            }
+            for (; j < n; j++) Offer(j, row[j] - v[j]);
         }
     }
 }

@@ -26,8 +26,8 @@ public sealed class MinibatchTransport : IDisposable
     private Tensor? _previousTargets; // x1 of the last batch, [m, d] float32
     private double[]? _previousPrices; // its column potentials v
 
-    /// <summary>Columns per row of the solver's sparse graph.</summary>
-    public int Candidates { get; init; } = LinearAssignment.DefaultCandidates;
+    /// <summary>Columns per row of the solver's sparse graph (0: the solver's default for the batch size).</summary>
+    public int Candidates { get; init; }
 
     /// <summary>A cold batch of at least 4 x this many rows starts from the potentials of its first quarter, solved first.</summary>
     public int CoarseSize { get; init; } = 256;

@@ -30,7 +30,7 @@ public sealed class OptimalTransportCoupling : ICoupling, IDisposable
     /// <inheritdoc />
     public int Dimension => Target.Dimension;
     /// <summary>Solver settings for new classes' solvers: columns per row of the sparse graph.</summary>
-    public int Candidates { get; init; } = LinearAssignment.DefaultCandidates;
+    public int Candidates { get; init; }
     /// <summary>Whether each batch starts from the previous batch's potentials.</summary>
     public bool WarmStart { get; init; } = true;
 
