@@ -58,6 +58,11 @@ public static class Couplings
         });
         registry.Register("mirror", (interpolant, _, target, _) => interpolant.Kind == InterpolantKind.Mirror ? new MirrorCoupling(target)
             : throw new InvalidSettingException("coupling", $"the mirror coupling (x0 = x1) goes with the mirror interpolant, not '{interpolant.Name}'"));
+        registry.Register("sinkhorn", (interpolant, b, target, o) =>
+        {
+            RequireTwoSided("sinkhorn", interpolant);
+            return new SinkhornCoupling(b, target, o.Epsilon, o.SinkhornIterations, o.SinkhornTolerance); // validates eps, iterations, tolerance
+        });
         return registry;
     }
 
