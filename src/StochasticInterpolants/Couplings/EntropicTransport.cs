@@ -286,8 +286,10 @@ public sealed class EntropicPlan : IDisposable
         using var k = _kernel.to(float64);
         using var u = _u.to(float64).unsqueeze(1);
         using var v = _v.to(float64).unsqueeze(0);
-        using var p = k.mul(u);
-        return p.mul_(v).div_(Size);
+        using var size = ((double)Size).ToScalar();
+        var p = k.mul(u);
+        p.mul_(v).div_(size);
+        return p;
     }
 
     /// <summary>The row potential as a function, to warm-start the next solve between samples of the same distributions.</summary>
