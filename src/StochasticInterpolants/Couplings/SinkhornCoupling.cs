@@ -1,4 +1,5 @@
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -43,6 +44,12 @@ public sealed class SinkhornCoupling : ICoupling
     public int MaxIterations { get; }
     /// <summary>L1 marginal error at which Sinkhorn stops.</summary>
     public double Tolerance { get; }
+    /// <summary>
+    /// A plan whose marginals are still this far (L1) from uniform when the iterations run out is refused: 10 % of the mass
+    /// misplaced is no longer the entropic plan, only some coupling. Between this and the tolerance the plan is used.
+    /// </summary>
+    public const double UnconvergedError = 0.1;
+
     /// <inheritdoc />
     public int Dimension => Target.Dimension;
 
@@ -79,6 +86,9 @@ public sealed class SinkhornCoupling : ICoupling
             var x1Block = rows == n ? x1 : x1.index_select(0, tensor(columns));
             using var plan = EntropicTransport.Solve(x0Block, x1Block, Epsilon, MaxIterations, Tolerance);
             iterations += plan.Iterations; worst = Math.Max(worst, plan.MarginalError);
+            if (plan.MarginalError > UnconvergedError)
+                throw new InvalidSettingException("sinkhorn-iterations",
+                    $"Sinkhorn did not converge: after {plan.Iterations} iterations the plan's marginals are {plan.MarginalError:G3} (L1) from uniform (eps = {Epsilon:G4}, {rows} rows); raise the iteration limit or eps");
             using var drawn = plan.SampleRows(generator);
             var picked = drawn.data<long>().ToArray();
             for (var k = 0; k < columns.Length; k++) pairing[columns[k]] = offset + picked[k];

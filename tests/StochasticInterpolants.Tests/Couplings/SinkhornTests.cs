@@ -196,6 +196,16 @@ public sealed class SinkhornTests : IDisposable
     }
 
     [Fact]
+    public void A_plan_far_from_converged_is_refused()
+    {
+        // eps = 1e-6 on unit-scale data needs thousands of iterations; after 5 the marginals are far from uniform.
+        var coupling = new SinkhornCoupling(new StandardGaussian(2), new Checkerboard(), 1e-6, 5, 1e-3);
+        var e = Assert.Throws<InvalidSettingException>(() => coupling.Sample(200, new Generator(1)));
+        Assert.Equal("sinkhorn-iterations", e.Setting);
+        Assert.Contains("did not converge", e.Message);
+    }
+
+    [Fact]
     public void Non_finite_data_is_refused_by_name()
     {
         using var x0 = tensor(new float[] { 0f, float.NaN }).reshape(2, 1);
