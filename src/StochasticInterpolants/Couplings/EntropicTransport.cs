@@ -185,7 +185,11 @@ public static class EntropicTransport
         return lse.neg_().add_(logCount).MoveToOuterDisposeScope();
     }
 
-    /// <summary>-|a_i - b_j|^2 / lambda as float32 [n, m], from one matrix product: |a|^2 + |b|^2 - 2 a b^T, clamped at 0 (rounding).</summary>
+    /// <summary>
+    /// -|a_i - b_j|^2 / lambda as float32 [n, m] from one matrix product of augmented rows:
+    /// [a_i, 1] . [(2 / lambda) b_j, -|b_j|^2 / lambda] - |a_i|^2 / lambda (one pass over the n x m result, where adding
+    /// the norms and scaling afterwards took three more).
+    /// </summary>
     private static Tensor NegativeScaledCost(Tensor a, Tensor b, double lambda)
     {
         using var scope = NewDisposeScope();
@@ -193,24 +197,29 @@ public static class EntropicTransport
         // cancelling away the float32 digits when the data sit far from the origin.
         var centre = cat([a, b], 0).mean([0], keepdim: true);
         var ac = a.sub(centre); var bc = b.sub(centre);
-        var na = ac.square().sum([1], keepdim: true);
-        var nb = bc.square().sum([1]).unsqueeze(0);
-        var c = addmm(na, ac, bc.t(), beta: 1, alpha: -2);
-        using var zero = 0.0.ToScalar();
-        using var scale = (-1.0 / lambda).ToScalar();
-        c.add_(nb).clamp_min_(zero).mul_(scale);
-        return c.MoveToOuterDisposeScope();
+        using var inverse = (-1.0 / lambda).ToScalar();
+        using var twice = (2.0 / lambda).ToScalar();
+        var na = ac.square().sum([1], keepdim: true).mul_(inverse);
+        var nb = bc.square().sum([1], keepdim: true).mul_(inverse);
+        var left = cat([ac, ones_like(na)], 1);
+        var right = cat([bc.mul(twice), nb], 1);
+        // Rounding can leave an entry a hair above 0 (a negative squared distance); it only scales a kernel entry by
+        // e^(1e-6), so it is left.
+        var m = addmm(na, left, right.t(), 1, 1);
+        return m.MoveToOuterDisposeScope();
     }
 
-    /// <summary>kernel = exp(clamp(M + alpha 1^T + 1 beta^T, -60, 60)) in place.</summary>
+    /// <summary>kernel = exp(clamp(M + alpha 1^T + 1 beta^T, -50, 50)) in place, the potentials added by a rank-2 product.</summary>
     private static void BuildKernel(Tensor kernel, Tensor m, Tensor alpha, Tensor beta)
     {
-        using var a = alpha.to(float32).unsqueeze(1);
-        using var b = beta.to(float32).unsqueeze(0);
+        using var scope = NewDisposeScope();
+        var n = alpha.shape[0];
+        var left = stack([alpha.to(float32), ones(n, dtype: float32)], 1);
+        var right = stack([ones(beta.shape[0], dtype: float32), beta.to(float32)], 0);
         using var lo = (-KernelBound).ToScalar();
         using var hi = KernelBound.ToScalar();
         kernel.copy_(m);
-        kernel.add_(a).add_(b).clamp_(lo, hi).exp_();
+        kernel.addmm_(left, right, 1, 1).clamp_(lo, hi).exp_();
     }
 
     /// <summary>alpha += log u, beta += log v, u = v = 1, and the kernel rebuilt: the plan diag(u) K diag(v) is unchanged.</summary>
