@@ -32,7 +32,7 @@ public sealed record EntropicWarmStart(Tensor Points, Tensor Potential);
 /// beta from the soft c-transform of a previous solve's row potential (<see cref="EntropicWarmStart"/>).
 /// After 10 plain iterations the updates are over-relaxed, u &lt;- u^(1 - omega) (1 / (K v))^omega (and v alike), with
 /// omega = 2 / (1 + sqrt(1 - theta)) from the observed per-iteration error ratio theta (capped at 0.99), the SOR rule used
-/// for Sinkhorn by Thibault et al. (2017) and Lehmann et al. (2021): 2-5x fewer iterations measured for eps in 0.01..0.5.
+/// for Sinkhorn by Thibault et al. (2017) and Lehmann et al. (2022): 2-5x fewer iterations measured for eps in 0.01..0.5.
 /// </remarks>
 public static class EntropicTransport
 {
