@@ -70,7 +70,7 @@ public static class SiApp
         ["model"] = "--model", ["unet"] = "--unet", ["model preset"] = "--unet", ["base-channels"] = "--unet-channels", ["channel-multipliers"] = "--unet-multipliers",
         ["unet-multipliers"] = "--unet-multipliers", ["attention-below"] = "--unet-attention", ["condition"] = "--condition", ["cond-drop"] = "--cond-drop",
         ["guidance"] = "--guidance", ["out"] = "--out", ["generated"] = "--generated",
-        ["coupling"] = "--coupling", ["ot-block"] = "--ot-block", ["epsilon"] = "--epsilon", ["sinkhorn-iterations"] = "--sinkhorn-iterations",
+        ["coupling"] = "--coupling", ["ot-block"] = "--ot-block", ["epsilon"] = "--epsilon", ["sinkhorn-iterations"] = "--sinkhorn-iterations", ["sinkhorn-tolerance"] = "--sinkhorn-tolerance",
         ["mask"] = "--mask", ["factor"] = "--factor", ["corruption-noise"] = "--corruption-noise",
     };
 

@@ -36,6 +36,7 @@ internal static class TrainCommand
         public readonly Option<int?> OtBlock = new("--ot-block") { Description = "ot: rows per exact solve; 0 = the whole batch (each class) at once, B > 0 = blocks of at most B rows, each optimal (faster at large batches, only blockwise optimal) (default 0)" };
         public readonly Option<double?> Epsilon = new("--epsilon") { Description = $"sinkhorn: entropic regularisation eps, in squared data units; the plan is exp(-|x0 - x1|^2 / (2 eps)) (default {DC.Epsilon})" };
         public readonly Option<int?> SinkhornIterations = new("--sinkhorn-iterations") { Description = $"sinkhorn: iterations per batch at most (default {DC.SinkhornIterations})" };
+        public readonly Option<double?> SinkhornTolerance = new("--sinkhorn-tolerance") { Description = $"sinkhorn: stop when the plan's marginals are within this (L1) of uniform (default {DC.SinkhornTolerance})" };
         public readonly Option<string?> Mask = new("--mask") { Description = $"in-painting: the hidden region (default {DC.Mask})" };
         public readonly Option<int?> Factor = new("--factor") { Description = $"super-resolution: the downsampling factor (default {DC.Factor})" };
         public readonly Option<double?> CorruptionNoise = new("--corruption-noise") { Description = $"data-dependent couplings: the noise of the corrupted x0, in the flow's units (default {DC.Noise})" };
@@ -67,7 +68,7 @@ internal static class TrainCommand
         public readonly Option<int?> Patience = new("--patience") { Description = $"validations without improvement before training stops; 0 never stops early (default {D.Patience})" };
 
         public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Model, UNetPreset, UNetChannels, UNetMultipliers,
-            UNetAttention, Condition, CondDrop, Coupling, OtBlock, Epsilon, SinkhornIterations, Mask, Factor, CorruptionNoise, Width, Depth, Activation, TimeFrequencies,
+            UNetAttention, Condition, CondDrop, Coupling, OtBlock, Epsilon, SinkhornIterations, SinkhornTolerance, Mask, Factor, CorruptionNoise, Width, Depth, Activation, TimeFrequencies,
             Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, CheckpointEvery,
             Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, ValidateEvery, Patience];
 
@@ -95,6 +96,7 @@ internal static class TrainCommand
             co = co with
             {
                 OtBlock = r.GetValue(OtBlock) ?? co.OtBlock, Epsilon = r.GetValue(Epsilon) ?? co.Epsilon, SinkhornIterations = r.GetValue(SinkhornIterations) ?? co.SinkhornIterations,
+                SinkhornTolerance = r.GetValue(SinkhornTolerance) ?? co.SinkhornTolerance,
                 Mask = r.GetValue(Mask) ?? co.Mask, Factor = r.GetValue(Factor) ?? co.Factor, Noise = r.GetValue(CorruptionNoise) ?? co.Noise,
             };
             return c with

@@ -67,6 +67,11 @@ public static class Couplings
             if (options.OtBlock < 0) throw new InvalidSettingException("ot-block", $"the OT block size must be 0 (the whole batch) or a number of rows >= 1, got {options.OtBlock}");
             return new OptimalTransportCoupling(b, target) { BlockSize = options.OtBlock };
         });
+        registry.Register("sinkhorn", (interpolant, b, target, o) =>
+        {
+            RequireTwoSided("sinkhorn", interpolant);
+            return new SinkhornCoupling(b, target, o.Epsilon, o.SinkhornIterations, o.SinkhornTolerance); // validates eps, iterations, tolerance
+        });
         return registry;
     }
 

@@ -144,6 +144,27 @@ public class OptimalTransportTests
         }
     }
 
+    [Theory]
+    [InlineData(0.05)]
+    [InlineData(0.5)]
+    public void TheExactPlanIsNeverWorseThanTheSinkhornRoundedOne(double epsilon)
+    {
+        using var g = new Generator(31);
+        using var x0 = randn(400, 2, generator: g);
+        using var x1 = new Checkerboard().Sample(400, g);
+        using var transport = new MinibatchTransport();
+        var exact = transport.Pair(x0, x1);
+        using var plan = EntropicTransport.Solve(x0, x1, epsilon, 500, 1e-4);
+        var rounded = plan.RoundToPermutation().data<long>().ToArray();
+        Assert.Equal(Enumerable.Range(0, 400), rounded.Select(i => (int)i).OrderBy(i => i));
+        using var c = MinibatchTransport.SquaredDistances(x0, x1);
+        var cost = c.data<float>().ToArray();
+        double Cost(Func<int, long> partner) => Enumerable.Range(0, 400).Sum(j => (double)cost[partner(j) * 400 + j]);
+        var ours = Cost(j => exact[j]);
+        var sinkhorn = Cost(j => rounded[j]);
+        Assert.True(ours <= sinkhorn + 1e-9 * ours, $"exact {ours} above Sinkhorn-rounded {sinkhorn}");
+    }
+
     // The greedy plan: repeatedly the cheapest entry among free rows and columns.
     private static double GreedyCost(float[] cost, int n)
     {
