@@ -70,6 +70,7 @@ public static class SiApp
         ["model"] = "--model", ["unet"] = "--unet", ["model preset"] = "--unet", ["base-channels"] = "--unet-channels", ["channel-multipliers"] = "--unet-multipliers",
         ["unet-multipliers"] = "--unet-multipliers", ["attention-below"] = "--unet-attention", ["condition"] = "--condition", ["cond-drop"] = "--cond-drop",
         ["guidance"] = "--guidance", ["out"] = "--out", ["generated"] = "--generated",
+        ["mask"] = "--mask", ["factor"] = "--factor", ["corruption-noise"] = "--corruption-noise", ["observed"] = "--observed",
     };
 
     internal static int Fail(TextWriter error, string message, int code)
