@@ -94,7 +94,6 @@ internal static class EvalCommand
                 AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
             return ExitCodes.Ok;
         }
-    }
 
         // A data-dependent checkpoint: completions of corrupted test images against the truth (docs/theory.md §12.4).
         int EvaluateCompletions(ParseResult r, CheckpointManifest manifest, TextWriter output, TextWriter error)
