@@ -79,6 +79,31 @@ public sealed partial class CompletionCliTests : IDisposable
             using (var second = NpyFile.Read(again)) Assert.True(second.equal(done).all().ToBoolean());
         }
 
+        // si eval skips bits/dim with its reason and scores completions of test images; si report draws them.
+        var json = Path.Combine(_dir, "eval.json");
+        var (ce, evalOut, ee) = Run("eval", "--checkpoint", run, "--count", "6", "--steps", "2", "--threads", "1", "--progress", "none", "--json", json);
+        Assert.True(ce == 0, ee);
+        Assert.Contains("not computed", evalOut);
+        using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json)))
+        {
+            var root = doc.RootElement;
+            Assert.False(root.TryGetProperty("bits_per_dim", out _));
+            Assert.Contains("degenerate", root.GetProperty("bits_per_dim_skipped").GetString());
+            Assert.Equal(6, root.GetProperty("test_images").GetInt32());
+            Assert.Equal(0.25, root.GetProperty("hidden_fraction").GetDouble(), 9);
+            foreach (var key in new[] { "completion_mse", "mean_image_mse", "observation_mse" })
+                Assert.InRange(root.GetProperty(key).GetDouble(), 0, 1);
+            Assert.InRange(root.GetProperty("completion_accuracy").GetDouble(), 0, 1);
+        }
+        (ce, _, ee) = Run("eval", "--checkpoint", run, "--guidance", "2", "--progress", "none");
+        Assert.Equal(2, ce);
+        Assert.Contains("--guidance does not apply", ee);
+        var reportDir = Path.Combine(_dir, "report");
+        (ce, _, ee) = Run("report", "--checkpoint", run, "--out", reportDir, "--frames", "2", "--threads", "1", "--progress", "none");
+        Assert.True(ce == 0, ee);
+        Assert.True(new FileInfo(Path.Combine(reportDir, "report-completions.png")).Length > 100);
+        Assert.Contains("Completions of test images", File.ReadAllText(Path.Combine(reportDir, "report.html")));
+
         // Plain sampling, a misshapen observation and options that do not apply are one-line errors (exit 2).
         var (c2, _, e2) = Run("sample", "--checkpoint", run, "--count", "4", "--progress", "none", "--out", Path.Combine(_dir, "plain.npy"));
         Assert.Equal(2, c2);

@@ -187,6 +187,20 @@ public sealed class DataDependentCouplingTests
         Assert.Equal("corruption-noise", Assert.Throws<InvalidSettingException>(() => Make("superres", linear, target, Defaults with { Noise = double.NaN })).Setting);
     }
 
+    [Fact]
+    public void The_hidden_region_error_averages_per_image_over_its_hidden_pixels_only()
+    {
+        using var truth = zeros(2, 1, 2, 2);
+        using var estimate = tensor(new float[] { 1, 1, 9, 9, /**/ 2, 0, 0, 0 }).reshape(2, 1, 2, 2);
+        using var hidden = tensor(new float[] { 1, 1, 0, 0, /**/ 1, 0, 0, 0 }).reshape(2, 1, 2, 2);
+        var (mean, stderr) = CompletionEvaluator.HiddenMse(estimate, truth, hidden);
+        // Image 0: (1 + 1) / 2 = 1 (the 9s are observed, not scored); image 1: 4 / 1 = 4.
+        Assert.Equal(2.5, mean, 12);
+        Assert.Equal(1.5, stderr, 12); // sqrt(((1 - 2.5)^2 + (4 - 2.5)^2) / 1 / 2)
+        using var none = zeros_like(hidden);
+        Assert.Throws<ArgumentException>(() => CompletionEvaluator.HiddenMse(estimate, truth, none));
+    }
+
     private static UNetConfig Conditioned(int conditionChannels = 2) => UNetConfig.Preset("tiny", 1, 8, 8, 0) with { ConditionChannels = conditionChannels };
 
     [Fact]
