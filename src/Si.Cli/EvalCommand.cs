@@ -129,6 +129,7 @@ internal static class EvalCommand
         if (r.ObservedRms is { } rms) Row(table, "raw output on observed pixels", F(rms), "RMS difference in [-1, 1] units before the observed pixels were pasted back");
         if (r.ClassifierTestAccuracy is { } acc) Row(table, "reference classifier", F(acc), "its accuracy on the test split");
         if (r.CompletionAccuracy is { } ca) Row(table, "accuracy on completions", F(ca), "completed test images classified as their true class");
+        if (r.MeanImageAccuracy is { } ma) Row(table, "accuracy, mean image filled in", F(ma), "the hidden pixels set to the training mean image instead");
         Row(table, "seconds", F(r.Seconds, "F1"), "");
         console.Write(table);
     }

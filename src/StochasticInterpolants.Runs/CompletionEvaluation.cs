@@ -27,6 +27,7 @@ public sealed record CompletionEvaluationReport(
     [property: JsonPropertyName("observed_rms_before_paste")] double? ObservedRms,
     [property: JsonPropertyName("classifier_test_accuracy")] double? ClassifierTestAccuracy,
     [property: JsonPropertyName("completion_accuracy")] double? CompletionAccuracy,
+    [property: JsonPropertyName("mean_image_accuracy")] double? MeanImageAccuracy,
     [property: JsonPropertyName("test_images")] int TestImages,
     [property: JsonPropertyName("nfe")] double Nfe,
     [property: JsonPropertyName("solver")] string Solver,
@@ -44,7 +45,8 @@ public static class CompletionEvaluator
     /// Completes <paramref name="images"/> test images (chosen by a permutation seeded by <paramref name="seed"/>), each once,
     /// and scores them against the truth: the completion error, beside filling the hidden pixels with the training mean image
     /// and beside the observation as the network sees it (in-painting: the hole mid-grey; super-resolution: the blocky
-    /// upsampling; denoising: the noisy image); the reference classifier's accuracy on the completions for labelled data.
+    /// upsampling; denoising: the noisy image); for labelled data, the reference classifier's accuracy on the completions and
+    /// on the test images with their hidden pixels set to the (rounded) training mean image.
     /// </summary>
     public static CompletionEvaluationReport Evaluate(Checkpoint checkpoint, int images, IOdeSolver solver, long seed,
         IProgress<double>? progress = null, Action<string>? message = null)
@@ -75,17 +77,20 @@ public static class CompletionEvaluator
         var (observation, _) = HiddenMse(completions.Views, truth, hidden);
         var fraction = hidden.mean().ToDouble();
 
-        double? classifierAccuracy = null, accuracy = null;
+        double? classifierAccuracy = null, accuracy = null, meanAccuracy = null;
         if (data.Train.Labels is not null && test.Labels is not null)
         {
             using var reference = ClassifierCache.GetOrTrain(data.Train, data.Test, message);
             classifierAccuracy = reference.TestAccuracy;
             var predicted = reference.Classifier.Predict(scaling.EncodeCentres(completions.Pixels));
             accuracy = ClassAccuracy.Compute(predicted, test.Labels, data.Train.ClassNames!.Count).Overall;
+            var meanPixels = data.Train.Pixels.to(float32).mean([0], keepdim: true).round().to(ScalarType.Byte).expand_as(test.Pixels);
+            var filled = where(hidden.to(ScalarType.Bool), meanPixels, test.Pixels);
+            meanAccuracy = ClassAccuracy.Compute(reference.Classifier.Predict(scaling.EncodeCentres(filled)), test.Labels, data.Train.ClassNames!.Count).Overall;
         }
         progress?.Report(1.0);
         return new CompletionEvaluationReport(m.Coupling!.Name, corruption.Describe(), NoLikelihood, mse, mseErr, baseline, observation, fraction,
-            double.IsNaN(completions.ObservedRms) ? null : completions.ObservedRms, classifierAccuracy, accuracy, n, completions.FunctionEvaluations, solver.Name,
+            double.IsNaN(completions.ObservedRms) ? null : completions.ObservedRms, classifierAccuracy, accuracy, meanAccuracy, n, completions.FunctionEvaluations, solver.Name,
             watch.Elapsed.TotalSeconds, record.Source);
     }
 
