@@ -25,13 +25,14 @@ internal static class EvalCommand
         var estimator = new Option<string>("--estimator") { Description = "exact (d autograd passes), hutchinson (Rademacher) or hutchinson-gaussian", DefaultValueFactory = _ => "exact" };
         var force = new Option<bool>("--force") { Description = "overwrite --json if it exists" };
         var probes = new Option<int>("--probes") { Description = "Hutchinson probes per point", DefaultValueFactory = _ => 1 };
+        var perObservation = new Option<int>("--per-observation") { Description = "a checkpoint trained with a data-dependent coupling: completions of each test image (k > 1 also scores their pixel-wise mean)", DefaultValueFactory = _ => 1 };
         var skipRows = new Option<int?>("--skip-rows") { Description = "a table checkpoint: leading lines of --target to skip (default: as in training; the columns are always read as in training)" };
         var solver = new SampleCommand.SolverOptions();
         var seed = CommonOptions.Seed();
         var threads = CommonOptions.Threads();
         var progress = CommonOptions.Progress();
         var command = new Command("eval", "Score a checkpoint: NLL of held-out target points (nats per sample, bits per dimension), distances between generated and target samples.");
-        foreach (var o in new Option[] { checkpoint, target, json, force, count, guidance, generated, estimator, probes, skipRows, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, target, json, force, count, guidance, generated, estimator, probes, perObservation, skipRows, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress }) command.Options.Add(o);
         solver.Steps.DefaultValueFactory = _ => 100;
         command.SetAction(r =>
         {
@@ -46,6 +47,8 @@ internal static class EvalCommand
             var jsonPath = r.GetValue(json);
             if (jsonPath is not null) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
             var manifest = Checkpoint.ReadManifest(r.GetValue(checkpoint)!);
+            if (r.GetResult(perObservation) is { Implicit: false } && !CheckpointCompletion.IsCompletion(manifest))
+                throw new UsageException("--per-observation goes with a checkpoint trained with a data-dependent coupling (inpaint, superres, denoise)");
             if (manifest.Images is not null)
                 return CheckpointCompletion.IsCompletion(manifest) ? EvaluateCompletions(r, manifest, output, error) : EvaluateImages(r, manifest, output, error);
             var targetSpec = r.GetValue(target) ?? throw new UsageException("--target is required: the points to score (a built-in name or a CSV file)");
@@ -108,7 +111,7 @@ internal static class EvalCommand
             var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
             var display = new ProgressDisplay(r.GetValue(progress), error, threadNote);
-            var report = display.Fraction("eval", p => CompletionEvaluator.Evaluate(ckpt, r.GetValue(count) ?? 200, ode, r.GetValue(seed), p, m => error.WriteLine($"si: {m}")));
+            var report = display.Fraction("eval", p => CompletionEvaluator.Evaluate(ckpt, r.GetValue(count) ?? 200, ode, r.GetValue(seed), p, m => error.WriteLine($"si: {m}"), r.GetValue(perObservation)));
             PrintCompletions(output, report);
             if (jsonPath is not null)
                 AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
@@ -123,7 +126,9 @@ internal static class EvalCommand
         string F(double? v, string format = "F4") => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
         var region = r.HiddenFraction < 1 ? $"on the hidden pixels ({F(r.HiddenFraction * 100, "F0")} % of each image)" : "on every pixel";
         Row(table, "bits/dim", "-", $"not computed: {r.BitsPerDimSkipped}");
-        Row(table, "completion MSE", $"{F(r.CompletionMse)} ± {F(r.CompletionMseStdErr)}", $"{r.Corruption}: {r.TestImages} test images completed once, vs the truth {region}, brightness in [0, 1]; {r.Solver}, {F(r.Nfe, "F0")} NFE");
+        var times = r.CompletionsPerImage == 1 ? "once" : $"{r.CompletionsPerImage} times";
+        Row(table, "completion MSE", $"{F(r.CompletionMse)} ± {F(r.CompletionMseStdErr)}", $"{r.Corruption}: {r.TestImages} test images completed {times}, vs the truth {region}, brightness in [0, 1]; {r.Solver}, {F(r.Nfe, "F0")} NFE");
+        if (r.AverageCompletionMse is { } average) Row(table, "MSE of the completions' mean", F(average), $"the pixel-wise mean of each image's {r.CompletionsPerImage} completions: an estimate of E[x1 | observation]");
         Row(table, "training mean image MSE", F(r.MeanImageMse), "the same pixels filled with the mean training image: a trivial baseline");
         Row(table, "observation MSE", F(r.ObservationMse), "the observation as the network sees it (in-painting: a mid-grey hole; super-resolution: the blocky upsampling; denoising: the noisy image)");
         if (r.ObservedRms is { } rms) Row(table, "raw output on observed pixels", F(rms), "RMS difference in [-1, 1] units before the observed pixels were pasted back");

@@ -13,7 +13,10 @@ namespace StochasticInterpolants.Runs;
 /// <summary>
 /// The figures of a data-dependent checkpoint's evaluation (docs/theory.md §12.4); JSON names are the keys of
 /// <c>si eval --json</c>. Errors are mean squared errors in brightness units [0, 1] over the hidden pixels (every pixel for
-/// super-resolution and denoising), per test image, then averaged (with the standard error over images).
+/// super-resolution and denoising), per test image, then averaged (with the standard error over images). With k &gt; 1
+/// completions per image, <c>completion_mse</c> averages over all of them and <c>average_completion_mse</c> scores their
+/// pixel-wise mean, an estimate of the conditional mean E[x1 | c] (which a single sample cannot match: a draw from the
+/// conditional law has twice its expected squared error).
 /// </summary>
 public sealed record CompletionEvaluationReport(
     [property: JsonPropertyName("coupling")] string Coupling,
@@ -21,6 +24,8 @@ public sealed record CompletionEvaluationReport(
     [property: JsonPropertyName("bits_per_dim_skipped")] string BitsPerDimSkipped,
     [property: JsonPropertyName("completion_mse")] double CompletionMse,
     [property: JsonPropertyName("completion_mse_stderr")] double CompletionMseStdErr,
+    [property: JsonPropertyName("completions_per_image")] int CompletionsPerImage,
+    [property: JsonPropertyName("average_completion_mse")] double? AverageCompletionMse,
     [property: JsonPropertyName("mean_image_mse")] double MeanImageMse,
     [property: JsonPropertyName("observation_mse")] double ObservationMse,
     [property: JsonPropertyName("hidden_fraction")] double HiddenFraction,
@@ -49,9 +54,10 @@ public static class CompletionEvaluator
     /// on the test images with their hidden pixels set to the (rounded) training mean image.
     /// </summary>
     public static CompletionEvaluationReport Evaluate(Checkpoint checkpoint, int images, IOdeSolver solver, long seed,
-        IProgress<double>? progress = null, Action<string>? message = null)
+        IProgress<double>? progress = null, Action<string>? message = null, int perImage = 1)
     {
         if (images < 1) throw new InvalidSettingException("count", $"at least one test image must be completed, got {images}");
+        if (perImage < 1) throw new InvalidSettingException("per-observation", $"completions per test image must be >= 1, got {perImage}");
         var m = checkpoint.Manifest;
         var corruption = CheckpointCompletion.CorruptionOf(m);
         var record = m.Images!;
@@ -65,16 +71,24 @@ public static class CompletionEvaluator
         var order = Enumerable.Range(0, data.Test.Count).ToArray();
         new Random(unchecked((int)seed) ^ 0xC0313).Shuffle(order);
         using var test = data.Test.Subset(order[..n].Order().ToArray());
-        using var completions = CheckpointCompletion.Complete(checkpoint, test.Pixels, solver, seed,
+        using var completions = CheckpointCompletion.Complete(checkpoint, test.Pixels, solver, seed, perImage,
             progress: progress is null ? null : new SyncProgress<double>(f => progress.Report(0.9 * f)));
 
         using var scope = NewDisposeScope();
         var truth = scaling.PixelBrightness(test.Pixels);
-        var hidden = completions.Observed is { } observed ? (1 - observed).expand_as(truth) : ones_like(truth);
+        var shape = truth.shape;
+        // Completions come k per image in turn: [n k, ...] viewed as [n, k, ...]; the mask of the first of each k (in-painting
+        // with a random mask draws one per completion; the fixed masks agree).
+        var all = scaling.PixelBrightness(completions.Pixels);
+        var truthEach = truth.repeat_interleave(perImage, 0);
+        var hiddenEach = completions.Observed is { } observed ? (1 - observed).expand_as(all) : ones_like(all);
+        var hidden = hiddenEach.reshape([n, perImage, .. shape[1..]])[.., 0];
+        var (mse, mseErr) = perImage == 1 ? HiddenMse(all, truth, hidden) : HiddenMse(all, truthEach, hiddenEach, perImage);
+        double? averageMse = perImage == 1 || (completions.Observed is not null && ((ConditionalMask(completions.Observed, n, perImage)) is false)) ? null
+            : HiddenMse(all.reshape([n, perImage, .. shape[1..]]).mean([1]), truth, hidden).Mean;
         var mean = scaling.PixelBrightness(data.Train.Pixels).mean([0], keepdim: true).expand_as(truth);
-        var (mse, mseErr) = HiddenMse(scaling.PixelBrightness(completions.Pixels), truth, hidden);
         var (baseline, _) = HiddenMse(mean, truth, hidden);
-        var (observation, _) = HiddenMse(completions.Views, truth, hidden);
+        var (observation, _) = HiddenMse(completions.Views.reshape([n, perImage, .. shape[1..]])[.., 0], truth, hidden);
         var fraction = hidden.mean().ToDouble();
 
         double? classifierAccuracy = null, accuracy = null, meanAccuracy = null;
@@ -89,9 +103,17 @@ public static class CompletionEvaluator
             meanAccuracy = ClassAccuracy.Compute(reference.Classifier.Predict(scaling.EncodeCentres(filled)), test.Labels, data.Train.ClassNames!.Count).Overall;
         }
         progress?.Report(1.0);
-        return new CompletionEvaluationReport(m.Coupling!.Name, corruption.Describe(), NoLikelihood, mse, mseErr, baseline, observation, fraction,
+        return new CompletionEvaluationReport(m.Coupling!.Name, corruption.Describe(), NoLikelihood, mse, mseErr, perImage, averageMse, baseline, observation, fraction,
             double.IsNaN(completions.ObservedRms) ? null : completions.ObservedRms, classifierAccuracy, accuracy, meanAccuracy, n, completions.FunctionEvaluations, solver.Name,
             watch.Elapsed.TotalSeconds, record.Source);
+    }
+
+    // True when every image's k completions share one mask (always for the fixed masks), so their mean is comparable.
+    private static bool ConditionalMask(Tensor observed, int n, int k)
+    {
+        using var scope = NewDisposeScope();
+        var grouped = observed.reshape([n, k, .. observed.shape[1..]]);
+        return grouped.eq(grouped[.., ..1]).all().ToBoolean();
     }
 
     /// <summary>
@@ -99,12 +121,17 @@ public static class CompletionEvaluator
     /// <paramref name="hidden"/> is 1, per image (sum over hidden pixels / their count), then the mean over images and its
     /// standard error. All [n, c, h, w]; an image with no hidden pixel is refused.
     /// </summary>
-    public static (double Mean, double StdErr) HiddenMse(Tensor estimate, Tensor truth, Tensor hidden)
+    /// <param name="estimate">The estimates.</param>
+    /// <param name="truth">The true images.</param>
+    /// <param name="hidden">1 on the pixels scored.</param>
+    /// <param name="group">Consecutive rows averaged into one before the mean and standard error (k completions of one image).</param>
+    public static (double Mean, double StdErr) HiddenMse(Tensor estimate, Tensor truth, Tensor hidden, int group = 1)
     {
         using var scope = NewDisposeScope();
         var counts = hidden.sum([1, 2, 3]).to(float64);
         if (counts.min().ToDouble() <= 0) throw new ArgumentException("an image has no hidden pixel to score");
         var perImage = (estimate - truth).pow(2).mul(hidden).sum([1, 2, 3]).to(float64).div(counts);
+        if (group > 1) perImage = perImage.reshape(-1, group).mean([1]);
         var values = perImage.data<double>().ToArray();
         var average = values.Average();
         var stderr = values.Length < 2 ? double.NaN : Math.Sqrt(values.Sum(v => (v - average) * (v - average)) / (values.Length - 1) / values.Length);
