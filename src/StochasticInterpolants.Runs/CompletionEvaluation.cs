@@ -97,7 +97,7 @@ public static class CompletionEvaluator
             using var reference = ClassifierCache.GetOrTrain(data.Train, data.Test, message);
             classifierAccuracy = reference.TestAccuracy;
             var predicted = reference.Classifier.Predict(scaling.EncodeCentres(completions.Pixels));
-            accuracy = ClassAccuracy.Compute(predicted, test.Labels, data.Train.ClassNames!.Count).Overall;
+            accuracy = ClassAccuracy.Compute(predicted, test.Labels.SelectMany(l => Enumerable.Repeat(l, perImage)).ToArray(), data.Train.ClassNames!.Count).Overall;
             var meanPixels = data.Train.Pixels.to(float32).mean([0], keepdim: true).round().to(ScalarType.Byte).expand_as(test.Pixels);
             var filled = where(hidden.to(ScalarType.Bool), meanPixels, test.Pixels);
             meanAccuracy = ClassAccuracy.Compute(reference.Classifier.Predict(scaling.EncodeCentres(filled)), test.Labels, data.Train.ClassNames!.Count).Overall;

@@ -81,7 +81,7 @@ public sealed partial class CompletionCliTests : IDisposable
 
         // si eval skips bits/dim with its reason and scores completions of test images; si report draws them.
         var json = Path.Combine(_dir, "eval.json");
-        var (ce, evalOut, ee) = Run("eval", "--checkpoint", run, "--count", "6", "--steps", "2", "--threads", "1", "--progress", "none", "--json", json);
+        var (ce, evalOut, ee) = Run("eval", "--checkpoint", run, "--count", "6", "--per-observation", "2", "--steps", "2", "--threads", "1", "--progress", "none", "--json", json);
         Assert.True(ce == 0, ee);
         Assert.Contains("not computed", evalOut);
         using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json)))
@@ -91,7 +91,10 @@ public sealed partial class CompletionCliTests : IDisposable
             Assert.Contains("degenerate", root.GetProperty("bits_per_dim_skipped").GetString());
             Assert.Equal(6, root.GetProperty("test_images").GetInt32());
             Assert.Equal(0.25, root.GetProperty("hidden_fraction").GetDouble(), 9);
-            foreach (var key in new[] { "completion_mse", "mean_image_mse", "observation_mse" })
+            Assert.Equal(2, root.GetProperty("completions_per_image").GetInt32());
+            // The mean of two completions is never further from the truth than they are on average (convexity of the square).
+            Assert.True(root.GetProperty("average_completion_mse").GetDouble() <= root.GetProperty("completion_mse").GetDouble() + 1e-12);
+            foreach (var key in new[] { "completion_mse", "mean_image_mse", "observation_mse", "average_completion_mse" })
                 Assert.InRange(root.GetProperty(key).GetDouble(), 0, 1);
             Assert.InRange(root.GetProperty("completion_accuracy").GetDouble(), 0, 1);
         }
