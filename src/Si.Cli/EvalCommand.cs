@@ -25,13 +25,14 @@ internal static class EvalCommand
         var estimator = new Option<string>("--estimator") { Description = "exact (d autograd passes), hutchinson (Rademacher) or hutchinson-gaussian", DefaultValueFactory = _ => "exact" };
         var force = new Option<bool>("--force") { Description = "overwrite --json if it exists" };
         var probes = new Option<int>("--probes") { Description = "Hutchinson probes per point", DefaultValueFactory = _ => 1 };
+        var perObservation = new Option<int>("--per-observation") { Description = "a checkpoint trained with a data-dependent coupling: completions of each test image (k > 1 also scores their pixel-wise mean)", DefaultValueFactory = _ => 1 };
         var skipRows = new Option<int?>("--skip-rows") { Description = "a table checkpoint: leading lines of --target to skip (default: as in training; the columns are always read as in training)" };
         var solver = new SampleCommand.SolverOptions();
         var seed = CommonOptions.Seed();
         var threads = CommonOptions.Threads();
         var progress = CommonOptions.Progress();
         var command = new Command("eval", "Score a checkpoint: NLL of held-out target points (nats per sample, bits per dimension), distances between generated and target samples.");
-        foreach (var o in new Option[] { checkpoint, target, json, force, count, guidance, generated, estimator, probes, skipRows, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, target, json, force, count, guidance, generated, estimator, probes, perObservation, skipRows, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress }) command.Options.Add(o);
         solver.Steps.DefaultValueFactory = _ => 100;
         command.SetAction(r =>
         {
@@ -46,7 +47,10 @@ internal static class EvalCommand
             var jsonPath = r.GetValue(json);
             if (jsonPath is not null) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
             var manifest = Checkpoint.ReadManifest(r.GetValue(checkpoint)!);
-            if (manifest.Images is not null) return EvaluateImages(r, manifest, output, error);
+            if (r.GetResult(perObservation) is { Implicit: false } && !CheckpointCompletion.IsCompletion(manifest))
+                throw new UsageException("--per-observation goes with a checkpoint trained with a data-dependent coupling (inpaint, superres, denoise)");
+            if (manifest.Images is not null)
+                return CheckpointCompletion.IsCompletion(manifest) ? EvaluateCompletions(r, manifest, output, error) : EvaluateImages(r, manifest, output, error);
             var targetSpec = r.GetValue(target) ?? throw new UsageException("--target is required: the points to score (a built-in name or a CSV file)");
             // A table checkpoint scores a table file read as in training; anything else goes through the distributions.
             var targetDistribution = manifest.Table is null ? DataSources.Parse(targetSpec) : null;
@@ -93,6 +97,46 @@ internal static class EvalCommand
                 AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
             return ExitCodes.Ok;
         }
+
+        // A data-dependent checkpoint: completions of corrupted test images against the truth (docs/theory.md §12.4).
+        int EvaluateCompletions(ParseResult r, CheckpointManifest manifest, TextWriter output, TextWriter error)
+        {
+            if (r.GetValue(target) is { } given) throw new UsageException($"--target: an image checkpoint is scored on its own data set's test split ('{manifest.Images!.Source}'), not '{given}'");
+            foreach (var o in new Option[] { skipRows, estimator, probes, guidance, generated })
+                if (r.GetResult(o) is { Implicit: false })
+                    throw new UsageException($"{o.Name} does not apply: a checkpoint trained with the '{manifest.Coupling!.Name}' coupling completes observations and has no likelihood or guidance (docs/theory.md §12.4)");
+            var steps = r.GetResult(solver.Steps) is { Implicit: false } ? r.GetValue(solver.Steps) : 20;
+            var ode = OdeSolvers.Create(r.GetValue(solver.Solver)!, steps, r.GetValue(solver.Rtol), r.GetValue(solver.Atol));
+            var jsonPath = r.GetValue(json);
+            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
+            using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
+            var display = new ProgressDisplay(r.GetValue(progress), error, threadNote);
+            var report = display.Fraction("eval", p => CompletionEvaluator.Evaluate(ckpt, r.GetValue(count) ?? 200, ode, r.GetValue(seed), p, m => error.WriteLine($"si: {m}"), r.GetValue(perObservation)));
+            PrintCompletions(output, report);
+            if (jsonPath is not null)
+                AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            return ExitCodes.Ok;
+        }
+    }
+
+    internal static void PrintCompletions(TextWriter output, CompletionEvaluationReport r)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        var table = new Table().AddColumn("figure").AddColumn(new TableColumn("value").RightAligned()).AddColumn("note");
+        string F(double? v, string format = "F4") => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
+        var region = r.HiddenFraction < 1 ? $"on the hidden pixels ({F(r.HiddenFraction * 100, "F0")} % of each image)" : "on every pixel";
+        Row(table, "bits/dim", "-", $"not computed: {r.BitsPerDimSkipped}");
+        var times = r.CompletionsPerImage == 1 ? "once" : $"{r.CompletionsPerImage} times";
+        Row(table, "completion MSE", $"{F(r.CompletionMse)} ± {F(r.CompletionMseStdErr)}", $"{r.Corruption}: {r.TestImages} test images completed {times}, vs the truth {region}, brightness in [0, 1]; {r.Solver}, {F(r.Nfe, "F0")} NFE");
+        if (r.AverageCompletionMse is { } average) Row(table, "MSE of the completions' mean", F(average), $"the pixel-wise mean of each image's {r.CompletionsPerImage} completions: an estimate of E[x1 | observation]");
+        Row(table, "training mean image MSE", F(r.MeanImageMse), "the same pixels filled with the mean training image: a trivial baseline");
+        Row(table, "observation MSE", F(r.ObservationMse), "the observation as the network sees it (in-painting: a mid-grey hole; super-resolution: the blocky upsampling; denoising: the noisy image)");
+        if (r.ObservedRms is { } rms) Row(table, "raw output on observed pixels", F(rms), "RMS difference in [-1, 1] units before the observed pixels were pasted back");
+        if (r.ClassifierTestAccuracy is { } acc) Row(table, "reference classifier", F(acc), "its accuracy on the test split");
+        if (r.CompletionAccuracy is { } ca) Row(table, "accuracy on completions", F(ca), "completed test images classified as their true class");
+        if (r.MeanImageAccuracy is { } ma) Row(table, "accuracy, mean image filled in", F(ma), "the hidden pixels set to the training mean image instead");
+        Row(table, "seconds", F(r.Seconds, "F1"), "");
+        console.Write(table);
     }
 
     internal static void PrintImages(TextWriter output, ImageEvaluationReport r)

@@ -71,7 +71,7 @@ public static class SiApp
         ["unet-multipliers"] = "--unet-multipliers", ["attention-below"] = "--unet-attention", ["condition"] = "--condition", ["cond-drop"] = "--cond-drop",
         ["guidance"] = "--guidance", ["out"] = "--out", ["generated"] = "--generated",
         ["coupling"] = "--coupling", ["ot-block"] = "--ot-block", ["epsilon"] = "--epsilon", ["sinkhorn-iterations"] = "--sinkhorn-iterations", ["sinkhorn-tolerance"] = "--sinkhorn-tolerance",
-        ["mask"] = "--mask", ["factor"] = "--factor", ["corruption-noise"] = "--corruption-noise",
+        ["mask"] = "--mask", ["factor"] = "--factor", ["corruption-noise"] = "--corruption-noise", ["observed"] = "--observed",
     };
 
     internal static int Fail(TextWriter error, string message, int code)

@@ -32,14 +32,14 @@ internal static class TrainCommand
         public readonly Option<int?> UNetAttention = new("--unet-attention") { Description = "U-Net self-attention at levels of at most this many pixels a side; 0 = none (default: the preset's)" };
         public readonly Option<string?> Condition = new("--condition") { Description = "images: class (condition on the labels, with a learned no-class entry for guidance) or none (default: class when the images are labelled)" };
         public readonly Option<double?> CondDrop = new("--cond-drop") { Description = $"probability of dropping a row's class label in training, so guidance can use the unconditional field (default {TrainingRunConfig.ImageTrainingDefaults.ConditionDropout} for images, {DT.ConditionDropout} for tables)" };
-        public readonly Option<string?> Coupling = new("--coupling") { Description = "how x0 and x1 are paired: independent, ot (exact minibatch optimal transport; within each class for a class-conditional model), sinkhorn (entropic OT: the Schrödinger bridge with --gamma sqrt --gamma-scale EPS), mirror (default: mirror for the mirror interpolant, else independent)" };
+        public readonly Option<string?> Coupling = new("--coupling") { Description = "how x0 and x1 are paired: independent, ot (exact minibatch optimal transport; within each class for a class-conditional model), sinkhorn (entropic OT: the Schrödinger bridge with --gamma sqrt --gamma-scale EPS), mirror; data-dependent, for images (x0 is a corruption of x1 and the network sees the observation; complete with si sample --observed): inpaint, superres, denoise (default: mirror for the mirror interpolant, else independent)" };
         public readonly Option<int?> OtBlock = new("--ot-block") { Description = "ot: rows per exact solve; 0 = the whole batch (each class) at once, B > 0 = blocks of at most B rows, each optimal (faster at large batches, only blockwise optimal) (default 0)" };
         public readonly Option<double?> Epsilon = new("--epsilon") { Description = $"sinkhorn: entropic regularisation eps, in squared data units; the plan is exp(-|x0 - x1|^2 / (2 eps)) (default {DC.Epsilon})" };
         public readonly Option<int?> SinkhornIterations = new("--sinkhorn-iterations") { Description = $"sinkhorn: iterations per batch at most (default {DC.SinkhornIterations})" };
         public readonly Option<double?> SinkhornTolerance = new("--sinkhorn-tolerance") { Description = $"sinkhorn: stop when the plan's marginals are within this (L1) of uniform (default {DC.SinkhornTolerance})" };
-        public readonly Option<string?> Mask = new("--mask") { Description = $"in-painting: the hidden region (default {DC.Mask})" };
+        public readonly Option<string?> Mask = new("--mask") { Description = $"inpaint: the hidden region: center (the central square of half the side), random (such a square at a random place per image), left or top (half the image) (default {DC.Mask})" };
         public readonly Option<int?> Factor = new("--factor") { Description = $"super-resolution: the downsampling factor (default {DC.Factor})" };
-        public readonly Option<double?> CorruptionNoise = new("--corruption-noise") { Description = $"data-dependent couplings: the noise of the corrupted x0, in the flow's units (default {DC.Noise})" };
+        public readonly Option<double?> CorruptionNoise = new("--corruption-noise") { Description = $"denoise: the noise std added to x1; superres: the noise added to the upsampled x0 (flow's units, pixels in [-1, 1]) (default {DC.Noise})" };
         public readonly Option<int?> Width = new("--width") { Description = $"MLP hidden width (default {DM.Width})" };
         public readonly Option<int?> Depth = new("--depth") { Description = $"MLP hidden layers (default {DM.Depth})" };
         public readonly Option<string?> Activation = new("--activation") { Description = $"silu, gelu, relu, tanh, softplus (default {DM.Activation})" };
@@ -75,7 +75,8 @@ internal static class TrainCommand
         /// <summary>Overlays the options given on the command line onto <paramref name="c"/>.</summary>
         public TrainingRunConfig Apply(ParseResult r, TrainingRunConfig c)
         {
-            c = c with { Target = r.GetValue(Target) ?? c.Target }; // first: the training defaults depend on the target (images or not)
+            // First: the training defaults depend on the target (images or not) and the coupling (an image condition drops no labels).
+            c = c with { Target = r.GetValue(Target) ?? c.Target, Coupling = r.GetValue(Coupling) ?? c.Coupling };
             var m = c.ModelOrDefault; var t = c.TrainingOrDefault;
             m = m with
             {

@@ -132,6 +132,8 @@ public static class CheckpointSampler
         IProgress<double>? progress, SampleClasses? classes, Func<Tensor, Generator, IProgress<double>?, Tensor?, OdeSolution> integrate)
     {
         if (count < 1) throw new InvalidSettingException("count", $"sample count must be >= 1, got {count}");
+        if (CheckpointCompletion.IsCompletion(checkpoint.Manifest))
+            throw new InvalidSettingException("observed", $"this checkpoint was trained with the '{checkpoint.Manifest.Coupling!.Name}' coupling: it completes observed images rather than sampling from noise (give --observed FILE.npy)");
         var baseDistribution = BaseOf(checkpoint.Manifest);
         using var labels = ClassesFor(checkpoint.Manifest, count, seed, classes);
         var encoding = checkpoint.Manifest.Table?.Encoding;

@@ -75,6 +75,46 @@ public sealed class ImageOutputs
         return labels is null ? [ArrayFile, GridFile] : [ArrayFile, GridFile, LabelsFile];
     }
 
+    /// <summary>
+    /// Writes completions of observed images (<see cref="CheckpointCompletion"/>): FILE.npy (the completions, uint8
+    /// [n k, c, h, w]) and FILE.png, one row per observation (at most <see cref="MaximumGridImages"/> cells): what the network
+    /// was shown, then its <paramref name="perObservation"/> completions. Returns the paths written.
+    /// </summary>
+    public IReadOnlyList<string> WriteCompletions(Completions completions, int perObservation, CheckpointManifest manifest, string title)
+    {
+        var record = manifest.Images ?? throw new ArgumentException("not an image checkpoint");
+        NpyFile.Write(ArrayFile, completions.Pixels);
+        var rows = Math.Max(1, MaximumGridImages / (perObservation + 1));
+        var (images, columns, headings) = CompletionGrid(completions, perObservation, record, null, rows);
+        using (images) ImageGrid.Save(GridFile, images, columns, new ImageGridOptions { Title = title, ColumnHeadings = headings });
+        return [ArrayFile, GridFile];
+    }
+
+    /// <summary>
+    /// The cells of a completion figure, brightness [r (k + 1 or 2), c, h, w] for the first r = min(n, <paramref name="maxRows"/>)
+    /// observations: per row what the network was shown, the k completions and, when <paramref name="truth"/> (uint8
+    /// [n, c, h, w]) is given, the true image; with the column count and headings.
+    /// </summary>
+    public static (Tensor Images, int Columns, IReadOnlyList<string> Headings) CompletionGrid(Completions completions, int perObservation, ImageRecord record,
+        Tensor? truth, int maxRows)
+    {
+        using var scope = NewDisposeScope();
+        var scaling = record.Scaling();
+        var n = (int)completions.Pixels.shape[0] / perObservation;
+        var rows = Math.Min(n, maxRows);
+        var cells = new List<Tensor>();
+        for (var i = 0; i < rows; i++)
+        {
+            cells.Add(completions.Views[(i * perObservation)..(i * perObservation + 1)]);
+            cells.Add(scaling.PixelBrightness(completions.Pixels[(i * perObservation)..((i + 1) * perObservation)]));
+            if (truth is not null) cells.Add(scaling.PixelBrightness(truth[i..(i + 1)]));
+        }
+        var headings = new List<string> { "observed" };
+        headings.AddRange(Enumerable.Range(1, perObservation).Select(k => perObservation == 1 ? "completed" : $"#{k}"));
+        if (truth is not null) headings.Add("truth");
+        return (cat(cells, 0).MoveToOuterDisposeScope(), headings.Count, headings);
+    }
+
     private static string Title(ImageRecord record, double? guidance) =>
         $"generated {Path.GetFileName(record.Source.TrimEnd('/'))}" + (guidance is { } w ? string.Create(CultureInfo.InvariantCulture, $", guidance w = {w:G3}") : "");
 }

@@ -20,13 +20,21 @@ public sealed record ImagePieces(ImageData Data, ImageDistribution Target, Image
     {
         var data = ImageDatasets.Load(config.Target, message);
         var train = data.Train;
-        var conditional = config.ConditionOnClasses(train.Labels is not null);
+        // A data-dependent coupling conditions the network on the corrupted image; class labels are not combined with it.
+        var conditional = Couplings.Corruptions.IsDataDependent(config.Coupling) ? RefuseClasses(config) : config.ConditionOnClasses(train.Labels is not null);
         // The name of a data set as given, or the full path of a folder or file, so the data can be found again from anywhere.
         var spec = config.Target.Trim();
         var source = ImageDatasets.Names.Contains(spec.ToLowerInvariant()) ? spec.ToLowerInvariant() : Path.GetFullPath(spec);
         var record = new ImageRecord(source, data.Sha256, train.Shape, train.Levels, train.ClassNames, train.ClassCounts(),
             train.Count, data.Test.Count, conditional);
         return new ImagePieces(data, new ImageDistribution(train, withLabels: conditional), record);
+    }
+
+    private static bool RefuseClasses(TrainingRunConfig config)
+    {
+        if (config.Condition?.Trim().ToLowerInvariant() is { } c && c != "none")
+            throw new InvalidSettingException("condition", $"the '{config.Coupling!.Trim().ToLowerInvariant()}' coupling conditions the network on the corrupted image; class labels are not combined with it (use --condition none)");
+        return false;
     }
 
     /// <summary>The classes the network is conditioned on (0 when unconditional).</summary>

@@ -65,6 +65,8 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
             baseDistribution = DataSources.Parse(config.Base, target.Dimension);
         }
         var coupling = config.CouplingFor(interpolant).Build(interpolant, baseDistribution, target);
+        if (coupling is DataDependentCoupling && config.TrainingOrDefault.ConditionDropout > 0)
+            throw new InvalidSettingException("cond-drop", $"the '{config.CouplingFor(interpolant).Name}' coupling's condition is the observed image, which is never dropped (classifier-free guidance needs class labels): give --cond-drop 0");
         var objectiveOptions = new ObjectiveOptions(config.Antithetic, config.TimeClip);
         var objectives = config.LearnedFields().Select(kind => Objective.For(kind, interpolant, objectiveOptions)).ToList();
         var pieces = new RunPieces(baseDistribution, target, interpolant, coupling, objectives, table, images);
@@ -98,22 +100,29 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
 
     /// <summary>
     /// The architecture: <see cref="ModelOptions.Type"/> (by default a U-Net for images, an MLP otherwise) on the target's
-    /// shape, with a class input when a table has a label column or an image run is class-conditional. Validated.
+    /// shape, with a class input when a table has a label column or an image run is class-conditional, and an image
+    /// condition of the coupling's channels for a data-dependent coupling (docs/theory.md §12.4). Validated.
     /// </summary>
     public ModelSpec ModelSpecFor(TrainingRunConfig config)
     {
         var m = config.ModelOrDefault;
         var type = m.Type?.Trim().ToLowerInvariant() ?? (Images is null ? "mlp" : "unet");
         var classes = Table?.Record.ClassNames?.Count ?? Images?.ConditionClasses ?? 0;
+        var conditionChannels = Coupling is DataDependentCoupling dependent ? dependent.ConditionChannels : 0;
         switch (type)
         {
             case "mlp":
+                if (conditionChannels > 0)
+                    throw new InvalidSettingException("model", $"the '{((DataDependentCoupling)Coupling).Corruption.Name}' coupling conditions the network on an image, which only the U-Net takes (use --model unet)");
                 var mlp = new MlpConfig(Target.Dimension, m.Width, m.Depth, m.Activation, m.TimeFrequencies, Classes: classes);
                 mlp.Validate();
                 return new ModelSpec("mlp", mlp);
             case "unet":
                 if (Images is null) throw new InvalidSettingException("model", $"a U-Net needs images; '{Target.Name}' is flat data (use --model mlp)");
-                return new ModelSpec("unet", null, Images.UNetConfig(m).ToJson());
+                var unet = Images.UNetConfig(m) with { ConditionChannels = conditionChannels };
+                try { unet.Validate(); }
+                catch (ArgumentException e) when (e is not InvalidSettingException) { throw new InvalidSettingException("unet", e.Message); }
+                return new ModelSpec("unet", null, unet.ToJson());
             default:
                 throw new InvalidSettingException("model", $"unknown model '{m.Type}' (expected mlp or unet)");
         }

@@ -122,7 +122,9 @@ public sealed record TrainingRunConfig(
     public ModelOptions ModelOrDefault => Model ?? new ModelOptions();
     /// <summary>The training options in force (defaults when null).</summary>
     [JsonIgnore]
-    public TrainingOptions TrainingOrDefault => Training ?? (ImageTarget ? ImageTrainingDefaults : new TrainingOptions());
+    // A data-dependent coupling's condition is an image, never dropped: its image defaults drop no labels.
+    public TrainingOptions TrainingOrDefault => Training ?? (!ImageTarget ? new TrainingOptions()
+        : Corruptions.IsDataDependent(Coupling) ? ImageTrainingDefaults with { ConditionDropout = 0 } : ImageTrainingDefaults);
 
     /// <summary>The normalisation in force: <see cref="Normalize"/>, or standard for a file target and none for a built-in one.</summary>
     public Normalization NormalizationFor(bool fileTarget) => (Normalize?.Trim().ToLowerInvariant() ?? (fileTarget ? "standard" : "none")) switch

@@ -141,7 +141,8 @@ public static partial class TransportReport
     {
         var r = m.Images!;
         return $"Images: {E(r.Source)} — {r.TrainingImages:N0} training images of {string.Join(" x ", r.Shape)} ({r.Levels} pixel levels, scaled to [-1, 1] with uniform dequantisation), " +
-               (r.Conditional ? $"class-conditional on {r.ClassNames!.Count} classes with a learned no-class entry for classifier-free guidance." : "unconditional.") +
+               (CheckpointCompletion.IsCompletion(m) ? $"conditioned on a corrupted copy of each image ({E(CheckpointCompletion.CorruptionOf(m).Describe())}): the flow starts from the corruption x0 and completes it (docs/theory.md §12.4)."
+                : r.Conditional ? $"class-conditional on {r.ClassNames!.Count} classes with a learned no-class entry for classifier-free guidance." : "unconditional.") +
                " Metrics of <code>si eval</code> appear when eval.json is in the checkpoint folder.";
     }
 }

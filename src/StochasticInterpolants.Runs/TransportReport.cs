@@ -79,7 +79,8 @@ public static partial class TransportReport
         if (m.Images is not null)
         {
             var notes = new List<string>();
-            ImageSections(outFolder, checkpointFolder, checkpoint, o, sections, notes, progress);
+            if (CheckpointCompletion.IsCompletion(m)) CompletionSections(outFolder, checkpointFolder, checkpoint, o, sections, notes, progress);
+            else ImageSections(outFolder, checkpointFolder, checkpoint, o, sections, notes, progress);
             sections.Add(teaching);
             progress?.Report(0.95);
             html = Html(m, checkpointFolder, outFolder, sections, ImageIntro(m), notes, metrics: true);

@@ -16,8 +16,8 @@ namespace StochasticInterpolants.Couplings;
 /// <param name="SinkhornTolerance">Entropic OT: stop when the plan's marginals are within this (L1) of uniform.</param>
 /// <param name="Mask">In-painting: the hidden region of each image (see <c>Corruptions</c>).</param>
 /// <param name="Factor">Super-resolution: the downsampling factor.</param>
-/// <param name="Noise">Denoising: the standard deviation of the noise added to x1 (in the flow's units); also the noise
-/// on x0 of in-painting and super-resolution.</param>
+/// <param name="Noise">Denoising: the standard deviation of the noise added to x1 (in the flow's units); super-resolution:
+/// the noise added to the upsampled x0 (in-painting fills its hidden region with N(0, 1) noise instead).</param>
 public sealed record CouplingOptions(
     int OtBlock = 0,
     double Epsilon = 0.1,
@@ -72,6 +72,7 @@ public static class Couplings
             RequireTwoSided("sinkhorn", interpolant);
             return new SinkhornCoupling(b, target, o.Epsilon, o.SinkhornIterations, o.SinkhornTolerance); // validates eps, iterations, tolerance
         });
+        DataDependentCoupling.RegisterAll((name, build) => registry.Register(name, build)); // inpaint, superres, denoise
         return registry;
     }
 

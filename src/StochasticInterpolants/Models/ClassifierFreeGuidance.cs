@@ -41,6 +41,8 @@ public sealed class GuidedNetwork : ITimeConditionedNetwork
     public Tensor forward(Tensor x, Tensor t, Tensor? condition)
     {
         if (condition is null || Weight == 1) return Inner.forward(x, t, condition);
+        if (condition.is_floating_point())
+            throw new ArgumentException("classifier-free guidance needs class labels (it blends with the learned no-class field); this network's condition is an image, which has no such entry (use guidance 1)");
         using var scope = NewDisposeScope();
         var none = full_like(condition, NoClass);
         if (Weight == 0) return Inner.forward(x, t, none).MoveToOuterDisposeScope();

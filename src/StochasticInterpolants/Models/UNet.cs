@@ -22,9 +22,11 @@ namespace StochasticInterpolants.Models;
 /// the middle when the lowest level qualifies; 0 = none.</param>
 /// <param name="AttentionHeads">Heads of each self-attention; divides the channels of the levels that have attention.</param>
 /// <param name="Groups">Groups of every GroupNorm; divides the channels of every level.</param>
-/// <param name="Classes">Number of classes of a class condition (0: the network takes no condition).</param>
+/// <param name="Classes">Number of classes of a class condition (0: the network takes no class condition).</param>
+/// <param name="ConditionChannels">Channels c' of an image condition [n, c', h, w] concatenated to x along channels at the
+/// input (a data-dependent coupling's observation, docs/theory.md §12.4); 0: none. Excludes <paramref name="Classes"/>.</param>
 public sealed record UNetConfig(int Channels, int Height, int Width, int BaseChannels = 32, IReadOnlyList<int>? ChannelMultipliers = null,
-    int BlocksPerLevel = 1, int AttentionBelow = 7, int AttentionHeads = 1, int Groups = 8, int Classes = 0)
+    int BlocksPerLevel = 1, int AttentionBelow = 7, int AttentionHeads = 1, int Groups = 8, int Classes = 0, int ConditionChannels = 0)
 {
     /// <summary>Channels of each level as multiples of <see cref="BaseChannels"/>.</summary>
     // A read-only copy: a caller's array cannot change a built network's description afterwards.
@@ -50,6 +52,9 @@ public sealed record UNetConfig(int Channels, int Height, int Width, int BaseCha
         if (Channels < 1 || Channels > 4096) throw new ArgumentException($"unet image channels must be in 1..4096, got {Channels}");
         if (Height < 1 || Width < 1) throw new ArgumentException($"unet image size must be at least 1x1, got {Height}x{Width}");
         if (Classes < 0 || Classes > 1_000_000) throw new ArgumentException($"unet class count must be in 0..1000000, got {Classes}");
+        if (ConditionChannels < 0 || ConditionChannels > 4096) throw new ArgumentException($"unet condition channels must be in 0..4096, got {ConditionChannels}");
+        if (Classes > 0 && ConditionChannels > 0)
+            throw new ArgumentException("a unet takes class labels or an image condition, not both");
         if (BaseChannels < 2 || BaseChannels > 4096 || BaseChannels % 2 != 0)
             throw new InvalidSettingException("base-channels", $"unet base channels must be even and in 2..4096 (they are also the sin/cos time features), got {BaseChannels}");
         if (ChannelMultipliers is null || ChannelMultipliers.Count < 1 || ChannelMultipliers.Count > 8)
@@ -108,7 +113,7 @@ public sealed record UNetConfig(int Channels, int Height, int Width, int BaseCha
     public bool Equals(UNetConfig? other) =>
         other is not null && Channels == other.Channels && Height == other.Height && Width == other.Width && BaseChannels == other.BaseChannels
         && ChannelMultipliers.SequenceEqual(other.ChannelMultipliers) && BlocksPerLevel == other.BlocksPerLevel && AttentionBelow == other.AttentionBelow
-        && AttentionHeads == other.AttentionHeads && Groups == other.Groups && Classes == other.Classes;
+        && AttentionHeads == other.AttentionHeads && Groups == other.Groups && Classes == other.Classes && ConditionChannels == other.ConditionChannels;
 
     /// <inheritdoc />
     public override int GetHashCode()
@@ -116,20 +121,22 @@ public sealed record UNetConfig(int Channels, int Height, int Width, int BaseCha
         var hash = new HashCode();
         hash.Add(Channels); hash.Add(Height); hash.Add(Width); hash.Add(BaseChannels);
         foreach (var m in ChannelMultipliers) hash.Add(m);
-        hash.Add(BlocksPerLevel); hash.Add(AttentionBelow); hash.Add(AttentionHeads); hash.Add(Groups); hash.Add(Classes);
+        hash.Add(BlocksPerLevel); hash.Add(AttentionBelow); hash.Add(AttentionHeads); hash.Add(Groups); hash.Add(Classes); hash.Add(ConditionChannels);
         return hash.ToHashCode();
     }
 
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
         builder.Append($"Channels = {Channels}, Height = {Height}, Width = {Width}, BaseChannels = {BaseChannels}, ChannelMultipliers = [{string.Join(", ", ChannelMultipliers)}], ")
-            .Append($"BlocksPerLevel = {BlocksPerLevel}, AttentionBelow = {AttentionBelow}, AttentionHeads = {AttentionHeads}, Groups = {Groups}, Classes = {Classes}");
+            .Append($"BlocksPerLevel = {BlocksPerLevel}, AttentionBelow = {AttentionBelow}, AttentionHeads = {AttentionHeads}, Groups = {Groups}, Classes = {Classes}, ConditionChannels = {ConditionChannels}");
         return true;
     }
 }
 
 /// <summary>
-/// A U-Net f(x, t, c) on images [n, c, h, w] (DDPM-style; Ho et al. 2020), for CPU-sized models:
+/// A U-Net f(x, t, c) on images [n, c, h, w] (DDPM-style; Ho et al. 2020), for CPU-sized models. The condition c is a class
+/// label (through the embedding) or, with <see cref="UNetConfig.ConditionChannels"/> &gt; 0, an image [n, c', h, w] that is
+/// concatenated to x along channels before the input conv (so the input conv sees c + c' channels):
 /// <list type="bullet">
 /// <item>Embedding: e = W2 SiLU(W1 s(t) + b1) + b2 + E[c], with the sinusoidal features of 1000 t,
 /// s(t) = [sin(1000 t w_k), cos(1000 t w_k)], w_k = 10000^(-k/K), k = 0..K-1, K = BaseChannels / 2 (periods from 2 pi / 1000
@@ -175,7 +182,7 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ITimeCond
         _timeIn = nn.Linear(b, e);
         _timeOut = nn.Linear(e, e);
         if (config.Classes > 0) _classes = nn.Embedding(config.Classes + 1, e);
-        _input = nn.Conv2d(config.Channels, b, 3, padding: 1);
+        _input = nn.Conv2d(config.Channels + config.ConditionChannels, b, 3, padding: 1);
         var skips = new Stack<int>([b]);
         var channels = b;
         _down = new ModuleList<UNetLevel>();
@@ -247,8 +254,9 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ITimeCond
     public long ParameterCount => parameters().Sum(p => p.numel());
 
     /// <summary>
-    /// x [n, c, h, w] or flat [n, c h w], t [] (one time for all rows) or [n] (any float dtype, cast to x's), class labels [n]
-    /// (int64; &lt; 0 selects "no class") or null ("no class") -> x's shape.
+    /// x [n, c, h, w] or flat [n, c h w], t [] (one time for all rows) or [n] (any float dtype, cast to x's), and the condition:
+    /// class labels [n] (int64; &lt; 0 selects "no class") or null ("no class"); with an image condition, the image
+    /// [n, c', h, w] (required) -> x's shape.
     /// </summary>
     public override Tensor forward(Tensor x, Tensor t, Tensor? condition)
     {
@@ -259,15 +267,16 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ITimeCond
         var n = x.shape[0];
         if (t.dim() > 1 || (t.dim() == 1 && t.shape[0] != n))
             throw new ArgumentException($"times must be one value [] or one per image [{n}], got [{string.Join(",", t.shape)}]");
-        if (condition is not null && _classes is null) throw new ArgumentException("this unet was built without classes, but a condition was given");
+        var imageCondition = Config.ConditionChannels > 0;
+        if (condition is not null && _classes is null && !imageCondition) throw new ArgumentException("this unet was built without classes, but a condition was given");
 
         using var scope = NewDisposeScope();
         var images = flat ? x.reshape(n, c, h, w) : x;
-        var embedding = Embedding(t, condition, images);
+        var embedding = Embedding(t, imageCondition ? null : condition, images);
         var inPlace = !is_grad_enabled();
         var act = inPlace ? embedding.silu_() : nn.functional.silu(embedding); // every block's embedding projection reads SiLU(e)
 
-        var hidden = _input.forward(images);
+        var hidden = _input.forward(imageCondition ? cat([images, ConditionImage(condition, images)], 1) : images);
         var skips = new Stack<Tensor>();
         skips.Push(hidden);
         foreach (var level in _down)
@@ -318,6 +327,19 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ITimeCond
         var embedding = _timeOut.forward(nn.functional.silu(_timeIn.forward(features)));
         if (_classes is not null) embedding = embedding.add_(_classes.forward(ClassIndices(condition, n, images.device)));
         return embedding;
+    }
+
+    // The image condition [n, c', h, w] in the images' dtype and device; a missing or misshapen one is an error, since the
+    // network was trained only with one and has no "no condition" entry.
+    private Tensor ConditionImage(Tensor? condition, Tensor images)
+    {
+        var (n, cc, h, w) = (images.shape[0], Config.ConditionChannels, Config.Height, Config.Width);
+        if (condition is null) throw new ArgumentException($"this unet is conditioned on an image of {cc} channels (a data-dependent coupling's observation), but none was given");
+        if (!condition.is_floating_point()) throw new ArgumentException($"this unet's condition is an image (floating point [n, {cc}, {h}, {w}]), got {condition.dtype} [{string.Join(",", condition.shape)}]");
+        var shaped = condition.dim() == 2 && condition.shape[0] == n && condition.shape[1] == cc * h * w ? condition.reshape(n, cc, h, w) : condition;
+        if (shaped.dim() != 4 || shaped.shape[0] != n || shaped.shape[1] != cc || shaped.shape[2] != h || shaped.shape[3] != w)
+            throw new ArgumentException($"this unet's condition must be [{n}, {cc}, {h}, {w}], got [{string.Join(",", condition.shape)}]");
+        return shaped.to(images.dtype, images.device);
     }
 
     // Labels 0..Classes-1 select their class; a missing condition or a label < 0 selects the learned "no class" row.
