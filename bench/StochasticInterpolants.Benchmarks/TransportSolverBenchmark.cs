@@ -33,6 +33,7 @@ public static class TransportSolverBenchmark
                     using var transport = new MinibatchTransport
                     {
                         WarmStart = warm,
+                        Threads = int.TryParse(Environment.GetEnvironmentVariable("SI_BENCH_OT_THREADS"), out var th) ? th : 0,
                         Candidates = int.TryParse(Environment.GetEnvironmentVariable("SI_BENCH_OT_K"), out var k) ? k : 0,
                     };
                     using var g = new Generator(1);

@@ -196,7 +196,7 @@ public static partial class TransportReport
         s.Append("<h1>Transport from ").Append(E(m.Base)).Append(" to ").Append(E(Path.GetFileName(m.Target))).Append("</h1>");
         s.Append("<p>A velocity field b(t, x) was learned by regression on the <b>").Append(E(m.Interpolant.Family)).Append("</b> stochastic interpolant (gamma: ")
          .Append(E(m.Interpolant.Gamma)).Append("), so that its flow carries the base rho0 at t = 0 to the target rho1 at t = 1 (")
-         .Append(m.StepsCompleted).Append(" optimiser steps). The <i>Eulerian</i> view follows the density rho(t, x); the <i>Lagrangian</i> view follows particles along the flow.</p>");
+         .Append(m.StepsCompleted).Append(" optimiser steps). ").Append(E(CouplingSentence(m))).Append(" The <i>Eulerian</i> view follows the density rho(t, x); the <i>Lagrangian</i> view follows particles along the flow.</p>");
         if (intro is not null) s.Append("<p>").Append(intro).Append("</p>");
         foreach (var note in notes)
             s.Append("<p class=\"note\" style=\"background:#fff4e5;border-left:4px solid #e69500;padding:.5em 1em\">").Append(E(note)).Append("</p>");
@@ -265,6 +265,20 @@ public static partial class TransportReport
     }
 
     private static string E(string text) => WebUtility.HtmlEncode(text);
+    // One sentence on how training paired x0 with x1 (docs/theory.md §12).
+    private static string CouplingSentence(CheckpointManifest m)
+    {
+        var c = m.CouplingOrDefault();
+        var within = m.ConditionClasses() is not null ? " within each class" : "";
+        return c.Name switch
+        {
+            "independent" => "Training paired x0 and x1 independently.",
+            "mirror" => "Training used the mirror coupling (x0 = x1).",
+            "ot" => $"Training paired x0 and x1 by exact minibatch optimal transport{within}{(c.Options.OtBlock > 0 ? $" on blocks of {c.Options.OtBlock} rows" : "")} (coupling ot).",
+            "sinkhorn" => $"Training paired x0 and x1 by entropic optimal transport{within}, eps = {c.Options.Epsilon.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)} (coupling sinkhorn).",
+            var name => $"Training used the '{name}' coupling: x0 is a corruption of x1 and the network sees the observation.",
+        };
+    }
 }
 
 /// <summary>
@@ -288,4 +302,5 @@ public static class ThreeGaussians
         using (ema) ema?.CopyTo(net);
         return net;
     }
+
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace StochasticInterpolants.Couplings;
@@ -44,9 +45,10 @@ public sealed record AssignmentResult(int[] ColumnOfRow, int[] RowOfColumn, doub
 /// </summary>
 public static unsafe class LinearAssignment
 {
-    /// <summary>Columns first kept per row when not given: n / 16 within [16, 128] (measured: fewer make the auction and
-    /// the row reduction leave many rows to augmenting paths at n &gt;= 1024; more make the full passes dearer).</summary>
-    public static int DefaultCandidates(int n) => Math.Clamp(n / 16, 16, 128);
+    /// <summary>Columns first kept per row when not given: n / 4 within [16, 128] (measured on the checkerboard: with 16 per
+    /// row at n = 256 and 64 at n = 4096 the auction and the row reduction left hundreds of rows to augmenting paths, with
+    /// 64 and 128 a handful; more make the full passes dearer).</summary>
+    public static int DefaultCandidates(int n) => Math.Clamp(n / 4, 16, 128);
 
     /// <summary>Solves the assignment for the row-major n x n matrix <paramref name="cost"/>; see <see cref="Solve(float*, int, double[], int, int)"/>.</summary>
     public static AssignmentResult Solve(ReadOnlySpan<float> cost, int n, double[]? columnPrices = null, int candidates = 0, int threads = 0)
@@ -72,11 +74,12 @@ public static unsafe class LinearAssignment
     /// The c-transform over columns: u_i = min_j (c_ij - v_j) for the row-major <paramref name="rows"/> x
     /// <paramref name="columns"/> matrix at <paramref name="cost"/>, in float64.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double[] RowTransform(float* cost, int rows, int columns, double[] columnPotentials, int threads = 0)
     {
         var u = new double[rows];
         var c = cost;
-        Parallel.For(0, rows, new ParallelOptions { MaxDegreeOfParallelism = threads <= 0 ? Environment.ProcessorCount : threads }, i =>
+        Parallel.For(0, rows, new ParallelOptions { MaxDegreeOfParallelism = threads <= 0 ? Environment.ProcessorCount : threads }, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (i) =>
         {
             var row = new ReadOnlySpan<float>(c + (long)i * columns, columns);
             var min = double.PositiveInfinity;
@@ -90,12 +93,13 @@ public static unsafe class LinearAssignment
     /// The c-transform over rows: v_j = min_i (c_ij - u_i) for the row-major <paramref name="rows"/> x
     /// <paramref name="columns"/> matrix at <paramref name="cost"/> (a running minimum, so the matrix is read row by row).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double[] ColumnTransform(float* cost, int rows, int columns, double[] rowPotentials, int threads = 0)
     {
         var parts = Math.Max(1, Math.Min(threads <= 0 ? Environment.ProcessorCount : threads, rows));
         var partial = new double[parts][];
         var c = cost;
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, t =>
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t) =>
         {
             var min = new double[columns];
             Array.Fill(min, double.PositiveInfinity);
@@ -162,6 +166,7 @@ public static unsafe class LinearAssignment
 
         private double C(int i, int j) => _c[(long)i * _n + j];
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public AssignmentResult Run(double[]? prices)
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -222,10 +227,11 @@ public static unsafe class LinearAssignment
         }
 
         // v_j = min_i c_ij, as a running minimum over rows (the matrix is read row by row).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ColumnMinima()
         {
             var parts = new double[_threads][];
-            Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
+            Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t) =>
             {
                 var (lo, hi) = Range(t);
                 var min = new float[_n];
@@ -244,10 +250,11 @@ public static unsafe class LinearAssignment
 
         // Per row, the k columns of smallest reduced cost c_ij - v_j (screened in float32, which only chooses the graph),
         // and u_i = the least of them in float64: feasible on the graph, tight on each row's best edge.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BuildCandidates()
         {
             var vf = Array.ConvertAll(_v, x => (float)x);
-            Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
+            Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t) =>
             {
                 var (lo, hi) = Range(t);
                 var best = new Smallest(_k);
@@ -267,6 +274,7 @@ public static unsafe class LinearAssignment
 
         // One shortest augmenting path from the free row s (Dijkstra over columns on reduced costs), then the dual update
         // that keeps every graph edge feasible and every assigned edge tight, then the flip of the path.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Augment(int s, Stack<int> free)
         {
             while (true)
@@ -284,6 +292,7 @@ public static unsafe class LinearAssignment
         }
 
         // The `count` columns of smallest reduced cost c_ij - v_j not yet in row i's graph (one scan of the row).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private int[] NextCheapest(int i, int count)
         {
             var present = new HashSet<int>(_adj[i].Take(_deg[i]));
@@ -322,6 +331,7 @@ public static unsafe class LinearAssignment
         // c_ij - v_j = w1), lowering v_j1 by (w2 - w1) + eps where w2 is its second best, and takes it from its owner.
         // Each phase restarts the assignment and keeps the prices; eps shrinks by 4 each phase. Bids are capped per phase
         // (a graph without a perfect matching would bid forever); the prices are useful wherever it stopped.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Auction()
         {
             var spreads = new List<double>(_n);
@@ -369,6 +379,7 @@ public static unsafe class LinearAssignment
         // other edge of row i stays feasible (second best <= them), other rows' edges to j only gain reduced cost, and the
         // evicted row's edges are untouched: the duals stay feasible while cheap bids match most rows. Bounded, since
         // ties can make rows trade a column back and forth.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ReduceRows(Stack<int> free)
         {
             var bids = 0L;
@@ -411,6 +422,7 @@ public static unsafe class LinearAssignment
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private int Search(int s)
         {
             var us = _u[s];
@@ -438,12 +450,14 @@ public static unsafe class LinearAssignment
             return -1;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Relax(int j, double d, int from)
         {
             if (_state[j] == 0) { _state[j] = 1; _touched.Add(j); _dist[j] = d; _pred[j] = from; _heap.Enqueue(j, d); }
             else if (d < _dist[j]) { _dist[j] = d; _pred[j] = from; _heap.Enqueue(j, d); }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Finish(int s, int end)
         {
             var total = _dist[end];
@@ -478,6 +492,7 @@ public static unsafe class LinearAssignment
 
         // Adds columns to row i's graph; returns true when the row had to give up its assignment (an added edge had a
         // negative reduced cost, so u_i was lowered to keep the duals feasible and its assigned edge is no longer tight).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private bool AddEdges(int i, IReadOnlyList<int> columns)
         {
             var present = new HashSet<int>(_adj[i].Take(_deg[i]));
@@ -500,6 +515,7 @@ public static unsafe class LinearAssignment
         // A full pass: every (i, j) with c_ij - u_i - v_j < -tol joins the graph (its row freed when u_i must drop); with
         // refresh, each row's k cheapest columns under the current prices join it too, since the prices have moved since the
         // graph was built. Returns true when anything was violated (another round is needed).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private bool Verify(Stack<int> free, bool refresh)
         {
             var additions = new List<int>?[_n];
@@ -510,7 +526,7 @@ public static unsafe class LinearAssignment
             // the screen never misses a violation, and only near-tight entries pay for the exact check.
             var magnitude = _v.Max(Math.Abs) + _u.Max(Math.Abs);
             var margin = (float)(1e-5 * (1 + magnitude + _scale));
-            Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
+            Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t) =>
             {
                 var (lo, hi) = Range(t);
                 var best = new Smallest(_k);
@@ -557,6 +573,7 @@ public static unsafe class LinearAssignment
 
         public void Clear() => Count = 0;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Offer(int j, float r)
         {
             if (Count < k)
@@ -586,6 +603,7 @@ public static unsafe class LinearAssignment
         }
 
         // Offers row[j] - v[j] for every j; whole SIMD blocks at or above the current k-th smallest are skipped.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Scan(ReadOnlySpan<float> row, float[] v)
         {
             var n = row.Length;
