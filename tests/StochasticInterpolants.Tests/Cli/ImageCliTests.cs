@@ -68,6 +68,19 @@ public sealed class ImageCliTests : IDisposable
     }
 
     [Fact]
+    public void Class_conditional_ot_trains_on_images_and_the_report_says_how_pairs_were_made()
+    {
+        var run = Train("ot", "--coupling", "ot");
+        var manifest = Checkpoint.ReadManifest(run);
+        Assert.Equal("ot", manifest.CouplingOrDefault().Name);
+        Assert.True(manifest.Images!.Conditional); // pairs within each class (docs/theory.md §12.3)
+        var report = Path.Combine(_dir, "ot-report");
+        var (code, _, error) = Run("report", "--checkpoint", run, "--threads", "1", "--progress", "none", "--out", report);
+        Assert.True(code == 0, error);
+        Assert.Contains("exact minibatch optimal transport within each class", File.ReadAllText(Path.Combine(report, "report.html")));
+    }
+
+    [Fact]
     public void An_unconditional_image_run_refuses_classes_and_guidance_and_draws_a_report()
     {
         var run = Train("plain", "--condition", "none", "--ema", "0");
