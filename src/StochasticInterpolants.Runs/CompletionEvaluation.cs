@@ -63,10 +63,7 @@ public static class CompletionEvaluator
         var record = m.Images!;
         var watch = Stopwatch.StartNew();
         var scaling = record.Scaling();
-        using var data = ImageDatasets.Load(record.Source, message);
-        if (data.Sha256 != record.Sha256) message?.Invoke($"'{record.Source}' changed since training (SHA-256 differs): scoring the data as it is now");
-        if (!data.Test.Shape.SequenceEqual(record.Shape))
-            throw new DataFormatException($"'{record.Source}' now holds images of [{string.Join(",", data.Test.Shape)}], the checkpoint [{string.Join(",", record.Shape)}]");
+        using var data = ImageDatasets.LoadToScore(record, message);
         var n = Math.Min(images, data.Test.Count);
         var order = Enumerable.Range(0, data.Test.Count).ToArray();
         new Random(unchecked((int)seed) ^ 0xC0313).Shuffle(order);

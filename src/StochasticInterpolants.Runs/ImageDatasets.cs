@@ -94,6 +94,20 @@ public static class ImageDatasets
     }
 
     /// <summary>
+    /// The images a checkpoint was trained on (<paramref name="record"/>), loaded to score it: a changed SHA-256 is reported
+    /// through <paramref name="message"/> (the data are scored as they are now); a changed image shape is refused.
+    /// </summary>
+    public static ImageData LoadToScore(Checkpoints.ImageRecord record, Action<string>? message = null)
+    {
+        var data = Load(record.Source, message);
+        if (data.Sha256 != record.Sha256) message?.Invoke($"'{record.Source}' changed since training (SHA-256 differs): scoring the data as it is now");
+        if (data.Test.Shape.SequenceEqual(record.Shape)) return data;
+        var shape = string.Join(",", data.Test.Shape);
+        data.Dispose();
+        throw new DataFormatException($"'{record.Source}' now holds images of [{shape}], the checkpoint [{string.Join(",", record.Shape)}]");
+    }
+
+    /// <summary>
     /// Loads <paramref name="spec"/>:
     /// <c>fashion-mnist</c> (60,000 / 10,000 images 28 x 28, 10 classes, from <see cref="SystemFashionMnist"/> or the cache);
     /// <c>digits</c> (OpenCV's sheet of 5,000 MNIST digits 20 x 20, padded to 28 x 28; in each class the last 50 of its 500 are the test part);

@@ -91,10 +91,7 @@ public static class ImageEvaluator
         var solver = o.Solver ?? new Rk4Solver(20);
         var scaling = record.Scaling();
         var classes = m.ConditionClasses();
-        using var data = ImageDatasets.Load(record.Source, message);
-        if (data.Sha256 != record.Sha256) message?.Invoke($"'{record.Source}' changed since training (SHA-256 differs): scoring the data as it is now");
-        if (!data.Test.Shape.SequenceEqual(record.Shape))
-            throw new DataFormatException($"'{record.Source}' now holds images of [{string.Join(",", data.Test.Shape)}], the checkpoint [{string.Join(",", record.Shape)}]");
+        using var data = ImageDatasets.LoadToScore(record, message);
 
         // 1. Bits per dimension of test images, each dequantised once with a fixed seed.
         var (nll, nllErr, bpd, bpdErr, scored, nfe) = BitsPerDimension(checkpoint.Fields(), m.TimeClip, data.Test, scaling, solver,

@@ -40,11 +40,14 @@ public interface ICoupling
     }
 }
 
-/// <summary>Independent coupling rho0 x rho1: x0 and x1 drawn separately (the default for two-sided and one-sided interpolants).</summary>
-public sealed class IndependentCoupling : ICoupling
+/// <summary>
+/// A coupling of two densities given as samplers, rho0 (<see cref="Base"/>) and rho1 (<see cref="Target"/>), whose batches
+/// start from n independent draws of each (<see cref="DrawIndependent"/>) and differ in how they are then paired.
+/// </summary>
+public abstract class TwoDensityCoupling : ICoupling
 {
-    /// <summary>Couples <paramref name="baseDistribution"/> and <paramref name="target"/> independently; their shapes must agree.</summary>
-    public IndependentCoupling(IDistribution baseDistribution, IDistribution target)
+    /// <summary>Couples <paramref name="baseDistribution"/> and <paramref name="target"/>; their dimensions must agree.</summary>
+    protected TwoDensityCoupling(IDistribution baseDistribution, IDistribution target)
     {
         if (baseDistribution.Dimension != target.Dimension)
             throw new ArgumentException($"base '{baseDistribution.Name}' has dimension {baseDistribution.Dimension} but target '{target.Name}' has dimension {target.Dimension}");
@@ -59,13 +62,26 @@ public sealed class IndependentCoupling : ICoupling
     public int Dimension => Target.Dimension;
 
     /// <inheritdoc />
-    public CoupledSample Sample(int count, Generator generator)
+    public abstract CoupledSample Sample(int count, Generator generator);
+
+    /// <summary>
+    /// <paramref name="count"/> draws of x0 ~ rho0, then of x1 ~ rho1 with each row's condition, in that order from
+    /// <paramref name="generator"/>; x0 takes x1's shape (a flat base for shaped data: same elements, same order).
+    /// </summary>
+    protected CoupledSample DrawIndependent(int count, Generator generator)
     {
         var x0 = Base.Sample(count, generator);
         var (x1, condition) = Target.SampleWithCondition(count, generator);
-        if (!x0.shape.SequenceEqual(x1.shape)) x0 = x0.reshape(x1.shape); // a flat base for shaped data: same elements, same order
+        if (!x0.shape.SequenceEqual(x1.shape)) x0 = x0.reshape(x1.shape);
         return new CoupledSample(x0, x1, condition);
     }
+}
+
+/// <summary>Independent coupling rho0 x rho1: x0 and x1 drawn separately (the default for two-sided and one-sided interpolants).</summary>
+public sealed class IndependentCoupling(IDistribution baseDistribution, IDistribution target) : TwoDensityCoupling(baseDistribution, target)
+{
+    /// <inheritdoc />
+    public override CoupledSample Sample(int count, Generator generator) => DrawIndependent(count, generator);
 }
 
 /// <summary>Mirror coupling: x0 = x1 ~ rho1 (for the mirror interpolant, which only adds and removes noise).</summary>

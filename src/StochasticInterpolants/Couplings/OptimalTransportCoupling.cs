@@ -11,24 +11,10 @@ namespace StochasticInterpolants.Couplings;
 /// (§12.3): the x0 draws are iid, so the first n_0 of them serve class 0's rows, the next n_1 class 1's, and so on; no
 /// pair ever crosses labels. Each class keeps its own warm-start potentials.
 /// </summary>
-public sealed class OptimalTransportCoupling : ICoupling, IDisposable
+public sealed class OptimalTransportCoupling(IDistribution baseDistribution, IDistribution target) : TwoDensityCoupling(baseDistribution, target), IDisposable
 {
     private readonly Dictionary<(long Label, int Block), MinibatchTransport> _solvers = [];
 
-    /// <summary>Couples <paramref name="baseDistribution"/> and <paramref name="target"/> by exact minibatch OT; their shapes must agree.</summary>
-    public OptimalTransportCoupling(IDistribution baseDistribution, IDistribution target)
-    {
-        if (baseDistribution.Dimension != target.Dimension)
-            throw new ArgumentException($"base '{baseDistribution.Name}' has dimension {baseDistribution.Dimension} but target '{target.Name}' has dimension {target.Dimension}");
-        Base = baseDistribution; Target = target;
-    }
-
-    /// <summary>rho0.</summary>
-    public IDistribution Base { get; }
-    /// <summary>rho1.</summary>
-    public IDistribution Target { get; }
-    /// <inheritdoc />
-    public int Dimension => Target.Dimension;
     /// <summary>Solver settings for new classes' solvers: columns per row of the sparse graph.</summary>
     public int Candidates { get; init; }
     /// <summary>Whether each batch starts from the previous batch's potentials.</summary>
@@ -42,11 +28,9 @@ public sealed class OptimalTransportCoupling : ICoupling, IDisposable
     public IReadOnlyDictionary<(long Label, int Block), TransportStep?> LastSteps => _solvers.ToDictionary(p => p.Key, p => p.Value.Last);
 
     /// <inheritdoc />
-    public CoupledSample Sample(int count, Generator generator)
+    public override CoupledSample Sample(int count, Generator generator)
     {
-        var x0 = Base.Sample(count, generator);
-        var (x1, condition) = Target.SampleWithCondition(count, generator);
-        if (!x0.shape.SequenceEqual(x1.shape)) x0 = x0.reshape(x1.shape);
+        var (x0, x1, condition) = DrawIndependent(count, generator);
         var labels = condition is { } c && c.dtype == ScalarType.Int64 && c.dim() == 1 ? c.data<long>().ToArray() : null;
         var pairing = PairByGroups(x0, x1, labels);
         Canonicalise(pairing, x1, labels);

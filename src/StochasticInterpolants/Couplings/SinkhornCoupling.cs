@@ -18,7 +18,7 @@ namespace StochasticInterpolants.Couplings;
 /// coupled with a block of x0 rows of the same size, and never with x0 rows given to another class (the x0 rows are iid,
 /// so consecutive blocks of class-count size are as good as any split).
 /// </remarks>
-public sealed class SinkhornCoupling : ICoupling
+public sealed class SinkhornCoupling : TwoDensityCoupling
 {
     /// <summary>
     /// Couples <paramref name="baseDistribution"/> and <paramref name="target"/> (same dimension) with regularisation
@@ -26,18 +26,12 @@ public sealed class SinkhornCoupling : ICoupling
     /// marginal error <paramref name="tolerance"/>.
     /// </summary>
     public SinkhornCoupling(IDistribution baseDistribution, IDistribution target, double epsilon, int maxIterations, double tolerance)
+        : base(baseDistribution, target)
     {
-        if (baseDistribution.Dimension != target.Dimension)
-            throw new ArgumentException($"base '{baseDistribution.Name}' has dimension {baseDistribution.Dimension} but target '{target.Name}' has dimension {target.Dimension}");
         EntropicTransport.Validate(epsilon, maxIterations, tolerance);
-        Base = baseDistribution; Target = target;
         Epsilon = epsilon; MaxIterations = maxIterations; Tolerance = tolerance;
     }
 
-    /// <summary>rho0.</summary>
-    public IDistribution Base { get; }
-    /// <summary>rho1.</summary>
-    public IDistribution Target { get; }
     /// <summary>The regularisation eps (squared data units).</summary>
     public double Epsilon { get; }
     /// <summary>Sinkhorn iterations per plan at most.</summary>
@@ -50,20 +44,15 @@ public sealed class SinkhornCoupling : ICoupling
     /// </summary>
     public const double UnconvergedError = 0.1;
 
-    /// <inheritdoc />
-    public int Dimension => Target.Dimension;
-
     /// <summary>The Sinkhorn iterations of the last <see cref="Sample"/> (summed over its class blocks).</summary>
     public int LastIterations { get; private set; }
     /// <summary>The largest L1 marginal error among the plans of the last <see cref="Sample"/>.</summary>
     public double LastMarginalError { get; private set; }
 
     /// <inheritdoc />
-    public CoupledSample Sample(int count, Generator generator)
+    public override CoupledSample Sample(int count, Generator generator)
     {
-        var x0 = Base.Sample(count, generator);
-        var (x1, condition) = Target.SampleWithCondition(count, generator);
-        if (!x0.shape.SequenceEqual(x1.shape)) x0 = x0.reshape(x1.shape); // a flat base for shaped data: same elements, same order
+        var (x0, x1, condition) = DrawIndependent(count, generator);
         using (x0)
         using (var index = tensor(PairRows(x0, x1, condition, generator)))
             return new CoupledSample(x0.index_select(0, index), x1, condition);
