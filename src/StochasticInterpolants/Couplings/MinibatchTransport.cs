@@ -30,7 +30,7 @@ public sealed class MinibatchTransport : IDisposable
     public int Candidates { get; init; }
 
     /// <summary>A cold batch of at least 4 x this many rows starts from the potentials of its first quarter, solved first.</summary>
-    public int CoarseSize { get; init; } = 256;
+    public int CoarseSize { get; init; } = 128;
 
     /// <summary>Whether to start from the previous batch's potentials (true) or cold (from the column minima, or from a solved quarter of the batch).</summary>
     public bool WarmStart { get; init; } = true;
