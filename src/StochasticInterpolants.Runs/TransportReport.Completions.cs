@@ -62,22 +62,9 @@ public static partial class TransportReport
             var groups = new List<(string Label, Tensor Path)>();
             try
             {
-                var frames = PathTimes.Select(t =>
-                {
-                    using var xt = path.SampleAt(corrupted.X0, x1, z, t);
-                    return ImageScaling.Brightness(xt);
-                }).ToList();
-                groups.Add(("interpolant x_t = I(t, x0, x1) + gamma(t) z (x0 the corrupted test image, no model)", stack(frames)));
-                foreach (var f in frames) f.Dispose();
+                groups.Add(("interpolant x_t = I(t, x0, x1) + gamma(t) z (x0 the corrupted test image, no model)", InterpolantFrames(path, corrupted.X0, x1, z)));
                 var fields = checkpoint.Fields().WithCondition(corrupted.Condition);
-                var (start, end) = fields.VelocityInterval(m.TimeClip);
-                var saveTimes = PathTimes.Select(t => Math.Clamp(t, start, end)).ToArray();
-                using (var solution = solver.Integrate(fields.Velocity(), corrupted.X0, start, end, new OdeOptions(SaveTimes: saveTimes)))
-                {
-                    var model = solution.Trajectory.Select(ImageScaling.Brightness).ToList();
-                    groups.Add(("model ODE path X_t (same x0, conditioned on the observation; not pasted)", stack(model)));
-                    foreach (var f in model) f.Dispose();
-                }
+                groups.Add(("model ODE path X_t (same x0, conditioned on the observation; not pasted)", ModelFrames(fields, m.TimeClip, solver, corrupted.X0)));
                 ImagePathFigure.Save(Path.Combine(outFolder, "image-paths.png"), groups, PathTimes, title: "from the corrupted image to a completion");
                 sections.Add(new Section("From observation to completion", "image-paths.png",
                     "Top: x_t sampled from the interpolant between the corrupted x0 and the true image x1 — the points the network was trained on. " +

@@ -15,6 +15,30 @@ public static partial class TransportReport
     /// <summary>Times of the image path figure.</summary>
     private static readonly double[] PathTimes = [0.0, 0.25, 0.5, 0.75, 1.0];
 
+    // The interpolant's x_t = I(t, x0, x1) + gamma(t) z at each of PathTimes, as brightness [times, n, c, h, w] (no model).
+    private static Tensor InterpolantFrames(InterpolantPath path, Tensor x0, Tensor x1, Tensor z)
+    {
+        var frames = PathTimes.Select(t =>
+        {
+            using var xt = path.SampleAt(x0, x1, z, t);
+            return ImageScaling.Brightness(xt);
+        }).ToList();
+        try { return stack(frames); }
+        finally { foreach (var f in frames) f.Dispose(); }
+    }
+
+    // The model's ODE path dX/dt = b(t, X) from x0, saved at PathTimes (clamped to where the velocity is defined), as
+    // brightness [times, n, c, h, w].
+    private static Tensor ModelFrames(Fields.FieldSet fields, double timeClip, IOdeSolver solver, Tensor x0)
+    {
+        var (start, end) = fields.VelocityInterval(timeClip);
+        var saveTimes = PathTimes.Select(t => Math.Clamp(t, start, end)).ToArray();
+        using var solution = solver.Integrate(fields.Velocity(), x0, start, end, new OdeOptions(SaveTimes: saveTimes));
+        var frames = solution.Trajectory.Select(ImageScaling.Brightness).ToList();
+        try { return stack(frames); }
+        finally { foreach (var f in frames) f.Dispose(); }
+    }
+
     /// <summary>RK4 steps of the report's image samples and paths.</summary>
     private const int ImageSolverSteps = 40;
 
@@ -86,23 +110,11 @@ public static partial class TransportReport
             if (x1 is not null)
                 using (x1)
                 {
-                    var frames = PathTimes.Select(t =>
-                    {
-                        using var xt = path.SampleAt(x0, x1, z, t);
-                        return ImageScaling.Brightness(xt);
-                    }).ToList();
-                    groups.Add(("interpolant x_t = I(t, x0, x1) + gamma(t) z (test images, no model)", stack(frames)));
-                    foreach (var f in frames) f.Dispose();
+                    groups.Add(("interpolant x_t = I(t, x0, x1) + gamma(t) z (test images, no model)", InterpolantFrames(path, x0, x1, z)));
                 }
             var fields = checkpoint.Fields().WithCondition(labels);
-            var (start, end) = fields.VelocityInterval(m.TimeClip);
-            var saveTimes = PathTimes.Select(t => Math.Clamp(t, start, end)).ToArray();
-            using (var solution = solver.Integrate(fields.Velocity(), x0, start, end, new OdeOptions(SaveTimes: saveTimes)))
-            {
-                var model = solution.Trajectory.Select(ImageScaling.Brightness).ToList();
-                groups.Add((classes is null ? "model ODE path X_t (same x0)" : $"model ODE path X_t (same x0; classes {string.Join(", ", Enumerable.Range(0, k).Select(i => classes[i % classes.Count]))})", stack(model)));
-                foreach (var f in model) f.Dispose();
-            }
+            groups.Add((classes is null ? "model ODE path X_t (same x0)" : $"model ODE path X_t (same x0; classes {string.Join(", ", Enumerable.Range(0, k).Select(i => classes[i % classes.Count]))})",
+                ModelFrames(fields, m.TimeClip, solver, x0)));
             ImagePathFigure.Save(Path.Combine(outFolder, "image-paths.png"), groups, PathTimes, title: "the interpolant's x_t and the model's path");
             sections.Add(new Section("The Eulerian and Lagrangian views, for images", "image-paths.png",
                 "Top: x_t sampled from the interpolant itself, between Gaussian noise x0 and test images x1 — no model; these are the points the network was trained on, at each t. " +

@@ -177,7 +177,7 @@ public static unsafe class LinearAssignment
             double graph = 0, auction = 0, reduction = 0, paths = 0, verification = 0;
             double Lap() { var t = clock.Elapsed.TotalMilliseconds; clock.Restart(); return t; }
             if (prices is not null) Array.Copy(prices, _v, _n);
-            else ColumnMinima();
+            else Array.Copy(ColumnTransform(_c, _n, _n, new double[_n], _threads), _v, _n); // the column minima v_j = min_i c_ij
             BuildCandidates();
             graph += Lap();
             // Prices first: an epsilon-scaling auction on the sparse graph moves them close to their optimum with cheap bids,
@@ -228,26 +228,6 @@ public static unsafe class LinearAssignment
             return new AssignmentResult(_colOfRow, _rowOfCol, _u, _v, cost,
                 new AssignmentStatistics(_n, _k, _initial, _augmentations, _scanned, _rounds, _added,
                     new AssignmentPhases(graph, auction, reduction, paths, verification)));
-        }
-
-        // v_j = min_i c_ij, as a running minimum over rows (the matrix is read row by row).
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void ColumnMinima()
-        {
-            var parts = new double[_threads][];
-            Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t) =>
-            {
-                var (lo, hi) = Range(t);
-                var min = new float[_n];
-                Array.Fill(min, float.PositiveInfinity);
-                for (var i = lo; i < hi; i++)
-                {
-                    var row = new ReadOnlySpan<float>(_c + (long)i * _n, _n);
-                    for (var j = 0; j < _n; j++) if (row[j] < min[j]) min[j] = row[j];
-                }
-                parts[t] = Array.ConvertAll(min, x => (double)x);
-            });
-            for (var j = 0; j < _n; j++) _v[j] = parts.Min(p => p[j]);
         }
 
         private (int Lo, int Hi) Range(int part) => ((int)((long)_n * part / _threads), (int)((long)_n * (part + 1) / _threads));
@@ -312,33 +292,12 @@ public static unsafe class LinearAssignment
             for (var e = 0; e < _deg[i]; e++) _mark[_adj[i][e]] = stamp;
             count = Math.Min(count, _n - _deg[i]);
             if (count <= 0) return [];
-            var idx = new int[count];
-            var val = new double[count];
-            var filled = 0;
-            var worst = double.PositiveInfinity; var worstAt = 0;
+            // Screened in float32 like the graph itself: the choice only decides which edges join, never the result.
+            var best = new Smallest(count);
+            var row = new ReadOnlySpan<float>(_c + (long)i * _n, _n);
             for (var j = 0; j < _n; j++)
-            {
-                if (_mark[j] == stamp) continue;
-                var r = C(i, j) - _v[j];
-                if (filled < count)
-                {
-                    idx[filled] = j; val[filled] = r; filled++;
-                    if (filled == count) (worst, worstAt) = Max(val);
-                }
-                else if (r < worst)
-                {
-                    idx[worstAt] = j; val[worstAt] = r;
-                    (worst, worstAt) = Max(val);
-                }
-            }
-            return idx;
-        }
-
-        private static (double, int) Max(double[] values)
-        {
-            var m = values[0]; var at = 0;
-            for (var e = 1; e < values.Length; e++) if (values[e] > m) { m = values[e]; at = e; }
-            return (m, at);
+                if (_mark[j] != stamp) best.Offer(j, (float)(row[j] - _v[j]));
+            return best.Index[..best.Count];
         }
 
         // Forward auction with epsilon scaling on the graph (Bertsekas): a free row bids for its best column j1 (least
