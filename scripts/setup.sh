@@ -3,7 +3,8 @@
 #  1. TorchSharp's native shim (libLibTorchSharp.so) needs GLIBCXX_3.4.32; Debian 12 ships 3.4.30.
 #     On Debian 12 as root we take libstdc++6 from Debian 13 (trixie) through an apt source pinned
 #     *below* bookworm, so nothing else is upgraded unless asked for with -t trixie.
-#  2. fonts-dejavu-core so figures carry text, libtcmalloc-minimal4 so native memory stays flat.
+#  2. fonts-dejavu-core so figures carry text, libtcmalloc-minimal4 so native memory stays flat, mpich (MPICH's mpiexec
+#     and libmpich.so.12) for data-parallel runs under mpiexec; a plain run never loads MPI.
 #  3. dotnet restore + build (Release) of the whole solution.
 # Usage: scripts/setup.sh [--no-build | PROJECT]   (default: build the whole solution)
 set -euo pipefail
@@ -34,6 +35,7 @@ apt_update() { [ $apt_updated = 1 ] || { as_root apt-get update -qq >/dev/null; 
 missing_pkgs=()
 [ -d /usr/share/fonts/truetype/dejavu ] || missing_pkgs+=(fonts-dejavu-core)
 ls /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4* >/dev/null 2>&1 || missing_pkgs+=(libtcmalloc-minimal4)
+{ command -v mpiexec >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q 'libmpich\.so\.12'; } || missing_pkgs+=(mpich)
 
 if ! has_glibcxx_3432; then
   if [ "$(uname -s)" != Linux ] || [ ! -r /etc/debian_version ]; then
@@ -68,9 +70,9 @@ if [ ${#missing_pkgs[@]} -gt 0 ]; then
   if as_root true 2>/dev/null && command -v apt-get >/dev/null; then
     log "installing ${missing_pkgs[*]}"
     apt_update
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq -t bookworm "${missing_pkgs[@]}" >/dev/null 2>&1 \
-      || DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing_pkgs[@]}" >/dev/null \
-      || log "warning: could not install ${missing_pkgs[*]} (figures may lack text; memory may grow)"
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends -t bookworm "${missing_pkgs[@]}" >/dev/null 2>&1 \
+      || DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null \
+      || log "warning: could not install ${missing_pkgs[*]} (figures may lack text; memory may grow; no mpiexec)"
   else
     log "warning: not root; optional packages missing: ${missing_pkgs[*]}"
   fi

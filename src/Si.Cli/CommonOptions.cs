@@ -1,4 +1,6 @@
 using System.CommandLine;
+using StochasticInterpolants.Distributed;
+using StochasticInterpolants.Mpi;
 using StochasticInterpolants.Runtime;
 
 namespace StochasticInterpolants.Cli;
@@ -12,6 +14,17 @@ internal static class CommonOptions
 
     public static Option<ProgressMode> Progress() => new("--progress") { Description = "auto (a bar on a terminal, plain lines otherwise), plain, or none", DefaultValueFactory = _ => ProgressMode.Auto };
 
+    public static Option<double?> MpiTimeout() => new("--mpi-timeout") { Description = $"under mpiexec: seconds a process waits in one exchange for the others before the job is stopped as hung (default {MpiJob.DefaultTimeout.TotalSeconds:0})" };
+
+    /// <summary>Applies --mpi-timeout to an MPI job (refused without one, and when not positive).</summary>
+    public static void ApplyMpiTimeout(double? seconds, IProcessGroup processes)
+    {
+        if (seconds is not { } s) return;
+        if (!(s > 0) || !double.IsFinite(s)) throw new UsageException($"--mpi-timeout must be a positive number of seconds, got {s}");
+        if (processes is not MpiProcessGroup mpi) throw new UsageException("--mpi-timeout applies to a job launched by mpiexec (this is one process)");
+        mpi.CollectiveTimeout = TimeSpan.FromSeconds(s);
+    }
+
     public static Option<long> Seed(long defaultValue = 0) => new("--seed") { Description = "random seed (same seed, same machine, same threads: same result)", DefaultValueFactory = _ => defaultValue };
 
     /// <summary>
@@ -21,11 +34,18 @@ internal static class CommonOptions
     /// is busy, libtorch's threads wait for each other at every operation (measured here: a U-Net step took 5.7 s with 2
     /// threads against 1.0 s with 1, STACK.md).
     /// </summary>
-    public static string? ApplyRuntime(int? threads)
+    public static string? ApplyRuntime(int? threads, IProcessGroup? processes = null)
     {
         NativeRuntime.EnsureTorchLoads();
         string? note = null;
-        if (threads is null && IdleCores() is { } idle && idle < Environment.ProcessorCount)
+        if (threads is null && processes is MpiProcessGroup { Size: > 1 } mpi)
+        {
+            // The ranks on one host start together and would each see the others' start-up as load: share the cores evenly.
+            var sharing = mpi.RanksOnThisHost;
+            threads = Math.Max(1, Environment.ProcessorCount / sharing);
+            note = $"{sharing} processes share this host's {Environment.ProcessorCount} cores: {threads} libtorch thread{(threads == 1 ? "" : "s")} each (give --threads N to choose)";
+        }
+        else if (threads is null && IdleCores() is { } idle && idle < Environment.ProcessorCount)
         {
             threads = Math.Max(1, idle);
             note = $"other processes keep {Environment.ProcessorCount - idle} of {Environment.ProcessorCount} cores busy: using {threads} libtorch thread{(threads == 1 ? "" : "s")} (give --threads N to choose)";

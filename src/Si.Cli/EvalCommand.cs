@@ -14,7 +14,7 @@ namespace StochasticInterpolants.Cli;
 /// <summary><c>si eval</c>: likelihood of held-out target points and sample distances, as a table and optionally JSON.</summary>
 internal static class EvalCommand
 {
-    public static Command Create(TextWriter output, TextWriter error)
+    public static Command Create(TextWriter output, TextWriter error, Distributed.IProcessGroup processes)
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "a training output folder", Required = true };
         var target = new Option<string?>("--target") { Description = "the target to score against: a built-in name or a CSV file (its rows are the held-out set); an image checkpoint is scored on its data set's test split and takes no --target" };

@@ -3,4 +3,5 @@ using StochasticInterpolants.Runtime;
 
 // Allocator settings must precede the first native allocation (STACK.md, "Memory").
 NativeRuntime.ConfigureAllocator();
-return SiApp.Run(args, Console.Out, Console.Error);
+// Under mpiexec (or srun) this process is one rank of a data-parallel job; otherwise a plain run that never loads MPI.
+return MpiJob.Run(args);

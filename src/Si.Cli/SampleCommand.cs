@@ -50,7 +50,7 @@ internal static class SampleCommand
         }
     }
 
-    public static Command Create(TextWriter output, TextWriter error)
+    public static Command Create(TextWriter output, TextWriter error, Distributed.IProcessGroup processes)
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "a training output folder (holding checkpoint.json)", Required = true };
         var count = new Option<int>("--count") { Description = "number of samples", DefaultValueFactory = _ => 10_000 };

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Distributed;
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Files;
 using StochasticInterpolants.Runtime;
@@ -23,15 +24,20 @@ public static class ExitCodes
 /// <summary>The <c>si</c> command line: a thin layer over the library.</summary>
 public static class SiApp
 {
-    /// <summary>Parses <paramref name="args"/>, runs the command and returns the exit code. Errors are one line on <paramref name="error"/>.</summary>
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    /// <summary>
+    /// Parses <paramref name="args"/>, runs the command and returns the exit code. Errors are one line on <paramref name="error"/>.
+    /// <paramref name="processes"/> is the MPI job this process is a rank of (null: one process); train, sample and eval
+    /// share their work across it, and the other commands refuse to run in a job of several.
+    /// </summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error, IProcessGroup? processes = null)
     {
+        processes ??= SingleProcess.Instance;
         var root = new RootCommand("si: stochastic interpolants and flow matching for .NET. Learn a map from rho0 (noise, t = 0) to rho1 (data, t = 1).")
         {
-            TrainCommand.Create(output, error),
-            SampleCommand.Create(output, error),
+            TrainCommand.Create(output, error, processes),
+            SampleCommand.Create(output, error, processes),
             DemoCommand.Create(output, error),
-            EvalCommand.Create(output, error),
+            EvalCommand.Create(output, error, processes),
             ReportCommand.Create(output, error),
         };
         ParseResult parsed;
@@ -43,6 +49,8 @@ public static class SiApp
             var name = command == root ? "si" : $"si {command.Name}";
             return Fail(error, $"{parsed.Errors[0].Message} (see '{name} --help')", ExitCodes.Usage);
         }
+        if (processes.Size > 1 && parsed.CommandResult.Command is { } chosen && chosen != root && chosen.Name is not ("train" or "sample" or "eval"))
+            return Fail(error, $"si {chosen.Name} runs in one process: start it without mpiexec (train, sample and eval share their work across an MPI job)", ExitCodes.Usage);
         var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
         try
         {
@@ -88,7 +96,7 @@ public static class SiApp
         InvalidSettingException s => Flags.TryGetValue(s.Setting, out var flag) ? $"{flag}: {s.Message}" : s.Message,
         ArgumentException a => a.Message.Split(" (Parameter '")[0],
         DataFormatException or CheckpointException or DeviceUnavailableException or TrainingDivergedException or FieldConversionException or Sampling.IntegrationException
-            or TrainingStateException or Models.WeightsMismatchException => e.Message,
+            or TrainingStateException or Models.WeightsMismatchException or DataParallelException or Mpi.MpiException => e.Message,
         FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => e.Message,
         IOException io => io.Message,
         DllNotFoundException d => d.Message,

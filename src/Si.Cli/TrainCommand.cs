@@ -1,5 +1,6 @@
 using System.CommandLine;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Distributed;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
 using StochasticInterpolants.Runs;
@@ -115,7 +116,7 @@ internal static class TrainCommand
         }
     }
 
-    public static Command Create(TextWriter output, TextWriter error)
+    public static Command Create(TextWriter output, TextWriter error, IProcessGroup processes)
     {
         var run = new RunOptions();
         var config = new Option<string?>("--config") { Description = "JSON file with a training configuration (options given on the command line override it)" };
@@ -125,13 +126,15 @@ internal static class TrainCommand
         var force = new Option<bool>("--force") { Description = "replace a training run already in --out" };
         var threads = CommonOptions.Threads();
         var progress = CommonOptions.Progress();
-        var command = new Command("train", "Learn the velocity b(t, x) of a stochastic interpolant from rho0 to rho1 by regression; write a checkpoint.");
+        var mpiTimeout = CommonOptions.MpiTimeout();
+        var command = new Command("train", "Learn the velocity b(t, x) of a stochastic interpolant from rho0 to rho1 by regression; write a checkpoint. Under mpiexec -n N, data-parallel: each process takes 1/N of every batch, rank 0 writes.");
         foreach (var o in run.All) command.Options.Add(o);
-        foreach (var o in new Option[] { config, preset, outDir, resume, force, threads, progress }) command.Options.Add(o);
+        foreach (var o in new Option[] { config, preset, outDir, resume, force, threads, progress, mpiTimeout }) command.Options.Add(o);
         command.SetAction(r =>
         {
             using var cts = CommonOptions.CancelOnCtrlC();
-            var display = new ProgressDisplay(r.GetValue(progress), error);
+            CommonOptions.ApplyMpiTimeout(r.GetValue(mpiTimeout), processes);
+            var display = new ProgressDisplay(processes.Rank == 0 ? r.GetValue(progress) : ProgressMode.None, error);
             TrainingRunResult result;
             string folder;
             if (r.GetValue(resume) is { } resumeFolder)
@@ -141,8 +144,9 @@ internal static class TrainCommand
                 if (given is not null) throw new UsageException($"--resume continues the stored configuration; {given.Name} cannot be combined with it");
                 folder = resumeFolder;
                 var cfg = TrainingRun.ResumableConfig(folder); // reads and checks the snapshot before the native runtime starts
-                display.Note = CommonOptions.ApplyRuntime(r.GetValue(threads));
-                result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Resume(folder, p, cts.Token));
+                if (TrainingRun.ResumeNote(folder, processes.Size) is { } note) error.WriteLine($"si: note: {note}");
+                display.Note = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
+                result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Resume(folder, p, cts.Token, processes));
             }
             else
             {
@@ -153,17 +157,17 @@ internal static class TrainCommand
                     : new TrainingRunConfig();
                 var cfg = run.Apply(r, baseConfig);
                 var pieces = RunPieces.Build(cfg, m => error.WriteLine($"si: {m}")); // validate everything before the native runtime starts
-                Checkpoints.OutputFolder.CheckForRun(folder, r.GetValue(force));
-                display.Note = CommonOptions.ApplyRuntime(r.GetValue(threads));
+                if (processes.Rank == 0) Checkpoints.OutputFolder.CheckForRun(folder, r.GetValue(force)); // rank 0 alone touches the folder
+                display.Note = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
                 foreach (var w in TrainingRun.Warnings(cfg, pieces)) error.WriteLine($"si: note: {w}");
                 if (pieces.Table is { } table)
                     error.WriteLine(table.Record.ValidationRows > 0
                         ? $"si: {table.Record.TrainingRows} training rows, {table.Record.ValidationRows} validation rows ({(table.Record.ValidationFile is null ? $"a seeded {table.Record.ValidationFraction:G3} split" : "the validation file")}); columns scaled: {table.Record.Encoding.Normalization.ToString().ToLowerInvariant()}"
                         : $"si: {table.Record.TrainingRows} training rows, no validation rows (every step trains; the last weights are kept); columns scaled: {table.Record.Encoding.Normalization.ToString().ToLowerInvariant()}");
-                result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token, overwrite: r.GetValue(force)));
+                result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token, overwrite: r.GetValue(force), processes: processes));
             }
             var t = result.Result;
-            output.WriteLine($"trained {t.StepsCompleted} steps in {t.Elapsed.TotalSeconds:F1} s ({t.StepsPerSecond:G3} steps/s), final loss {t.FinalLoss:F4}");
+            output.WriteLine($"trained {t.StepsCompleted} steps in {t.Elapsed.TotalSeconds:F1} s ({t.StepsPerSecond:G3} steps/s), final loss {t.FinalLoss:F4}{(processes.Size > 1 ? $", {processes.Size} processes" : "")}");
             if (t.Selection is { } kept) output.WriteLine(kept.Describe(result.Manifest.Training.Steps));
             output.WriteLine($"checkpoint: {Path.GetFullPath(folder)}");
             if (!t.Completed) error.WriteLine($"si: interrupted at step {t.StepsCompleted}; continue with: si train --resume {folder}");

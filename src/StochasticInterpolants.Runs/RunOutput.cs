@@ -63,14 +63,7 @@ internal static class RunOutput
         IReadOnlyList<ExponentialMovingAverage?> emas, TrainingResult result, TableRecord? table, ImageRecord? images)
     {
         var objectives = pieces.Objectives;
-        var manifest = new CheckpointManifest(
-            CheckpointManifest.CurrentFormat,
-            pieces.Interpolant.Spec ?? throw new ArgumentException($"the interpolant '{pieces.Interpolant.Name}' cannot be saved in a checkpoint: register it by name"),
-            objectives.Select((o, i) => new NetworkEntry(o.Kind, networks[i].Spec ?? throw new ArgumentException("a custom network cannot be saved in a checkpoint: register its architecture"), Checkpoint.WeightsFileName(o.Kind),
-                emas[i] is null ? null : Checkpoint.EmaWeightsFileName(o.Kind))).ToList(),
-            Describe(config.Base), Describe(config.Target), pieces.Target.Dimension, objectives.Max(o => o.TimeClip), config.Antithetic,
-            config.TrainingOrDefault, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow, table, result.Selection, images,
-            config.CouplingFor(pieces.Interpolant));
+        var manifest = Manifest(config, pieces, networks, emas, result, table, images);
         Checkpoint.Save(folder, manifest, networks.Select((n, i) => (n.Module, emas[i]?.State)).ToList());
         // Written with the checkpoint (not before training) so a failed run never leaves a config that disagrees with the weights.
         AtomicFile.WriteText(Path.Combine(folder, "config.json"), config.ToJson());
@@ -78,6 +71,21 @@ internal static class RunOutput
             LossCurvePlot.Save(Path.Combine(folder, "loss.png"), result.Log, $"training loss ({config.Interpolant}, {Path.GetFileName(config.Target)})",
                 objectives.Select(o => FieldName(o.Kind)).ToList(), keptStep: result.Selection?.KeptStep);
         return manifest;
+    }
+
+    /// <summary>The manifest <see cref="Write"/> would write for this run (nothing is written).</summary>
+    public static CheckpointManifest Manifest(TrainingRunConfig config, RunPieces pieces, IReadOnlyList<ITimeConditionedNetwork> networks,
+        IReadOnlyList<ExponentialMovingAverage?> emas, TrainingResult result, TableRecord? table, ImageRecord? images)
+    {
+        var objectives = pieces.Objectives;
+        return new CheckpointManifest(
+            CheckpointManifest.CurrentFormat,
+            pieces.Interpolant.Spec ?? throw new ArgumentException($"the interpolant '{pieces.Interpolant.Name}' cannot be saved in a checkpoint: register it by name"),
+            objectives.Select((o, i) => new NetworkEntry(o.Kind, networks[i].Spec ?? throw new ArgumentException("a custom network cannot be saved in a checkpoint: register its architecture"), Checkpoint.WeightsFileName(o.Kind),
+                emas[i] is null ? null : Checkpoint.EmaWeightsFileName(o.Kind))).ToList(),
+            Describe(config.Base), Describe(config.Target), pieces.Target.Dimension, objectives.Max(o => o.TimeClip), config.Antithetic,
+            config.TrainingOrDefault, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow, table, result.Selection, images,
+            config.CouplingFor(pieces.Interpolant));
     }
 
     // A file or folder is stored absolute so `si sample` finds it from any working folder.

@@ -1,4 +1,5 @@
 using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Distributed;
 using StochasticInterpolants.Files;
 using StochasticInterpolants.Models;
 using StochasticInterpolants.Runtime;
@@ -13,6 +14,12 @@ namespace StochasticInterpolants.Runs;
 /// Runs a whole training job: builds the densities, interpolant, coupling, objective and network from a
 /// <see cref="TrainingRunConfig"/>, trains, and writes <c>loss.csv</c>, <c>loss.png</c>, <c>config.json</c> and the checkpoint into
 /// the output folder. The CLI's <c>si train</c> is a thin layer over this.
+/// <para>
+/// In a data-parallel job (docs/theory.md §14) every process calls the same method with the same configuration; rank 0
+/// alone locks, prepares and writes the folder (snapshots, loss log, checkpoint, figures) and reports progress. The other
+/// ranks only read: the data, and on resume the snapshot, which holds everything every rank needs (all ranks hold the same
+/// weights, moments and generator state), so the folder must be on a file system every host sees.
+/// </para>
 /// </summary>
 public static class TrainingRun
 {
@@ -25,12 +32,13 @@ public static class TrainingRun
     /// A folder that already holds a training run is refused unless <paramref name="overwrite"/>.
     /// </summary>
     public static TrainingRunResult Execute(TrainingRunConfig config, string outputFolder, IProgress<TrainingProgress>? progress = null,
-        CancellationToken cancellation = default, bool overwrite = false)
+        CancellationToken cancellation = default, bool overwrite = false, IProcessGroup? processes = null)
     {
+        processes ??= SingleProcess.Instance;
         var pieces = RunPieces.Build(config); // before touching the folder: a bad config leaves it as it was
-        using var folderLock = OutputFolder.LockForTraining(outputFolder);
-        OutputFolder.PrepareForRun(outputFolder, overwrite);
-        return Run(config, pieces, outputFolder, null, progress, cancellation);
+        using var folderLock = processes.Rank == 0 ? OutputFolder.LockForTraining(outputFolder) : null;
+        if (processes.Rank == 0) OutputFolder.PrepareForRun(outputFolder, overwrite);
+        return Run(config, pieces, outputFolder, null, progress, cancellation, processes);
     }
 
     /// <summary>
@@ -38,16 +46,18 @@ public static class TrainingRun
     /// configuration stored in it. The result equals, bit for bit on the same machine and thread count, the run that was
     /// never interrupted.
     /// </summary>
-    public static TrainingRunResult Resume(string outputFolder, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    public static TrainingRunResult Resume(string outputFolder, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default,
+        IProcessGroup? processes = null)
     {
+        processes ??= SingleProcess.Instance;
         if (!Directory.Exists(outputFolder)) throw new CheckpointException($"folder '{outputFolder}' does not exist");
-        using var folderLock = OutputFolder.LockForTraining(outputFolder);
+        using var folderLock = processes.Rank == 0 ? OutputFolder.LockForTraining(outputFolder) : null;
         RefuseFinishedRun(outputFolder);
         var (state, configJson) = TrainingStateFolder.Load(outputFolder);
         try
         {
             var config = StoredConfig(outputFolder, configJson);
-            return Run(config, RunPieces.Build(config), outputFolder, state, progress, cancellation);
+            return Run(config, RunPieces.Build(config), outputFolder, state, progress, cancellation, processes);
         }
         finally { state.DisposeTensors(); }
     }
@@ -61,6 +71,20 @@ public static class TrainingRun
         if (Directory.Exists(outputFolder)) using (OutputFolder.LockForTraining(outputFolder)) { } // busy folders first
         RefuseFinishedRun(outputFolder);
         return StoredConfig(outputFolder, TrainingStateFolder.ReadConfig(outputFolder));
+    }
+
+    /// <summary>
+    /// What resuming the run in <paramref name="outputFolder"/> with <paramref name="processes"/> processes means when its
+    /// snapshot was written by a job of another size, or null when the sizes agree. Every process draws the whole batch
+    /// from the one generator, so the batches stay the same whatever the number of processes; only the grouping of the
+    /// gradient sums changes, so the result matches the uninterrupted run to rounding, not bit for bit.
+    /// </summary>
+    public static string? ResumeNote(string outputFolder, int processes)
+    {
+        var saved = TrainingStateFolder.ReadLoop(outputFolder).Processes;
+        if (saved == processes) return null;
+        static string P(int n) => n == 1 ? "1 process" : $"{n} processes";
+        return $"the snapshot was written by {P(saved)}, this job has {P(processes)}: the batches continue unchanged (every process draws the whole batch from one generator), but the gradient sums are grouped differently, so the weights will match the uninterrupted run to rounding, not bit for bit";
     }
 
     private static TrainingRunConfig StoredConfig(string outputFolder, string json) =>
@@ -104,10 +128,12 @@ public static class TrainingRun
     }
 
     private static TrainingRunResult Run(TrainingRunConfig config, RunPieces pieces, string outputFolder, TrainingState? resume,
-        IProgress<TrainingProgress>? progress, CancellationToken cancellation)
+        IProgress<TrainingProgress>? progress, CancellationToken cancellation, IProcessGroup processes)
     {
         var device = ComputeDevice.Resolve(config.Device);
         var options = config.TrainingOrDefault;
+        var writes = processes.Rank == 0;
+        if (!writes) return RunReadOnly(config, pieces, resume, cancellation, processes, device);
         Directory.CreateDirectory(outputFolder);
         var networks = pieces.CreateNetworks(config);
         try
@@ -116,7 +142,7 @@ public static class TrainingRun
             var learned = pieces.Objectives.Select((o, i) => new LearnedNetwork(o, networks[i])).ToList();
             using var validator = CreateValidator(config, pieces, learned, device);
             var selection = validator is null ? null : new ModelSelection(validator, config.ValidateEvery ?? options.LogEvery, config.Patience);
-            var trainer = new Trainer(pieces.Coupling, learned, options, device) { Selection = selection };
+            var trainer = new Trainer(pieces.Coupling, learned, options, device) { Selection = selection, Processes = processes };
             var checkpointing = new TrainingCheckpointing(new TrainingStateFolder(outputFolder, config.ToJson()), config.CheckpointEvery);
             var fieldNames = pieces.Objectives.Select(o => RunOutput.FieldName(o.Kind)).ToList();
             TrainingResult result;
@@ -138,6 +164,36 @@ public static class TrainingRun
                 // The snapshot is kept after Ctrl-C (for --resume) and dropped once the final checkpoint is safely written.
                 if (result.Completed) TrainingStateFolder.Delete(outputFolder);
                 return new TrainingRunResult(outputFolder, result, manifest, Warnings(pieces, networks));
+            }
+            finally
+            {
+                foreach (var e in emas) e?.Dispose();
+            }
+        }
+        finally
+        {
+            foreach (var n in networks) n.Module.Dispose();
+        }
+    }
+
+    // A rank other than 0 of a data-parallel job: the same training, nothing written and no progress reported.
+    private static TrainingRunResult RunReadOnly(TrainingRunConfig config, RunPieces pieces, TrainingState? resume, CancellationToken cancellation,
+        IProcessGroup processes, Device device)
+    {
+        var options = config.TrainingOrDefault;
+        var networks = pieces.CreateNetworks(config);
+        try
+        {
+            if (device.type != DeviceType.CPU) foreach (var n in networks) n.Module.to(device);
+            var learned = pieces.Objectives.Select((o, i) => new LearnedNetwork(o, networks[i])).ToList();
+            using var validator = CreateValidator(config, pieces, learned, device);
+            var selection = validator is null ? null : new ModelSelection(validator, config.ValidateEvery ?? options.LogEvery, config.Patience);
+            var trainer = new Trainer(pieces.Coupling, learned, options, device) { Selection = selection, Processes = processes };
+            var result = trainer.RunAll(out var emas, null, cancellation, resume);
+            try
+            {
+                var table = pieces.Table?.Record is { } record ? record with { ValidationNll = validator?.NllDescription } : null;
+                return new TrainingRunResult("", result, RunOutput.Manifest(config, pieces, networks, emas, result, table, pieces.Images?.Record), []);
             }
             finally
             {

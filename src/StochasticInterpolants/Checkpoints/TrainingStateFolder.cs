@@ -143,6 +143,14 @@ public sealed class TrainingStateFolder : ITrainingStateStore
         catch (InvalidOperationException e) { throw new CheckpointException($"'{path}' is corrupt: {e.Message.Split('\n')[0]}", e); }
     }
 
+    /// <summary>Reads only the loop bookkeeping of the snapshot in <paramref name="outputFolder"/> (step, log, processes; no tensors).</summary>
+    public static TrainingLoopState ReadLoop(string outputFolder)
+    {
+        var (_, path, root) = ReadStateFile(outputFolder);
+        try { return root["loop"].Deserialize<TrainingLoopState>(Checkpoint.Json) ?? throw new CheckpointException($"'{path}' lacks the loop state"); }
+        catch (Exception e) when (e is InvalidOperationException or JsonException) { throw new CheckpointException($"'{path}' is corrupt: {e.Message.Split('\n')[0]}", e); }
+    }
+
     // The snapshot's state.json (from train-state/, or train-state.old/ when a crash fell between the two renames), parsed.
     private static (string Dir, string Path, JsonNode Root) ReadStateFile(string outputFolder)
     {

@@ -54,6 +54,10 @@ public sealed record TrainingBatch(Tensor X0, Tensor X1, Tensor Z, Tensor T, Ten
         return this with { Condition = where(drop.to(Condition.device), none, Condition) };
     }
 
+    /// <summary>The rows of <paramref name="share"/> (views; this record itself when the share is the whole batch): one rank's part of a batch every rank drew whole.</summary>
+    public TrainingBatch Rows(Distributed.RowShare share) => share.IsAll ? this
+        : new(share.Of(X0), share.Of(X1), share.Of(Z), share.Of(T), Condition is null ? null : share.Of(Condition));
+
     /// <summary>The batch on <paramref name="device"/> (the same record when it is already there).</summary>
     public TrainingBatch To(Device device) => X0.device == device ? this
         : new(X0.to(device), X1.to(device), Z.to(device), T.to(device), Condition?.to(device));

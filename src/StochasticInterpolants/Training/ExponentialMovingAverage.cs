@@ -39,6 +39,9 @@ public sealed class ExponentialMovingAverage : IDisposable
     /// <summary>The target decay d.</summary>
     public double Decay { get; }
 
+    /// <summary>The moving average of all parameters as one flat tensor (in the order of the module's parameters).</summary>
+    public Tensor FlatAverage => _average;
+
     /// <summary>Updates the average after optimiser step <paramref name="step"/> (0-based).</summary>
     public void Update(int step)
     {

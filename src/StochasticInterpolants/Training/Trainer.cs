@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using StochasticInterpolants.Couplings;
+using StochasticInterpolants.Distributed;
 using StochasticInterpolants.Models;
 using StochasticInterpolants.Objectives;
 using TorchSharp;
@@ -80,6 +81,19 @@ public sealed class Trainer
     /// <summary>Callbacks into each step (e.g. after backward, where a gradient all-reduce goes).</summary>
     public TrainingHooks? Hooks { get; init; }
 
+    /// <summary>
+    /// The data-parallel job this process trains in (docs/theory.md §14; default: one process). Every process runs this
+    /// trainer on the same options and seed; see <see cref="TrainingStep"/> for how a step is shared. Only the caller decides
+    /// which process writes: pass <c>checkpointing</c> and <c>progress</c> on one of them.
+    /// </summary>
+    public IProcessGroup Processes { get; init; } = SingleProcess.Instance;
+
+    /// <summary>
+    /// In a data-parallel job, steps between checks that every process holds the same weights (a 64-bit checksum of each
+    /// network's weights and moving average, gathered from all); also checked before the first step and after the last.
+    /// </summary>
+    public int ChecksumEvery { get; init; } = 100;
+
     /// <summary>Validation, model selection and early stopping (null: train all steps and keep the last weights).</summary>
     public ModelSelection? Selection { get; init; }
 
@@ -128,7 +142,9 @@ public sealed class Trainer
         var partSums = new double[k];
         int windowCount = 0, step = 0, savedStep = -1;
         var watch = new Stopwatch();
-        var trainingStep = new TrainingStep(_coupling, Networks, o, Device, Hooks);
+        if (ChecksumEvery < 1) throw new ArgumentOutOfRangeException(nameof(ChecksumEvery), ChecksumEvery, "the checksum interval must be >= 1");
+        var trainingStep = new TrainingStep(_coupling, Networks, o, Device, Hooks, Processes);
+        var parallel = Processes.Size > 1;
         var optimizers = trainingStep.Optimizers;
         var emas = trainingStep.Averages;
         // Model selection: the kept weights so far (per network, by name), their step and score, validations since.
@@ -165,12 +181,14 @@ public sealed class Trainer
                 for (var i = 0; i < k; i++) partSums[i] = loop.PartSums[i];
                 log.AddRange(loop.Log);
             }
+            if (parallel) CheckSameWeights(step);
             watch.Start();
             for (; step < o.Steps; step++)
             {
-                if (cancellation.IsCancellationRequested) break;
+                // In a job of several processes, all stop at the step after any was asked to (agreed in that step's all-reduce).
+                if (parallel ? trainingStep.StopAgreed : cancellation.IsCancellationRequested) break;
                 var lr = o.LearningRateAt(step);
-                var values = trainingStep.Run(step, generator);
+                var values = trainingStep.Run(step, generator, cancellation.IsCancellationRequested);
                 var lossValue = values.Sum();
                 if (!double.IsFinite(lossValue)) Diverged(values, lossValue);
                 windowSum += lossValue; windowCount++;
@@ -188,6 +206,7 @@ public sealed class Trainer
                     entry = CloseWindow(step + 1, lr) with { ValidationObjective = scores?.Objective, ValidationNll = scores?.Nll };
                     log.Add(entry.Value);
                 }
+                if (parallel && ((step + 1) % ChecksumEvery == 0 || step + 1 == o.Steps || stoppedEarly)) CheckSameWeights(step + 1);
                 if (checkpointing is not null && (step + 1) % checkpointing.Every == 0 && step + 1 < o.Steps) SaveSnapshot(checkpointing, step + 1);
                 var elapsed = Elapsed();
                 progress?.Report(new TrainingProgress(step + 1, o.Steps, lossValue, smoothed, lr,
@@ -266,6 +285,22 @@ public sealed class Trainer
 
         TimeSpan Elapsed() => TimeSpan.FromSeconds(elapsedBefore) + watch.Elapsed;
 
+        // Every process must hold the same weights: gather a checksum of each network's weights and moving average.
+        void CheckSameWeights(int at)
+        {
+            for (var i = 0; i < k; i++)
+            {
+                var sum = emas[i] is { } ema ? TensorChecksum.Of(optimizers[i].FlatParameters, ema.FlatAverage) : TensorChecksum.Of(optimizers[i].FlatParameters);
+                var all = Processes.AllGather(sum, "the weight checksum exchange");
+                var differing = Enumerable.Range(1, all.Length - 1).Where(r => all[r] != all[0]).ToList();
+                if (differing.Count == 0) continue;
+                var which = k == 1 ? "" : $" of the {Networks[i].Objective.Kind.ToString().ToLowerInvariant()} network";
+                throw new DataParallelException(at == (resumeFrom?.Loop.Step ?? 0) && resumeFrom is not null
+                    ? $"the processes resumed from different states at step {at}: the weights{which} on rank{(differing.Count == 1 ? "" : "s")} {string.Join(", ", differing)} differ from rank 0's (every process must read the same snapshot: is the output folder on a file system all hosts share?)"
+                    : $"the processes' weights{which} diverged by step {at}: rank{(differing.Count == 1 ? "" : "s")} {string.Join(", ", differing)} differ from rank 0 (checksums {string.Join(", ", all.Select(v => v.ToString("x16")))}); data-parallel training needs the same library, libtorch and thread count on every process");
+            }
+        }
+
         void Diverged(IReadOnlyList<double> values, double lossValue)
         {
             var which = k == 1 ? "" : $" ({Networks[values.Select((v, i) => (v, i)).First(p => !double.IsFinite(p.v)).i].Objective.Kind.ToString().ToLowerInvariant()} network)";
@@ -292,7 +327,7 @@ public sealed class Trainer
             byte[] generatorState;
             using (var g = generator.get_state()) generatorState = g.data<byte>().ToArray();
             var loop = new TrainingLoopState(at, Elapsed().TotalSeconds, windowSum, windowCount, partSums.ToArray(), smoothed, lastWindowMean, log.ToList(),
-                Selection is null ? null : selection);
+                Selection is null ? null : selection, Processes.Size);
             var nets = Enumerable.Range(0, k).Select(i => new NetworkTrainingState(
                 named[i].ToDictionary(p => p.name, p => (Tensor)p.parameter), emas[i]?.State, optimizers[i].State, optimizers[i].StepCount,
                 best?[i])).ToList();

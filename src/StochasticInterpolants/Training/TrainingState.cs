@@ -33,6 +33,7 @@ public sealed record NetworkTrainingState(
 /// <param name="LastWindowMean">Mean loss of the last closed window; NaN before the first.</param>
 /// <param name="Log">The loss-log rows closed so far.</param>
 /// <param name="Selection">Model selection's state, or null without it.</param>
+/// <param name="Processes">Processes of the data-parallel job that reached this state (1 for one process and older snapshots).</param>
 public sealed record TrainingLoopState(
     int Step,
     double ElapsedSeconds,
@@ -42,7 +43,8 @@ public sealed record TrainingLoopState(
     double Smoothed,
     double LastWindowMean,
     IReadOnlyList<LossLogEntry> Log,
-    SelectionState? Selection = null);
+    SelectionState? Selection = null,
+    int Processes = 1);
 
 /// <summary>
 /// A complete snapshot of a training run between two steps: with it, <see cref="Trainer.RunAll"/> continues exactly where
