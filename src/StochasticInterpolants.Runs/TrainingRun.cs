@@ -15,7 +15,7 @@ namespace StochasticInterpolants.Runs;
 /// <see cref="TrainingRunConfig"/>, trains, and writes <c>loss.csv</c>, <c>loss.png</c>, <c>config.json</c> and the checkpoint into
 /// the output folder. The CLI's <c>si train</c> is a thin layer over this.
 /// <para>
-/// In a data-parallel job (docs/theory.md §14) every process calls the same method with the same configuration; rank 0
+/// In a data-parallel job (docs/theory.md §13) every process calls the same method with the same configuration; rank 0
 /// alone locks, prepares and writes the folder (snapshots, loss log, checkpoint, figures) and reports progress. The other
 /// ranks only read: the data, and on resume the snapshot, which holds everything every rank needs (all ranks hold the same
 /// weights, moments and generator state), so the folder must be on a file system every host sees.

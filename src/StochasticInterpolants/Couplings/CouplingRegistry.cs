@@ -5,7 +5,7 @@ using StochasticInterpolants.Runtime;
 namespace StochasticInterpolants.Couplings;
 
 /// <summary>
-/// Settings of the couplings (docs/theory.md §13); each coupling reads the ones it names and ignores the rest.
+/// Settings of the couplings (docs/theory.md §12); each coupling reads the ones it names and ignores the rest.
 /// </summary>
 /// <param name="OtBlock">Exact OT (<c>ot</c>): rows per exact solve; 0 (default) solves the whole batch (each class) at
 /// once, B &gt; 0 cuts it into blocks of at most B rows (faster for large batches, but only blockwise optimal).</param>

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Distributed;
 
 /// <summary>
-/// The processes of one data-parallel job, rank r of N (docs/theory.md §14). Every collective is entered by every rank
+/// The processes of one data-parallel job, rank r of N (docs/theory.md §13). Every collective is entered by every rank
 /// in the same order; each names what it exchanges (<c>operation</c>) so a timeout or failure can say where it arose.
 /// The library sees only this interface: one process is <see cref="SingleProcess"/>; an MPI job is provided above it.
 /// </summary>

@@ -82,7 +82,7 @@ public sealed class Trainer
     public TrainingHooks? Hooks { get; init; }
 
     /// <summary>
-    /// The data-parallel job this process trains in (docs/theory.md §14; default: one process). Every process runs this
+    /// The data-parallel job this process trains in (docs/theory.md §13; default: one process). Every process runs this
     /// trainer on the same options and seed; see <see cref="TrainingStep"/> for how a step is shared. Only the caller decides
     /// which process writes: pass <c>checkpointing</c> and <c>progress</c> on one of them.
     /// </summary>

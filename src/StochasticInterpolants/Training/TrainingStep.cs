@@ -29,7 +29,7 @@ public sealed record TrainingHooks(Action<int, Tensor>? AfterBackward = null);
 /// after-backward hook, clip the gradient norm, take the Adam step and update the moving average. Owns the optimisers and
 /// moving averages; bookkeeping (logs, snapshots, divergence) stays with the caller.
 /// <para>
-/// Data-parallel (docs/theory.md §14): with N processes, every rank draws the whole batch of B rows from the same generator
+/// Data-parallel (docs/theory.md §13): with N processes, every rank draws the whole batch of B rows from the same generator
 /// and keeps its share of n_r rows (<see cref="RowShare"/>); its loss L_r is the mean over those rows, so the batch loss is
 /// L = sum_r (n_r / B) L_r and its gradient sum_r (n_r / B) grad L_r. Each rank scales its gradients by n_r / B and one
 /// all-reduce per step sums, in one buffer, every network's gradients, the weighted losses and a stop flag. Every rank then

@@ -51,7 +51,7 @@ internal static class MpiRunner
 }
 
 /// <summary>
-/// Data-parallel training under mpiexec (docs/theory.md §14): a 2-process run equals the 1-process run to rounding; only
+/// Data-parallel training under mpiexec (docs/theory.md §13): a 2-process run equals the 1-process run to rounding; only
 /// rank 0 writes; a killed rank ends the job naming it and the last snapshot resumes bit for bit; a hung rank is caught by
 /// the timeout; commands that do not share work refuse to run in a job.
 /// </summary>
