@@ -114,7 +114,10 @@ public sealed class MpiProcessGroup : IProcessGroup, IDisposable
     }
 
     /// <inheritdoc />
-    public unsafe Tensor AllGatherRows(Tensor rows, string operation)
+    public Tensor AllGatherRows(Tensor rows, string operation) => GatherRows(rows, operation).All;
+
+    // The rows of every rank in rank order, and how many came from each (one count exchange, one MPI_Allgatherv of bytes).
+    private (Tensor All, long[] Counts) GatherRows(Tensor rows, string operation)
     {
         if (rows.device.type != TorchSharp.DeviceType.CPU || !rows.is_contiguous()) throw new ArgumentException("the rows to gather must be a contiguous CPU tensor");
         var trailing = rows.shape[1..];
@@ -127,21 +130,22 @@ public sealed class MpiProcessGroup : IProcessGroup, IDisposable
         for (var r = 1; r < Size; r++) offsets[r] = offsets[r - 1] + sizes[r - 1];
         var result = empty([counts.Sum(), .. trailing], dtype: rows.dtype);
         var send = rows.numel() == 0 ? IntPtr.Zero : Address(rows);
-        var receive = Address(result);
+        var receive = result.numel() == 0 ? IntPtr.Zero : Address(result);
         Collective(operation, () => Native.MPI_Allgatherv(send, sizes[Rank], Native.MPI_BYTE, receive, sizes, offsets, Native.MPI_BYTE, Native.MPI_COMM_WORLD));
-        return result;
+        return (result, counts);
     }
 
-    private unsafe string[] AllGatherText(string text, string operation)
+    private string[] AllGatherText(string text, string operation)
     {
-        var mine = Encoding.UTF8.GetBytes(text);
-        using var local = tensor(mine, dtype: ScalarType.Byte);
-        var counts = AllGather(mine.Length, operation);
-        using var all = AllGatherRows(local, operation);
-        var data = all.data<byte>().ToArray();
-        var result = new string[Size];
-        for (int r = 0, at = 0; r < Size; at += (int)counts[r], r++) result[r] = Encoding.UTF8.GetString(data, at, (int)counts[r]);
-        return result;
+        using var local = tensor(Encoding.UTF8.GetBytes(text), dtype: ScalarType.Byte);
+        var (all, counts) = GatherRows(local, operation);
+        using (all)
+        {
+            var data = all.data<byte>().ToArray();
+            var result = new string[Size];
+            for (int r = 0, at = 0; r < Size; at += (int)counts[r], r++) result[r] = Encoding.UTF8.GetString(data, at, (int)counts[r]);
+            return result;
+        }
     }
 
     /// <summary>
