@@ -4,7 +4,8 @@
 # Usage: scripts/bench.sh [--quick] [--threads N] [--sde-table | --nll-curve | --memory | --fuzz N | --tables [--seeds K]
 #                         | --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch]
 #                         | --image-curve [--data NAME] | --image-memory [--data NAME] [--preset P]
-#                         | --coupling-speed [--couplings A,B,...] | --coupling-quality [--couplings A,B,...] | --ot-solver]
+#                         | --coupling-speed [--couplings A,B,...] | --coupling-quality [--couplings A,B,...] | --ot-solver
+#                         | --mpi]
 # --unet trains the U-Net (batches 64 and 128 of 1x28x28 images, 10 classes) beside the same network in PyTorch
 # (bench/pytorch/unet_torch.py) on the same initial weights, after checking both compute the same output; one thread
 # per side unless --threads is given.
@@ -15,6 +16,10 @@
 # pairing time alone; --coupling-quality: each coupling trained with one budget, then quality against solver steps and
 # path straightness. Couplings not registered in the build are named and skipped. --ot-solver: exact OT time per
 # pairing against batch size, cold and warm.
+# --mpi: data-parallel training on this machine: si train and si sample as 1 process x all cores against several ranks
+# under MPICH's mpiexec (child processes of si.dll, built with the benchmark), the training step's all-reduce timed from
+# inside (MLP 4x256, small U-Net), the all-reduce's latency and bandwidth over localhost, and a labelled projection to
+# 2, 8 and 64 processes. SI_BENCH_MPI_SCALE=0.05 cuts every step count for a smoke test.
 # --tables first fetches scikit-learn's tables (scripts/datasets.sh sklearn) and hands their folder to the benchmark
 # in SI_BENCH_TABLES.
 set -euo pipefail
@@ -24,7 +29,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # as root when missing; without it the benchmark prints our side and says why the other is missing.
 case " $* " in
   *" --tables "*) SI_BENCH_TABLES="$("$here/scripts/datasets.sh" sklearn)"; export SI_BENCH_TABLES ;;
-  *" --sde-table "*|*" --nll-curve "*|*" --memory "*|*" --fuzz "*|*" --coupling-speed "*|*" --coupling-quality "*|*" --ot-solver "*) ;;
+  *" --sde-table "*|*" --nll-curve "*|*" --memory "*|*" --fuzz "*|*" --coupling-speed "*|*" --coupling-quality "*|*" --ot-solver "*|*" --mpi "*) ;;
   *)
     if ! /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

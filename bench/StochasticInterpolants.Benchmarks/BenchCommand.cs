@@ -11,6 +11,8 @@ public static class BenchCommand
     /// <summary>Runs the benchmark; 2 for a bad command line.</summary>
     public static int Run(string[] args)
     {
+        // The --mpi mode's worker (a child of that mode, alone or as one rank of an MPI job): no banner, one JSON line out.
+        if (args is [MpiWorker.Flag, var spec]) return MpiWorker.Run(spec);
         BenchOptions o;
         try { o = BenchOptions.Parse(args); }
         catch (ArgumentException e) { Console.Error.WriteLine($"bench: {e.Message}"); return 2; }
@@ -34,6 +36,7 @@ public static class BenchCommand
             BenchMode.OtSolver => TransportSolverBenchmark.Run(o.Quick),
             BenchMode.CouplingSpeed => CouplingSpeed.Run(o.Couplings, o.Quick),
             BenchMode.CouplingQuality => CouplingQuality.Run(o.Couplings, o.Quick),
+            BenchMode.Mpi => MpiBenchmark.Run(o.Quick, o.Threads),
             BenchMode.UNet => UNetBenchmark.Run(o.Preset?.Trim().ToLowerInvariant() ?? "small", o.Quick, threads, o.Rounds, o.WithPyTorch),
             _ => Compare.Run(o.Quick, threads, o.Rounds, o.WithPyTorch, o.PyTorchGlibc),
         };

@@ -38,6 +38,10 @@ public enum BenchMode
     /// <summary>--coupling-quality [--couplings A,B]: each coupling trained on the checkerboard with one budget, then support
     /// fraction, energy distance and NLL for Euler and RK4 at 1-100 steps, and each flow's path straightness.</summary>
     CouplingQuality,
+    /// <summary>--mpi: data-parallel training on this machine: si train and si sample as one process with every core against
+    /// several processes under mpiexec; the training step's all-reduce timed from inside (MLP and U-Net); the all-reduce's
+    /// latency and bandwidth over localhost; and a projection to 2, 8 and 64 processes.</summary>
+    Mpi,
 }
 
 /// <summary>The benchmark's command line, parsed once: exactly one mode (default <see cref="BenchMode.Compare"/>) and its settings.</summary>
@@ -49,7 +53,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
     public static IReadOnlyList<string> DefaultCouplings { get; } = ["independent", "ot", "sinkhorn"];
 
     /// <summary>The usage line printed with an error.</summary>
-    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], --image-curve [--data NAME], --image-memory [--data NAME] [--preset P], --coupling-speed [--couplings A,B,...], --coupling-quality [--couplings A,B,...], --ot-solver, or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
+    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], --image-curve [--data NAME], --image-memory [--data NAME] [--preset P], --coupling-speed [--couplings A,B,...], --coupling-quality [--couplings A,B,...], --ot-solver, --mpi, or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
 
     /// <summary>Parses <paramref name="args"/>; throws <see cref="ArgumentException"/> with one line for an unknown, malformed or second mode flag.</summary>
     public static BenchOptions Parse(IReadOnlyList<string> args)
@@ -86,6 +90,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
                 case "--ot-solver": Set(BenchMode.OtSolver); break;
                 case "--coupling-speed": Set(BenchMode.CouplingSpeed); break;
                 case "--coupling-quality": Set(BenchMode.CouplingQuality); break;
+                case "--mpi": Set(BenchMode.Mpi); break;
                 case "--couplings": o = o with { Couplings = Names(a, Value()) }; break;
                 default: throw new ArgumentException($"unknown argument '{a}' ({Usage})");
             }
@@ -115,7 +120,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
         BenchMode.Compare => "--compare", BenchMode.Profile => "--profile", BenchMode.Throughput => "--throughput", BenchMode.SdeTable => "--sde-table",
         BenchMode.NllCurve => "--nll-curve", BenchMode.Memory => "--memory", BenchMode.Tables => "--tables", BenchMode.UNet => "--unet",
         BenchMode.ImageCurve => "--image-curve", BenchMode.ImageMemory => "--image-memory",
-        BenchMode.CouplingSpeed => "--coupling-speed", BenchMode.CouplingQuality => "--coupling-quality", BenchMode.OtSolver => "--ot-solver", _ => "--fuzz",
+        BenchMode.CouplingSpeed => "--coupling-speed", BenchMode.CouplingQuality => "--coupling-quality", BenchMode.OtSolver => "--ot-solver", BenchMode.Mpi => "--mpi", _ => "--fuzz",
     };
 
     // A comma-separated list of coupling names, trimmed and lower-cased, each once (whether they are registered is the mode's business).

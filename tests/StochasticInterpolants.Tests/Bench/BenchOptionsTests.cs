@@ -12,6 +12,7 @@ public class BenchOptionsTests
         ["--nll-curve"] = BenchMode.NllCurve, ["--memory"] = BenchMode.Memory, ["--fuzz"] = BenchMode.Fuzz, ["--tables"] = BenchMode.Tables, ["--unet"] = BenchMode.UNet,
         ["--image-curve"] = BenchMode.ImageCurve, ["--image-memory"] = BenchMode.ImageMemory,
         ["--coupling-speed"] = BenchMode.CouplingSpeed, ["--coupling-quality"] = BenchMode.CouplingQuality, ["--ot-solver"] = BenchMode.OtSolver,
+        ["--mpi"] = BenchMode.Mpi,
     };
 
     private static IEnumerable<string[]> ReadmeCommands()
