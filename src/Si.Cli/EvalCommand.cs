@@ -31,11 +31,16 @@ internal static class EvalCommand
         var seed = CommonOptions.Seed();
         var threads = CommonOptions.Threads();
         var progress = CommonOptions.Progress();
-        var command = new Command("eval", "Score a checkpoint: NLL of held-out target points (nats per sample, bits per dimension), distances between generated and target samples.");
-        foreach (var o in new Option[] { checkpoint, target, json, force, count, guidance, generated, estimator, probes, perObservation, skipRows, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress }) command.Options.Add(o);
+        var mpiTimeout = CommonOptions.MpiTimeout();
+        var command = new Command("eval", "Score a checkpoint: NLL of held-out target points (nats per sample, bits per dimension), distances between generated and target samples. " +
+            "Under mpiexec -n N, each process scores and generates 1/N of the points and rank 0 prints and writes: the same figures as one process for the seed " +
+            "(to float rounding; with dopri5 only to its tolerance, as its steps follow each process's rows).");
+        foreach (var o in new Option[] { checkpoint, target, json, force, count, guidance, generated, estimator, probes, perObservation, skipRows, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress, mpiTimeout }) command.Options.Add(o);
         solver.Steps.DefaultValueFactory = _ => 100;
         command.SetAction(r =>
         {
+            CommonOptions.ApplyMpiTimeout(r.GetValue(mpiTimeout), processes);
+            var mode = processes.Rank == 0 ? r.GetValue(progress) : ProgressMode.None;
             var ode = solver.Build(r);
             var est = r.GetValue(estimator)!.Trim().ToLowerInvariant() switch
             {
@@ -45,12 +50,12 @@ internal static class EvalCommand
                 var other => throw new UsageException($"unknown --estimator '{other}' (expected exact, hutchinson, hutchinson-gaussian)"),
             };
             var jsonPath = r.GetValue(json);
-            if (jsonPath is not null) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
+            if (jsonPath is not null && processes.Rank == 0) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json"); // rank 0 alone touches it
             var manifest = Checkpoint.ReadManifest(r.GetValue(checkpoint)!);
             if (r.GetResult(perObservation) is { Implicit: false } && !CheckpointCompletion.IsCompletion(manifest))
                 throw new UsageException("--per-observation goes with a checkpoint trained with a data-dependent coupling (inpaint, superres, denoise)");
             if (manifest.Images is not null)
-                return CheckpointCompletion.IsCompletion(manifest) ? EvaluateCompletions(r, manifest, output, error) : EvaluateImages(r, manifest, output, error);
+                return CheckpointCompletion.IsCompletion(manifest) ? EvaluateCompletions(r, manifest, mode, output, error) : EvaluateImages(r, manifest, mode, output, error);
             var targetSpec = r.GetValue(target) ?? throw new UsageException("--target is required: the points to score (a built-in name or a CSV file)");
             // A table checkpoint scores a table file read as in training; anything else goes through the distributions.
             var targetDistribution = manifest.Table is null ? DataSources.Parse(targetSpec) : null;
@@ -58,13 +63,14 @@ internal static class EvalCommand
                 throw new UsageException(skip < 0 ? $"--skip-rows must be 0 or more, got {skip}" : "--skip-rows goes with a checkpoint trained on a table");
             if (manifest.Table is not null && !File.Exists(targetSpec))
                 throw new UsageException($"--target: this checkpoint was trained on a table; give a CSV file of rows to score ('{targetSpec}' is not a file)");
-            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
+            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
-            var display = new ProgressDisplay(r.GetValue(progress), error, threadNote);
+            var display = new ProgressDisplay(mode, error, threadNote);
             var options = new EvaluationOptions(r.GetValue(count) ?? 5000, ode, new LikelihoodOptions(est, r.GetValue(probes), r.GetValue(seed)), r.GetValue(seed));
             var report = display.Fraction("eval", p => targetDistribution is null
-                ? Evaluator.EvaluateTable(ckpt, targetSpec, options, p, r.GetValue(skipRows))
-                : Evaluator.Evaluate(ckpt, targetDistribution, options, p));
+                ? Evaluator.EvaluateTable(ckpt, targetSpec, options, p, r.GetValue(skipRows), processes)
+                : Evaluator.Evaluate(ckpt, targetDistribution, options, p, processes));
+            if (processes.Rank != 0) return ExitCodes.Ok; // every rank has the report; rank 0 prints and writes it
             Print(output, report);
             if (jsonPath is not null)
                 AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
@@ -73,7 +79,7 @@ internal static class EvalCommand
         return command;
 
         // An image checkpoint: bits/dim on its test split, the reference classifier's figures, memorisation (docs/theory.md §9, §11).
-        int EvaluateImages(ParseResult r, CheckpointManifest manifest, TextWriter output, TextWriter error)
+        int EvaluateImages(ParseResult r, CheckpointManifest manifest, ProgressMode mode, TextWriter output, TextWriter error)
         {
             if (r.GetValue(target) is { } given) throw new UsageException($"--target: an image checkpoint is scored on its own data set's test split ('{manifest.Images!.Source}'), not '{given}'");
             if (r.GetValue(skipRows) is not null) throw new UsageException("--skip-rows goes with a checkpoint trained on a table");
@@ -85,13 +91,14 @@ internal static class EvalCommand
             var steps = r.GetResult(solver.Steps) is { Implicit: false } ? r.GetValue(solver.Steps) : 20;
             var ode = OdeSolvers.Create(r.GetValue(solver.Solver)!, steps, r.GetValue(solver.Rtol), r.GetValue(solver.Atol));
             var jsonPath = r.GetValue(json);
-            if (jsonPath is not null) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
+            if (jsonPath is not null && processes.Rank == 0) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
             var options = new ImageEvaluationOptions(r.GetValue(count) ?? 200, ode, r.GetValue(probes), r.GetValue(generated), w, Seed: r.GetValue(seed));
             options.Validate();
-            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
+            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
-            var display = new ProgressDisplay(r.GetValue(progress), error, threadNote);
-            var report = display.Fraction("eval", p => ImageEvaluator.Evaluate(ckpt, options, p, m => error.WriteLine($"si: {m}")));
+            var display = new ProgressDisplay(mode, error, threadNote);
+            var report = display.Fraction("eval", p => ImageEvaluator.Evaluate(ckpt, options, p, m => error.WriteLine($"si: {m}"), processes));
+            if (processes.Rank != 0) return ExitCodes.Ok; // rank 0 prints and writes the report (and alone has the classifier's figures)
             PrintImages(output, report);
             if (jsonPath is not null)
                 AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
@@ -99,7 +106,7 @@ internal static class EvalCommand
         }
 
         // A data-dependent checkpoint: completions of corrupted test images against the truth (docs/theory.md §12.4).
-        int EvaluateCompletions(ParseResult r, CheckpointManifest manifest, TextWriter output, TextWriter error)
+        int EvaluateCompletions(ParseResult r, CheckpointManifest manifest, ProgressMode mode, TextWriter output, TextWriter error)
         {
             if (r.GetValue(target) is { } given) throw new UsageException($"--target: an image checkpoint is scored on its own data set's test split ('{manifest.Images!.Source}'), not '{given}'");
             foreach (var o in new Option[] { skipRows, estimator, probes, guidance, generated })
@@ -108,10 +115,12 @@ internal static class EvalCommand
             var steps = r.GetResult(solver.Steps) is { Implicit: false } ? r.GetValue(solver.Steps) : 20;
             var ode = OdeSolvers.Create(r.GetValue(solver.Solver)!, steps, r.GetValue(solver.Rtol), r.GetValue(solver.Atol));
             var jsonPath = r.GetValue(json);
-            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
+            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
-            var display = new ProgressDisplay(r.GetValue(progress), error, threadNote);
-            var report = display.Fraction("eval", p => CompletionEvaluator.Evaluate(ckpt, r.GetValue(count) ?? 200, ode, r.GetValue(seed), p, m => error.WriteLine($"si: {m}"), r.GetValue(perObservation)));
+            var display = new ProgressDisplay(mode, error, threadNote);
+            var report = display.Fraction("eval", p => CompletionEvaluator.Evaluate(ckpt, r.GetValue(count) ?? 200, ode, r.GetValue(seed), p, m => error.WriteLine($"si: {m}"),
+                r.GetValue(perObservation), processes));
+            if (processes.Rank != 0) return ExitCodes.Ok; // rank 0 prints and writes the report (and alone has the classifier's figures)
             PrintCompletions(output, report);
             if (jsonPath is not null)
                 AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));

@@ -12,7 +12,7 @@ internal static class SampleCommand
 {
     internal sealed class SolverOptions
     {
-        public readonly Option<string> Solver = new("--solver") { Description = "euler, heun, midpoint, rk4 or dopri5 (adaptive)", DefaultValueFactory = _ => "rk4" };
+        public readonly Option<string> Solver = new("--solver") { Description = "euler, heun, midpoint, rk4 or dopri5 (adaptive; under mpiexec its steps follow each process's rows, so it matches one process only to its tolerance)", DefaultValueFactory = _ => "rk4" };
         public readonly Option<int> Steps = new("--steps") { Description = "steps of a fixed-step solver", DefaultValueFactory = _ => 50 };
         public readonly Option<double> Rtol = new("--rtol") { Description = "relative tolerance of dopri5", DefaultValueFactory = _ => 1e-4 };
         public readonly Option<double> Atol = new("--atol") { Description = "absolute tolerance of dopri5", DefaultValueFactory = _ => 1e-4 };
@@ -35,17 +35,17 @@ internal static class SampleCommand
 
         /// <summary>Samples from <paramref name="checkpoint"/> with the ODE solver or, when --sampler is given, the SDE sampler.</summary>
         public (TorchSharp.torch.Tensor Samples, double Nfe, string Description) Sample(ParseResult r, Checkpoint checkpoint, int count, long seed,
-            TorchSharp.torch.Device device, IProgress<double> progress, SampleClasses? classes = null)
+            TorchSharp.torch.Device device, IProgress<double> progress, SampleClasses? classes = null, Distributed.IProcessGroup? processes = null)
         {
             if (r.GetValue(Sampler) is { } name)
             {
                 var sde = SdeSolvers.Create(name, r.GetValue(Steps));
                 var eps = DiffusionCoefficient.Parse(r.GetValue(EpsSchedule)!, r.GetValue(Eps), checkpoint.Interpolant);
-                var (x, nfe) = CheckpointSampler.Sample(checkpoint, count, sde, eps, seed, r.GetValue(Denoise), device, progress: progress, classes: classes);
+                var (x, nfe) = CheckpointSampler.Sample(checkpoint, count, sde, eps, seed, r.GetValue(Denoise), device, progress: progress, classes: classes, processes: processes);
                 return (x, nfe, $"{sde.Name}, {eps.Describe()}");
             }
             var ode = Build(r);
-            var (y, n) = CheckpointSampler.Sample(checkpoint, count, ode, seed, device, progress: progress, classes: classes);
+            var (y, n) = CheckpointSampler.Sample(checkpoint, count, ode, seed, device, progress: progress, classes: classes, processes: processes);
             return (y, n, ode.Name);
         }
     }
@@ -66,13 +66,18 @@ internal static class SampleCommand
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
         var progress = CommonOptions.Progress();
-        var command = new Command("sample", "Generate samples of rho1: draw X_0 ~ rho0 and integrate dX/dt = b(t, X) from t = 0 to 1.");
+        var mpiTimeout = CommonOptions.MpiTimeout();
+        var command = new Command("sample", "Generate samples of rho1: draw X_0 ~ rho0 and integrate dX/dt = b(t, X) from t = 0 to 1. " +
+            "Under mpiexec -n N, each process integrates 1/N of the samples and rank 0 writes them: the same samples as one process for the seed " +
+            "(to float rounding; with dopri5 only to its tolerance, as its steps follow each process's rows).");
         foreach (var o in solver.All) command.Options.Add(o);
-        foreach (var o in new Option[] { checkpoint, count, outFile, noEma, force, classOption, guidance, observed, perObservation, seed, device, threads, progress }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, count, outFile, noEma, force, classOption, guidance, observed, perObservation, seed, device, threads, progress, mpiTimeout }) command.Options.Add(o);
         command.SetAction(r =>
         {
+            CommonOptions.ApplyMpiTimeout(r.GetValue(mpiTimeout), processes);
+            var mode = processes.Rank == 0 ? r.GetValue(progress) : ProgressMode.None;
             if (r.GetValue(observed) is { } observedFile)
-                return Complete(r, observedFile, r.GetValue(perObservation), checkpoint, outFile, noEma, force, solver, seed, device, threads, progress, output, error);
+                return Complete(r, observedFile, r.GetValue(perObservation), checkpoint, outFile, noEma, force, solver, seed, device, threads, mode, output, error, processes);
             if (r.GetResult(perObservation) is { Implicit: false }) throw new UsageException("--per-observation goes with --observed");
             var n = r.GetValue(count);
             if (n < 1) throw new UsageException($"--count must be >= 1, got {n}");
@@ -84,30 +89,32 @@ internal static class SampleCommand
             var images = manifest.Images is not null ? ImageOutputs.For(outPath) : null;
             if (images is null && Path.GetExtension(outPath) is ".npy" or ".png")
                 throw new UsageException($"--out: this checkpoint generates rows, written as CSV; '{outPath}' is for images");
-            foreach (var file in images?.Files(manifest.ConditionClasses() is not null) ?? [outPath]) OutputFolder.CheckFile(file, r.GetValue(force), "--out");
+            if (processes.Rank == 0) // rank 0 alone touches the output files
+                foreach (var file in images?.Files(manifest.ConditionClasses() is not null) ?? [outPath]) OutputFolder.CheckFile(file, r.GetValue(force), "--out");
             var (classIndex, perClass) = ResolveClass(manifest, r.GetValue(classOption));
             if (perClass) n *= manifest.ConditionClasses()!.Count; // --count is per class: one grid row each
             var classes = new SampleClasses(classIndex, w, perClass);
             if (w != 1 && manifest.ConditionClasses() is null) throw new UsageException("--guidance needs a class-conditional checkpoint");
-            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
+            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
             var dev = ComputeDevice.Resolve(r.GetValue(device)!);
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!, preferEma: !r.GetValue(noEma), device: dev);
-            var display = new ProgressDisplay(r.GetValue(progress), error, threadNote);
+            var display = new ProgressDisplay(mode, error, threadNote);
             var watch = System.Diagnostics.Stopwatch.StartNew();
-            var (samples, nfe, how) = display.Fraction("sample", p => solver.Sample(r, ckpt, n, r.GetValue(seed), dev, p, classes));
+            var (samples, nfe, how) = display.Fraction("sample", p => solver.Sample(r, ckpt, n, r.GetValue(seed), dev, p, classes, processes));
             using (samples)
             using (var labels = CheckpointSampler.ClassesFor(ckpt.Manifest, n, r.GetValue(seed), classes))
             {
+                if (processes.Rank != 0) return ExitCodes.Ok; // every rank holds the samples; rank 0 writes them
                 if (images is not null)
                 {
                     var written = images.Write(samples, labels, ckpt.Manifest, perClass, w);
-                    output.WriteLine($"wrote {n} images to {string.Join(", ", written)} ({how}, {nfe:0.#} network evaluations per sample, {watch.Elapsed.TotalSeconds:F1} s{(labels is null ? "" : $", guidance w = {w:G3}")})");
+                    output.WriteLine($"wrote {n} images to {string.Join(", ", written)} ({how}, {nfe:0.#} network evaluations per sample, {watch.Elapsed.TotalSeconds:F1} s{(labels is null ? "" : $", guidance w = {w:G3}")}{Processes(processes)})");
                     return ExitCodes.Ok;
                 }
                 // A conditional checkpoint's rows carry their class as the last column, as the label column came in.
                 using var rows = labels is null ? samples.alias() : TorchSharp.torch.cat([samples, labels.to(TorchSharp.torch.float32).unsqueeze(1)], 1);
                 CsvMatrix.Write(outPath, rows);
-                output.WriteLine($"wrote {n} samples to {outPath} ({how}, {nfe:0.#} network evaluations per sample, {watch.Elapsed.TotalSeconds:F1} s)");
+                output.WriteLine($"wrote {n} samples to {outPath} ({how}, {nfe:0.#} network evaluations per sample, {watch.Elapsed.TotalSeconds:F1} s{Processes(processes)})");
                 if (labels is not null && ckpt.Manifest.ConditionClasses() is { } names)
                     output.WriteLine($"last column: class index ({string.Join(", ", names.Select((c, i) => $"{i} = {c}"))})");
             }
@@ -116,9 +123,13 @@ internal static class SampleCommand
         return command;
     }
 
+    // ", N processes" after a data-parallel run's figures; nothing for one process.
+    private static string Processes(Distributed.IProcessGroup processes) => processes.Size > 1 ? $", {processes.Size} processes" : "";
+
     // si sample --observed: completions of observed images by a checkpoint trained with a data-dependent coupling.
     private static int Complete(ParseResult r, string observedFile, int perObservation, Option<string> checkpoint, Option<string> outFile, Option<bool> noEma,
-        Option<bool> force, SolverOptions solver, Option<long> seed, Option<string> device, Option<int?> threads, Option<ProgressMode> progress, TextWriter output, TextWriter error)
+        Option<bool> force, SolverOptions solver, Option<long> seed, Option<string> device, Option<int?> threads, ProgressMode progress, TextWriter output, TextWriter error,
+        Distributed.IProcessGroup processes)
     {
         foreach (var o in new Option[] { solver.Sampler, solver.Eps, solver.EpsSchedule, solver.Denoise })
             if (r.GetResult(o) is { Implicit: false }) throw new UsageException($"{o.Name} does not go with --observed: completions integrate the ODE");
@@ -130,22 +141,24 @@ internal static class SampleCommand
         var manifest = Checkpoint.ReadManifest(r.GetValue(checkpoint)!);
         var corruption = CheckpointCompletion.CorruptionOf(manifest);
         var images = ImageOutputs.For(r.GetValue(outFile)!);
-        foreach (var file in images.Files(withLabels: false)) OutputFolder.CheckFile(file, r.GetValue(force), "--out");
+        if (processes.Rank == 0) // rank 0 alone touches the output files
+            foreach (var file in images.Files(withLabels: false)) OutputFolder.CheckFile(file, r.GetValue(force), "--out");
         if (!File.Exists(observedFile)) throw new UsageException($"--observed: file '{observedFile}' does not exist");
         using var pixels = NpyFile.Read(observedFile);
-        var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
+        var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
         var dev = ComputeDevice.Resolve(r.GetValue(device)!);
         using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!, preferEma: !r.GetValue(noEma), device: dev);
-        var display = new ProgressDisplay(r.GetValue(progress), error, threadNote);
+        var display = new ProgressDisplay(progress, error, threadNote);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var ode = solver.Build(r);
-        using var completions = display.Fraction("complete", p => CheckpointCompletion.Complete(ckpt, pixels, ode, r.GetValue(seed), perObservation, dev, progress: p));
+        using var completions = display.Fraction("complete", p => CheckpointCompletion.Complete(ckpt, pixels, ode, r.GetValue(seed), perObservation, dev, progress: p, processes: processes));
+        if (processes.Rank != 0) return ExitCodes.Ok; // every rank holds the completions; rank 0 writes them
         var n = completions.Pixels.shape[0];
         var written = images.WriteCompletions(completions, perObservation, ckpt.Manifest, $"{corruption.Describe()}: completions");
         var pasted = completions.Observed is null ? ""
             : FormattableString.Invariant($"; observed pixels pasted back (the raw output differed from them by RMS {completions.ObservedRms:G3} in [-1, 1] pixel units)");
         output.WriteLine(FormattableString.Invariant(
-            $"wrote {n} completions of {n / perObservation} observations to {string.Join(", ", written)} ({corruption.Describe()}{pasted}; {ode.Name}, {completions.FunctionEvaluations:0.#} network evaluations each, {watch.Elapsed.TotalSeconds:F1} s)"));
+            $"wrote {n} completions of {n / perObservation} observations to {string.Join(", ", written)} ({corruption.Describe()}{pasted}; {ode.Name}, {completions.FunctionEvaluations:0.#} network evaluations each, {watch.Elapsed.TotalSeconds:F1} s{Processes(processes)})"));
         return ExitCodes.Ok;
     }
 

@@ -1,6 +1,7 @@
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Couplings;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Distributed;
 using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Sampling;
 using TorchSharp;
@@ -56,10 +57,17 @@ public static class CheckpointCompletion
     /// uint8 [n, c, h, w] at the checkpoint's size (pixel values below its levels), or, for super-resolution, also the
     /// low-resolution [n, c, h/f, w/f]. Pixels are read at their centres y = 2 (k + 1/2) / L - 1. Randomness (noise, random
     /// masks) comes from one generator seeded by <paramref name="seed"/>, in chunks of <paramref name="chunkSize"/> rows.
+    /// <para>
+    /// Data-parallel (docs/theory.md §14.2): with <paramref name="processes"/>, every rank corrupts the whole chunk (the same
+    /// draws as one process), integrates its <see cref="RowShare"/> of the rows, and the shares are gathered in rank order
+    /// before the observed pixels are pasted back; every rank returns the same completions, equal to one process's up to
+    /// the rounding of batch-size-dependent kernels (adaptive dopri5: up to its tolerance, as its steps follow each rank's rows).
+    /// </para>
     /// </summary>
     public static Completions Complete(Checkpoint checkpoint, Tensor observed, IOdeSolver solver, long seed, int perObservation = 1,
-        Device? device = null, int chunkSize = 1024, IProgress<double>? progress = null)
+        Device? device = null, int chunkSize = 1024, IProgress<double>? progress = null, IProcessGroup? processes = null)
     {
+        processes ??= SingleProcess.Instance;
         var manifest = checkpoint.Manifest;
         var corruption = CorruptionOf(manifest);
         var record = manifest.Images!;
@@ -75,7 +83,7 @@ public static class CheckpointCompletion
         var masks = new List<Tensor>();
         var views = new List<Tensor>();
         var channels = record.Shape[0];
-        double squares = 0, observedCount = 0; long nfe = 0; var chunks = 0;
+        double squares = 0, observedCount = 0, nfe = 0; var chunks = 0;
         try
         {
             using var noGrad = no_grad();
@@ -85,14 +93,18 @@ public static class CheckpointCompletion
                 using var scope = NewDisposeScope();
                 var y = scaling.EncodeCentres(repeated[done..(done + n)]);
                 using var corrupted = lowResolution ? ((SuperResolution)corruption).FromLowResolution(y, generator) : corruption.Apply(y, generator);
-                var (x0, condition) = (corrupted.X0, corrupted.Condition);
-                views.Add(ImageScaling.Brightness(condition[.., ..(int)channels]).MoveToOuterDisposeScope());
+                views.Add(ImageScaling.Brightness(corrupted.Condition[.., ..(int)channels]).MoveToOuterDisposeScope());
+                // Every rank corrupts the whole chunk (so the generator runs as in one process) and integrates its rows.
+                var rows = RowShare.For(n, processes);
+                var (x0, condition) = (rows.Of(corrupted.X0), rows.Of(corrupted.Condition));
                 if (device is not null && device.type != DeviceType.CPU) { x0 = x0.to(device); condition = condition.to(device); }
-                var offset = (double)done / total; var share = (double)n / total;
-                var chunkProgress = progress is null ? null : new SyncProgress<double>(f => progress.Report(offset + share * f));
-                using var solution = solver.Integrate(fields.WithCondition(condition).Velocity(), x0, start, end, new OdeOptions(Progress: chunkProgress));
-                nfe += solution.FunctionEvaluations; chunks++;
-                var final = solution.Final.cpu().detach();
+                var offset = (double)done / total; var fraction = (double)n / total;
+                var chunkProgress = progress is null ? null : new SyncProgress<double>(f => progress.Report(offset + fraction * f));
+                // A rank without rows has nothing to integrate (an adaptive solver cannot measure an error over no rows).
+                using var solution = rows.Count == 0 ? new OdeSolution(x0.clone(), [], [], 0, 0, 0)
+                    : solver.Integrate(fields.WithCondition(condition).Velocity(), x0, start, end, new OdeOptions(Progress: chunkProgress));
+                nfe += processes.MeanPerRow(rows, solution.FunctionEvaluations, "the completions' evaluation counts"); chunks++;
+                var final = processes.GatherShares(rows, solution.Final.detach(), "the gathering of completions");
                 if (!final.isfinite().all().ToBoolean())
                     throw new IntegrationException($"the completion ODE produced non-finite values (rows {done}..{done + n - 1}; solver {solver.Name})");
                 if (corrupted.Observed is { } m)
@@ -108,7 +120,7 @@ public static class CheckpointCompletion
                 done += n;
             }
             var rms = observedCount > 0 ? Math.Sqrt(squares / observedCount) : double.NaN;
-            return new Completions(cat(pixels, 0), masks.Count > 0 ? cat(masks, 0) : null, rms, (double)nfe / chunks, cat(views, 0));
+            return new Completions(cat(pixels, 0), masks.Count > 0 ? cat(masks, 0) : null, rms, nfe / chunks, cat(views, 0));
         }
         finally
         {

@@ -1,5 +1,6 @@
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Distributed;
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Files;
 using StochasticInterpolants.Interpolants;
@@ -12,6 +13,13 @@ namespace StochasticInterpolants.Runs;
 /// <summary>
 /// Generates samples of rho1 from a trained checkpoint: draws X_0 ~ rho0 with a seeded generator and integrates the
 /// probability-flow ODE dX/dt = b(t, X) from t = 0 to t = 1 with the chosen solver, in chunks so memory stays bounded.
+/// <para>
+/// Data-parallel (docs/theory.md §14.2): with a group of N processes, the chunks are those of one process; in each, every
+/// rank draws the whole chunk's randomness (X_0, and for an SDE every step's increments) from the one seeded generator,
+/// integrates only its <see cref="RowShare"/> of the rows, and the shares are gathered in rank order. Every rank returns
+/// the same samples, equal to one process's for the seed up to the rounding of batch-size-dependent kernels — except with
+/// adaptive dopri5, whose step sizes follow the error over the rows a rank integrates, so it agrees only to its tolerance.
+/// </para>
 /// </summary>
 public static class CheckpointSampler
 {
@@ -63,31 +71,41 @@ public static class CheckpointSampler
     /// through the learned flow to t = 1 by <paramref name="solver"/>. Returns the samples on the CPU in the data's units —
     /// [count, d] float32 with a table's encoding undone, or uint8 pixels [count, c, h, w] for images — and the number of
     /// evaluations of b along each trajectory (NFE; the mean over chunks for adaptive solvers). A class-conditional
-    /// checkpoint samples <paramref name="classes"/> (see <see cref="SampleClasses"/>), guided with its weight.
+    /// checkpoint samples <paramref name="classes"/> (see <see cref="SampleClasses"/>), guided with its weight. With
+    /// <paramref name="processes"/>, the rows of each chunk are shared across its ranks (see the class remarks; the NFE is then
+    /// the mean over the rows of each chunk).
     /// </summary>
     public static (Tensor Samples, double FunctionEvaluations) Sample(Checkpoint checkpoint, int count, IOdeSolver solver, long seed,
-        Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null, SampleClasses? classes = null)
+        Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null, SampleClasses? classes = null, IProcessGroup? processes = null)
     {
         var fields = checkpoint.Fields();
         var (start, end) = fields.VelocityInterval(checkpoint.Manifest.TimeClip);
-        return Run(checkpoint, count, seed, device, chunkSize, progress, classes,
-            (x0, _, p, c) => solver.Integrate(fields.WithGuidance(c, classes?.Guidance ?? 1).Velocity(), x0, start, end, new OdeOptions(Progress: p)));
+        // The ODE draws nothing: a rank without rows has nothing to do (and an adaptive solver cannot measure an error over no rows).
+        return Run(checkpoint, count, seed, device, chunkSize, progress, classes, processes,
+            (x0, _, _, p, c) => x0.shape[0] == 0 ? Unmoved(x0)
+                : solver.Integrate(fields.WithGuidance(c, classes?.Guidance ?? 1).Velocity(), x0, start, end, new OdeOptions(Progress: p)));
     }
 
     /// <summary>
     /// Draws <paramref name="count"/> samples with the forward SDE dX = [b + eps s] dt + sqrt(2 eps) dW. Where the score
     /// is singular at the ends (sigma(t) = 0 there) and eps does not vanish with sigma, integration runs over
     /// [clip, 1 - clip] with clip = max(training clip, 1e-3); with <paramref name="denoiseLastStep"/> (one-sided
-    /// interpolants) the last step is the Tweedie denoiser and ends at t = 1.
+    /// interpolants) the last step is the Tweedie denoiser and ends at t = 1. With <paramref name="processes"/>, the rows of
+    /// each chunk are shared across its ranks, each drawing every step's increments for the whole chunk (see the class remarks).
     /// </summary>
     public static (Tensor Samples, double FunctionEvaluations) Sample(Checkpoint checkpoint, int count, SdeSolver solver, DiffusionCoefficient eps,
-        long seed, bool denoiseLastStep = false, Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null, SampleClasses? classes = null)
+        long seed, bool denoiseLastStep = false, Device? device = null, int chunkSize = 65536, IProgress<double>? progress = null, SampleClasses? classes = null,
+        IProcessGroup? processes = null)
     {
         var fields = checkpoint.Fields();
         var (start, end) = SdeInterval(fields, eps, checkpoint.Manifest.TimeClip, denoiseLastStep);
-        return Run(checkpoint, count, seed, device, chunkSize, progress, classes,
-            (x0, g, p, c) => solver.Integrate(fields.WithGuidance(c, classes?.Guidance ?? 1), eps, x0, start, end, g, new SdeOptions(Progress: p, DenoiseLastStep: denoiseLastStep)));
+        return Run(checkpoint, count, seed, device, chunkSize, progress, classes, processes,
+            (x0, share, g, p, c) => solver.Integrate(fields.WithGuidance(c, classes?.Guidance ?? 1), eps, x0, start, end, g,
+                new SdeOptions(Progress: p, DenoiseLastStep: denoiseLastStep, Share: share)));
     }
+
+    // The solution of an integration over no rows: the (empty) start itself, no evaluation.
+    private static OdeSolution Unmoved(Tensor x0) => new(x0.clone(), [], [], 0, 0, 0);
 
     /// <summary>
     /// The class of every sample of a class-conditional checkpoint (int64 [count]): all <paramref name="classes"/>.Class
@@ -128,9 +146,13 @@ public static class CheckpointSampler
         return (start, denoiseLastStep ? 1 : end);
     }
 
+    // The chunk loop of both samplers. integrate(x0, share, generator, progress, condition) moves the share's rows x0 of a
+    // chunk (their class condition beside them) to t = 1, drawing any noise for the whole chunk.
     private static (Tensor Samples, double FunctionEvaluations) Run(Checkpoint checkpoint, int count, long seed, Device? device, int chunkSize,
-        IProgress<double>? progress, SampleClasses? classes, Func<Tensor, Generator, IProgress<double>?, Tensor?, OdeSolution> integrate)
+        IProgress<double>? progress, SampleClasses? classes, IProcessGroup? processes,
+        Func<Tensor, RowShare, Generator, IProgress<double>?, Tensor?, OdeSolution> integrate)
     {
+        processes ??= SingleProcess.Instance;
         if (count < 1) throw new InvalidSettingException("count", $"sample count must be >= 1, got {count}");
         if (CheckpointCompletion.IsCompletion(checkpoint.Manifest))
             throw new InvalidSettingException("observed", $"this checkpoint was trained with the '{checkpoint.Manifest.Coupling!.Name}' coupling: it completes observed images rather than sampling from noise (give --observed FILE.npy)");
@@ -140,28 +162,30 @@ public static class CheckpointSampler
         var pixels = checkpoint.Manifest.Images?.Scaling();
         using var generator = new Generator((ulong)seed);
         var chunks = new List<Tensor>();
-        long nfe = 0; var chunkCount = 0;
+        double nfe = 0; var chunkCount = 0;
         try
         {
             for (var done = 0; done < count;)
             {
                 var n = Math.Min(chunkSize, count - done);
                 using var scope = NewDisposeScope();
-                var x0 = baseDistribution.Sample(n, generator).reshape([n, .. checkpoint.Manifest.SampleShape()]);
+                // Every rank draws the whole chunk (so the generator runs as in one process) and keeps its rows.
+                var rows = RowShare.For(n, processes);
+                var x0 = rows.Of(baseDistribution.Sample(n, generator).reshape([n, .. checkpoint.Manifest.SampleShape()]));
                 if (device is not null && device.type != TorchSharp.DeviceType.CPU) x0 = x0.to(device);
-                var offset = (double)done / count; var share = (double)n / count;
-                var chunkProgress = progress is null ? null : new SyncProgress<double>(f => progress.Report(offset + share * f));
-                var condition = labels?[done..(done + n)];
+                var offset = (double)done / count; var fraction = (double)n / count;
+                var chunkProgress = progress is null ? null : new SyncProgress<double>(f => progress.Report(offset + fraction * f));
+                var condition = labels is null ? null : rows.Of(labels[done..(done + n)]);
                 if (condition is not null && device is not null && device.type != TorchSharp.DeviceType.CPU) condition = condition.to(device);
-                using var solution = integrate(x0, generator, chunkProgress, condition);
-                nfe += solution.FunctionEvaluations; chunkCount++;
-                var final = solution.Final.cpu().detach();
+                using var solution = integrate(x0, rows, generator, chunkProgress, condition);
+                nfe += processes.MeanPerRow(rows, solution.FunctionEvaluations, "the sampler's evaluation counts"); chunkCount++;
+                var final = processes.GatherShares(rows, solution.Final.detach(), "the gathering of samples");
                 // A table's samples go back to the data's units (the encoding undone, dequantised columns rounded down),
                 // images to pixels.
                 chunks.Add((encoding is not null ? encoding.Decode(final) : pixels is not null ? pixels.Decode(final) : final.clone()).MoveToOuterDisposeScope());
                 done += n;
             }
-            return (cat(chunks, 0), (double)nfe / chunkCount);
+            return (cat(chunks, 0), nfe / chunkCount);
         }
         finally
         {

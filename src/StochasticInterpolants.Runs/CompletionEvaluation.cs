@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Serialization;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Distributed;
 using StochasticInterpolants.Metrics;
 using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Sampling;
@@ -52,10 +53,17 @@ public static class CompletionEvaluator
     /// and beside the observation as the network sees it (in-painting: the hole mid-grey; super-resolution: the blocky
     /// upsampling; denoising: the noisy image); for labelled data, the reference classifier's accuracy on the completions and
     /// on the test images with their hidden pixels set to the (rounded) training mean image.
+    /// <para>
+    /// Data-parallel (docs/theory.md §14.2): with <paramref name="processes"/>, the completions are shared across the ranks
+    /// and gathered in rank order (<see cref="CheckpointCompletion.Complete"/>); every rank computes the error figures from
+    /// all of them. The reference classifier's figures come after every exchange and only rank 0 computes them (so one
+    /// process trains and caches the classifier); the other ranks' reports leave them null.
+    /// </para>
     /// </summary>
     public static CompletionEvaluationReport Evaluate(Checkpoint checkpoint, int images, IOdeSolver solver, long seed,
-        IProgress<double>? progress = null, Action<string>? message = null, int perImage = 1)
+        IProgress<double>? progress = null, Action<string>? message = null, int perImage = 1, IProcessGroup? processes = null)
     {
+        processes ??= SingleProcess.Instance;
         if (images < 1) throw new InvalidSettingException("count", $"at least one test image must be completed, got {images}");
         if (perImage < 1) throw new InvalidSettingException("per-observation", $"completions per test image must be >= 1, got {perImage}");
         var m = checkpoint.Manifest;
@@ -69,7 +77,7 @@ public static class CompletionEvaluator
         new Random(unchecked((int)seed) ^ 0xC0313).Shuffle(order);
         using var test = data.Test.Subset(order[..n].Order().ToArray());
         using var completions = CheckpointCompletion.Complete(checkpoint, test.Pixels, solver, seed, perImage,
-            progress: progress is null ? null : new SyncProgress<double>(f => progress.Report(0.9 * f)));
+            progress: progress is null ? null : new SyncProgress<double>(f => progress.Report(0.9 * f)), processes: processes);
 
         using var scope = NewDisposeScope();
         var truth = scaling.PixelBrightness(test.Pixels);
@@ -89,7 +97,7 @@ public static class CompletionEvaluator
         var fraction = hidden.mean().ToDouble();
 
         double? classifierAccuracy = null, accuracy = null, meanAccuracy = null;
-        if (data.Train.Labels is not null && test.Labels is not null)
+        if (data.Train.Labels is not null && test.Labels is not null && processes.Rank == 0)
         {
             using var reference = ClassifierCache.GetOrTrain(data.Train, data.Test, message);
             classifierAccuracy = reference.TestAccuracy;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Serialization;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Distributed;
 using StochasticInterpolants.Files;
 using StochasticInterpolants.Likelihood;
 using StochasticInterpolants.Metrics;
@@ -68,6 +69,14 @@ public sealed record EvaluationReport(
 /// Scores a checkpoint against a target: NLL of held-out target points under the flow (nats per sample, with its
 /// standard error, bits per dimension, and the gap to the true entropy where known), sample distances between
 /// generated and held-out points, and the support fraction for the checkerboard.
+/// <para>
+/// Data-parallel (docs/theory.md §14.2): with a group of N processes, every rank draws and reads exactly what one process
+/// does (held-out points, dequantisation noise, Hutchinson probes for the whole chunk), computes the log-likelihoods of its
+/// <see cref="RowShare"/> of each chunk and generates its share of the samples (<see cref="CheckpointSampler"/>); the
+/// shares are gathered in rank order and every rank computes every figure from the whole results, so all return the same
+/// report, equal to one process's up to the rounding of batch-size-dependent kernels — with adaptive dopri5, whose steps
+/// follow the error over each rank's rows, only up to its tolerance.
+/// </para>
 /// </summary>
 public static class Evaluator
 {
@@ -87,10 +96,12 @@ public static class Evaluator
     /// distances are computed in the encoded (standardised) space, where no column's units dominate.
     /// </summary>
     /// <remarks><paramref name="skipRows"/> overrides the leading lines skipped in training (a test file without the training
-    /// file's metadata line); the columns and label column are always read as in training.</remarks>
+    /// file's metadata line); the columns and label column are always read as in training. <paramref name="processes"/>
+    /// shares the work across a data-parallel job (see the class remarks).</remarks>
     public static EvaluationReport EvaluateTable(Checkpoint checkpoint, string path, EvaluationOptions? options = null, IProgress<double>? progress = null,
-        int? skipRows = null)
+        int? skipRows = null, IProcessGroup? processes = null)
     {
+        processes ??= SingleProcess.Instance;
         var o = options ?? new EvaluationOptions();
         var table = checkpoint.Manifest.Table ?? throw new ArgumentException("this checkpoint was not trained on a table");
         if (o.Count < 2) throw new InvalidSettingException("count", $"the evaluation needs at least 2 rows, got {o.Count}");
@@ -114,15 +125,15 @@ public static class Evaluator
         rows = rows[..Math.Min(rows.Length, o.Count)];
         if (rows.Length < 2) throw new DataFormatException($"only {rows.Length} row of '{path}' can be scored ({label}); at least 2 are needed for a mean and its standard error");
         var classes = data.Labels is null ? null : data.LabelsIn(table.ClassNames ?? throw new DataFormatException("the checkpoint has no classes but the table was read with a label column"));
-        var (nll, stderr, logp, x) = TableNll(checkpoint, data, rows, classes, solver, likelihoodOptions, o.Seed, f => progress?.Report(0.6 * f));
+        var (nll, stderr, logp, x) = TableNll(checkpoint, data, rows, classes, solver, likelihoodOptions, o.Seed, f => progress?.Report(0.6 * f), processes);
         // The baseline scores the same dequantised rows; the paired difference cancels the rows' shared variation.
         var baseLogp = table.Baseline.LogDensity(x, classes is null ? null : rows.Select(i => classes[i]).ToArray());
         var diff = baseLogp - logp; // NLL_model - NLL_baseline, row by row
         double? trainingNll = null;
-        if (trained is not null) trainingNll = TableNll(checkpoint, data, trained[..Math.Min(trained.Length, o.Count)], classes, solver, likelihoodOptions, o.Seed, null).Nll;
+        if (trained is not null) trainingNll = TableNll(checkpoint, data, trained[..Math.Min(trained.Length, o.Count)], classes, solver, likelihoodOptions, o.Seed, null, processes).Nll;
         progress?.Report(0.7);
         var n = rows.Length;
-        var (samples, _) = CheckpointSampler.Sample(checkpoint, n, solver, o.Seed + 1);
+        var (samples, _) = CheckpointSampler.Sample(checkpoint, n, solver, o.Seed + 1, processes: processes);
         progress?.Report(0.9);
         var encoding = table.Encoding;
         var m = Math.Min(o.MetricPoints, n);
@@ -147,8 +158,9 @@ public static class Evaluator
     }
 
     // NLL (nats per row, data units) of the given rows: dequantised with a fixed draw, encoded, integrated, plus log |det W|.
+    // Every rank dequantises all the rows; each integrates its share of every chunk.
     private static (double Nll, double StdErr, Tensor LogDensity, Tensor Dequantised) TableNll(Checkpoint checkpoint, TableData data, int[] rows, long[]? classes,
-        IOdeSolver solver, LikelihoodOptions likelihoodOptions, long seed, Action<double>? progress)
+        IOdeSolver solver, LikelihoodOptions likelihoodOptions, long seed, Action<double>? progress, IProcessGroup processes)
     {
         var table = checkpoint.Manifest.Table!;
         using var index = tensor(rows.Select(i => (long)i).ToArray());
@@ -164,9 +176,11 @@ public static class Evaluator
         for (var start = 0; start < rows.Length; start += chunk)
         {
             var end = Math.Min(rows.Length, start + chunk);
-            using var condition = classes is null ? null : tensor(rows[start..end].Select(i => classes[i]).ToArray());
+            var share = RowShare.For(end - start, processes);
+            using var condition = classes is null ? null : share.Of(tensor(rows[start..end].Select(i => classes[i]).ToArray()));
             var likelihood = new FlowLikelihood(fields.WithCondition(condition).Velocity(), baseDistribution, solver, likelihoodOptions, baseTime);
-            logs.Add(likelihood.LogDensity(y[start..end]).LogDensity);
+            using var mine = likelihood.LogDensity(share.Of(y[start..end]), share: share);
+            logs.Add(processes.GatherShares(share, mine.LogDensity, "the gathering of log-likelihoods"));
             progress?.Invoke((double)end / rows.Length);
         }
         var logp = cat(logs, 0) + table.Encoding.LogAbsDeterminant;
@@ -178,9 +192,11 @@ public static class Evaluator
     private static string SolverName(IOdeSolver solver) =>
         solver.Name + (solver is FixedStepSolver f ? $" {f.StepCount} steps" : solver is DormandPrince5Solver d ? $" rtol {d.RelativeTolerance:G3} atol {d.AbsoluteTolerance:G3}" : "");
 
-    /// <summary>Evaluates <paramref name="checkpoint"/> against <paramref name="target"/>.</summary>
-    public static EvaluationReport Evaluate(Checkpoint checkpoint, IDistribution target, EvaluationOptions? options = null, IProgress<double>? progress = null)
+    /// <summary>Evaluates <paramref name="checkpoint"/> against <paramref name="target"/>; <paramref name="processes"/> shares the work across a data-parallel job (see the class remarks).</summary>
+    public static EvaluationReport Evaluate(Checkpoint checkpoint, IDistribution target, EvaluationOptions? options = null, IProgress<double>? progress = null,
+        IProcessGroup? processes = null)
     {
+        processes ??= SingleProcess.Instance;
         var o = options ?? new EvaluationOptions();
         if (o.Count < 2) throw new InvalidSettingException("count", $"the evaluation needs at least 2 points, got {o.Count}");
         if (target.Dimension != checkpoint.Manifest.Dimension)
@@ -201,13 +217,15 @@ public static class Evaluator
         var likelihood = new FlowLikelihood(fields.Velocity(), baseDistribution, solver, likelihoodOptions, baseTime);
         var n = (int)heldOut.shape[0];
         var logs = new List<Tensor>();
-        long nfe = 0; var chunks = 0;
+        double nfe = 0; var chunks = 0;
         const int chunk = 2000;
         for (var start = 0; start < n; start += chunk)
         {
             var part = heldOut[start..Math.Min(n, start + chunk)];
-            var result = likelihood.LogDensity(part);
-            logs.Add(result.LogDensity); nfe += result.FunctionEvaluations; chunks++;
+            var share = RowShare.For(part.shape[0], processes);
+            using var result = likelihood.LogDensity(share.Of(part), share: share);
+            logs.Add(processes.GatherShares(share, result.LogDensity, "the gathering of log-likelihoods"));
+            nfe += processes.MeanPerRow(share, result.FunctionEvaluations, "the likelihood's evaluation counts"); chunks++;
             progress?.Report(0.7 * Math.Min(n, start + chunk) / n);
         }
         var logp = cat(logs, 0);
@@ -215,7 +233,7 @@ public static class Evaluator
             throw new IntegrationException($"the log-likelihood of {(~logp.isfinite()).sum().ToInt64()} of {n} held-out points is not finite (the {fields.Velocity().Description} over [{baseTime:G3}, 1])");
         var nll = -logp.mean().ToDouble();
         var stderr = logp.std().ToDouble() / Math.Sqrt(n);
-        var (samples, _) = CheckpointSampler.Sample(checkpoint, n, solver, o.Seed + 1);
+        var (samples, _) = CheckpointSampler.Sample(checkpoint, n, solver, o.Seed + 1, processes: processes);
         progress?.Report(0.9);
         var m = Math.Min(o.MetricPoints, n);
         var a = samples[..m]; var b = heldOut[..m];
@@ -236,7 +254,7 @@ public static class Evaluator
             EnergyDistance.Compute(a, b), SampleDistances.Mmd(a, b), SampleDistances.DefaultBandwidths,
             SampleDistances.SlicedWasserstein2(samples, heldOut, 256, o.Seed), 256,
             target is Checkerboard ? Checkerboard.FractionInside(samples) : null,
-            (double)nfe / chunks, watch.Elapsed.TotalSeconds, n, SolverName(solver),
+            nfe / chunks, watch.Elapsed.TotalSeconds, n, SolverName(solver),
             likelihoodOptions.Describe(), target.Name, energyFloor, mmdFloor);
         foreach (var (name, value) in new[] { ("NLL", nll), ("energy distance", report.EnergyDistance), ("MMD", report.Mmd), ("sliced W2", report.SlicedW2) })
             if (!double.IsFinite(value)) throw new IntegrationException($"the evaluation's {name} is {value}: the samples or likelihoods are not finite");

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Serialization;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Distributed;
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Likelihood;
 using StochasticInterpolants.Metrics;
@@ -79,10 +80,18 @@ public static class ImageEvaluator
     /// Evaluates <paramref name="checkpoint"/> (an image checkpoint) on its data set's test split. The reference classifier
     /// is trained on the training split the first time (and cached); <paramref name="message"/> hears about that and about
     /// a data set fetched on first use.
+    /// <para>
+    /// Data-parallel (docs/theory.md §14.2): with <paramref name="processes"/>, the likelihood's chunks and the generated
+    /// images are shared across the ranks as in <see cref="BitsPerDimension"/> and <see cref="CheckpointSampler"/>, and
+    /// gathered in rank order; every rank computes the likelihood and memorisation figures from the whole results. The
+    /// reference classifier's figures come last, after every exchange, and only rank 0 computes them (so one process trains
+    /// and caches the classifier); the other ranks' reports leave them null.
+    /// </para>
     /// </summary>
     public static ImageEvaluationReport Evaluate(Checkpoint checkpoint, ImageEvaluationOptions? options = null, IProgress<double>? progress = null,
-        Action<string>? message = null)
+        Action<string>? message = null, IProcessGroup? processes = null)
     {
+        processes ??= SingleProcess.Instance;
         var o = options ?? new ImageEvaluationOptions();
         o.Validate();
         var m = checkpoint.Manifest;
@@ -95,7 +104,7 @@ public static class ImageEvaluator
 
         // 1. Bits per dimension of test images, each dequantised once with a fixed seed.
         var (nll, nllErr, bpd, bpdErr, scored, nfe) = BitsPerDimension(checkpoint.Fields(), m.TimeClip, data.Test, scaling, solver,
-            o.LikelihoodImages, o.Probes, o.Seed, conditional: classes is not null, progress is null ? null : new SyncProgress<double>(f => progress.Report(0.5 * f)));
+            o.LikelihoodImages, o.Probes, o.Seed, conditional: classes is not null, progress is null ? null : new SyncProgress<double>(f => progress.Report(0.5 * f)), processes);
         progress?.Report(0.5);
 
         // 2. Generated images: per class (w = 1, and w = guidance), or unconditional.
@@ -106,7 +115,7 @@ public static class ImageEvaluator
             {
                 var count = classes is null ? o.Generated : o.Generated * classes.Count;
                 var sampleClasses = classes is null ? null : new SampleClasses(Guidance: w, PerClass: true);
-                var (pixels, sampleNfe) = CheckpointSampler.Sample(checkpoint, count, solver, o.Seed + 17, classes: sampleClasses);
+                var (pixels, sampleNfe) = CheckpointSampler.Sample(checkpoint, count, solver, o.Seed + 17, classes: sampleClasses, processes: processes);
                 var labels = CheckpointSampler.ClassesFor(m, count, o.Seed + 17, sampleClasses);
                 generated[w] = (pixels, labels, sampleNfe);
                 progress?.Report(0.5 + 0.3 * generated.Count / (o.Guidance == 1 ? 1.0 : 2.0));
@@ -116,7 +125,7 @@ public static class ImageEvaluator
             // 3. The reference classifier's figures (labelled data only).
             double? classifierAccuracy = null, accuracy = null, unguided = null, fcd = null, fcdFloor = null;
             IReadOnlyList<double>? perClass = null, unguidedPerClass = null;
-            if (data.Train.Labels is not null)
+            if (data.Train.Labels is not null && processes.Rank == 0)
             {
                 using var reference = ClassifierCache.GetOrTrain(data.Train, data.Test, message);
                 classifierAccuracy = reference.TestAccuracy;
@@ -149,11 +158,15 @@ public static class ImageEvaluator
     /// over <paramref name="images"/> test images chosen by a seeded permutation, each dequantised once with a fixed seed;
     /// Hutchinson's estimator with <paramref name="probes"/> Rademacher probes fixed along each path; with
     /// <paramref name="conditional"/>, each image given its class. Returns the NFE per path too. A non-finite
-    /// log-likelihood stops with an error naming the image.
+    /// log-likelihood stops with an error naming the image. With <paramref name="processes"/>, every rank dequantises all
+    /// the images and draws each chunk's probes for the whole chunk, integrates its <see cref="RowShare"/> of the chunk,
+    /// and the NLLs are gathered in rank order (the NFE is then the mean over each chunk's rows).
     /// </summary>
     public static (double Nll, double NllErr, double Bpd, double BpdErr, int Scored, double Nfe) BitsPerDimension(FieldSet fields, double timeClip, ImageSet test,
-        ImageScaling scaling, IOdeSolver solver, int images, int probes, long seed, bool conditional, IProgress<double>? progress = null)
+        ImageScaling scaling, IOdeSolver solver, int images, int probes, long seed, bool conditional, IProgress<double>? progress = null,
+        IProcessGroup? processes = null)
     {
+        processes ??= SingleProcess.Instance;
         var n = Math.Min(images, test.Count);
         if (n == 0) return (double.NaN, double.NaN, double.NaN, double.NaN, 0, 0);
         var d = test.Dimension;
@@ -172,17 +185,18 @@ public static class ImageEvaluator
         {
             var k = Math.Min(LikelihoodChunk, n - i);
             using var scope = NewDisposeScope();
-            var condition = labels?[i..(i + k)];
+            var share = RowShare.For(k, processes);
+            var condition = labels is null ? null : share.Of(labels[i..(i + k)]);
             var likelihood = new FlowLikelihood(fields.WithCondition(condition).Velocity(), new StandardGaussian(d), solver,
                 new LikelihoodOptions(DivergenceEstimator.HutchinsonRademacher, probes, seed + i), start);
-            using var result = likelihood.LogDensity(y[i..(i + k)]);
-            var logp = result.LogDensity.to(float64).data<double>().ToArray();
+            using var result = likelihood.LogDensity(share.Of(y[i..(i + k)]), share: share);
+            var logp = processes.GatherShares(share, result.LogDensity.to(float64), "the gathering of log-likelihoods").data<double>().ToArray();
             for (var j = 0; j < k; j++)
             {
                 if (!double.IsFinite(logp[j])) throw new IntegrationException($"the likelihood of test image {chosen[i + j]} is not finite ({logp[j]}): the learned velocity diverges along its path");
                 nll[i + j] = -logp[j];
             }
-            nfe += result.FunctionEvaluations; chunks++;
+            nfe += processes.MeanPerRow(share, result.FunctionEvaluations, "the likelihood's evaluation counts"); chunks++;
             progress?.Report((double)(i + k) / n);
         }
         var bpd = nll.Select(v => scaling.BitsPerDimension(v, d)).ToArray();

@@ -1,4 +1,5 @@
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Distributed;
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Runtime;
 using StochasticInterpolants.Sampling;
@@ -84,17 +85,26 @@ public sealed class FlowLikelihood
     /// log rho(t, x) for each row of <paramref name="x"/> ([n, ...]); t = 1 gives log rho1, t = t0 the base density. With <paramref name="differentiable"/>
     /// (fixed-step solvers) the result keeps its autograd graph to the velocity's parameters, for maximum-likelihood
     /// training or sensitivity analysis; otherwise it is computed without building a graph through time.
+    /// <para>
+    /// Data-parallel (docs/theory.md §14.2): with <paramref name="share"/>, <paramref name="x"/> holds the rows
+    /// [Start, Start + Count) of a batch of Total rows; Hutchinson probes are drawn for the whole batch
+    /// ([probes, Total, ...]) and cut to the share, so each row gets the probe it gets when one process scores the whole
+    /// batch. A share of no rows gives an empty result with no evaluation.
+    /// </para>
     /// </summary>
-    public LikelihoodResult LogDensity(Tensor x, double t = 1.0, IProgress<double>? progress = null, bool differentiable = false)
+    public LikelihoodResult LogDensity(Tensor x, double t = 1.0, IProgress<double>? progress = null, bool differentiable = false, RowShare? share = null)
     {
         if (x.dim() < 2 || x.shape.Skip(1).Aggregate(1L, (a, b) => a * b) != Base.Dimension)
             throw new ArgumentException($"points must have {Base.Dimension} elements per row, got shape [{string.Join(",", x.shape)}]");
         if (!(t >= BaseTime && t <= 1)) throw new ArgumentException($"the density time must be in [{BaseTime}, 1], got {t}");
+        if (share is { } s && s.Count != x.shape[0]) throw new ArgumentException($"the points have {x.shape[0]} rows, their share of the batch {s.Count}");
         if (t == BaseTime) // rho(t0) is the base itself: nothing to integrate
             return new LikelihoodResult(BaseLogDensity(x).to(float64).to(x.device), x.detach().clone(), 0);
+        // An adaptive solver's error norm over no rows is NaN: a rank without rows has nothing to integrate.
+        if (x.shape[0] == 0) return new LikelihoodResult(empty(0, dtype: float64, device: x.device), x.detach().clone(), 0);
         var shape = x.shape;
         var d = (int)Base.Dimension;
-        using var probes = MakeProbes(x);
+        using var probes = MakeProbes(x, share);
         using var flat = x.detach().reshape(x.shape[0], d);
         using var start = cat([flat, zeros(x.shape[0], 1, dtype: x.dtype, device: x.device)], 1);
         using var solution = Solver.Integrate(new Augmented(this, shape, probes, sign: +1, differentiable), start, t, BaseTime,
@@ -133,15 +143,19 @@ public sealed class FlowLikelihood
 
     private Tensor BaseLogDensity(Tensor x) => x.dim() == 2 ? Base.LogDensity(x) : Base.LogDensity(x.reshape(x.shape[0], -1));
 
-    private Tensor? MakeProbes(Tensor x)
+    // The probes of the rows of x: drawn for the whole batch of the share (x itself without one), then cut to its rows.
+    private Tensor? MakeProbes(Tensor x, RowShare? share = null)
     {
         if (Options.Estimator == DivergenceEstimator.Exact) return null;
         using var g = new Generator((ulong)Options.Seed);
-        var shape = new long[] { Options.Probes }.Concat(x.shape).ToArray();
+        using var scope = NewDisposeScope();
+        var rows = share?.Total ?? x.shape[0];
+        var shape = new long[] { Options.Probes, rows }.Concat(x.shape.Skip(1)).ToArray();
         var e = Options.Estimator == DivergenceEstimator.HutchinsonGaussian
             ? randn(shape, dtype: x.dtype, generator: g)
             : randint(0, 2, shape, generator: g).to(x.dtype) * 2 - 1;
-        return e.to(x.device);
+        if (share is { IsAll: false } s) e = e.narrow(1, s.Start, s.Count);
+        return e.to(x.device).MoveToOuterDisposeScope();
     }
 
     internal (Tensor Velocity, Tensor Divergence) VelocityAndDivergence(double t, Tensor x, Tensor? probes, bool differentiable)

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Distributed;
 using StochasticInterpolants.Fields;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Runtime;
@@ -11,7 +12,12 @@ namespace StochasticInterpolants.Sampling;
 /// <param name="Progress">Receives the fraction of the time interval covered.</param>
 /// <param name="DenoiseLastStep">Replace the last step by the Tweedie denoiser E[x1 | x_t] = (x + alpha^2 s) / beta
 /// (one-sided interpolants, forward integration ending at t = 1): removes the noise left by the last step.</param>
-public sealed record SdeOptions(IReadOnlyList<double>? SaveTimes = null, IProgress<double>? Progress = null, bool DenoiseLastStep = false);
+/// <param name="Share">Data-parallel (docs/theory.md §14.2): the state holds the rows [Start, Start + Count) of a batch of
+/// Total rows. Each step's Brownian increments are drawn for the whole batch ([Total, ...]) and cut to the share, so every
+/// rank consumes the generator exactly as one process integrating the whole batch does, and its rows get the same
+/// increments; a share of no rows draws them and evaluates nothing. Null: the state is the whole batch.</param>
+public sealed record SdeOptions(IReadOnlyList<double>? SaveTimes = null, IProgress<double>? Progress = null, bool DenoiseLastStep = false,
+    RowShare? Share = null);
 
 /// <summary>
 /// Fixed-step samplers of the SDEs with the interpolant's marginals (docs/theory.md §3):
@@ -108,16 +114,23 @@ public abstract class SdeSolver
             throw new ArgumentException("last-step denoising needs a one-sided interpolant integrated forward to t = 1");
         var direction = tEnd >= tStart ? 1.0 : -1.0;
         var saveTimes = options?.SaveTimes ?? [];
+        var share = options?.Share ?? RowShare.All(x.shape[0]);
+        if (share.Count != x.shape[0]) throw new ArgumentException($"the state has {x.shape[0]} rows, its share of the batch {share.Count}");
+        long[] batchShape = [share.Total, .. x.shape[1..]];
+        var empty = share.Count == 0;
         var nfe = 0;
         var (final, saved) = StepGrid.Run(x, tStart, tEnd, StepCount, saveTimes, options?.Progress, (k, last, t, h, state) =>
         {
             if (denoise && k == last)
             {
+                if (empty) return state.clone();
                 nfe++;
                 return fields.Get(FieldKind.TargetPrediction).Evaluate(t, state); // E[x1 | x_t]
             }
             var noisy = !eps.IsZero && (eps.At(t) > 0 || eps.At(t + h) > 0);
-            Tensor? dW = noisy ? randn(state.shape, dtype: state.dtype, generator: generator).to(state.device) * Math.Sqrt(Math.Abs(h)) : null;
+            Tensor? dW = noisy ? share.Of(randn(batchShape, dtype: state.dtype, generator: generator)).to(state.device) * Math.Sqrt(Math.Abs(h)) : null;
+            // A rank without rows has drawn the increments above only to keep its generator in step with the others.
+            if (empty) return state.clone();
             return Step(fields, velocity, eps, t, h, state, dW, direction, ref nfe);
         }, $"{Name} sampler's drift (b {(direction > 0 ? "+" : "-")} eps s, {eps.Describe()}) with the {DescribeFields(fields)}");
         return new OdeSolution(final, saveTimes.ToList(), saved, nfe, StepCount, 0);
