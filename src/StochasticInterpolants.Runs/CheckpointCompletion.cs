@@ -58,7 +58,7 @@ public static class CheckpointCompletion
     /// low-resolution [n, c, h/f, w/f]. Pixels are read at their centres y = 2 (k + 1/2) / L - 1. Randomness (noise, random
     /// masks) comes from one generator seeded by <paramref name="seed"/>, in chunks of <paramref name="chunkSize"/> rows.
     /// <para>
-    /// Data-parallel (docs/theory.md §14.2): with <paramref name="processes"/>, every rank corrupts the whole chunk (the same
+    /// Data-parallel (docs/theory.md §13.4): with <paramref name="processes"/>, every rank corrupts the whole chunk (the same
     /// draws as one process), integrates its <see cref="RowShare"/> of the rows, and the shares are gathered in rank order
     /// before the observed pixels are pasted back; every rank returns the same completions, equal to one process's up to
     /// the rounding of batch-size-dependent kernels (adaptive dopri5: up to its tolerance, as its steps follow each rank's rows).

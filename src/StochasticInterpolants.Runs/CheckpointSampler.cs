@@ -14,7 +14,7 @@ namespace StochasticInterpolants.Runs;
 /// Generates samples of rho1 from a trained checkpoint: draws X_0 ~ rho0 with a seeded generator and integrates the
 /// probability-flow ODE dX/dt = b(t, X) from t = 0 to t = 1 with the chosen solver, in chunks so memory stays bounded.
 /// <para>
-/// Data-parallel (docs/theory.md §14.2): with a group of N processes, the chunks are those of one process; in each, every
+/// Data-parallel (docs/theory.md §13.4): with a group of N processes, the chunks are those of one process; in each, every
 /// rank draws the whole chunk's randomness (X_0, and for an SDE every step's increments) from the one seeded generator,
 /// integrates only its <see cref="RowShare"/> of the rows, and the shares are gathered in rank order. Every rank returns
 /// the same samples, equal to one process's for the seed up to the rounding of batch-size-dependent kernels — except with

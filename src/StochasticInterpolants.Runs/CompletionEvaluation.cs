@@ -54,7 +54,7 @@ public static class CompletionEvaluator
     /// upsampling; denoising: the noisy image); for labelled data, the reference classifier's accuracy on the completions and
     /// on the test images with their hidden pixels set to the (rounded) training mean image.
     /// <para>
-    /// Data-parallel (docs/theory.md §14.2): with <paramref name="processes"/>, the completions are shared across the ranks
+    /// Data-parallel (docs/theory.md §13.4): with <paramref name="processes"/>, the completions are shared across the ranks
     /// and gathered in rank order (<see cref="CheckpointCompletion.Complete"/>); every rank computes the error figures from
     /// all of them. The reference classifier's figures come after every exchange and only rank 0 computes them (so one
     /// process trains and caches the classifier); the other ranks' reports leave them null.

@@ -70,7 +70,7 @@ public sealed record EvaluationReport(
 /// standard error, bits per dimension, and the gap to the true entropy where known), sample distances between
 /// generated and held-out points, and the support fraction for the checkerboard.
 /// <para>
-/// Data-parallel (docs/theory.md §14.2): with a group of N processes, every rank draws and reads exactly what one process
+/// Data-parallel (docs/theory.md §13.4): with a group of N processes, every rank draws and reads exactly what one process
 /// does (held-out points, dequantisation noise, Hutchinson probes for the whole chunk), computes the log-likelihoods of its
 /// <see cref="RowShare"/> of each chunk and generates its share of the samples (<see cref="CheckpointSampler"/>); the
 /// shares are gathered in rank order and every rank computes every figure from the whole results, so all return the same

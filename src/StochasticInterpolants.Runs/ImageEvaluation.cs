@@ -81,7 +81,7 @@ public static class ImageEvaluator
     /// is trained on the training split the first time (and cached); <paramref name="message"/> hears about that and about
     /// a data set fetched on first use.
     /// <para>
-    /// Data-parallel (docs/theory.md §14.2): with <paramref name="processes"/>, the likelihood's chunks and the generated
+    /// Data-parallel (docs/theory.md §13.4): with <paramref name="processes"/>, the likelihood's chunks and the generated
     /// images are shared across the ranks as in <see cref="BitsPerDimension"/> and <see cref="CheckpointSampler"/>, and
     /// gathered in rank order; every rank computes the likelihood and memorisation figures from the whole results. The
     /// reference classifier's figures come last, after every exchange, and only rank 0 computes them (so one process trains

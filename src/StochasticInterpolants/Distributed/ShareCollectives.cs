@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Distributed;
 
 /// <summary>
-/// The collectives of data-parallel sampling and evaluation (docs/theory.md §14.2): every rank works on its
+/// The collectives of data-parallel sampling and evaluation (docs/theory.md §13.4): every rank works on its
 /// <see cref="RowShare"/> of a batch, then the shares are put back together in rank order, which is the batch's row order.
 /// </summary>
 public static class ShareCollectives

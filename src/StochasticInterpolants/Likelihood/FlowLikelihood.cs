@@ -86,7 +86,7 @@ public sealed class FlowLikelihood
     /// (fixed-step solvers) the result keeps its autograd graph to the velocity's parameters, for maximum-likelihood
     /// training or sensitivity analysis; otherwise it is computed without building a graph through time.
     /// <para>
-    /// Data-parallel (docs/theory.md §14.2): with <paramref name="share"/>, <paramref name="x"/> holds the rows
+    /// Data-parallel (docs/theory.md §13.4): with <paramref name="share"/>, <paramref name="x"/> holds the rows
     /// [Start, Start + Count) of a batch of Total rows; Hutchinson probes are drawn for the whole batch
     /// ([probes, Total, ...]) and cut to the share, so each row gets the probe it gets when one process scores the whole
     /// batch. A share of no rows gives an empty result with no evaluation.

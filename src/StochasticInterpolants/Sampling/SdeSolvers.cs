@@ -12,7 +12,7 @@ namespace StochasticInterpolants.Sampling;
 /// <param name="Progress">Receives the fraction of the time interval covered.</param>
 /// <param name="DenoiseLastStep">Replace the last step by the Tweedie denoiser E[x1 | x_t] = (x + alpha^2 s) / beta
 /// (one-sided interpolants, forward integration ending at t = 1): removes the noise left by the last step.</param>
-/// <param name="Share">Data-parallel (docs/theory.md §14.2): the state holds the rows [Start, Start + Count) of a batch of
+/// <param name="Share">Data-parallel (docs/theory.md §13.4): the state holds the rows [Start, Start + Count) of a batch of
 /// Total rows. Each step's Brownian increments are drawn for the whole batch ([Total, ...]) and cut to the share, so every
 /// rank consumes the generator exactly as one process integrating the whole batch does, and its rows get the same
 /// increments; a share of no rows draws them and evaluates nothing. Null: the state is the whole batch.</param>

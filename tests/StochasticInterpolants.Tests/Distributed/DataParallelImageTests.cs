@@ -33,7 +33,7 @@ public sealed class SmallImageCheckpoints : IDisposable
     public void Dispose() => Directory.Delete(_dir, true);
 }
 
-/// <summary>Image completions and bits per dimension shared across ranks equal one process's (docs/theory.md §14.2).</summary>
+/// <summary>Image completions and bits per dimension shared across ranks equal one process's (docs/theory.md §13.4).</summary>
 public sealed class DataParallelImageTests(SmallImageCheckpoints checkpoints) : IClassFixture<SmallImageCheckpoints>
 {
     // As for the rows of a table: convolutions of a batch of another size may round differently (DataParallelSamplingTests).

@@ -31,7 +31,7 @@ public sealed class SmallCheckpoint : IDisposable
 }
 
 /// <summary>
-/// si sample and si eval shared across ranks (docs/theory.md §14.2): every rank draws the whole chunk's randomness, works on
+/// si sample and si eval shared across ranks (docs/theory.md §13.4): every rank draws the whole chunk's randomness, works on
 /// its share of the rows, and the gathered results equal one process's for the same seed. The ranks here are threads
 /// (<see cref="ThreadProcessGroup"/>), each with its own copy of the checkpoint as an MPI process has; the last test runs
 /// a real two-process job under mpiexec.
