@@ -127,14 +127,15 @@ public static class TrainingRun
             table.Record.Encoding.LogAbsDeterminant, new ValidationSettings(Seed: config.TrainingOrDefault.Seed), device);
     }
 
+    // Rank 0 (or the one process) trains, logs, snapshots and writes the checkpoint; another rank of a job trains the same
+    // and writes nothing.
     private static TrainingRunResult Run(TrainingRunConfig config, RunPieces pieces, string outputFolder, TrainingState? resume,
         IProgress<TrainingProgress>? progress, CancellationToken cancellation, IProcessGroup processes)
     {
         var device = ComputeDevice.Resolve(config.Device);
         var options = config.TrainingOrDefault;
         var writes = processes.Rank == 0;
-        if (!writes) return RunReadOnly(config, pieces, resume, cancellation, processes, device);
-        Directory.CreateDirectory(outputFolder);
+        if (writes) Directory.CreateDirectory(outputFolder);
         var networks = pieces.CreateNetworks(config);
         try
         {
@@ -143,57 +144,30 @@ public static class TrainingRun
             using var validator = CreateValidator(config, pieces, learned, device);
             var selection = validator is null ? null : new ModelSelection(validator, config.ValidateEvery ?? options.LogEvery, config.Patience);
             var trainer = new Trainer(pieces.Coupling, learned, options, device) { Selection = selection, Processes = processes };
-            var checkpointing = new TrainingCheckpointing(new TrainingStateFolder(outputFolder, config.ToJson()), config.CheckpointEvery);
             var fieldNames = pieces.Objectives.Select(o => RunOutput.FieldName(o.Kind)).ToList();
             TrainingResult result;
             IReadOnlyList<ExponentialMovingAverage?> emas;
-            using (var log = new LossLogWriter(Path.Combine(outputFolder, LossLogFileName), fieldNames, resume?.Loop.Log))
-            {
-                var sink = new SyncProgress<TrainingProgress>(p =>
+            if (!writes) result = trainer.RunAll(out emas, null, cancellation, resume);
+            else
+                using (var log = new LossLogWriter(Path.Combine(outputFolder, LossLogFileName), fieldNames, resume?.Loop.Log))
                 {
-                    if (p.LogEntry is { } e) log.Write(e);
-                    progress?.Report(p);
-                });
-                result = trainer.RunAll(out emas, sink, cancellation, resume, checkpointing);
-                log.Complete();
-            }
+                    var sink = new SyncProgress<TrainingProgress>(p =>
+                    {
+                        if (p.LogEntry is { } e) log.Write(e);
+                        progress?.Report(p);
+                    });
+                    var checkpointing = new TrainingCheckpointing(new TrainingStateFolder(outputFolder, config.ToJson()), config.CheckpointEvery);
+                    result = trainer.RunAll(out emas, sink, cancellation, resume, checkpointing);
+                    log.Complete();
+                }
             try
             {
                 var table = pieces.Table?.Record is { } record ? record with { ValidationNll = validator?.NllDescription } : null;
+                if (!writes) return new TrainingRunResult(outputFolder, result, RunOutput.Manifest(config, pieces, networks, emas, result, table, pieces.Images?.Record), []);
                 var manifest = RunOutput.Write(outputFolder, config, pieces, networks, emas, result, table, pieces.Images?.Record);
                 // The snapshot is kept after Ctrl-C (for --resume) and dropped once the final checkpoint is safely written.
                 if (result.Completed) TrainingStateFolder.Delete(outputFolder);
                 return new TrainingRunResult(outputFolder, result, manifest, Warnings(pieces, networks));
-            }
-            finally
-            {
-                foreach (var e in emas) e?.Dispose();
-            }
-        }
-        finally
-        {
-            foreach (var n in networks) n.Module.Dispose();
-        }
-    }
-
-    // A rank other than 0 of a data-parallel job: the same training, nothing written and no progress reported.
-    private static TrainingRunResult RunReadOnly(TrainingRunConfig config, RunPieces pieces, TrainingState? resume, CancellationToken cancellation,
-        IProcessGroup processes, Device device)
-    {
-        var options = config.TrainingOrDefault;
-        var networks = pieces.CreateNetworks(config);
-        try
-        {
-            if (device.type != DeviceType.CPU) foreach (var n in networks) n.Module.to(device);
-            var learned = pieces.Objectives.Select((o, i) => new LearnedNetwork(o, networks[i])).ToList();
-            using var validator = CreateValidator(config, pieces, learned, device);
-            var selection = validator is null ? null : new ModelSelection(validator, config.ValidateEvery ?? options.LogEvery, config.Patience);
-            var trainer = new Trainer(pieces.Coupling, learned, options, device) { Selection = selection, Processes = processes };
-            var result = trainer.RunAll(out var emas, null, cancellation, resume);
-            try
-            {
-                var table = pieces.Table?.Record is { } record ? record with { ValidationNll = validator?.NllDescription } : null;
-                return new TrainingRunResult("", result, RunOutput.Manifest(config, pieces, networks, emas, result, table, pieces.Images?.Record), []);
             }
             finally
             {
