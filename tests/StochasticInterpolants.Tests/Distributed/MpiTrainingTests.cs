@@ -184,6 +184,37 @@ public sealed class MpiTrainingTests : IDisposable
     }
 
     [Fact]
+    public void Ctrl_c_stops_every_rank_at_the_same_step_and_another_number_of_processes_resumes_with_a_note()
+    {
+        var run = Path.Combine(_dir, "interrupted");
+        using (var job = Process.Start(MpiRunner.Start(MpiRunner.Mpiexec, ["-n", "2", "dotnet", MpiRunner.SiDll, .. SmallRun, "--steps", "4000", "--out", run]))!)
+        {
+            var errors = new System.Text.StringBuilder();
+            job.ErrorDataReceived += (_, e) => { lock (errors) errors.AppendLine(e.Data); };
+            job.OutputDataReceived += (_, _) => { };
+            job.BeginErrorReadLine(); job.BeginOutputReadLine();
+            var watch = Stopwatch.StartNew();
+            var snapshot = Path.Combine(run, TrainingStateFolder.FolderName, "state.json"); // the first, at step 50 of ~6 s of steps
+            while (watch.Elapsed < TimeSpan.FromSeconds(60) && !job.HasExited && !File.Exists(snapshot)) Thread.Sleep(5);
+            Assert.False(job.HasExited, $"the job ended early: {errors}");
+            using (var interrupt = Process.Start("kill", ["-INT", $"{job.Id}"])) interrupt.WaitForExit(); // mpiexec forwards Ctrl+C to every rank
+            Assert.True(job.WaitForExit(30_000), $"the ranks did not stop together within 30 s of Ctrl+C: {errors}");
+            job.WaitForExit();
+            Assert.Equal(130, job.ExitCode);
+            Assert.Matches(@"interrupted at step \d+", errors.ToString());
+        }
+        var loop = TrainingStateFolder.ReadLoop(run);
+        Assert.Equal(2, loop.Processes);
+        Assert.True(loop.Step >= 50 && loop.Step < 4000, $"stopped at step {loop.Step}");
+
+        // One process takes it up: the same batches, gradient sums grouped otherwise, and it says so.
+        var (code, output, error) = SiRunner.Run("train", "--resume", run, "--threads", "1", "--progress", "none");
+        Assert.True(code == 0, error);
+        Assert.Contains("trained 4000 steps", output);
+        Assert.Contains("the snapshot was written by 2 processes, this job has 1 process", error);
+    }
+
+    [Fact]
     public void Commands_that_do_not_share_work_refuse_to_run_in_a_job_and_bad_timeouts_are_refused()
     {
         var (code, output, error) = MpiRunner.Si(2, "report", "--checkpoint", _dir, "--out", Path.Combine(_dir, "report"));
