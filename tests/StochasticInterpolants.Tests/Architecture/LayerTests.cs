@@ -23,8 +23,13 @@ public class LayerTests
     {
         string[] Names(Assembly a) => a.GetReferencedAssemblies().Select(r => r.Name!).ToArray();
         var core = Names(Core);
-        foreach (var banned in new[] { "ScottPlot", "SkiaSharp", "StochasticInterpolants.Visualization", "StochasticInterpolants.Runs", "si", "System.CommandLine", "Spectre.Console", "TorchSharp.PyBridge" })
+        foreach (var banned in new[] { "ScottPlot", "SkiaSharp", "StochasticInterpolants.Visualization", "StochasticInterpolants.Runs", "si", "System.CommandLine", "Spectre.Console", "TorchSharp.PyBridge", "MPI", "StochasticInterpolants.Mpi" })
             Assert.DoesNotContain(banned, core);
+        // The MPI engine sits beside the runs, under the CLI: the library sees only IProcessGroup.
+        var mpi = Names(typeof(global::StochasticInterpolants.Mpi.MpiProcessGroup).Assembly);
+        Assert.Contains("MPI", mpi);
+        foreach (var banned in new[] { "StochasticInterpolants.Runs", "StochasticInterpolants.Visualization", "si", "System.CommandLine", "Spectre.Console" }) Assert.DoesNotContain(banned, mpi);
+        foreach (var banned in new[] { "MPI", "StochasticInterpolants.Mpi" }) Assert.DoesNotContain(banned, Names(RunsAssembly));
         Assert.DoesNotContain("StochasticInterpolants.Runs", Names(Figures));
         Assert.DoesNotContain("si", Names(Figures));
         foreach (var banned in new[] { "si", "System.CommandLine", "Spectre.Console" }) Assert.DoesNotContain(banned, Names(RunsAssembly));
