@@ -143,7 +143,7 @@ internal static class TrainCommand
                 var given = run.All.Concat([config, preset, outDir, force]).FirstOrDefault(o => r.GetResult(o) is { Implicit: false });
                 if (given is not null) throw new UsageException($"--resume continues the stored configuration; {given.Name} cannot be combined with it");
                 folder = resumeFolder;
-                var cfg = TrainingRun.ResumableConfig(folder); // reads and checks the snapshot before the native runtime starts
+                var cfg = TrainingRun.ResumableConfig(folder, processes); // reads and checks the snapshot before the native runtime starts
                 if (TrainingRun.ResumeNote(folder, processes.Size) is { } note) error.WriteLine($"si: note: {note}");
                 display.Note = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
                 result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Resume(folder, p, cts.Token, processes));

@@ -64,11 +64,13 @@ public static class TrainingRun
 
     /// <summary>
     /// Reads the configuration a resumable run in <paramref name="outputFolder"/> would continue with (only its
-    /// <c>state.json</c>: the weights are read and checked by <see cref="Resume"/>).
+    /// <c>state.json</c>: the weights are read and checked by <see cref="Resume"/>). In a data-parallel job, only rank 0 checks
+    /// that no other process trains in the folder.
     /// </summary>
-    public static TrainingRunConfig ResumableConfig(string outputFolder)
+    public static TrainingRunConfig ResumableConfig(string outputFolder, IProcessGroup? processes = null)
     {
-        if (Directory.Exists(outputFolder)) using (OutputFolder.LockForTraining(outputFolder)) { } // busy folders first
+        // Busy folders first; in a data-parallel job only rank 0 probes the lock (the others must not touch it: rank 0 may hold it).
+        if ((processes?.Rank ?? 0) == 0 && Directory.Exists(outputFolder)) using (OutputFolder.LockForTraining(outputFolder)) { }
         RefuseFinishedRun(outputFolder);
         return StoredConfig(outputFolder, TrainingStateFolder.ReadConfig(outputFolder));
     }
