@@ -59,7 +59,8 @@ public sealed class DataParallelTests : IDisposable
     private sealed class DivergingPartner(int divergeAtCheck) : IProcessGroup
     {
         private int _checks;
-        public int Rank => 0;
+        public int RankOverride { get; init; }
+        public int Rank => RankOverride;
         public int Size => 2;
         public void SumInPlace(Tensor buffer, string operation) => buffer.mul_(2);
         public long[] AllGather(long value, string operation) => [value, ++_checks > divergeAtCheck ? value ^ 1 : value];
@@ -117,5 +118,12 @@ public sealed class DataParallelTests : IDisposable
         Assert.Contains("written by 1 process, this job has 3 processes", note);
         Assert.Contains("to rounding, not bit for bit", note);
         Assert.Equal(1, TrainingStateFolder.ReadLoop(folder).Processes);
+
+        // While rank 0 holds the folder's training lock, another rank reads the resumable configuration without touching the lock.
+        using (OutputFolder.LockForTraining(folder))
+        {
+            Assert.Equal(40, TrainingRun.ResumableConfig(folder, new DivergingPartner(int.MaxValue) { RankOverride = 1 }).TrainingOrDefault.Steps);
+            Assert.Contains("in use by another training process", Assert.Throws<IOException>(() => TrainingRun.ResumableConfig(folder)).Message);
+        }
     }
 }
