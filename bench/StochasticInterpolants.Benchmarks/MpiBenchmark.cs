@@ -195,22 +195,24 @@ public static class MpiBenchmark
                 train.Add((batch, layout, steps, parsed?.StepsPerSecond, run.WallSeconds));
             }
 
-        var sample = new List<(Layout Layout, long? Count, double? Seconds, double Wall, string Line)>();
+        var sample = new List<(int Requested, Layout Layout, long? Count, double? Seconds, double Wall, string Line)>();
         if (checkpoint is null) Console.WriteLine("  no checkpoint was trained: sampling skipped");
         else
-            foreach (var layout in layouts)
-            {
-                var run = Child(Launch(si, mpiexec, layout,
-                [
-                    "sample", "--checkpoint", checkpoint, "--count", Text(budget.SampleCount), "--solver", "rk4", "--steps", "50", "--seed", "0",
-                    "--threads", Text(layout.Threads), "--progress", "none", "--force", "--out", Path.Combine(work, $"samples-{layout.Ranks}x{layout.Threads}.csv"),
-                ]), TimeSpan.FromMinutes(20));
-                var parsed = run.ExitCode == 0 ? SiOutput.Wrote(run.Output) : null;
-                if (parsed is null) { failures++; Failed($"si sample, {layout}", run); }
-                var line = run.Output.Split('\n').FirstOrDefault(l => l.StartsWith("wrote ", StringComparison.Ordinal))?.Trim() ?? "";
-                if (parsed is not null) Console.WriteLine($"  sample, {layout}: rank 0 printed: {line}");
-                sample.Add((layout, parsed?.Count, parsed?.Seconds, run.WallSeconds, line));
-            }
+            // The training batch sizes as sample counts, then a larger count (one chunk each: the sampler's chunk is 65,536).
+            foreach (var count in new[] { Math.Min(1024, budget.SampleCount), Math.Min(4096, budget.SampleCount), budget.SampleCount }.Distinct())
+                foreach (var layout in layouts)
+                {
+                    var run = Child(Launch(si, mpiexec, layout,
+                    [
+                        "sample", "--checkpoint", checkpoint, "--count", Text(count), "--solver", "rk4", "--steps", "50", "--seed", "0",
+                        "--threads", Text(layout.Threads), "--progress", "none", "--force", "--out", Path.Combine(work, $"samples-{count}-{layout.Ranks}x{layout.Threads}.csv"),
+                    ]), TimeSpan.FromMinutes(20));
+                    var parsed = run.ExitCode == 0 ? SiOutput.Wrote(run.Output) : null;
+                    if (parsed is null) { failures++; Failed($"si sample, {count} samples, {layout}", run); }
+                    var line = run.Output.Split('\n').FirstOrDefault(l => l.StartsWith("wrote ", StringComparison.Ordinal))?.Trim() ?? "";
+                    if (parsed is not null) Console.WriteLine($"  sample, {layout}: rank 0 printed: {line}");
+                    sample.Add((count, layout, parsed?.Count, parsed?.Seconds, run.WallSeconds, line));
+                }
 
         Console.WriteLine();
         Console.WriteLine("table 1: ranks x threads on this machine (si's own figures; wall = child process start to exit, start-up included)");
@@ -224,7 +226,8 @@ public static class MpiBenchmark
         foreach (var r in sample)
         {
             var rate = r.Count / r.Seconds;
-            var first = sample[0].Count / sample[0].Seconds;
+            var firstRun = sample.First(x => x.Requested == r.Requested);
+            var first = firstRun.Count / firstRun.Seconds;
             Console.WriteLine(Invariant($"{"",-10} {Cell(r.Count, "F0"),6} {r.Layout,-22} {"",6} {Cell(rate, "F0"),9} {Cell(rate / first, "F3"),8} {r.Wall,7:F1}"));
         }
         Console.WriteLine("steps/s: si train's (over its whole loop); samples/s: the count rank 0 reports over its time from checkpoint loaded to file written;");
