@@ -133,9 +133,7 @@ public sealed class TrainingStep : IDisposable
             Optimizers[i].ZeroGrad();
             var loss = Networks[i].Objective.Loss(Networks[i].Network, batch);
             loss.backward();
-            _hooks.AfterBackward?.Invoke(i, Optimizers[i].FlatGradients);
-            if (Options.GradientClip > 0) Optimizers[i].ClipGradientNorm(Options.GradientClip);
-            Optimizers[i].Step(lr);
+            Update(i, lr);
             _losses[i] = loss.item<float>();
         }
     }
@@ -163,12 +161,18 @@ public sealed class TrainingStep : IDisposable
         for (var i = 0; i < k; i++)
         {
             Optimizers[i].FlatGradients.copy_(_exchange.narrow(0, offsets[i], offsets[i + 1] - offsets[i]));
-            _hooks.AfterBackward?.Invoke(i, Optimizers[i].FlatGradients);
-            if (Options.GradientClip > 0) Optimizers[i].ClipGradientNorm(Options.GradientClip);
-            Optimizers[i].Step(lr);
+            Update(i, lr);
             _losses[i] = totals[i];
         }
         StopAgreed = totals[k] > 0;
+    }
+
+    // Network i's update from its (batch) gradient: the after-backward hook, clipping, then the Adam step.
+    private void Update(int i, double lr)
+    {
+        _hooks.AfterBackward?.Invoke(i, Optimizers[i].FlatGradients);
+        if (Options.GradientClip > 0) Optimizers[i].ClipGradientNorm(Options.GradientClip);
+        Optimizers[i].Step(lr);
     }
 
     /// <summary>Disposes the optimisers and the exchange buffer (the moving averages are handed to the caller by <see cref="Trainer"/>).</summary>
