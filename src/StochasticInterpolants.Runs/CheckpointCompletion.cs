@@ -101,7 +101,7 @@ public static class CheckpointCompletion
                 var offset = (double)done / total; var fraction = (double)n / total;
                 var chunkProgress = progress is null ? null : new SyncProgress<double>(f => progress.Report(offset + fraction * f));
                 // A rank without rows has nothing to integrate (an adaptive solver cannot measure an error over no rows).
-                using var solution = rows.Count == 0 ? new OdeSolution(x0.clone(), [], [], 0, 0, 0)
+                using var solution = rows.Count == 0 ? OdeSolution.Unmoved(x0)
                     : solver.Integrate(fields.WithCondition(condition).Velocity(), x0, start, end, new OdeOptions(Progress: chunkProgress));
                 nfe += processes.MeanPerRow(rows, solution.FunctionEvaluations, "the completions' evaluation counts"); chunks++;
                 var final = processes.GatherShares(rows, solution.Final.detach(), "the gathering of completions");

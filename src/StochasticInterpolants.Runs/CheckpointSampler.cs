@@ -82,7 +82,7 @@ public static class CheckpointSampler
         var (start, end) = fields.VelocityInterval(checkpoint.Manifest.TimeClip);
         // The ODE draws nothing: a rank without rows has nothing to do (and an adaptive solver cannot measure an error over no rows).
         return Run(checkpoint, count, seed, device, chunkSize, progress, classes, processes,
-            (x0, _, _, p, c) => x0.shape[0] == 0 ? Unmoved(x0)
+            (x0, _, _, p, c) => x0.shape[0] == 0 ? OdeSolution.Unmoved(x0)
                 : solver.Integrate(fields.WithGuidance(c, classes?.Guidance ?? 1).Velocity(), x0, start, end, new OdeOptions(Progress: p)));
     }
 
@@ -103,9 +103,6 @@ public static class CheckpointSampler
             (x0, share, g, p, c) => solver.Integrate(fields.WithGuidance(c, classes?.Guidance ?? 1), eps, x0, start, end, g,
                 new SdeOptions(Progress: p, DenoiseLastStep: denoiseLastStep, Share: share)));
     }
-
-    // The solution of an integration over no rows: the (empty) start itself, no evaluation.
-    private static OdeSolution Unmoved(Tensor x0) => new(x0.clone(), [], [], 0, 0, 0);
 
     /// <summary>
     /// The class of every sample of a class-conditional checkpoint (int64 [count]): all <paramref name="classes"/>.Class

@@ -21,6 +21,12 @@ public sealed record OdeOptions(IReadOnlyList<double>? SaveTimes = null, IProgre
 public sealed record OdeSolution(Tensor Final, IReadOnlyList<double> Times, IReadOnlyList<Tensor> Trajectory,
     int FunctionEvaluations, int Steps, int RejectedSteps) : IDisposable
 {
+    /// <summary>
+    /// The solution when nothing is integrated: the start itself (a copy), no step and no evaluation — e.g. for a rank of a
+    /// data-parallel job whose share of a batch has no rows (an adaptive solver cannot measure an error over no rows).
+    /// </summary>
+    public static OdeSolution Unmoved(Tensor start) => new(start.clone(), [], [], 0, 0, 0);
+
     /// <summary>Disposes the final state and the trajectory.</summary>
     public void Dispose()
     {
