@@ -14,6 +14,10 @@ internal static class CommonOptions
 
     public static Option<ProgressMode> Progress() => new("--progress") { Description = "auto (a bar on a terminal, plain lines otherwise), plain, or none", DefaultValueFactory = _ => ProgressMode.Auto };
 
+    /// <summary>The progress this process shows: what --progress asks on rank 0 (or one process), none on the other ranks of a job.</summary>
+    public static ProgressMode ProgressOf(ParseResult r, Option<ProgressMode> progress, IProcessGroup processes) =>
+        processes.Rank == 0 ? r.GetValue(progress) : ProgressMode.None;
+
     public static Option<double?> MpiTimeout() => new("--mpi-timeout") { Description = $"under mpiexec: seconds a process waits in one exchange for the others before the job is stopped as hung (default {MpiJob.DefaultTimeout.TotalSeconds:0})" };
 
     /// <summary>Applies --mpi-timeout to an MPI job (refused without one, and when not positive).</summary>

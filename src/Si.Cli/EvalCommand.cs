@@ -40,7 +40,7 @@ internal static class EvalCommand
         command.SetAction(r =>
         {
             CommonOptions.ApplyMpiTimeout(r.GetValue(mpiTimeout), processes);
-            var mode = processes.Rank == 0 ? r.GetValue(progress) : ProgressMode.None;
+            var mode = CommonOptions.ProgressOf(r, progress, processes);
             var ode = solver.Build(r);
             var est = r.GetValue(estimator)!.Trim().ToLowerInvariant() switch
             {

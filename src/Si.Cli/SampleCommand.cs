@@ -75,7 +75,7 @@ internal static class SampleCommand
         command.SetAction(r =>
         {
             CommonOptions.ApplyMpiTimeout(r.GetValue(mpiTimeout), processes);
-            var mode = processes.Rank == 0 ? r.GetValue(progress) : ProgressMode.None;
+            var mode = CommonOptions.ProgressOf(r, progress, processes);
             if (r.GetValue(observed) is { } observedFile)
                 return Complete(r, observedFile, r.GetValue(perObservation), checkpoint, outFile, noEma, force, solver, seed, device, threads, mode, output, error, processes);
             if (r.GetResult(perObservation) is { Implicit: false }) throw new UsageException("--per-observation goes with --observed");

@@ -134,7 +134,7 @@ internal static class TrainCommand
         {
             using var cts = CommonOptions.CancelOnCtrlC();
             CommonOptions.ApplyMpiTimeout(r.GetValue(mpiTimeout), processes);
-            var display = new ProgressDisplay(processes.Rank == 0 ? r.GetValue(progress) : ProgressMode.None, error);
+            var display = new ProgressDisplay(CommonOptions.ProgressOf(r, progress, processes), error);
             TrainingRunResult result;
             string folder;
             if (r.GetValue(resume) is { } resumeFolder)
