@@ -194,7 +194,9 @@ public sealed class MpiProcessGroup : IProcessGroup, IDisposable
         {
             var entered = Volatile.Read(ref _enteredAt);
             if (entered == 0 || Stopwatch.GetElapsedTime(entered) < CollectiveTimeout) continue;
-            var peers = Processes.Where(p => p.Rank != Rank && p.Host == Processes[Rank].Host)
+            // The start-up exchanges themselves are watched, before the table of processes exists.
+            var known = Processes ?? [];
+            var peers = known.Where(p => p.Rank != Rank && p.Host == known[Rank].Host)
                 .Select(p => (p, State: ProcessState(p.ProcessId))).Where(x => x.State is not null)
                 .Select(x => $"rank {x.p.Rank} (pid {x.p.ProcessId}) is {x.State}").ToList();
             var where = peers.Count > 0 ? $": {string.Join(", ", peers)}" : ": a rank hung or its host stopped answering";
