@@ -50,6 +50,58 @@ internal static class MpiRunner
         Regex.Matches(error, @"rank (\d+) = pid (\d+) on").ToDictionary(m => int.Parse(m.Groups[1].Value), m => int.Parse(m.Groups[2].Value));
 }
 
+/// <summary>An mpiexec job running in the background, its error stream collected as it comes.</summary>
+internal sealed class RunningJob : IDisposable
+{
+    private readonly System.Text.StringBuilder _errors = new();
+
+    public RunningJob(params string[] mpiexecArgs)
+    {
+        Process = Process.Start(MpiRunner.Start(MpiRunner.Mpiexec, mpiexecArgs))!;
+        Process.ErrorDataReceived += (_, e) => { lock (_errors) _errors.AppendLine(e.Data); };
+        Process.OutputDataReceived += (_, _) => { };
+        Process.BeginErrorReadLine(); Process.BeginOutputReadLine();
+    }
+
+    public Process Process { get; }
+
+    /// <summary>What the job printed on its error stream so far.</summary>
+    public string Errors { get { lock (_errors) return _errors.ToString(); } }
+
+    /// <summary>
+    /// Waits (at most 60 s) until training in <paramref name="folder"/> has written its first snapshot and rank 0 has printed
+    /// every rank's pid; returns the pids by rank. Fails when the job ends first.
+    /// </summary>
+    public Dictionary<int, int> WaitForFirstSnapshot(string folder, int ranks)
+    {
+        var watch = Stopwatch.StartNew();
+        var snapshot = Path.Combine(folder, TrainingStateFolder.FolderName, "state.json");
+        Dictionary<int, int> pids = [];
+        while (watch.Elapsed < TimeSpan.FromSeconds(60) && !Process.HasExited && (pids.Count < ranks || !File.Exists(snapshot)))
+        {
+            pids = MpiRunner.RankPids(Errors);
+            Thread.Sleep(5);
+        }
+        Assert.False(Process.HasExited, $"the job ended before its first snapshot: {Errors}");
+        Assert.True(pids.Count == ranks, $"rank 0 did not print the ranks' pids: {Errors}");
+        return pids;
+    }
+
+    /// <summary>Waits for the job to end, at most <paramref name="seconds"/>; returns its exit code.</summary>
+    public int WaitForExit(int seconds, string what)
+    {
+        Assert.True(Process.WaitForExit(seconds * 1000), $"{what}: {Errors}");
+        Process.WaitForExit();
+        return Process.ExitCode;
+    }
+
+    public void Dispose()
+    {
+        if (!Process.HasExited) Process.Kill(entireProcessTree: true);
+        Process.Dispose();
+    }
+}
+
 /// <summary>
 /// Data-parallel training under mpiexec (docs/theory.md §13): a 2-process run equals the 1-process run to rounding; only
 /// rank 0 writes; a killed rank ends the job naming it and the last snapshot resumes bit for bit; a hung rank is caught by
@@ -119,28 +171,13 @@ public sealed class MpiTrainingTests : IDisposable
         // Through the launcher script, which stays the rank's parent and names a rank killed by a signal.
         var killed = Path.Combine(_dir, "killed");
         var launcher = Path.Combine(Repo.Root, "si");
-        using (var job = Process.Start(MpiRunner.Start(MpiRunner.Mpiexec, ["-n", "2", launcher, .. run, "--out", killed]))!)
+        using (var job = new RunningJob(["-n", "2", launcher, .. run, "--out", killed]))
         {
-            var errors = new System.Text.StringBuilder();
-            job.ErrorDataReceived += (_, e) => { lock (errors) errors.AppendLine(e.Data); };
-            job.OutputDataReceived += (_, _) => { };
-            job.BeginErrorReadLine(); job.BeginOutputReadLine();
-            var watch = Stopwatch.StartNew();
-            var snapshot = Path.Combine(killed, TrainingStateFolder.FolderName, "state.json");
-            Dictionary<int, int> pids = [];
-            while (watch.Elapsed < TimeSpan.FromSeconds(60) && !job.HasExited && (pids.Count < 2 || !File.Exists(snapshot)))
-            {
-                lock (errors) pids = MpiRunner.RankPids(errors.ToString());
-                Thread.Sleep(5);
-            }
-            Assert.False(job.HasExited, $"the job ended before its first snapshot: {errors}");
-            Assert.True(pids.ContainsKey(1), $"rank 0 did not print the ranks' pids: {errors}");
+            var pids = job.WaitForFirstSnapshot(killed, 2);
             Thread.Sleep(Random.Shared.Next(0, 300));
             Process.GetProcessById(pids[1]).Kill(); // SIGKILL on Linux: no handler runs in the killed rank
-            Assert.True(job.WaitForExit(30_000), "the job did not end within 30 s of a rank's death");
-            job.WaitForExit();
-            Assert.NotEqual(0, job.ExitCode);
-            var text = errors.ToString();
+            Assert.NotEqual(0, job.WaitForExit(30, "the job did not end within 30 s of a rank's death"));
+            var text = job.Errors;
             Assert.Contains("rank 1 of 2", text);
             Assert.Contains("killed by signal 9", text);
         }
@@ -159,26 +196,11 @@ public sealed class MpiTrainingTests : IDisposable
     public void A_hung_rank_is_caught_by_the_timeout_and_named()
     {
         var run = Path.Combine(_dir, "hung");
-        using var job = Process.Start(MpiRunner.Start(MpiRunner.Mpiexec, ["-n", "2", "dotnet", MpiRunner.SiDll, .. SmallRun, "--steps", "200000", "--mpi-timeout", "3", "--out", run]))!;
-        var errors = new System.Text.StringBuilder();
-        job.ErrorDataReceived += (_, e) => { lock (errors) errors.AppendLine(e.Data); };
-        job.OutputDataReceived += (_, _) => { };
-        job.BeginErrorReadLine(); job.BeginOutputReadLine();
-        var watch = Stopwatch.StartNew();
-        Dictionary<int, int> pids = [];
-        var snapshot = Path.Combine(run, TrainingStateFolder.FolderName, "state.json");
-        while (watch.Elapsed < TimeSpan.FromSeconds(60) && !job.HasExited && (pids.Count < 2 || !File.Exists(snapshot)))
-        {
-            lock (errors) pids = MpiRunner.RankPids(errors.ToString());
-            Thread.Sleep(5);
-        }
-        Assert.False(job.HasExited, $"the job ended early: {errors}");
+        using var job = new RunningJob(["-n", "2", "dotnet", MpiRunner.SiDll, .. SmallRun, "--steps", "200000", "--mpi-timeout", "3", "--out", run]);
+        var pids = job.WaitForFirstSnapshot(run, 2);
         using (var stop = Process.Start("kill", ["-STOP", $"{pids[1]}"])) stop.WaitForExit();
-        watch.Restart();
-        Assert.True(job.WaitForExit(40_000), "a stopped rank was waited on for 40 s (the timeout is 3 s)");
-        job.WaitForExit();
-        Assert.NotEqual(0, job.ExitCode);
-        var text = errors.ToString();
+        Assert.NotEqual(0, job.WaitForExit(40, "a stopped rank was waited on for 40 s (the timeout is 3 s)"));
+        var text = job.Errors;
         Assert.Contains($"rank 1 (pid {pids[1]}) is stopped", text);
         Assert.Contains("waited 3 s in the gradient all-reduce", text);
     }
@@ -187,21 +209,12 @@ public sealed class MpiTrainingTests : IDisposable
     public void Ctrl_c_stops_every_rank_at_the_same_step_and_another_number_of_processes_resumes_with_a_note()
     {
         var run = Path.Combine(_dir, "interrupted");
-        using (var job = Process.Start(MpiRunner.Start(MpiRunner.Mpiexec, ["-n", "2", "dotnet", MpiRunner.SiDll, .. SmallRun, "--steps", "4000", "--out", run]))!)
+        using (var job = new RunningJob(["-n", "2", "dotnet", MpiRunner.SiDll, .. SmallRun, "--steps", "4000", "--out", run]))
         {
-            var errors = new System.Text.StringBuilder();
-            job.ErrorDataReceived += (_, e) => { lock (errors) errors.AppendLine(e.Data); };
-            job.OutputDataReceived += (_, _) => { };
-            job.BeginErrorReadLine(); job.BeginOutputReadLine();
-            var watch = Stopwatch.StartNew();
-            var snapshot = Path.Combine(run, TrainingStateFolder.FolderName, "state.json"); // the first, at step 50 of ~6 s of steps
-            while (watch.Elapsed < TimeSpan.FromSeconds(60) && !job.HasExited && !File.Exists(snapshot)) Thread.Sleep(5);
-            Assert.False(job.HasExited, $"the job ended early: {errors}");
-            using (var interrupt = Process.Start("kill", ["-INT", $"{job.Id}"])) interrupt.WaitForExit(); // mpiexec forwards Ctrl+C to every rank
-            Assert.True(job.WaitForExit(30_000), $"the ranks did not stop together within 30 s of Ctrl+C: {errors}");
-            job.WaitForExit();
-            Assert.Equal(130, job.ExitCode);
-            Assert.Matches(@"interrupted at step \d+", errors.ToString());
+            job.WaitForFirstSnapshot(run, 2); // the first, at step 50 of ~6 s of steps
+            using (var interrupt = Process.Start("kill", ["-INT", $"{job.Process.Id}"])) interrupt.WaitForExit(); // mpiexec forwards Ctrl+C to every rank
+            Assert.Equal(130, job.WaitForExit(30, "the ranks did not stop together within 30 s of Ctrl+C"));
+            Assert.Matches(@"interrupted at step \d+", job.Errors);
         }
         var loop = TrainingStateFolder.ReadLoop(run);
         Assert.Equal(2, loop.Processes);
