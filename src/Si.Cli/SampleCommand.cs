@@ -112,7 +112,7 @@ internal static class SampleCommand
                     return ExitCodes.Ok;
                 }
                 // A conditional checkpoint's rows carry their class as the last column, as the label column came in.
-                using var rows = labels is null ? samples.alias() : TorchSharp.torch.cat([samples, labels.to(TorchSharp.torch.float32).unsqueeze(1)], 1);
+                using var rows = labels is null ? samples.alias() : TorchSharp.torch.cat([samples, labels.to(samples.dtype).unsqueeze(1)], 1);
                 CsvMatrix.Write(outPath, rows);
                 output.WriteLine($"wrote {n} samples to {outPath} ({how}, {nfe:0.#} network evaluations per sample, {watch.Elapsed.TotalSeconds:F2} s{Processes(processes)})");
                 if (labels is not null && ckpt.Manifest.ConditionClasses() is { } names)

@@ -69,7 +69,7 @@ public static class CheckpointSampler
     /// <summary>
     /// Draws <paramref name="count"/> samples: X_0 from the checkpoint's base (seeded by <paramref name="seed"/>), pushed
     /// through the learned flow to t = 1 by <paramref name="solver"/>. Returns the samples on the CPU in the data's units —
-    /// [count, d] float32 with a table's encoding undone, or uint8 pixels [count, c, h, w] for images — and the number of
+    /// [count, d] float32, float64 with a table's encoding undone (the data's values exactly), or uint8 pixels [count, c, h, w] for images — and the number of
     /// evaluations of b along each trajectory (NFE; the mean over chunks for adaptive solvers). A class-conditional
     /// checkpoint samples <paramref name="classes"/> (see <see cref="SampleClasses"/>), guided with its weight. With
     /// <paramref name="processes"/>, the rows of each chunk are shared across its ranks (see the class remarks; the NFE is then

@@ -18,8 +18,9 @@ public sealed class EncodedTable : SampledDistribution, IDistribution, IDisposab
         if (rows.dim() != 2 || rows.shape[0] < 1) throw new ArgumentException($"'{name}': the table must be [n, d] with n >= 1, got [{string.Join(",", rows.shape)}]");
         if (rows.shape[1] != encoding.Dimension) throw new ArgumentException($"'{name}' has {rows.shape[1]} columns, its encoding {encoding.Dimension}");
         if (labels is not null && labels.Length != rows.shape[0]) throw new ArgumentException($"'{name}': {labels.Length} labels for {rows.shape[0]} rows");
-        // Owned by this object, whatever dispose scope it is built in.
-        _rows = rows.detach().to(float32).cpu().clone().DetachFromDisposeScope();
+        // Owned by this object, whatever dispose scope it is built in. Kept in float64, as read: float32 cannot hold the odd
+        // integers above 2^24, and above 2^22 its spacing would swallow the dequantisation noise (docs/theory.md §8).
+        _rows = rows.detach().to(float64).cpu().clone().DetachFromDisposeScope();
         _labels = labels is null ? null : tensor(labels).DetachFromDisposeScope();
         Encoding = encoding; Name = name;
     }
@@ -30,7 +31,7 @@ public sealed class EncodedTable : SampledDistribution, IDistribution, IDisposab
     public override int Dimension => Encoding.Dimension;
     /// <summary>The data-to-model map.</summary>
     public TableEncoding Encoding { get; }
-    /// <summary>The rows in data units ([n, d] float32, owned by this object).</summary>
+    /// <summary>The rows in data units ([n, d] float64, exactly as given; owned by this object).</summary>
     public Tensor Rows => _rows;
     /// <summary>Rows n.</summary>
     public long Count => _rows.shape[0];

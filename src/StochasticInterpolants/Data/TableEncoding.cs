@@ -123,7 +123,8 @@ public sealed record TableEncoding(Normalization Normalization, IReadOnlyList<do
     }
 
     /// <summary>x = W^-1 y + mu for model-space rows <paramref name="y"/> ([n, d]), with dequantised columns rounded down
-    /// (a dequantised value k + u came from the integer k). Returns float32.</summary>
+    /// (a dequantised value k + u came from the integer k). Returns float64: the data's units, where float32 cannot hold
+    /// every integer above 2^24.</summary>
     public Tensor Decode(Tensor y)
     {
         Check(y);
@@ -137,18 +138,23 @@ public sealed record TableEncoding(Normalization Normalization, IReadOnlyList<do
             var columns = tensor(DequantizedColumns.Select(c => (long)c).ToArray(), device: y.device);
             x.index_copy_(1, columns, x.index_select(1, columns).floor());
         }
-        return x.to(float32).MoveToOuterDisposeScope();
+        return x.MoveToOuterDisposeScope();
     }
 
-    /// <summary>The rows of <paramref name="x"/> with u ~ U[0, 1) (from <paramref name="generator"/>) added to the dequantised columns.</summary>
+    /// <summary>
+    /// The rows of <paramref name="x"/> in float64 with u ~ U[0, 1) (from <paramref name="generator"/>) added to the
+    /// dequantised columns. In float64 because the data's values can be large: float32's spacing is >= 0.5 above 2^22,
+    /// where x + u would fall back onto the integers and the column would stay discrete.
+    /// </summary>
     public Tensor Dequantize(Tensor x, Generator generator)
     {
         Check(x);
-        if (DequantizedColumns.Count == 0) return x.alias();
+        if (DequantizedColumns.Count == 0) return x.to(float64);
         using var scope = NewDisposeScope();
-        var u = rand(x.shape[0], DequantizedColumns.Count, generator: generator).to(x.dtype);
+        // The draw itself stays float32 (as before), so the noise streams of a seed are unchanged.
+        var u = rand(x.shape[0], DequantizedColumns.Count, generator: generator).to(float64);
         var columns = tensor(DequantizedColumns.Select(c => (long)c).ToArray(), device: x.device);
-        var result = x.clone();
+        var result = x.to(float64).clone();
         using var one = 1.ToScalar();
         result.index_add_(1, columns, u.to(x.device), one);
         return result.MoveToOuterDisposeScope();

@@ -46,20 +46,24 @@ public static class CsvMatrix
         return tensor(flat, [rows.Count, width]);
     }
 
-    /// <summary>Writes the rows of <paramref name="samples"/> ([n, d]) comma-separated, no header, round-trippable, atomically.</summary>
+    /// <summary>Writes the rows of <paramref name="samples"/> ([n, d]) comma-separated, no header, round-trippable (float64
+    /// rows as doubles, others as float32), atomically.</summary>
     public static void Write(string path, Tensor samples)
     {
         if (samples.dim() != 2) throw new ArgumentException($"samples must be [n, d], got [{string.Join(",", samples.shape)}]");
-        using var cpu = samples.detach().to(float32).cpu().contiguous();
-        var values = cpu.data<float>().ToArray();
+        // float64 rows (a table's samples in its units, where float32 cannot hold every integer above 2^24) are written
+        // as doubles; anything else as float32, the shortest text that reads back to the same float.
+        var wide = samples.dtype == float64;
+        using var cpu = samples.detach().to(wide ? float64 : float32).cpu().contiguous();
+        var values = wide ? cpu.data<double>().ToArray() : cpu.data<float>().ToArray().Select(v => (double)v).ToArray();
         var d = (int)cpu.shape[1];
         var text = new StringBuilder(values.Length * 12);
         for (var i = 0; i < values.Length; i++)
         {
             // The last guard of "no silent wrong answer": a file of NaN rows is never written (the reader refuses them too).
-            if (!float.IsFinite(values[i]))
+            if (!double.IsFinite(values[i]))
                 throw new DataFormatException($"refusing to write '{path}': row {i / d + 1}, column {i % d + 1} is {values[i]} (the computation produced non-finite values)");
-            text.Append(values[i].ToString("R", CultureInfo.InvariantCulture));
+            text.Append(wide ? values[i].ToString("R", CultureInfo.InvariantCulture) : ((float)values[i]).ToString("R", CultureInfo.InvariantCulture));
             text.Append((i + 1) % d == 0 ? '\n' : ',');
         }
         AtomicFile.WriteText(path, text.ToString());

@@ -35,7 +35,9 @@ public sealed class TableData : IDisposable
         Count = rows.shape[0];
     }
 
-    /// <summary>The selected feature columns in output order: float32 [n, d] on the CPU.</summary>
+    /// <summary>The selected feature columns in output order: float64 [n, d] on the CPU, every value exactly as parsed (float32
+    /// would change the file as it is read: above 2^24 it cannot hold the odd integers, so counts, identifiers and prices
+    /// in cents would lose their last digit).</summary>
     public Tensor Rows { get; }
 
     /// <summary>The d feature names: the header's names, or <c>col&lt;k&gt;</c> with k the 1-based file column.</summary>
@@ -179,9 +181,9 @@ public static class CsvTable
         if (rows.Count == 0) throw new DataFormatException($"{path}: no data rows");
 
         var d = features.Length;
-        var flat = new float[rows.Count * d];
+        var flat = new double[rows.Count * d];
         for (var i = 0; i < rows.Count; i++)
-            for (var j = 0; j < d; j++) flat[i * d + j] = (float)rows[i][j];
+            for (var j = 0; j < d; j++) flat[i * d + j] = rows[i][j];
         long[]? labels = null;
         IReadOnlyList<string>? classNames = null;
         if (label is not null) (labels, classNames) = Classes(labelTexts);

@@ -14,7 +14,7 @@ public sealed class CsvTableTests : IDisposable
 
     private const string Abcde = "a,b,c,d,e\n1,2,3,4,5\n6,7,8,9,10\n";
 
-    private static float[] Values(TableData t) => t.Rows.data<float>().ToArray();
+    private static float[] Values(TableData t) => t.Rows.data<double>().ToArray().Select(v => (float)v).ToArray();
 
     [Theory]
     [InlineData("3,1", new[] { "c", "a" }, new[] { 3f, 1f, 8f, 6f })]
