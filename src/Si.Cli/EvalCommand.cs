@@ -188,6 +188,8 @@ internal static class EvalCommand
         Row(table, "MMD^2 (RBF)", F(r.Mmd, "G4"), $"bandwidths {string.Join(", ", r.MmdBandwidths)}; two true samples: {F(r.MmdFloor, "G3")}");
         Row(table, "sliced W2", F(r.SlicedW2), $"{r.SlicedW2Projections} projections" + (r.MetricUnits is { } units ? $"; {units}" : ""));
         if (r.SupportFraction is { } s) Row(table, "inside the support", F(s, "F3"), "");
+        if (r.RowsOutsideRange is { } outside && r.OutsideRange is { } columns)
+            Row(table, "outside training range", F(outside, "F3"), $"generated rows with a value outside it; {Data.TableSupport.Summary(columns, 4)}");
         if (r.Nfe > 0) Row(table, "NFE", F(r.Nfe, "F0"), $"{r.Solver}, {r.Estimator}");
         else Row(table, "solver", "", $"{r.Solver}, {r.Estimator}");
         Row(table, "seconds", F(r.Seconds, "F1"), "");

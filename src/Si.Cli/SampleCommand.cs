@@ -115,6 +115,7 @@ internal static class SampleCommand
                 using var rows = labels is null ? samples.alias() : TorchSharp.torch.cat([samples, labels.to(samples.dtype).unsqueeze(1)], 1);
                 CsvMatrix.Write(outPath, rows);
                 output.WriteLine($"wrote {n} samples to {outPath} ({how}, {nfe:0.#} network evaluations per sample, {watch.Elapsed.TotalSeconds:F2} s{Processes(processes)})");
+                if (ckpt.Manifest.Table is { } table) error.WriteLine($"si: note: {TablePieces.OutsideNote(table, samples)}");
                 if (labels is not null && ckpt.Manifest.ConditionClasses() is { } names)
                     output.WriteLine($"last column: class index ({string.Join(", ", names.Select((c, i) => $"{i} = {c}"))})");
             }

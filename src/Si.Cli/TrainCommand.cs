@@ -64,14 +64,15 @@ internal static class TrainCommand
         public readonly Option<string?> Columns = new("--columns") { Description = "columns of a CSV target to use: 1-based indices, ranges and header names, e.g. 1-4 or sepal_length,petal_width; prefix drop: to remove them, e.g. drop:last (default: all)" };
         public readonly Option<int?> SkipRows = new("--skip-rows") { Description = "leading lines of the CSV files to skip (e.g. a metadata line) (default 0)" };
         public readonly Option<string?> LabelColumn = new("--label-column") { Description = "a CSV column of class labels (index, last or name) that conditions generation; removed from the features" };
-        public readonly Option<string?> Integers = new("--integers") { Description = $"columns holding only whole numbers: dequantize (add u ~ U[0,1) on every draw) or refuse (default {D.Integers})" };
+        public readonly Option<string?> Integers = new("--integers") { Description = $"columns holding only whole numbers: dequantize (add u ~ U[0,1) on every draw), snap (dequantize, and move generated values of a column of at most {TableSupport.FewValues} whole numbers to the nearest value the training rows hold) or refuse (default {D.Integers})" };
+        public readonly Option<string?> LogColumns = new("--log-columns") { Description = "strictly positive table columns to model through y = log x (generated values stay > 0; NLLs stay in the data's units): names or 1-based positions among the features, comma-separated, or positive (every column whose values are all > 0) (default: none)" };
         public readonly Option<int?> ValidateEvery = new("--validate-every") { Description = "steps between validations (default: --log-every)" };
         public readonly Option<int?> Patience = new("--patience") { Description = $"validations without improvement before training stops; 0 never stops early (default {D.Patience})" };
 
         public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Model, UNetPreset, UNetChannels, UNetMultipliers,
             UNetAttention, Condition, CondDrop, Coupling, OtBlock, Epsilon, SinkhornIterations, SinkhornTolerance, Mask, Factor, CorruptionNoise, Width, Depth, Activation, TimeFrequencies,
             Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, CheckpointEvery,
-            Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, ValidateEvery, Patience];
+            Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, LogColumns, ValidateEvery, Patience];
 
         /// <summary>Overlays the options given on the command line onto <paramref name="c"/>.</summary>
         public TrainingRunConfig Apply(ParseResult r, TrainingRunConfig c)
@@ -111,7 +112,7 @@ internal static class TrainCommand
                 CheckpointEvery = r.GetValue(CheckpointEvery) ?? c.CheckpointEvery,
                 Normalize = r.GetValue(Normalize) ?? c.Normalize, Validation = r.GetValue(Validation) ?? c.Validation,
                 Columns = r.GetValue(Columns) ?? c.Columns, SkipRows = r.GetValue(SkipRows) ?? c.SkipRows, LabelColumn = r.GetValue(LabelColumn) ?? c.LabelColumn,
-                Integers = r.GetValue(Integers) ?? c.Integers, ValidateEvery = r.GetValue(ValidateEvery) ?? c.ValidateEvery, Patience = r.GetValue(Patience) ?? c.Patience,
+                Integers = r.GetValue(Integers) ?? c.Integers, LogColumns = r.GetValue(LogColumns) ?? c.LogColumns, ValidateEvery = r.GetValue(ValidateEvery) ?? c.ValidateEvery, Patience = r.GetValue(Patience) ?? c.Patience,
             };
         }
     }
@@ -162,8 +163,8 @@ internal static class TrainCommand
                 foreach (var w in TrainingRun.Warnings(cfg, pieces)) error.WriteLine($"si: note: {w}");
                 if (pieces.Table is { } table)
                     error.WriteLine(table.Record.ValidationRows > 0
-                        ? $"si: {table.Record.TrainingRows} training rows, {table.Record.ValidationRows} validation rows ({(table.Record.ValidationFile is null ? $"a seeded {table.Record.ValidationFraction:G3} split" : "the validation file")}); columns scaled: {table.Record.Encoding.Normalization.ToString().ToLowerInvariant()}"
-                        : $"si: {table.Record.TrainingRows} training rows, no validation rows (every step trains; the last weights are kept); columns scaled: {table.Record.Encoding.Normalization.ToString().ToLowerInvariant()}");
+                        ? $"si: {table.Record.TrainingRows} training rows, {table.Record.ValidationRows} validation rows ({(table.Record.ValidationFile is null ? $"a seeded {table.Record.ValidationFraction:G3} split" : "the validation file")}); columns scaled: {table.Record.Encoding.Normalization.ToString().ToLowerInvariant()}{TablePieces.TransformNote(table.Record)}"
+                        : $"si: {table.Record.TrainingRows} training rows, no validation rows (every step trains; the last weights are kept); columns scaled: {table.Record.Encoding.Normalization.ToString().ToLowerInvariant()}{TablePieces.TransformNote(table.Record)}");
                 result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token, overwrite: r.GetValue(force), processes: processes));
             }
             var t = result.Result;

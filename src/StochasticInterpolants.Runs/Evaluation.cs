@@ -63,6 +63,11 @@ public sealed record EvaluationReport(
     [JsonPropertyName("energy_distance")] public double EnergyDistanceAlias => EnergyDistance;
     /// <summary>The old name of <see cref="Mmd"/> (kept for readers of earlier JSON).</summary>
     [JsonPropertyName("mmd")] public double MmdAlias => Mmd;
+    /// <summary>A table: per column, the fractions of generated values outside the training rows' range (and observed set,
+    /// for a column of few whole numbers); null when the training range is unknown or the target is not a table.</summary>
+    [JsonPropertyName("outside_training_range")] public IReadOnlyList<ColumnOutside>? OutsideRange { get; init; }
+    /// <summary>A table: the fraction of generated rows with at least one value outside the training range (or set).</summary>
+    [JsonPropertyName("rows_outside_training_range")] public double? RowsOutsideRange { get; init; }
 }
 
 /// <summary>
@@ -152,12 +157,16 @@ public static class Evaluator
             "distances in standardised units (the training rows' encoding)");
         foreach (var (name, value) in new[] { ("NLL", nll), ("baseline NLL", report.BaselineNll!.Value), ("energy distance", report.EnergyDistance), ("MMD", report.Mmd), ("sliced W2", report.SlicedW2) })
             if (!double.IsFinite(value)) throw new IntegrationException($"the evaluation's {name} is {value}: the samples or likelihoods are not finite");
+        // Generated values no training row resembles (a negative concentration, a code never seen), column by column.
+        if (TablePieces.SupportOf(table) is { } support)
+            report = report with { OutsideRange = support.Outside(samples, table.Columns), RowsOutsideRange = support.RowsOutside(samples) };
         samples.Dispose();
         progress?.Report(1.0);
         return report;
     }
 
-    // NLL (nats per row, data units) of the given rows: dequantised with a fixed draw, encoded, integrated, plus log |det W|.
+    // NLL (nats per row, data units) of the given rows: dequantised with a fixed draw, encoded, integrated, plus the
+    // encoding's log-Jacobian (log |det W|, minus the log of the log columns).
     // Every rank dequantises all the rows; each integrates its share of every chunk.
     private static (double Nll, double StdErr, Tensor LogDensity, Tensor Dequantised) TableNll(Checkpoint checkpoint, TableData data, int[] rows, long[]? classes,
         IOdeSolver solver, LikelihoodOptions likelihoodOptions, long seed, Action<double>? progress, IProcessGroup processes)
@@ -167,7 +176,9 @@ public static class Evaluator
         using var picked = data.Rows.index_select(0, index);
         using var noise = new Generator((ulong)seed ^ 0x45564C31UL);
         var x = table.Encoding.Dequantize(picked, noise);
-        var y = table.Encoding.Encode(x);
+        Tensor y;
+        try { y = table.Encoding.Encode(x); }
+        catch (DataFormatException e) { throw new DataFormatException($"'{data.Path}' (columns {string.Join(", ", table.Columns)}): {e.Message}"); }
         var fields = checkpoint.Fields();
         var (baseTime, _) = fields.VelocityInterval(checkpoint.Manifest.TimeClip);
         var baseDistribution = CheckpointSampler.BaseOf(checkpoint.Manifest);
@@ -183,7 +194,8 @@ public static class Evaluator
             logs.Add(processes.GatherShares(share, mine.LogDensity, "the gathering of log-likelihoods"));
             progress?.Invoke((double)end / rows.Length);
         }
-        var logp = cat(logs, 0) + table.Encoding.LogAbsDeterminant;
+        // log p_x = log p_y + log |det W| - sum over log columns of log x_j (docs/theory.md §8).
+        var logp = cat(logs, 0) + table.Encoding.LogJacobian(x);
         if (!logp.isfinite().all().ToBoolean())
             throw new IntegrationException($"the log-likelihood of {(~logp.isfinite()).sum().ToInt64()} of {rows.Length} rows is not finite (the {fields.Velocity().Description} over [{baseTime:G3}, 1])");
         return (-logp.mean().ToDouble(), logp.std().ToDouble() / Math.Sqrt(rows.Length), logp, x);

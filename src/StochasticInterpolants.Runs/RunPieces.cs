@@ -7,6 +7,7 @@ using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
 using StochasticInterpolants.Objectives;
 using StochasticInterpolants.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Runs;
@@ -79,7 +80,7 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
     {
         if (config.Validation is { } v && v.Trim() != "0")
             throw new InvalidSettingException("validation", $"'{config.Target}' is {what}: validation rows go with a table file (give --validation 0 or a CSV --target)");
-        foreach (var (name, given) in new[] { ("columns", config.Columns), ("label-column", config.LabelColumn) })
+        foreach (var (name, given) in new[] { ("columns", config.Columns), ("label-column", config.LabelColumn), ("log-columns", config.LogColumns) })
             if (given is not null) throw new InvalidSettingException(name, $"'{config.Target}' is {what}, not a table");
         if (config.SkipRows != 0) throw new InvalidSettingException("skip-rows", $"'{config.Target}' is {what}, not a table");
     }
@@ -141,6 +142,11 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
 /// <param name="Warnings">One line each: constant columns, dequantised columns, a table small against the model.</param>
 public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor ValidationRows, Tensor? ValidationLabels, IReadOnlyList<string> Warnings)
 {
+    /// <summary>The mean over the validation rows of the encoding's log-Jacobian (<see cref="TableEncoding.LogJacobian"/>):
+    /// log |det W| minus the mean log of the log columns; added to the mean log p_y of the encoded rows it gives their mean
+    /// log-density in data units.</summary>
+    public double ValidationLogJacobian { get; init; }
+
     /// <summary>Seeds of the fixed dequantisation draws (the fit and the validation rows), offset from the run's seed.</summary>
     public const long FitNoiseSeed = 0x46495431, ValidationNoiseSeed = 0x56414C31;
 
@@ -194,18 +200,28 @@ public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor
             var identity = TableEncoding.Identity(names.Count, dequantized);
             using var fitNoise = new Generator((ulong)(seed ^ FitNoiseSeed));
             var fitted = identity.Dequantize(trainRows, fitNoise);
-            var encoding = TableEncoding.Fit(fitted, config.NormalizationFor(fileTarget: true), dequantized);
+            var support = TableSupport.Of(trainRows);
+            var logColumns = LogColumns(config, names, trainRows, valRows);
+            var snapped = config.Integers.Trim().ToLowerInvariant() == "snap"
+                ? dequantized.Where(j => support.Columns[j].Values is not null).Select(j => new SnappedColumn(j, support.Columns[j].Values!)).ToList()
+                : null;
+            var encoding = TableEncoding.Fit(fitted, config.NormalizationFor(fileTarget: true), dequantized, logColumns).WithSnapping(snapped);
             if (encoding.ConstantColumns.Count > 0)
                 warnings.Add($"columns {Names(names, encoding.ConstantColumns)} are constant in the training rows: their density is degenerate (scale taken as 1); drop them with --columns drop:...");
+            if (config.Integers.Trim().ToLowerInvariant() == "snap" && (snapped is null || snapped.Count == 0))
+                warnings.Add($"--integers snap: no column holds at most {TableSupport.FewValues} distinct whole numbers; nothing is snapped");
             var baseline = FittedGaussian.Fit(fitted, trainLabels, data.ClassNames?.Count ?? 1);
             using var valNoise = new Generator((ulong)(seed ^ ValidationNoiseSeed));
-            var encodedValidation = valRows.shape[0] == 0 ? zeros(0, names.Count) : encoding.Encode(valRows, valNoise);
+            // The validation rows are dequantised once (as Encode would with the same stream) and kept for their log-Jacobian.
+            var dequantizedValidation = valRows.shape[0] == 0 ? zeros(0, names.Count, dtype: float64) : encoding.Dequantize(valRows, valNoise);
+            var encodedValidation = valRows.shape[0] == 0 ? zeros(0, names.Count) : encoding.Encode(dequantizedValidation);
+            var validationJacobian = valRows.shape[0] == 0 ? encoding.LogAbsDeterminant : encoding.LogJacobian(dequantizedValidation).mean().ToDouble();
             var classCounts = trainLabels is null ? null : Enumerable.Range(0, data.ClassNames!.Count).Select(c => (long)trainLabels.Count(l => l == c)).ToList();
             var record = new TableRecord(Path.GetFullPath(config.Target), data.Sha256, data.Count, names, read, data.ClassNames, classCounts,
-                fraction, validationFile, validationSha, seed, trainIdx.Length, (int)valRows.shape[0], encoding, baseline, null);
+                fraction, validationFile, validationSha, seed, trainIdx.Length, (int)valRows.shape[0], encoding, baseline, null, support);
             var target = new EncodedTable(trainRows, trainLabels, encoding, config.Target);
             return new TablePieces(record, target, encodedValidation.DetachFromDisposeScope(),
-                valLabels is null ? null : tensor(valLabels).DetachFromDisposeScope(), warnings);
+                valLabels is null ? null : tensor(valLabels).DetachFromDisposeScope(), warnings) { ValidationLogJacobian = validationJacobian };
         }
         finally { validation?.Dispose(); }
     }
@@ -223,6 +239,9 @@ public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor
         using var data = CsvTable.Read(path, table.Read);
         if (data.ColumnNames.Count != table.Columns.Count)
             throw new ArgumentException($"base '{path}' has dimension {data.ColumnNames.Count} but target '{targetName}' has dimension {table.Columns.Count} (as read, after --columns)");
+        // The base goes through the target's map on every draw: a value a log column cannot take is refused now, not mid-run.
+        try { table.Encoding.Encode(data.Rows).Dispose(); }
+        catch (DataFormatException e) { throw new InvalidSettingException("base", $"base '{path}': {e.Message}"); }
         return new EncodedTable(data.Rows, null, table.Encoding, Path.GetFileName(path));
     }
 
@@ -248,6 +267,74 @@ public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor
         if (config.Integers.Trim().ToLowerInvariant() == "refuse")
             throw new InvalidSettingException("integers", $"columns {Names(data.ColumnNames, data.IntegerColumns)} of '{config.Target}' hold only whole numbers: a density on integers is degenerate (a flow would pile its mass onto them); dequantise them (--integers dequantize) or drop them (--columns drop:...)");
         return data.IntegerColumns;
+    }
+
+    /// <summary>
+    /// The training rows' support (<see cref="TableRecord.Support"/>); for a checkpoint written before it was recorded,
+    /// computed from the training rows of its table file when that file is still there unchanged; else null.
+    /// </summary>
+    public static TableSupport? SupportOf(TableRecord table)
+    {
+        if (table.Support is { } recorded) return recorded;
+        try
+        {
+            if (!File.Exists(table.File)) return null;
+            using var data = CsvTable.Read(table.File, table.Read);
+            if (data.Sha256 != table.Sha256 || data.Count != table.FileRows) return null;
+            using var index = tensor(table.Split().Training.Select(i => (long)i).ToArray());
+            using var rows = data.Rows.index_select(0, index);
+            return TableSupport.Of(rows);
+        }
+        catch (Exception e) when (e is IOException or DataFormatException or InvalidSettingException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>"; log: a, b; snapped to observed values: c" for the data summary, or "" without these transforms.</summary>
+    public static string TransformNote(TableRecord table)
+    {
+        var e = table.Encoding;
+        var s = "";
+        if (e.LogColumns is { Count: > 0 } logs) s += $"; through a log (y = log x, NLL in data units): {Names(table.Columns, logs)}";
+        if (e.SnappedColumns is { Count: > 0 } snapped) s += $"; generated values snapped to the observed ones: {Names(table.Columns, [.. snapped.Select(c => c.Column)])}";
+        return s;
+    }
+
+    /// <summary>
+    /// The line <c>si sample</c> prints about generated values outside the training rows' range (docs/theory.md §8): the
+    /// share of rows with one, then the columns, largest first.
+    /// </summary>
+    public static string OutsideNote(TableRecord table, Tensor samples)
+    {
+        if (SupportOf(table) is not { } support)
+            return "no count of generated values outside the training range: this checkpoint predates its record and its table file is not there unchanged";
+        var rows = support.RowsOutside(samples);
+        var columns = support.Outside(samples, table.Columns);
+        return rows == 0 ? TableSupport.Summary(columns)
+            : $"{(100 * rows).ToString(rows < 0.001 ? "G2" : "F1", CultureInfo.InvariantCulture)} % of the rows have a value outside the training range; {TableSupport.Summary(columns)}";
+    }
+
+    // The columns --log-columns names (positions in the flow's order), each checked to be strictly positive in the
+    // training and validation rows; "positive" picks every column that is.
+    private static IReadOnlyList<int>? LogColumns(TrainingRunConfig config, IReadOnlyList<string> names, Tensor trainRows, Tensor validationRows)
+    {
+        if (config.LogColumns is not { } spec) return null;
+        var items = spec.Split(',').Select(t => t.Trim()).ToArray();
+        if (items.Length == 0 || items.Any(t => t.Length == 0)) throw new InvalidSettingException("log-columns", $"log-columns '{spec}' has an empty item (give column names, 1-based positions, or positive)");
+        using var all = cat([trainRows.to(float64), validationRows.to(float64)], 0);
+        using var min = all.min(0).values;
+        var smallest = min.data<double>().ToArray();
+        if (items is [var only] && only.Equals("positive", StringComparison.OrdinalIgnoreCase))
+            return [.. Enumerable.Range(0, names.Count).Where(j => smallest[j] > 0)];
+        var columns = new List<int>();
+        foreach (var item in items)
+        {
+            var j = names.ToList().FindIndex(n => n.Equals(item, StringComparison.OrdinalIgnoreCase));
+            if (j < 0 && int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out var k) && k >= 1 && k <= names.Count) j = k - 1;
+            if (j < 0) throw new InvalidSettingException("log-columns", $"no feature column '{item}' (columns: {string.Join(", ", names)}; or positive)");
+            if (!(smallest[j] > 0))
+                throw new InvalidSettingException("log-columns", $"column {names[j]} holds {smallest[j]:G6} (training or validation rows): a log transform needs values > 0");
+            if (!columns.Contains(j)) columns.Add(j);
+        }
+        return columns;
     }
 
     // A validation file's labels in the training file's class numbering; a class the training rows never saw is refused

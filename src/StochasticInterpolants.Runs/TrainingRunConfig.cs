@@ -45,7 +45,11 @@ public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activat
 /// <param name="Columns">Which columns of a table to use (e.g. "1-4", "drop:last"); null: all.</param>
 /// <param name="SkipRows">Leading lines of a table file to skip.</param>
 /// <param name="LabelColumn">A table column of class labels that conditions generation; null: none.</param>
-/// <param name="Integers">Columns holding only whole numbers: dequantize (add u ~ U[0, 1) on every draw) or refuse.</param>
+/// <param name="Integers">Columns holding only whole numbers: dequantize (add u ~ U[0, 1) on every draw), snap (dequantize,
+/// and move generated values of a column of at most <see cref="TableSupport.FewValues"/> whole numbers to the nearest value
+/// the training rows hold) or refuse.</param>
+/// <param name="LogColumns">Strictly positive table columns modelled through y = log x (names or 1-based positions among the
+/// features, comma-separated, or "positive" for every column whose values are all > 0); null: none.</param>
 /// <param name="ValidateEvery">Steps between validations; null: the log interval.</param>
 /// <param name="Patience">Validations without improvement before training stops; 0 never stops early.</param>
 /// <param name="Condition">How an image set's labels condition the network: class or none; null: class when the images are labelled.</param>
@@ -71,6 +75,7 @@ public sealed record TrainingRunConfig(
     int SkipRows = 0,
     string? LabelColumn = null,
     string Integers = "dequantize",
+    string? LogColumns = null,
     int? ValidateEvery = null,
     int Patience = 10,
     string? Condition = null,
@@ -161,8 +166,8 @@ public sealed record TrainingRunConfig(
         if (SkipRows < 0) throw new InvalidSettingException("skip-rows", $"skip-rows must be 0 or more, got {SkipRows}");
         if (ValidateEvery is < 1) throw new InvalidSettingException("validate-every", $"the validation interval must be >= 1 step, got {ValidateEvery}");
         if (Patience < 0) throw new InvalidSettingException("patience", $"patience must be >= 0 validations, got {Patience}");
-        if (Integers.Trim().ToLowerInvariant() is not ("dequantize" or "dequantise" or "refuse"))
-            throw new InvalidSettingException("integers", $"unknown integer-column policy '{Integers}' (expected dequantize or refuse)");
+        if (Integers.Trim().ToLowerInvariant() is not ("dequantize" or "dequantise" or "snap" or "refuse"))
+            throw new InvalidSettingException("integers", $"unknown integer-column policy '{Integers}' (expected dequantize, snap or refuse)");
     }
 
     /// <summary>This config as indented JSON.</summary>

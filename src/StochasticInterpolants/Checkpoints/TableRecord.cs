@@ -25,6 +25,8 @@ namespace StochasticInterpolants.Checkpoints;
 /// <param name="Encoding">Dequantisation and scaling into the flow's space.</param>
 /// <param name="Baseline">The full-covariance Gaussian fitted to the (dequantised) training rows, in data units.</param>
 /// <param name="ValidationNll">How the validation NLL was computed, or null when selection used the objective.</param>
+/// <param name="Support">Each column's training range (and observed set for a column of few whole numbers), against which
+/// generated values are counted; null in checkpoints written before it was recorded.</param>
 public sealed record TableRecord(
     string File,
     string Sha256,
@@ -41,7 +43,8 @@ public sealed record TableRecord(
     int ValidationRows,
     TableEncoding Encoding,
     FittedGaussian Baseline,
-    string? ValidationNll)
+    string? ValidationNll,
+    TableSupport? Support = null)
 {
     /// <summary>Indices of the file's rows that were trained on and validated on (all rows are training rows without a split).</summary>
     public (int[] Training, int[] Validation) Split() => ValidationFile is null && ValidationFraction > 0

@@ -19,20 +19,27 @@ public enum Normalization
 
 /// <summary>
 /// The map from a table's data space to the space the flow is learned in (docs/theory.md §8): first dequantisation of
-/// the columns that hold only whole numbers (x_j + u, u ~ U[0, 1): a density on integers is degenerate), then the affine
-/// bijection y = W (x - mu). The flow models y; a density in data units follows from the change of variables
-/// <c>log p_x(x) = log p_y(W (x - mu)) + log |det W|</c>, and samples go back by x = W^-1 y + mu, with the dequantised
-/// columns rounded down to the integers they came from.
+/// the columns that hold only whole numbers (x_j + u, u ~ U[0, 1): a density on integers is degenerate), then a log of
+/// the strictly positive columns chosen for it (v_j = log x_j, so that every generated value is positive), then the affine
+/// bijection y = W (v - mu). The flow models y; a density in data units follows from the change of variables
+/// <c>log p_x(x) = log p_y(W (v - mu)) + log |det W| - sum over log columns j of log x_j</c> (<see cref="LogJacobian"/>),
+/// and samples go back by x = exp(W^-1 y + mu) on the log columns (W^-1 y + mu elsewhere), with the dequantised columns
+/// rounded down to the integers they came from and the snapped columns moved to their nearest observed value.
 /// </summary>
 /// <param name="Normalization">Which affine map W is.</param>
-/// <param name="Mean">mu, one entry per column.</param>
+/// <param name="Mean">mu, one entry per column (of the log for a log column).</param>
 /// <param name="Matrix">W, d x d row-major (diagonal for <see cref="Normalization.Standard"/>, lower triangular for
 /// <see cref="Normalization.Whiten"/>, the identity for <see cref="Normalization.None"/>).</param>
 /// <param name="DequantizedColumns">Columns that hold whole numbers and get uniform noise before W.</param>
 /// <param name="ConstantColumns">Columns with a single value in the rows W was fitted on (their scale is taken as 1; their
 /// density is degenerate: better dropped).</param>
+/// <param name="LogColumns">Strictly positive columns modelled through y = log x (null or empty: none; checkpoints written
+/// before the option have none).</param>
+/// <param name="SnappedColumns">Whole-number columns whose generated values are moved to the nearest value the training
+/// rows hold (null or empty: none). Decoding only: the density is the dequantised one (see docs/theory.md §8).</param>
 public sealed record TableEncoding(Normalization Normalization, IReadOnlyList<double> Mean, IReadOnlyList<double> Matrix,
-    IReadOnlyList<int> DequantizedColumns, IReadOnlyList<int> ConstantColumns)
+    IReadOnlyList<int> DequantizedColumns, IReadOnlyList<int> ConstantColumns, IReadOnlyList<int>? LogColumns = null,
+    IReadOnlyList<SnappedColumn>? SnappedColumns = null)
 {
     /// <summary>Columns d.</summary>
     [JsonIgnore]
@@ -55,20 +62,35 @@ public sealed record TableEncoding(Normalization Normalization, IReadOnlyList<do
     public static TableEncoding Identity(int d, IReadOnlyList<int>? dequantized = null) =>
         new(Normalization.None, new double[d], IdentityMatrix(d), dequantized ?? [], []);
 
+    /// <summary>This encoding with <paramref name="snapped"/> columns' samples moved to their observed values (none: null).</summary>
+    public TableEncoding WithSnapping(IReadOnlyList<SnappedColumn>? snapped)
+    {
+        foreach (var c in snapped ?? [])
+        {
+            if (c.Column < 0 || c.Column >= Dimension) throw new ArgumentException($"snapped column {c.Column} is outside 0..{Dimension - 1}");
+            if (c.Values.Count == 0) throw new ArgumentException($"snapped column {c.Column} has no observed values");
+        }
+        return this with { SnappedColumns = snapped is { Count: > 0 } ? snapped : null };
+    }
+
     /// <summary>
-    /// Fits the map to <paramref name="rows"/> ([n, d], data units, already dequantised where that applies): mu the column
-    /// means, s the column standard deviations (population), and for whitening the Cholesky factor L of the correlation
-    /// matrix (a tiny ridge is added when the columns are collinear).
+    /// Fits the map to <paramref name="rows"/> ([n, d], data units, already dequantised where that applies), after the log
+    /// of the <paramref name="logColumns"/> (which must be strictly positive): mu the column means, s the column standard
+    /// deviations (population), and for whitening the Cholesky factor L of the correlation matrix (a tiny ridge is added
+    /// when the columns are collinear).
     /// </summary>
-    public static TableEncoding Fit(Tensor rows, Normalization normalization, IReadOnlyList<int>? dequantized = null)
+    public static TableEncoding Fit(Tensor rows, Normalization normalization, IReadOnlyList<int>? dequantized = null, IReadOnlyList<int>? logColumns = null)
     {
         if (rows.dim() != 2 || rows.shape[0] < 2) throw new ArgumentException($"fitting a scaling needs [n, d] rows with n >= 2, got [{string.Join(",", rows.shape)}]");
         var d = (int)rows.shape[1];
         foreach (var j in dequantized ?? [])
             if (j < 0 || j >= d) throw new ArgumentException($"dequantised column {j} is outside 0..{d - 1}");
-        if (normalization == Normalization.None) return Identity(d, dequantized);
+        foreach (var j in logColumns ?? [])
+            if (j < 0 || j >= d) throw new ArgumentException($"log column {j} is outside 0..{d - 1}");
+        var logs = logColumns is { Count: > 0 } ? logColumns.Distinct().Order().ToArray() : null;
+        if (normalization == Normalization.None) return Identity(d, dequantized) with { LogColumns = logs };
         using var scope = NewDisposeScope();
-        var x = rows.detach().to(float64).cpu();
+        var x = (Identity(d) with { LogColumns = logs }).ToLogSpace(rows.detach().to(float64).cpu());
         var mean = x.mean([0]);
         var std = x.std(0, unbiased: false);
         var s = std.data<double>().ToArray();
@@ -91,7 +113,7 @@ public sealed record TableEncoding(Normalization Normalization, IReadOnlyList<do
             for (var i = 0; i < d; i++)
                 for (var j = 0; j <= i; j++) w[i * d + j] = inverse[i * d + j] / s[j];
         }
-        return new TableEncoding(normalization, mean.data<double>().ToArray(), w, dequantized ?? [], constant);
+        return new TableEncoding(normalization, mean.data<double>().ToArray(), w, dequantized ?? [], constant, logs);
     }
 
     // L^-1 for the correlation matrix c = L L^T, with a ridge grown until the factorisation succeeds (collinear columns).
@@ -109,22 +131,41 @@ public sealed record TableEncoding(Normalization Normalization, IReadOnlyList<do
     }
 
     /// <summary>
-    /// y = W (x - mu) for the rows of <paramref name="x"/> ([n, d], data units). With <paramref name="noise"/>, the
-    /// dequantised columns first get u ~ U[0, 1) from it; without, they are encoded as given (already dequantised).
-    /// Returns float32.
+    /// y = W (v - mu) for the rows of <paramref name="x"/> ([n, d], data units), with v_j = log x_j on the log columns and
+    /// v_j = x_j elsewhere. With <paramref name="noise"/>, the dequantised columns first get u ~ U[0, 1) from it; without,
+    /// they are encoded as given (already dequantised). Returns float32 (the flow's space).
     /// </summary>
+    /// <exception cref="DataFormatException">A log column holds a value &lt;= 0 (outside the model's support).</exception>
     public Tensor Encode(Tensor x, Generator? noise = null)
     {
         Check(x);
         using var scope = NewDisposeScope();
-        var v = noise is null ? x.to(float64) : Dequantize(x, noise).to(float64);
+        var v = ToLogSpace(noise is null ? x.to(float64) : Dequantize(x, noise));
         var y = (v - tensor(Mean.ToArray(), dtype: float64, device: x.device)).matmul(WeightMatrix(x.device).t());
         return y.to(float32).MoveToOuterDisposeScope();
     }
 
-    /// <summary>x = W^-1 y + mu for model-space rows <paramref name="y"/> ([n, d]), with dequantised columns rounded down
-    /// (a dequantised value k + u came from the integer k). Returns float64: the data's units, where float32 cannot hold
-    /// every integer above 2^24.</summary>
+    /// <summary>
+    /// The log-Jacobian of the map from data units to the flow's space, per row of <paramref name="x"/> ([n, d], data
+    /// units, already dequantised): log |det W| - sum over log columns j of log x_j ([n] float64). Add it to log p_y(y) to get
+    /// log p_x(x) (docs/theory.md §8).
+    /// </summary>
+    public Tensor LogJacobian(Tensor x)
+    {
+        Check(x);
+        using var scope = NewDisposeScope();
+        var result = full(x.shape[0], LogAbsDeterminant, dtype: float64, device: x.device);
+        if (LogColumns is { Count: > 0 } logs)
+        {
+            var positive = Positive(x.to(float64), logs);
+            result = result - positive.index_select(1, tensor(logs.Select(c => (long)c).ToArray(), device: x.device)).log().sum(1);
+        }
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>x = W^-1 y + mu for model-space rows <paramref name="y"/> ([n, d]), exponentiated on the log columns, with
+    /// dequantised columns rounded down (a dequantised value k + u came from the integer k) and snapped columns moved to
+    /// their nearest observed value. Returns float64: the data's units, where float32 cannot hold every integer above 2^24.</summary>
     public Tensor Decode(Tensor y)
     {
         Check(y);
@@ -133,12 +174,49 @@ public sealed record TableEncoding(Normalization Normalization, IReadOnlyList<do
         // W is triangular: solve W x' = y rather than forming the inverse.
         var centred = linalg.solve_triangular(w, y.to(float64).t(), upper: false).t();
         var x = centred + tensor(Mean.ToArray(), dtype: float64, device: y.device);
+        if (LogColumns is { Count: > 0 } logs)
+        {
+            var columns = tensor(logs.Select(c => (long)c).ToArray(), device: y.device);
+            x.index_copy_(1, columns, x.index_select(1, columns).exp());
+        }
         if (DequantizedColumns.Count > 0)
         {
             var columns = tensor(DequantizedColumns.Select(c => (long)c).ToArray(), device: y.device);
             x.index_copy_(1, columns, x.index_select(1, columns).floor());
         }
+        foreach (var snapped in SnappedColumns ?? [])
+        {
+            // The nearest observed value (ties to the smaller): through the midpoints between consecutive values.
+            var values = tensor(snapped.Values.ToArray(), dtype: float64, device: y.device);
+            var column = x[.., snapped.Column].contiguous();
+            var mids = (values[1..] + values[..^1]) / 2;
+            var index = snapped.Values.Count == 1 ? zeros(column.shape[0], dtype: int64, device: y.device) : searchsorted(mids.contiguous(), column, right: false);
+            x[.., snapped.Column] = values.index_select(0, index);
+        }
         return x.MoveToOuterDisposeScope();
+    }
+
+    // v = x with log x_j on the log columns (float64); a value <= 0 there is outside the model's support.
+    private Tensor ToLogSpace(Tensor x)
+    {
+        if (LogColumns is not { Count: > 0 } logs) return x;
+        var v = Positive(x, logs).clone();
+        var columns = tensor(logs.Select(c => (long)c).ToArray(), device: x.device);
+        v.index_copy_(1, columns, v.index_select(1, columns).log());
+        return v;
+    }
+
+    private static Tensor Positive(Tensor x, IReadOnlyList<int> logs)
+    {
+        foreach (var j in logs)
+        {
+            using var column = x[.., j];
+            using var bad = (column <= 0).logical_or(column.isnan());
+            var count = bad.sum().ToInt64();
+            if (count > 0)
+                throw new DataFormatException($"column {j + 1} is modelled through a log transform but {count} of {x.shape[0]} rows hold a value <= 0 there (smallest {column.min().ToDouble():G6}): outside the model's support, its density is 0");
+        }
+        return x;
     }
 
     /// <summary>
@@ -175,3 +253,8 @@ public sealed record TableEncoding(Normalization Normalization, IReadOnlyList<do
         return m;
     }
 }
+
+/// <summary>A whole-number column whose generated values are moved to the nearest of its observed values.</summary>
+/// <param name="Column">The column (0-based, in the flow's order).</param>
+/// <param name="Values">The distinct values of the training rows, ascending.</param>
+public sealed record SnappedColumn(int Column, IReadOnlyList<double> Values);
