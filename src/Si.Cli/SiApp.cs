@@ -71,7 +71,7 @@ public static class SiApp
         ["time-frequencies"] = "--time-frequencies", ["count"] = "--count", ["rtol"] = "--rtol", ["atol"] = "--atol", ["eps"] = "--eps",
         ["eps-schedule"] = "--eps-schedule", ["learn"] = "--learn", ["checkpoint-every"] = "--checkpoint-every", ["threads"] = "--threads",
         ["normalize"] = "--normalize", ["validation"] = "--validation", ["columns"] = "--columns", ["skip-rows"] = "--skip-rows",
-        ["label-column"] = "--label-column", ["integers"] = "--integers", ["validate-every"] = "--validate-every", ["patience"] = "--patience",
+        ["label-column"] = "--label-column", ["integers"] = "--integers", ["log-columns"] = "--log-columns", ["validate-every"] = "--validate-every", ["patience"] = "--patience",
         ["class"] = "--class", ["base"] = "--base",
         ["t-clip"] = "--t-clip", ["probes"] = "--probes", ["gamma-scale"] = "--gamma-scale", ["gamma"] = "--gamma", ["interpolant"] = "--interpolant",
         ["solver"] = "--solver", ["sampler"] = "--sampler",
