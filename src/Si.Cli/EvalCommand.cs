@@ -189,7 +189,7 @@ internal static class EvalCommand
         Row(table, "sliced W2", F(r.SlicedW2), $"{r.SlicedW2Projections} projections" + (r.MetricUnits is { } units ? $"; {units}" : ""));
         if (r.SupportFraction is { } s) Row(table, "inside the support", F(s, "F3"), "");
         if (r.RowsOutsideRange is { } outside && r.OutsideRange is { } columns)
-            Row(table, "outside training range", F(outside, "F3"), $"generated rows with a value outside it; {Data.TableSupport.Summary(columns, 4)}");
+            Row(table, "outside training range", F(outside, "F3"), $"share of generated rows with a value outside it (or off a column's few observed values); by column: {Data.TableSupport.Summary(columns, 4, lead: "")}");
         if (r.Nfe > 0) Row(table, "NFE", F(r.Nfe, "F0"), $"{r.Solver}, {r.Estimator}");
         else Row(table, "solver", "", $"{r.Solver}, {r.Estimator}");
         Row(table, "seconds", F(r.Seconds, "F1"), "");

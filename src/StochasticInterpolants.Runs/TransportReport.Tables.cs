@@ -473,6 +473,8 @@ public static partial class TransportReport
         else if (t.ValidationFraction > 0) s.Append(E(string.Create(Invariant, $" (a seeded {100 * t.ValidationFraction:0.#}% split, seed {t.SplitSeed})")));
         s.Append(", held out from every gradient. The flow is learned in an encoded space y = W (x - mu) (").Append(E(t.Encoding.Normalization.ToString().ToLowerInvariant())).Append(" normalisation)");
         if (t.Encoding.DequantizedColumns.Count > 0) s.Append("; ").Append(E(ColumnList(t.Columns, t.Encoding.DequantizedColumns))).Append(" dequantised");
+        if (t.Encoding.LogColumns is { Count: > 0 } logs) s.Append("; ").Append(E(ColumnList(t.Columns, logs))).Append(" through a log (x = exp(...) > 0)");
+        if (t.Encoding.SnappedColumns is { Count: > 0 } snapped) s.Append("; generated ").Append(E(ColumnList(t.Columns, [.. snapped.Select(c => c.Column)]))).Append(" moved to the nearest observed value");
         if (t.ClassNames is { Count: > 0 } classes) s.Append("; conditioned on ").Append(classes.Count).Append(" classes (").Append(E(string.Join(", ", classes))).Append(')');
         s.Append(". Samples and densities are reported in the data's units.");
         return s.ToString();

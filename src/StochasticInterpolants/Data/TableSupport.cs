@@ -110,7 +110,7 @@ public sealed record TableSupport(IReadOnlyList<ColumnSupport> Columns)
     /// One line for a user: the columns with generated values outside the training range (largest first), each with its
     /// percentage and which side, or a statement that there are none.
     /// </summary>
-    public static string Summary(IReadOnlyList<ColumnOutside> outside, int shown = 6)
+    public static string Summary(IReadOnlyList<ColumnOutside> outside, int shown = 6, string lead = "generated values outside the training rows' range: ")
     {
         var bad = outside.Where(o => o.Outside > 0).OrderByDescending(o => o.Outside).ToList();
         if (bad.Count == 0) return "every generated value is inside the training rows' range (and observed set, for columns of few whole numbers)";
@@ -124,6 +124,6 @@ public sealed record TableSupport(IReadOnlyList<ColumnSupport> Columns)
             return $"{o.Column} {P(o.Outside)} ({string.Join(", ", sides)})";
         });
         var more = bad.Count > shown ? $", and {bad.Count - shown} more column{(bad.Count - shown == 1 ? "" : "s")}" : "";
-        return $"generated values outside the training rows' range: {string.Join("; ", parts)}{more}";
+        return $"{lead}{string.Join("; ", parts)}{more}";
     }
 }
