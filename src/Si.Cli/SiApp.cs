@@ -56,10 +56,59 @@ public static class SiApp
         {
             return parsed.Invoke(config);
         }
-        catch (Exception e) when (Describe(e) is { } message)
+        catch (Exception e)
         {
-            return Fail(error, message, e switch { OperationCanceledException => ExitCodes.Cancelled, UsageException or InvalidSettingException => ExitCodes.Usage, _ => ExitCodes.Failed });
+            return Report(e, CommandPath(parsed.CommandResult), error);
         }
+    }
+
+    /// <summary>
+    /// Reports a failure of <c>si <paramref name="command"/></c> on <paramref name="error"/> and returns the exit code. A failure a
+    /// user can cause is one line. Anything else — an error raised inside libtorch, a bug — is one line too, naming the
+    /// operation of ours that was running (a native stack trace means nothing to a user), with the full trace kept in a
+    /// file named on a second line for a bug report.
+    /// </summary>
+    internal static int Report(Exception e, string command, TextWriter error)
+    {
+        if (Describe(e) is { } message)
+            return Fail(error, message, e switch { OperationCanceledException => ExitCodes.Cancelled, UsageException or InvalidSettingException => ExitCodes.Usage, _ => ExitCodes.Failed });
+        var what = e is System.Runtime.InteropServices.ExternalException
+            ? $"libtorch failed in {Operation(e)}: {FirstLine(e.Message)}"
+            : $"internal error ({e.GetType().Name}: {FirstLine(e.Message)}) in {Operation(e)}";
+        Fail(error, $"si {command}: {what}", ExitCodes.Failed);
+        if (KeepTrace(e, command) is { } file) error.WriteLine($"si: the full trace is in {file} (please attach it to a bug report)");
+        return ExitCodes.Failed;
+    }
+
+    private static string FirstLine(string text) => text.Split('\n')[0].TrimEnd();
+
+    // The innermost frames of our own code, innermost first: what was being done when the failure arose.
+    private static string Operation(Exception e)
+    {
+        var ours = new System.Diagnostics.StackTrace(e, false).GetFrames()
+            .Select(f => f.GetMethod())
+            .Where(m => m?.DeclaringType?.Namespace?.StartsWith("StochasticInterpolants", StringComparison.Ordinal) == true && !m.DeclaringType.Name.StartsWith('<'))
+            .Select(m => $"{m!.DeclaringType!.Name}.{m.Name}")
+            .Distinct().Take(3).ToList();
+        return ours.Count == 0 ? "libtorch itself" : string.Join(" <- ", ours);
+    }
+
+    private static string? KeepTrace(Exception e, string command)
+    {
+        try
+        {
+            var file = Path.Combine(Path.GetTempPath(), $"si-{command.Replace(' ', '-')}-error-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}.txt");
+            File.WriteAllText(file, $"si {command} ({typeof(SiApp).Assembly.GetName().Version}), {DateTime.UtcNow:O}\n{e}\n");
+            return file;
+        }
+        catch (Exception) { return null; } // the report must not fail in turn: the one line above stands
+    }
+
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult result)
+    {
+        var names = new List<string>();
+        for (var r = result; r is not null && r.Parent is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult) names.Insert(0, r.Command.Name);
+        return names.Count == 0 ? "" : string.Join(' ', names);
     }
 
     // The library names its settings in its own terms; the command line points at the flag that sets each.
@@ -88,7 +137,7 @@ public static class SiApp
         return code;
     }
 
-    /// <summary>A one-line message for the failures a user can cause, or null for bugs (which keep their stack trace).</summary>
+    /// <summary>A one-line message for the failures a user can cause, or null for the rest (see <see cref="Report"/>).</summary>
     private static string? Describe(Exception e) => e switch
     {
         OperationCanceledException => "cancelled",
