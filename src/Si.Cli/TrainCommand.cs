@@ -171,7 +171,7 @@ internal static class TrainCommand
             if (t.Selection is { } kept) output.WriteLine(kept.Describe(result.Manifest.Training.Steps));
             // Once per run: plans used above their tolerance (recorded in the checkpoint's coupling).
             if (result.Manifest.Coupling?.Convergence is { UnconvergedBatches: > 0 } solves && processes.Rank == 0)
-                error.WriteLine($"si: note: {solves.Describe(SiApp.FlagOf)} (recorded in {Checkpoints.Checkpoint.ManifestFileName})");
+                error.WriteLine($"si: note: {solves.Describe(SiApp.FlagOf)}. Recorded in {Checkpoints.Checkpoint.ManifestFileName} (coupling.convergence).");
             output.WriteLine($"checkpoint: {Path.GetFullPath(folder)}");
             if (!t.Completed) error.WriteLine($"si: interrupted at step {t.StepsCompleted}; continue with: si train --resume {folder}");
             return t.Completed ? ExitCodes.Ok : ExitCodes.Cancelled;

@@ -150,8 +150,8 @@ public sealed record CouplingConvergence(long Batches, long UnconvergedBatches, 
         $"Sinkhorn did not converge in {UnconvergedBatches} of {Batches} batches: after {IterationLimit} iterations the worst plan's marginals were " +
         $"{WorstMarginalError.ToString("G3", System.Globalization.CultureInfo.InvariantCulture)} (L1) from uniform, against a tolerance of " +
         $"{Tolerance.ToString("G3", System.Globalization.CultureInfo.InvariantCulture)}; those plans were used as they were (a coupling, but a less exactly entropic one). " +
-        $"Raise {setting("sinkhorn-iterations")}, loosen {setting("sinkhorn-tolerance")}, or raise {setting("epsilon")} (a plan more than " +
-        $"{SinkhornCoupling.UnconvergedError.ToString(System.Globalization.CultureInfo.InvariantCulture)} from uniform stops the run)";
+        $"Raise {setting("sinkhorn-iterations")}, loosen {setting("sinkhorn-tolerance")} or raise {setting("epsilon")}; a plan still more than " +
+        $"{SinkhornCoupling.UnconvergedError.ToString(System.Globalization.CultureInfo.InvariantCulture)} (L1) from uniform stops the run";
 }
 
 /// <summary>A coupling that solves each batch numerically and keeps count of how the solves went (see <see cref="CouplingConvergence"/>).</summary>
