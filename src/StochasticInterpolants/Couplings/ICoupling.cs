@@ -87,9 +87,11 @@ public abstract class TwoDensityCoupling : ICoupling
 
     /// <summary>
     /// Pairs independent draws x0 with given rows x1 the way this coupling pairs a batch (for <see cref="PairWith"/>): x1
-    /// and its condition keep their rows, x0 is reordered. The independent coupling leaves them as they are.
+    /// and its condition keep their rows, x0 is reordered. A coupling that does not say how is refused rather than
+    /// scored on independent pairs it may not train on.
     /// </summary>
-    protected virtual CoupledSample PairDrawn(Tensor x0, Tensor x1, Tensor? condition, Generator generator) => new(x0, x1, condition);
+    protected virtual CoupledSample PairDrawn(Tensor x0, Tensor x1, Tensor? condition, Generator generator) =>
+        throw new NotSupportedException($"the coupling {GetType().Name} does not say how it pairs given rows (override PairDrawn), so held-out rows cannot be scored the way it trains");
 
     /// <summary>
     /// <paramref name="count"/> draws of x0 ~ rho0, then of x1 ~ rho1 with each row's condition, in that order from
@@ -109,6 +111,9 @@ public sealed class IndependentCoupling(IDistribution baseDistribution, IDistrib
 {
     /// <inheritdoc />
     public override CoupledSample Sample(int count, Generator generator) => DrawIndependent(count, generator);
+
+    /// <summary>Independent pairs: the draws as they are.</summary>
+    protected override CoupledSample PairDrawn(Tensor x0, Tensor x1, Tensor? condition, Generator generator) => new(x0, x1, condition);
 }
 
 /// <summary>Mirror coupling: x0 = x1 ~ rho1 (for the mirror interpolant, which only adds and removes noise).</summary>

@@ -168,4 +168,23 @@ public sealed class HeldOutValidatorTests
                    new StandardGaussian(2), rows, null, 0, new ValidationSettings(ObjectiveDraws: 16, NllRows: 512)))
             Assert.True(v.NllRows.equal(rows).all().item<bool>());
     }
+
+    /// <summary>A pairing coupling that does not say how it pairs given rows.</summary>
+    private sealed class SilentCoupling(IDistribution b, IDistribution t) : TwoDensityCoupling(b, t)
+    {
+        public override CoupledSample Sample(int count, Generator generator) => DrawIndependent(count, generator);
+    }
+
+    [Fact]
+    public void A_coupling_that_cannot_pair_given_rows_is_refused_rather_than_scored_on_independent_pairs()
+    {
+        using var rows = randn(20, 2, generator: new Generator(1));
+        var (net, learned) = Network(2);
+        using (net)
+        {
+            var e = Assert.Throws<NotSupportedException>(() => new HeldOutValidator(learned, new LinearInterpolant(),
+                new SilentCoupling(new StandardGaussian(2), new StandardGaussian(2)), new StandardGaussian(2), rows, null, 0, new ValidationSettings(ObjectiveDraws: 16)));
+            Assert.Contains("SilentCoupling", e.Message);
+        }
+    }
 }
