@@ -131,6 +131,9 @@ public static class SiApp
         ["mask"] = "--mask", ["factor"] = "--factor", ["corruption-noise"] = "--corruption-noise", ["observed"] = "--observed",
     };
 
+    /// <summary>The flag that sets the library's setting <paramref name="setting"/> (the setting's own name when no flag does).</summary>
+    internal static string FlagOf(string setting) => Flags.TryGetValue(setting, out var flag) ? flag : setting;
+
     internal static int Fail(TextWriter error, string message, int code)
     {
         error.WriteLine($"si: error: {message.Split('\n')[0].TrimEnd()}");
