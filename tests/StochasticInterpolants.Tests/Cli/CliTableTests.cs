@@ -107,6 +107,36 @@ public sealed class CliTableTests : IDisposable
     }
 
     [Fact]
+    public void Data_errors_name_their_fix_and_a_skipped_first_line_is_reported()
+    {
+        // A column of text: the error names the flags that deal with it (the library names the column, the CLI the flags).
+        var sex = Path.Combine(_dir, "sex.csv");
+        File.WriteAllLines(sex, ["age,sex,bmi", "59,M,32.1", "48,F,21.6", "72,F,30.5"]);
+        var (code, _, error) = SiRunner.Run(["train", "--target", sex, "--out", Path.Combine(_dir, "sex"), .. Small]);
+        Assert.Equal(1, code);
+        Assert.Contains("line 2, field 2 is not a number ('M')", error);
+        Assert.Contains("--columns drop:sex", error);
+        Assert.Contains("--label-column sex", error);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        // A first line with a missing value is an error naming it (it was dropped: 5 rows trained as 4), with the flag that skips it.
+        var na = Path.Combine(_dir, "na.csv");
+        File.WriteAllLines(na, ["1,NA", "2,3", "3,4", "4,5", "5,6"]);
+        (code, _, error) = SiRunner.Run(["train", "--target", na, "--out", Path.Combine(_dir, "na"), .. Small]);
+        Assert.Equal(1, code);
+        Assert.Contains("line 1 ('1,NA') is neither a header nor a data row", error);
+        Assert.Contains("--skip-rows 1 skips it", error);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "na")));
+        // sklearn's metadata line (the row count, the column count, the class names) is skipped, and said so.
+        var rng = new Random(5);
+        var iris = Path.Combine(_dir, "iris.csv");
+        File.WriteAllLines(iris, ["30,2,small,large", .. Enumerable.Range(0, 30).Select(i => FormattableString.Invariant($"{rng.NextDouble():R},{rng.NextDouble():R},{i % 2}"))]);
+        (code, _, error) = SiRunner.Run(["train", "--target", iris, "--label-column", "last", "--out", Path.Combine(_dir, "iris"), .. Small]);
+        Assert.True(code == 0, error);
+        Assert.Contains("iris.csv: line 1 ('30,2,small,large') skipped as a metadata line", error);
+        Assert.Contains("27 training rows, 3 validation rows", error);
+    }
+
+    [Fact]
     public void A_label_column_conditions_sampling()
     {
         var train = Table("labels.csv", 200, 4);
