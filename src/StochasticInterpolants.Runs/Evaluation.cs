@@ -137,8 +137,9 @@ public static class Evaluator
         }
         else if (table.ValidationSha256 == data.Sha256) { rows = [.. Enumerable.Range(0, (int)data.Count)]; label = $"rows of the validation file {file}: not trained on (they chose the kept step)"; }
         else { rows = [.. Enumerable.Range(0, (int)data.Count)]; label = $"held-out rows of {file} (not the training file)"; }
-        // A random draw of the rows, in random order: a prefix of a sorted file (by date, class, size) is a biased slice.
-        rows = Draw(rows, o.Count, o.Seed);
+        // A random draw of the rows (a prefix of a sorted file, by date, class or size, is a biased slice), kept in file order:
+        // the NLL of a set of rows then does not depend on the draw's order (each row's dequantisation noise is its place's).
+        rows = [.. Draw(rows, o.Count, o.Seed).Order()];
         if (rows.Length < 2) throw new DataFormatException($"only {rows.Length} row of '{path}' can be scored ({label}); at least 2 are needed for a mean and its standard error");
         // The distances compare m generated rows with m scored rows; their floor, two disjoint draws of m of the file's rows.
         var m = MetricSize(o, rows.Length, data.Count, $"'{path}' has {data.Count} rows");
@@ -148,14 +149,16 @@ public static class Evaluator
         var baseLogp = table.Baseline.LogDensity(x, classes is null ? null : rows.Select(i => classes[i]).ToArray());
         var diff = baseLogp - logp; // NLL_model - NLL_baseline, row by row
         double? trainingNll = null;
-        if (trained is not null) trainingNll = TableNll(checkpoint, data, Draw(trained, o.Count, o.Seed + 1), classes, solver, likelihoodOptions, o.Seed, null, processes).Nll;
+        if (trained is not null) trainingNll = TableNll(checkpoint, data, [.. Draw(trained, o.Count, o.Seed + 1).Order()], classes, solver, likelihoodOptions, o.Seed, null, processes).Nll;
         progress?.Report(0.7);
         var n = rows.Length;
         var (samples, _) = CheckpointSampler.Sample(checkpoint, n, solver, o.Seed + 1, processes: processes);
         progress?.Report(0.9);
         var encoding = table.Encoding;
         using var allRows = data.Rows.index_select(0, tensor(rows.Select(i => (long)i).ToArray()));
-        var a = encoding.Encode(samples[..m]); var b = encoding.Encode(allRows[..m]);
+        // m of the scored rows at random (not the first m in file order) against m generated rows.
+        using var metricRows = data.Rows.index_select(0, tensor(Draw(rows, m, o.Seed + 2).Select(i => (long)i).ToArray()));
+        var a = encoding.Encode(samples[..m]); var b = encoding.Encode(metricRows);
         // The floor: pairs of disjoint random draws of m rows of the whole file (true samples of the same law, at the sizes
         // of the model's figure), over several draws.
         using var pool = encoding.Encode(data.Rows);
@@ -219,7 +222,7 @@ public static class Evaluator
     /// <summary>
     /// Up to <paramref name="count"/> of <paramref name="rows"/>, drawn without replacement by a permutation seeded with
     /// <paramref name="seed"/> (a .NET <see cref="Random"/>: the same on any machine), in the permutation's order — so that
-    /// any prefix of the result (the metric points) is a random draw too.
+    /// any prefix of the result is a random draw too.
     /// </summary>
     internal static int[] Draw(int[] rows, int count, long seed)
     {
