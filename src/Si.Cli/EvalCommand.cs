@@ -71,6 +71,7 @@ internal static class EvalCommand
                 ? Evaluator.EvaluateTable(ckpt, targetSpec, options, p, r.GetValue(skipRows), processes)
                 : Evaluator.Evaluate(ckpt, targetDistribution, options, p, processes));
             if (processes.Rank != 0) return ExitCodes.Ok; // every rank has the report; rank 0 prints and writes it
+            foreach (var note in report.Notes ?? []) error.WriteLine($"si: note: {note}");
             Print(output, report);
             if (jsonPath is not null)
                 AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));

@@ -72,7 +72,8 @@ public sealed record EvaluationReport(
     [property: JsonPropertyName("energy_distance_squared_floor_sd")] double EnergyDistanceFloorSd = 0,
     [property: JsonPropertyName("mmd_squared_floor_sd")] double MmdFloorSd = 0,
     [property: JsonPropertyName("metric_points")] int MetricPoints = 0,
-    [property: JsonPropertyName("floor_draws")] int FloorDraws = 0)
+    [property: JsonPropertyName("floor_draws")] int FloorDraws = 0,
+    [property: JsonPropertyName("notes")] IReadOnlyList<string>? Notes = null)
 {
     /// <summary>The old name of <see cref="EnergyDistance"/> (kept for readers of earlier JSON).</summary>
     [JsonPropertyName("energy_distance")] public double EnergyDistanceAlias => EnergyDistance;
@@ -175,7 +176,8 @@ public static class Evaluator
             floor.Energy, floor.Mmd,
             label, trainedOn, -baseLogp.mean().ToDouble(), baseLogp.std().ToDouble() / Math.Sqrt(n),
             diff.mean().ToDouble(), diff.std().ToDouble() / Math.Sqrt(n), trainingNll, checkpoint.Manifest.Selection?.KeptStep,
-            "distances in standardised units (the training rows' encoding)", floor.EnergySd, floor.MmdSd, m, draws);
+            "distances in standardised units (the training rows' encoding)", floor.EnergySd, floor.MmdSd, m, draws,
+            data.Notes.Count > 0 ? data.Notes : null); // how the file was read (a first line skipped as metadata)
         foreach (var (name, value) in new[] { ("NLL", nll), ("baseline NLL", report.BaselineNll!.Value), ("energy distance", report.EnergyDistance), ("MMD", report.Mmd), ("sliced W2", report.SlicedW2),
             ("energy distance floor", report.EnergyDistanceFloor), ("MMD floor", report.MmdFloor) })
             if (!double.IsFinite(value)) throw new IntegrationException($"the evaluation's {name} is {value}: the samples or likelihoods are not finite");

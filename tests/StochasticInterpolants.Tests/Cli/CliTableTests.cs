@@ -63,6 +63,10 @@ public sealed class CliTableTests : IDisposable
         File.WriteAllLines(bare, File.ReadAllLines(other).Skip(1));
         Assert.Equal(99, Eval(run, bare).GetProperty("held_out").GetInt32());
         Assert.Equal(100, Eval(run, bare, "--skip-rows", "0").GetProperty("held_out").GetInt32());
+        // The test file's metadata line read rather than skipped: it has another width, so it is skipped, and said so.
+        var noted = Eval(run, other, "--skip-rows", "0");
+        Assert.Equal(100, noted.GetProperty("held_out").GetInt32());
+        Assert.Contains("other.csv: line 1 ('100,3,meta') skipped as a metadata line", noted.GetProperty("notes")[0].GetString());
         Assert.StartsWith("held-out rows of other.csv", fresh.GetProperty("rows").GetString());
 
         // Trained on every row: scoring the training file says so.
