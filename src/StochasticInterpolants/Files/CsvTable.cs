@@ -162,7 +162,7 @@ public static class CsvTable
             if (counted.Rows == rows.Count)
                 notes.Add($"{System.IO.Path.GetFileName(path)}: line {counted.Number} ('{ShortenLine(counted.Line)}') skipped as a metadata line: it counts the {rows.Count} rows that follow (sklearn's format)");
             else if (counted.AsData is { } data) { rows.Insert(0, data.Values); if (data.Label is { } text) labelTexts.Insert(0, text); }
-            else throw NeitherHeaderNorData(counted.Line, counted.Number, lineNumber: null);
+            else throw NeitherHeaderNorData(counted.Line, counted.Number, next: null, nextNumber: 0);
         }
 
         // A first line with text, seen with the line after it (the first data row). Names only: a header. Text where the data
@@ -195,17 +195,17 @@ public static class CsvTable
             catch (DataFormatException) { asData = null; }
             if (IsWholeNumber(a[0], out var n) && IsWholeNumber(a[1], out var d) && d == a.Length - 1) countLine = (text, number, n, asData);
             else if (asData is { } data) Add(data);
-            else throw NeitherHeaderNorData(text, number, nextNumber);
+            else throw NeitherHeaderNorData(text, number, b, nextNumber);
         }
 
-        DataFormatException NeitherHeaderNorData(string text, int number, int? lineNumber)
+        DataFormatException NeitherHeaderNorData(string text, int number, string[]? next, int nextNumber)
         {
             var a = Split(text, whitespace);
             // The field that stops it being data (a feature's non-number, or an empty label), else the first non-number.
             var textField = Enumerable.Range(0, a.Length).Where(j => (features.Contains(j) && !IsNumberText(a[j])) || (label == j && a[j].Length == 0))
                 .DefaultIfEmpty(Enumerable.Range(0, a.Length).First(j => !IsNumberText(a[j]))).First();
             var numberField = Enumerable.Range(0, a.Length).First(j => IsNumberText(a[j]));
-            var where = lineNumber is { } next ? $" where line {next} has one" : "";
+            var where = next is not null && IsNumberText(next[textField]) ? $" where line {nextNumber} has one" : "";
             return new DataFormatException($"{path}: line {number} ('{ShortenLine(text)}') is neither a header nor a data row: field {textField + 1} ('{Shorten(a[textField])}') is not a number{where}, " +
                 $"but field {numberField + 1} ('{Shorten(a[numberField])}') is (a header holds only names); skip the line if it is metadata, or fix the value if it is data")
             { MetadataLine = number };

@@ -89,6 +89,7 @@ public sealed class CsvTableTests : IDisposable
         Assert.Contains($"{name}: line 1 (", e.Message);
         Assert.Contains(field, e.Message);
         Assert.Contains("neither a header nor a data row", e.Message);
+        Assert.Contains("is not a number where line 2 has one", e.Message);
         Assert.Equal(1, e.MetadataLine);
         Assert.DoesNotContain("\n", e.Message);
         // Skipped on purpose, the rest reads.
