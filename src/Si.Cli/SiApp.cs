@@ -140,6 +140,12 @@ public static class SiApp
         return code;
     }
 
+    // The table reader names a column of text or a line that may be metadata; the flags that deal with them are the command line's.
+    private static string DataHint(DataFormatException d) =>
+        d.TextColumn is { } c ? $" (a column of text? leave it out with --columns drop:{c}, or use it as the class with --label-column {c})"
+        : d.MetadataLine is { } line ? $" (--skip-rows {line} skips it)"
+        : "";
+
     /// <summary>A one-line message for the failures a user can cause, or null for the rest (see <see cref="Report"/>).</summary>
     private static string? Describe(Exception e) => e switch
     {
@@ -147,7 +153,8 @@ public static class SiApp
         UsageException u => u.Message,
         InvalidSettingException s => Flags.TryGetValue(s.Setting, out var flag) ? $"{flag}: {s.Message}" : s.Message,
         ArgumentException a => a.Message.Split(" (Parameter '")[0],
-        DataFormatException or CheckpointException or DeviceUnavailableException or TrainingDivergedException or FieldConversionException or Sampling.IntegrationException
+        DataFormatException d => d.Message + DataHint(d),
+        CheckpointException or DeviceUnavailableException or TrainingDivergedException or FieldConversionException or Sampling.IntegrationException
             or TrainingStateException or Models.WeightsMismatchException or DataParallelException or Mpi.MpiException => e.Message,
         FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => e.Message,
         IOException io => io.Message,
