@@ -17,7 +17,7 @@ internal static class EvalCommand
     public static Command Create(TextWriter output, TextWriter error, Distributed.IProcessGroup processes)
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "a training output folder", Required = true };
-        var target = new Option<string?>("--target") { Description = "the target to score against: a built-in name or a CSV file (its rows are the held-out set); an image checkpoint is scored on its data set's test split and takes no --target" };
+        var target = new Option<string?>("--target") { Description = "the target to score against: a built-in name or a CSV file (its rows are the held-out set); a table checkpoint defaults to its training file when unchanged; an image checkpoint is scored on its data set's test split and takes no --target" };
         var json = new Option<string?>("--json") { Description = "also write the figures to this JSON file" };
         var count = new Option<int?>("--count") { Description = "held-out points (and generated samples) (default 5000; images: test images whose bits/dim are computed, default 200)" };
         var guidance = new Option<double>("--guidance") { Description = "images: a guidance weight w whose conditional accuracy is scored beside w = 1 (the plain conditional model)", DefaultValueFactory = _ => 1.0 };
@@ -56,7 +56,7 @@ internal static class EvalCommand
                 throw new UsageException("--per-observation goes with a checkpoint trained with a data-dependent coupling (inpaint, superres, denoise)");
             if (manifest.Images is not null)
                 return CheckpointCompletion.IsCompletion(manifest) ? EvaluateCompletions(r, manifest, mode, output, error) : EvaluateImages(r, manifest, mode, output, error);
-            var targetSpec = r.GetValue(target) ?? throw new UsageException("--target is required: the points to score (a built-in name or a CSV file)");
+            var targetSpec = r.GetValue(target) ?? TrainingFile(manifest, processes.Rank == 0 ? error : TextWriter.Null);
             // A table checkpoint scores a table file read as in training; anything else goes through the distributions.
             var targetDistribution = manifest.Table is null ? DataSources.Parse(targetSpec) : null;
             if (r.GetValue(skipRows) is { } skip && (skip < 0 || manifest.Table is null))
@@ -71,6 +71,7 @@ internal static class EvalCommand
                 ? Evaluator.EvaluateTable(ckpt, targetSpec, options, p, r.GetValue(skipRows), processes)
                 : Evaluator.Evaluate(ckpt, targetDistribution, options, p, processes));
             if (processes.Rank != 0) return ExitCodes.Ok; // every rank has the report; rank 0 prints and writes it
+            foreach (var note in report.Notes ?? []) error.WriteLine($"si: note: {note}");
             Print(output, report);
             if (jsonPath is not null)
                 AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
@@ -126,6 +127,19 @@ internal static class EvalCommand
                 AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
             return ExitCodes.Ok;
         }
+    }
+
+    // Without --target, a table checkpoint scores the file it was trained on (its validation rows), when that file is still
+    // there and unchanged (the checkpoint records its SHA-256); anything else needs --target.
+    private static string TrainingFile(CheckpointManifest manifest, TextWriter error)
+    {
+        if (manifest.Table is not { } table) throw new UsageException("--target is required: the points to score (a built-in name or a CSV file)");
+        if (!File.Exists(table.File))
+            throw new UsageException($"--target is required: the training file recorded in the checkpoint, '{table.File}', no longer exists");
+        if (CsvTable.Sha256(table.File) != table.Sha256)
+            throw new UsageException($"--target is required: the training file '{table.File}' changed since training (its SHA-256 differs from the checkpoint's), so its validation rows are no longer known");
+        error.WriteLine($"si: scoring the training file recorded in the checkpoint, '{table.File}' (unchanged since training)");
+        return table.File;
     }
 
     internal static void PrintCompletions(TextWriter output, CompletionEvaluationReport r)
@@ -184,8 +198,10 @@ internal static class EvalCommand
         if (r.KeptStep is { } kept) Row(table, "kept step", kept.ToString(CultureInfo.InvariantCulture), "chosen on the validation rows");
         Row(table, "bits/dim", F(r.BitsPerDim), "");
         if (r.TrueEntropy is { } h) Row(table, "true entropy (nats)", F(h), $"gap {F(r.NllGap!.Value)}: no model goes below it");
-        Row(table, "energy distance^2", F(r.EnergyDistance, "G4"), $"generated vs held-out; two true samples: {F(r.EnergyDistanceFloor, "G3")}");
-        Row(table, "MMD^2 (RBF)", F(r.Mmd, "G4"), $"bandwidths {string.Join(", ", r.MmdBandwidths)}; two true samples: {F(r.MmdFloor, "G3")}");
+        // The floor is a mean over pairs of true samples of the figure's sizes, with its spread from pair to pair (sd).
+        var pairs = $"two true samples of {r.MetricPoints} ({r.FloorDraws} draws, mean ± sd)";
+        Row(table, "energy distance^2", F(r.EnergyDistance, "G4"), $"{r.MetricPoints} generated vs {r.MetricPoints} held-out; {pairs}: {F(r.EnergyDistanceFloor, "G3")} ± {F(r.EnergyDistanceFloorSd, "G3")}");
+        Row(table, "MMD^2 (RBF)", F(r.Mmd, "G4"), $"bandwidths {string.Join(", ", r.MmdBandwidths)}; {pairs}: {F(r.MmdFloor, "G3")} ± {F(r.MmdFloorSd, "G3")}");
         Row(table, "sliced W2", F(r.SlicedW2), $"{r.SlicedW2Projections} projections" + (r.MetricUnits is { } units ? $"; {units}" : ""));
         if (r.SupportFraction is { } s) Row(table, "inside the support", F(s, "F3"), "");
         if (r.RowsOutsideRange is { } outside && r.OutsideRange is { } columns)
@@ -194,6 +210,6 @@ internal static class EvalCommand
         else Row(table, "solver", "", $"{r.Solver}, {r.Estimator}");
         Row(table, "seconds", F(r.Seconds, "F1"), "");
         console.Write(table);
-        output.WriteLine("energy distance^2 and MMD^2 are unbiased estimates of squared distances: a value near the two-true-samples figure, or below zero, means indistinguishable at this sample size.");
+        output.WriteLine("energy distance^2 and MMD^2 are unbiased estimates of squared distances: a value within about two sd of the two-true-samples figure, or below zero, means indistinguishable at this sample size.");
     }
 }

@@ -47,7 +47,7 @@ internal static class MpiJob
         try { code = SiApp.Run(args, group.Rank == 0 ? Console.Out : TextWriter.Null, group.Rank == 0 ? Console.Error : errors, group); }
         catch (Exception e)
         {
-            // A bug (SiApp.Run rethrows what it cannot describe): keep the stack trace, then end the job.
+            // SiApp.Run reports every failure of a command itself; this is a failure outside any command: keep its trace, end the job.
             Console.Error.WriteLine($"si: rank {group.Rank}: {e}");
             group.Abort(ExitCodes.Failed);
             return ExitCodes.Failed;

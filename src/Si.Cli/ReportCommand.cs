@@ -21,11 +21,13 @@ internal static class ReportCommand
         {
             if (r.GetValue(frames) is < 2 or > 500) throw new UsageException($"--frames must be in 2..500, got {r.GetValue(frames)}");
             Checkpoints.OutputFolder.CheckFile(Path.Combine(r.GetValue(outDir)!, "report.html"), r.GetValue(force), "report");
-            _ = Checkpoints.Checkpoint.ReadManifest(r.GetValue(checkpoint)!); // a bad checkpoint fails before any work
+            var folder = Checkpoints.Checkpoint.FolderOf(r.GetValue(checkpoint)!); // the folder, or its checkpoint.json
+            var manifest = Checkpoints.Checkpoint.ReadManifest(folder); // a bad checkpoint fails before any work
             var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
             var display = new ProgressDisplay(r.GetValue(progress), error, threadNote);
-            using var teaching = ThreeGaussians.Train(r.GetValue(seed));
-            var html = display.Fraction("report", p => TransportReport.Write(r.GetValue(outDir)!, r.GetValue(checkpoint)!, new ReportOptions(Frames: r.GetValue(frames), Seed: r.GetValue(seed)), p, teaching));
+            // The teaching figure's network is trained only for a report that shows it (not a table's).
+            using var teaching = TransportReport.HasTeachingFigure(manifest) ? ThreeGaussians.Train(r.GetValue(seed)) : null;
+            var html = display.Fraction("report", p => TransportReport.Write(r.GetValue(outDir)!, folder, new ReportOptions(Frames: r.GetValue(frames), Seed: r.GetValue(seed)), p, teaching));
             output.WriteLine($"wrote {html}");
             return ExitCodes.Ok;
         });

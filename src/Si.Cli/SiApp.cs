@@ -56,10 +56,59 @@ public static class SiApp
         {
             return parsed.Invoke(config);
         }
-        catch (Exception e) when (Describe(e) is { } message)
+        catch (Exception e)
         {
-            return Fail(error, message, e switch { OperationCanceledException => ExitCodes.Cancelled, UsageException or InvalidSettingException => ExitCodes.Usage, _ => ExitCodes.Failed });
+            return Report(e, CommandPath(parsed.CommandResult), error);
         }
+    }
+
+    /// <summary>
+    /// Reports a failure of <c>si <paramref name="command"/></c> on <paramref name="error"/> and returns the exit code. A failure a
+    /// user can cause is one line. Anything else — an error raised inside libtorch, a bug — is one line too, naming the
+    /// operation of ours that was running (a native stack trace means nothing to a user), with the full trace kept in a
+    /// file named on a second line for a bug report.
+    /// </summary>
+    internal static int Report(Exception e, string command, TextWriter error)
+    {
+        if (Describe(e) is { } message)
+            return Fail(error, message, e switch { OperationCanceledException => ExitCodes.Cancelled, UsageException or InvalidSettingException => ExitCodes.Usage, _ => ExitCodes.Failed });
+        var what = e is System.Runtime.InteropServices.ExternalException
+            ? $"libtorch failed in {Operation(e)}: {FirstLine(e.Message)}"
+            : $"internal error ({e.GetType().Name}: {FirstLine(e.Message)}) in {Operation(e)}";
+        Fail(error, $"si {command}: {what}", ExitCodes.Failed);
+        if (KeepTrace(e, command) is { } file) error.WriteLine($"si: the full trace is in {file} (please attach it to a bug report)");
+        return ExitCodes.Failed;
+    }
+
+    private static string FirstLine(string text) => text.Split('\n')[0].TrimEnd();
+
+    // The innermost frames of our own code, innermost first: what was being done when the failure arose.
+    private static string Operation(Exception e)
+    {
+        var ours = new System.Diagnostics.StackTrace(e, false).GetFrames()
+            .Select(f => f.GetMethod())
+            .Where(m => m?.DeclaringType?.Namespace?.StartsWith("StochasticInterpolants", StringComparison.Ordinal) == true && !m.DeclaringType.Name.StartsWith('<'))
+            .Select(m => $"{m!.DeclaringType!.Name}.{m.Name}")
+            .Distinct().Take(3).ToList();
+        return ours.Count == 0 ? "libtorch itself" : string.Join(" <- ", ours);
+    }
+
+    private static string? KeepTrace(Exception e, string command)
+    {
+        try
+        {
+            var file = Path.Combine(Path.GetTempPath(), $"si-{command.Replace(' ', '-')}-error-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}.txt");
+            File.WriteAllText(file, $"si {command} ({typeof(SiApp).Assembly.GetName().Version}), {DateTime.UtcNow:O}\n{e}\n");
+            return file;
+        }
+        catch (Exception) { return null; } // the report must not fail in turn: the one line above stands
+    }
+
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult result)
+    {
+        var names = new List<string>();
+        for (var r = result; r is not null && r.Parent is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult) names.Insert(0, r.Command.Name);
+        return names.Count == 0 ? "" : string.Join(' ', names);
     }
 
     // The library names its settings in its own terms; the command line points at the flag that sets each.
@@ -82,20 +131,30 @@ public static class SiApp
         ["mask"] = "--mask", ["factor"] = "--factor", ["corruption-noise"] = "--corruption-noise", ["observed"] = "--observed",
     };
 
+    /// <summary>The flag that sets the library's setting <paramref name="setting"/> (the setting's own name when no flag does).</summary>
+    internal static string FlagOf(string setting) => Flags.TryGetValue(setting, out var flag) ? flag : setting;
+
     internal static int Fail(TextWriter error, string message, int code)
     {
         error.WriteLine($"si: error: {message.Split('\n')[0].TrimEnd()}");
         return code;
     }
 
-    /// <summary>A one-line message for the failures a user can cause, or null for bugs (which keep their stack trace).</summary>
+    // The table reader names a column of text or a line that may be metadata; the flags that deal with them are the command line's.
+    private static string DataHint(DataFormatException d) =>
+        d.TextColumn is { } c ? $" (a column of text? leave it out with --columns drop:{c}, or use it as the class with --label-column {c})"
+        : d.MetadataLine is { } line ? $" (--skip-rows {line} skips it)"
+        : "";
+
+    /// <summary>A one-line message for the failures a user can cause, or null for the rest (see <see cref="Report"/>).</summary>
     private static string? Describe(Exception e) => e switch
     {
         OperationCanceledException => "cancelled",
         UsageException u => u.Message,
         InvalidSettingException s => Flags.TryGetValue(s.Setting, out var flag) ? $"{flag}: {s.Message}" : s.Message,
         ArgumentException a => a.Message.Split(" (Parameter '")[0],
-        DataFormatException or CheckpointException or DeviceUnavailableException or TrainingDivergedException or FieldConversionException or Sampling.IntegrationException
+        DataFormatException d => d.Message + DataHint(d),
+        CheckpointException or DeviceUnavailableException or TrainingDivergedException or FieldConversionException or Sampling.IntegrationException
             or TrainingStateException or Models.WeightsMismatchException or DataParallelException or Mpi.MpiException => e.Message,
         FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => e.Message,
         IOException io => io.Message,

@@ -170,6 +170,9 @@ internal static class TrainCommand
             var t = result.Result;
             output.WriteLine($"trained {t.StepsCompleted} steps in {t.Elapsed.TotalSeconds:F1} s ({t.StepsPerSecond:G3} steps/s), final loss {t.FinalLoss:F4}{(processes.Size > 1 ? $", {processes.Size} processes" : "")}");
             if (t.Selection is { } kept) output.WriteLine(kept.Describe(result.Manifest.Training.Steps));
+            // Once per run: plans used above their tolerance (recorded in the checkpoint's coupling).
+            if (result.Manifest.Coupling?.Convergence is { UnconvergedBatches: > 0 } solves && processes.Rank == 0)
+                error.WriteLine($"si: note: {solves.Describe(SiApp.FlagOf)}. Recorded in {Checkpoints.Checkpoint.ManifestFileName} (coupling.convergence).");
             output.WriteLine($"checkpoint: {Path.GetFullPath(folder)}");
             if (!t.Completed) error.WriteLine($"si: interrupted at step {t.StepsCompleted}; continue with: si train --resume {folder}");
             return t.Completed ? ExitCodes.Ok : ExitCodes.Cancelled;

@@ -19,7 +19,16 @@ namespace StochasticInterpolants.Runs;
 /// <param name="Likelihood">Divergence estimator.</param>
 /// <param name="Seed">Seeds the held-out draw, the generated samples and the projections.</param>
 /// <param name="MetricPoints">Points used by the O(n^2) sample metrics (energy distance, MMD).</param>
-public sealed record EvaluationOptions(int Count = 5000, IOdeSolver? Solver = null, LikelihoodOptions? Likelihood = null, long Seed = 0, int MetricPoints = 2000);
+/// <param name="FloorDraws">Independent pairs of true samples the noise floors of those metrics are averaged over; null
+/// chooses by the points per side m: 20 up to m = 1,000, then 20 (1000 / m)^2 but at least 5, which keeps the floors' cost
+/// (O(m^2) each) near that of 20 draws at 1,000 points (measured here: ~0.9 s per draw at m = 2,000, one thread) — a
+/// large m needs few draws, as its floor's spread is small.</param>
+public sealed record EvaluationOptions(int Count = 5000, IOdeSolver? Solver = null, LikelihoodOptions? Likelihood = null, long Seed = 0, int MetricPoints = 2000,
+    int? FloorDraws = null)
+{
+    /// <summary>The number of floor draws at <paramref name="m"/> points per side (see <see cref="FloorDraws"/>).</summary>
+    public int FloorDrawsAt(int m) => FloorDraws ?? (int)Math.Clamp(Math.Round(20 * Math.Pow(1000.0 / m, 2)), 5, 20);
+}
 
 /// <summary>
 /// The figures of an evaluation; JSON names are the snake_case keys of <c>si eval --json</c>. For a table, <c>rows</c> says
@@ -27,7 +36,9 @@ public sealed record EvaluationOptions(int Count = 5000, IOdeSolver? Solver = nu
 /// Gaussian fitted to the training rows on the same rows (with the paired difference and its standard error). The energy distance and MMD
 /// are the unbiased estimates of squared quantities (D^2, MMD^2): they can come out slightly below zero when the two samples
 /// are indistinguishable at this sample size. <c>*_floor</c> is the same estimate between two independent samples of the
-/// target itself — the noise level below which a model's figure says nothing.
+/// target itself, of the same sizes as the model's figure (<c>metric_points</c> each), averaged over <c>floor_draws</c>
+/// pairs; <c>*_floor_sd</c> is its spread from pair to pair: a model's single figure within about two of them of the floor
+/// is indistinguishable from the data at this sample size.
 /// </summary>
 public sealed record EvaluationReport(
     [property: JsonPropertyName("nll_mean")] double NllMean,
@@ -57,7 +68,12 @@ public sealed record EvaluationReport(
     [property: JsonPropertyName("nll_minus_baseline_stderr")] double? NllMinusBaselineStdErr = null,
     [property: JsonPropertyName("training_rows_nll_mean")] double? TrainingRowsNll = null,
     [property: JsonPropertyName("kept_step")] int? KeptStep = null,
-    [property: JsonPropertyName("metric_units")] string? MetricUnits = null)
+    [property: JsonPropertyName("metric_units")] string? MetricUnits = null,
+    [property: JsonPropertyName("energy_distance_squared_floor_sd")] double EnergyDistanceFloorSd = 0,
+    [property: JsonPropertyName("mmd_squared_floor_sd")] double MmdFloorSd = 0,
+    [property: JsonPropertyName("metric_points")] int MetricPoints = 0,
+    [property: JsonPropertyName("floor_draws")] int FloorDraws = 0,
+    [property: JsonPropertyName("notes")] IReadOnlyList<string>? Notes = null)
 {
     /// <summary>The old name of <see cref="EnergyDistance"/> (kept for readers of earlier JSON).</summary>
     [JsonPropertyName("energy_distance")] public double EnergyDistanceAlias => EnergyDistance;
@@ -127,35 +143,48 @@ public static class Evaluator
         }
         else if (table.ValidationSha256 == data.Sha256) { rows = [.. Enumerable.Range(0, (int)data.Count)]; label = $"rows of the validation file {file}: not trained on (they chose the kept step)"; }
         else { rows = [.. Enumerable.Range(0, (int)data.Count)]; label = $"held-out rows of {file} (not the training file)"; }
-        rows = rows[..Math.Min(rows.Length, o.Count)];
+        // A random draw of the rows (a prefix of a sorted file, by date, class or size, is a biased slice), kept in file order:
+        // the NLL of a set of rows then does not depend on the draw's order (each row's dequantisation noise is its place's).
+        rows = [.. Draw(rows, o.Count, o.Seed).Order()];
         if (rows.Length < 2) throw new DataFormatException($"only {rows.Length} row of '{path}' can be scored ({label}); at least 2 are needed for a mean and its standard error");
+        // The distances compare m generated rows with m scored rows; their floor, two disjoint draws of m of the file's rows.
+        var m = MetricSize(o, rows.Length, data.Count, $"'{path}' has {data.Count} rows");
         var classes = data.Labels is null ? null : data.LabelsIn(table.ClassNames ?? throw new DataFormatException("the checkpoint has no classes but the table was read with a label column"));
-        var (nll, stderr, logp, x) = TableNll(checkpoint, data, rows, classes, solver, likelihoodOptions, o.Seed, f => progress?.Report(0.6 * f), processes);
+        var (nll, stderr, logp, x, nfe) = TableNll(checkpoint, data, rows, classes, solver, likelihoodOptions, o.Seed, f => progress?.Report(0.6 * f), processes);
         // The baseline scores the same dequantised rows; the paired difference cancels the rows' shared variation.
         var baseLogp = table.Baseline.LogDensity(x, classes is null ? null : rows.Select(i => classes[i]).ToArray());
         var diff = baseLogp - logp; // NLL_model - NLL_baseline, row by row
         double? trainingNll = null;
-        if (trained is not null) trainingNll = TableNll(checkpoint, data, trained[..Math.Min(trained.Length, o.Count)], classes, solver, likelihoodOptions, o.Seed, null, processes).Nll;
+        if (trained is not null) trainingNll = TableNll(checkpoint, data, [.. Draw(trained, o.Count, o.Seed + 1).Order()], classes, solver, likelihoodOptions, o.Seed, null, processes).Nll;
         progress?.Report(0.7);
         var n = rows.Length;
         var (samples, _) = CheckpointSampler.Sample(checkpoint, n, solver, o.Seed + 1, processes: processes);
         progress?.Report(0.9);
         var encoding = table.Encoding;
-        var m = Math.Min(o.MetricPoints, n);
         using var allRows = data.Rows.index_select(0, tensor(rows.Select(i => (long)i).ToArray()));
-        var a = encoding.Encode(samples[..m]); var b = encoding.Encode(allRows[..m]);
-        // The floor: two disjoint halves of the scored rows (a second true sample of the same law).
-        var half = Math.Max(1, n / 2);
-        var (reference, other) = (encoding.Encode(allRows[..half]), encoding.Encode(allRows[half..Math.Min(n, 2 * half)]));
+        // m of the scored rows at random (not the first m in file order) against m generated rows.
+        using var metricRows = data.Rows.index_select(0, tensor(Draw(rows, m, o.Seed + 2).Select(i => (long)i).ToArray()));
+        var a = encoding.Encode(samples[..m]); var b = encoding.Encode(metricRows);
+        // The floor: pairs of disjoint random draws of m rows of the whole file (true samples of the same law, at the sizes
+        // of the model's figure), over several draws.
+        using var pool = encoding.Encode(data.Rows);
+        var draws = o.FloorDrawsAt(m);
+        var floor = Floors(m, draws, o.Seed, g =>
+        {
+            using var order = randperm(pool.shape[0], generator: g);
+            return (pool.index_select(0, order[..m]), pool.index_select(0, order[m..(2 * m)]));
+        });
         var report = new EvaluationReport(nll, stderr, LikelihoodUnits.BitsPerDimension(nll, table.Columns.Count), null, null,
             EnergyDistance.Compute(a, b), SampleDistances.Mmd(a, b), SampleDistances.DefaultBandwidths,
             SampleDistances.SlicedWasserstein2(encoding.Encode(samples), encoding.Encode(allRows), 256, o.Seed), 256, null,
-            0, watch.Elapsed.TotalSeconds, n, SolverName(solver), likelihoodOptions.Describe(), file,
-            n >= 4 ? EnergyDistance.Compute(reference, other) : double.NaN, n >= 4 ? SampleDistances.Mmd(reference, other) : double.NaN,
+            nfe, watch.Elapsed.TotalSeconds, n, SolverName(solver), likelihoodOptions.Describe(), file,
+            floor.Energy, floor.Mmd,
             label, trainedOn, -baseLogp.mean().ToDouble(), baseLogp.std().ToDouble() / Math.Sqrt(n),
             diff.mean().ToDouble(), diff.std().ToDouble() / Math.Sqrt(n), trainingNll, checkpoint.Manifest.Selection?.KeptStep,
-            "distances in standardised units (the training rows' encoding)");
-        foreach (var (name, value) in new[] { ("NLL", nll), ("baseline NLL", report.BaselineNll!.Value), ("energy distance", report.EnergyDistance), ("MMD", report.Mmd), ("sliced W2", report.SlicedW2) })
+            "distances in standardised units (the training rows' encoding)", floor.EnergySd, floor.MmdSd, m, draws,
+            data.Notes.Count > 0 ? data.Notes : null); // how the file was read (a first line skipped as metadata)
+        foreach (var (name, value) in new[] { ("NLL", nll), ("baseline NLL", report.BaselineNll!.Value), ("energy distance", report.EnergyDistance), ("MMD", report.Mmd), ("sliced W2", report.SlicedW2),
+            ("energy distance floor", report.EnergyDistanceFloor), ("MMD floor", report.MmdFloor) })
             if (!double.IsFinite(value)) throw new IntegrationException($"the evaluation's {name} is {value}: the samples or likelihoods are not finite");
         // Generated values no training row resembles (a negative concentration, a code never seen), column by column.
         if (TablePieces.SupportOf(table) is { } support)
@@ -168,7 +197,7 @@ public static class Evaluator
     // NLL (nats per row, data units) of the given rows: dequantised with a fixed draw, encoded, integrated, plus the
     // encoding's log-Jacobian (log |det W|, minus the log of the log columns).
     // Every rank dequantises all the rows; each integrates its share of every chunk.
-    private static (double Nll, double StdErr, Tensor LogDensity, Tensor Dequantised) TableNll(Checkpoint checkpoint, TableData data, int[] rows, long[]? classes,
+    private static (double Nll, double StdErr, Tensor LogDensity, Tensor Dequantised, double Nfe) TableNll(Checkpoint checkpoint, TableData data, int[] rows, long[]? classes,
         IOdeSolver solver, LikelihoodOptions likelihoodOptions, long seed, Action<double>? progress, IProcessGroup processes)
     {
         var table = checkpoint.Manifest.Table!;
@@ -183,6 +212,7 @@ public static class Evaluator
         var (baseTime, _) = fields.VelocityInterval(checkpoint.Manifest.TimeClip);
         var baseDistribution = CheckpointSampler.BaseOf(checkpoint.Manifest);
         var logs = new List<Tensor>();
+        double nfe = 0; var chunks = 0;
         const int chunk = 2000;
         for (var start = 0; start < rows.Length; start += chunk)
         {
@@ -192,14 +222,61 @@ public static class Evaluator
             var likelihood = new FlowLikelihood(fields.WithCondition(condition).Velocity(), baseDistribution, solver, likelihoodOptions, baseTime);
             using var mine = likelihood.LogDensity(share.Of(y[start..end]), share: share);
             logs.Add(processes.GatherShares(share, mine.LogDensity, "the gathering of log-likelihoods"));
+            // Every rank takes part, also one with no rows (it evaluates nothing and counts for nothing in the mean).
+            nfe += processes.MeanPerRow(share, mine.FunctionEvaluations, "the likelihood's evaluation counts"); chunks++;
             progress?.Invoke((double)end / rows.Length);
         }
         // log p_x = log p_y + log |det W| - sum over log columns of log x_j (docs/theory.md §8).
         var logp = cat(logs, 0) + table.Encoding.LogJacobian(x);
         if (!logp.isfinite().all().ToBoolean())
             throw new IntegrationException($"the log-likelihood of {(~logp.isfinite()).sum().ToInt64()} of {rows.Length} rows is not finite (the {fields.Velocity().Description} over [{baseTime:G3}, 1])");
-        return (-logp.mean().ToDouble(), logp.std().ToDouble() / Math.Sqrt(rows.Length), logp, x);
+        return (-logp.mean().ToDouble(), logp.std().ToDouble() / Math.Sqrt(rows.Length), logp, x, nfe / chunks);
     }
+
+    /// <summary>
+    /// Up to <paramref name="count"/> of <paramref name="rows"/>, drawn without replacement by a permutation seeded with
+    /// <paramref name="seed"/> (a .NET <see cref="Random"/>: the same on any machine), in the permutation's order — so that
+    /// any prefix of the result is a random draw too.
+    /// </summary>
+    internal static int[] Draw(int[] rows, int count, long seed)
+    {
+        var order = (int[])rows.Clone();
+        new Random(unchecked((int)(seed ^ (seed >> 32)) ^ 0x524F5753)).Shuffle(order);
+        return order[..Math.Min(order.Length, count)];
+    }
+
+    // Points per side of the sample distances: the model's figure compares m generated with m scored points, and its floor two
+    // disjoint true samples of m, so the pool of true points must hold 2 m; each side needs 2 for the unbiased estimates.
+    private static int MetricSize(EvaluationOptions o, int scored, long pool, string what)
+    {
+        if (o.FloorDraws < 2) throw new InvalidSettingException("floor draws", $"the noise floors need at least 2 draws (for their spread), got {o.FloorDraws}");
+        if (o.MetricPoints < 2) throw new InvalidSettingException("metric points", $"the sample distances need at least 2 points per sample, got {o.MetricPoints}");
+        var m = (int)Math.Min(Math.Min(o.MetricPoints, scored), pool / 2);
+        if (m < 2) throw new DataFormatException($"{what}: the sample distances and their floor compare two disjoint samples of at least 2 rows each, so at least 4 rows are needed");
+        return m;
+    }
+
+    /// <summary>
+    /// The noise floors of the energy distance and MMD at m points per side: the mean and the standard deviation of the
+    /// estimates over <paramref name="draws"/> pairs of independent true samples from <paramref name="pair"/> (seeded
+    /// from <paramref name="seed"/>, apart from every other draw of the evaluation).
+    /// </summary>
+    private static (double Energy, double EnergySd, double Mmd, double MmdSd) Floors(int m, int draws, long seed, Func<Generator, (Tensor, Tensor)> pair)
+    {
+        using var g = new Generator((ulong)seed ^ 0x464C4F52UL);
+        var energy = new double[draws]; var mmd = new double[draws];
+        for (var k = 0; k < draws; k++)
+        {
+            using var scope = NewDisposeScope();
+            var (p, q) = pair(g);
+            energy[k] = EnergyDistance.Compute(p, q);
+            mmd[k] = SampleDistances.Mmd(p, q);
+        }
+        return (energy.Average(), StandardDeviation(energy), mmd.Average(), StandardDeviation(mmd));
+    }
+
+    private static double StandardDeviation(double[] v) =>
+        v.Length < 2 ? 0 : Math.Sqrt(v.Sum(x => (x - v.Average()) * (x - v.Average())) / (v.Length - 1));
 
     private static string SolverName(IOdeSolver solver) =>
         solver.Name + (solver is FixedStepSolver f ? $" {f.StepCount} steps" : solver is DormandPrince5Solver d ? $" rtol {d.RelativeTolerance:G3} atol {d.AbsoluteTolerance:G3}" : "");
@@ -218,10 +295,11 @@ public static class Evaluator
         var watch = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         using var generator = new Generator((ulong)o.Seed);
-        // A CSV target's held-out points are the file's rows (the first Count of them, in file order).
+        // A CSV target's held-out points are the file's rows: Count of them drawn at random (a prefix of a sorted file is biased).
         var heldOut = target is EmpiricalDistribution table
-            ? table.Rows[..(int)Math.Min(o.Count, table.Count)].clone()
+            ? table.Rows.index_select(0, tensor(Draw([.. Enumerable.Range(0, (int)table.Count)], o.Count, o.Seed).Select(i => (long)i).ToArray()))
             : target.Sample(o.Count, generator);
+        var m = MetricSize(o, (int)heldOut.shape[0], target is EmpiricalDistribution e ? e.Count : long.MaxValue, $"target '{target.Name}' has {heldOut.shape[0]} rows");
         var baseDistribution = CheckpointSampler.BaseOf(checkpoint.Manifest);
         // The likelihood integrates the velocity the samples follow, converted from whatever was learned (docs/theory.md §6).
         var fields = checkpoint.Fields();
@@ -247,19 +325,18 @@ public static class Evaluator
         var stderr = logp.std().ToDouble() / Math.Sqrt(n);
         var (samples, _) = CheckpointSampler.Sample(checkpoint, n, solver, o.Seed + 1, processes: processes);
         progress?.Report(0.9);
-        var m = Math.Min(o.MetricPoints, n);
         var a = samples[..m]; var b = heldOut[..m];
-        // The noise floor: a second true sample of the same size (fresh draws, or the file's other rows, or its second half).
-        Tensor reference, other;
-        if (target is EmpiricalDistribution rows)
+        // The noise floor at the same sizes: pairs of fresh samples of m, or of disjoint random draws of m of the file's rows.
+        var draws = o.FloorDrawsAt(m);
+        var floor = Floors(m, draws, o.Seed, g =>
         {
-            var k = (int)Math.Min(m, rows.Count / 2);
-            if (rows.Count >= 2 * (long)m) { reference = b; other = rows.Rows[m..(2 * m)]; }
-            else { reference = rows.Rows[..k]; other = rows.Rows[k..(2 * k)]; }
-        }
-        else { reference = b; other = target.Sample(m, generator); }
-        var energyFloor = EnergyDistance.Compute(reference, other);
-        var mmdFloor = SampleDistances.Mmd(reference, other);
+            if (target is EmpiricalDistribution rows)
+            {
+                using var order = randperm(rows.Count, generator: g);
+                return (rows.Rows.index_select(0, order[..m]), rows.Rows.index_select(0, order[m..(2 * m)]));
+            }
+            return (target.Sample(m, g), target.Sample(m, g));
+        });
         var entropy = TrueEntropy(target);
         var report = new EvaluationReport(
             nll, stderr, LikelihoodUnits.BitsPerDimension(nll, target.Dimension), entropy, entropy is { } h ? nll - h : null,
@@ -267,8 +344,10 @@ public static class Evaluator
             SampleDistances.SlicedWasserstein2(samples, heldOut, 256, o.Seed), 256,
             target is Checkerboard ? Checkerboard.FractionInside(samples) : null,
             nfe / chunks, watch.Elapsed.TotalSeconds, n, SolverName(solver),
-            likelihoodOptions.Describe(), target.Name, energyFloor, mmdFloor);
-        foreach (var (name, value) in new[] { ("NLL", nll), ("energy distance", report.EnergyDistance), ("MMD", report.Mmd), ("sliced W2", report.SlicedW2) })
+            likelihoodOptions.Describe(), target.Name, floor.Energy, floor.Mmd,
+            EnergyDistanceFloorSd: floor.EnergySd, MmdFloorSd: floor.MmdSd, MetricPoints: m, FloorDraws: draws);
+        foreach (var (name, value) in new[] { ("NLL", nll), ("energy distance", report.EnergyDistance), ("MMD", report.Mmd), ("sliced W2", report.SlicedW2),
+            ("energy distance floor", report.EnergyDistanceFloor), ("MMD floor", report.MmdFloor) })
             if (!double.IsFinite(value)) throw new IntegrationException($"the evaluation's {name} is {value}: the samples or likelihoods are not finite");
         samples.Dispose();
         progress?.Report(1.0);

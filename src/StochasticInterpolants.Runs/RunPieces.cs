@@ -160,6 +160,7 @@ public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor
         var seed = config.TrainingOrDefault.Seed;
         var warnings = new List<string>();
         using var data = CsvTable.Read(config.Target, read);
+        warnings.AddRange(data.Notes); // a first line skipped as metadata, said so
         if (data.Count < 2) throw new DataFormatException($"'{config.Target}' has only one data row; at least 2 are needed to train on or score against");
         var names = data.ColumnNames;
         var dequantized = IntegerColumns(config, data);

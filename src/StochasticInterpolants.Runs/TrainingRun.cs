@@ -1,4 +1,5 @@
 using StochasticInterpolants.Checkpoints;
+using StochasticInterpolants.Couplings;
 using StochasticInterpolants.Distributed;
 using StochasticInterpolants.Files;
 using StochasticInterpolants.Models;
@@ -36,9 +37,13 @@ public static class TrainingRun
     {
         processes ??= SingleProcess.Instance;
         var pieces = RunPieces.Build(config); // before touching the folder: a bad config leaves it as it was
-        using var folderLock = processes.Rank == 0 ? OutputFolder.LockForTraining(outputFolder) : null;
-        if (processes.Rank == 0) OutputFolder.PrepareForRun(outputFolder, overwrite);
-        return Run(config, pieces, outputFolder, null, progress, cancellation, processes);
+        try
+        {
+            using var folderLock = processes.Rank == 0 ? OutputFolder.LockForTraining(outputFolder) : null;
+            if (processes.Rank == 0) OutputFolder.PrepareForRun(outputFolder, overwrite);
+            return Run(config, pieces, outputFolder, null, progress, cancellation, processes);
+        }
+        finally { DisposeCoupling(pieces); }
     }
 
     /// <summary>
@@ -57,10 +62,15 @@ public static class TrainingRun
         try
         {
             var config = StoredConfig(outputFolder, configJson);
-            return Run(config, RunPieces.Build(config), outputFolder, state, progress, cancellation, processes);
+            var pieces = RunPieces.Build(config);
+            try { return Run(config, pieces, outputFolder, state, progress, cancellation, processes); }
+            finally { DisposeCoupling(pieces); }
         }
         finally { state.DisposeTensors(); }
     }
+
+    // A coupling may hold native memory (the OT solvers' carried potentials): released where the run ends.
+    private static void DisposeCoupling(RunPieces pieces) => (pieces.Coupling as IDisposable)?.Dispose();
 
     /// <summary>
     /// Reads the configuration a resumable run in <paramref name="outputFolder"/> would continue with (only its
@@ -126,7 +136,7 @@ public static class TrainingRun
     {
         if (pieces.Table is not { } table || table.ValidationRows.shape[0] == 0) return null;
         return new HeldOutValidator(learned, pieces.Interpolant, pieces.Coupling, pieces.Base, table.ValidationRows, table.ValidationLabels,
-            table.ValidationLogJacobian, new ValidationSettings(Seed: config.TrainingOrDefault.Seed), device);
+            table.ValidationLogJacobian, new ValidationSettings(Seed: config.TrainingOrDefault.Seed, BatchSize: config.TrainingOrDefault.BatchSize), device);
     }
 
     // Rank 0 (or the one process) trains, logs, snapshots and writes the checkpoint; another rank of a job trains the same

@@ -168,6 +168,8 @@ public sealed record TrainingRunConfig(
         if (Patience < 0) throw new InvalidSettingException("patience", $"patience must be >= 0 validations, got {Patience}");
         if (Integers.Trim().ToLowerInvariant() is not ("dequantize" or "dequantise" or "snap" or "refuse"))
             throw new InvalidSettingException("integers", $"unknown integer-column policy '{Integers}' (expected dequantize, snap or refuse)");
+        // The device before any data is read or any folder made: a missing GPU must not cost a data load or leave an empty folder.
+        _ = ComputeDevice.Resolve(Device);
     }
 
     /// <summary>This config as indented JSON.</summary>

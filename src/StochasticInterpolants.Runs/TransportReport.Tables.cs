@@ -112,7 +112,7 @@ public static partial class TransportReport
         }
         if (rows.Why is { } why)
             notes.Insert(0, $"Data sections skipped: {why}. " + (generated is null
-                ? "Neither the data nor generated samples can be drawn: only the training curves, the NLL table, the one-dimensional teaching figure and the configuration follow."
+                ? "Neither the data nor generated samples can be drawn: only the training curves, the NLL table and the configuration follow."
                 : "The figures below show the generated samples only (no data marginals, data correlations or data in the projection)."));
         if (rows.ValidationWhy is { } validationWhy) notes.Add($"Validation rows not drawn: {validationWhy}.");
         progress?.Report(0.3);

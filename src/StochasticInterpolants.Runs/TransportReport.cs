@@ -31,8 +31,9 @@ public sealed record ReportOptions(int Samples = 5000, int Particles = 400, int 
 /// the velocity field, the loss curve, the 1-D and 2-D animations and the metrics of <c>si eval</c> when <c>eval.json</c>
 /// exists. For a table (or any d != 2): each column's marginals (training, validation and generated rows), the correlation
 /// matrices, a 2-D principal-component projection with the flow's particle paths, the training and validation curves, the
-/// NLL against the Gaussian baseline from <c>eval.json</c>, the 2-D figures in the encoded space for two columns, then the
-/// 1-D animation. A missing or changed table file skips the data's parts with a note; the generated parts are still drawn.
+/// NLL against the Gaussian baseline from <c>eval.json</c>, and the 2-D figures in the encoded space for two columns — the
+/// user's data only: the 1-D teaching animation (<see cref="HasTeachingFigure"/>) is left out. A missing or changed table
+/// file skips the data's parts with a note; the generated parts are still drawn.
 /// </summary>
 public static partial class TransportReport
 {
@@ -47,6 +48,16 @@ public static partial class TransportReport
 
     private static readonly System.Globalization.CultureInfo Invariant = System.Globalization.CultureInfo.InvariantCulture;
 
+    /// <summary>
+    /// Whether the report of a checkpoint with manifest <paramref name="m"/> carries the 1-D teaching animation (so a caller
+    /// knows whether to train its model): a built-in 2-D target's and an image checkpoint's do; a table's, which is about
+    /// the user's data, does not (the animation alone would be most of the page).
+    /// </summary>
+    public static bool HasTeachingFigure(CheckpointManifest m) => m.Images is not null || !IsTableReport(m);
+
+    // A table (any number of columns) or a target that is not 2-D gets the table sections; the 2-D branch samples a built-in target by name.
+    private static bool IsTableReport(CheckpointManifest m) => m.Images is null && (m.Table is not null || m.Dimension != 2);
+
     /// <summary>Writes the figures and <c>report.html</c> into <paramref name="outFolder"/> (created if missing); returns the HTML path.</summary>
     /// <remarks><paramref name="oneDimensionalModel"/> is a velocity network trained on <see cref="ThreeGaussians"/> (see
     /// <see cref="ThreeGaussians.Train"/>), drawn dashed beside the exact field in the 1-D animation; null draws the exact one only.</remarks>
@@ -58,21 +69,24 @@ public static partial class TransportReport
         using var checkpoint = Checkpoint.Load(checkpointFolder);
         var m = checkpoint.Manifest;
         var sections = new List<Section>();
-        // A table (any number of columns) or a target that is not 2-D gets the table sections; the 2-D branch samples a built-in target by name.
-        var tableReport = m.Images is null && (m.Table is not null || m.Dimension != 2);
+        var tableReport = IsTableReport(m);
         using var g = new Generator((ulong)o.Seed);
 
         // 1-D teaching animation: exact b for N(0, 1) -> three Gaussians, the seed's Eulerian and Lagrangian pictures in step;
-        // beside it the learned field when the caller trained one (a report draws, it never trains).
-        var oneD = ThreeGaussians.ExactField;
-        var learned1D = oneDimensionalModel is null ? null : new NetworkVelocityField(oneDimensionalModel);
-        var likelihood1D = learned1D is null ? null : new FlowLikelihood(learned1D, new StandardGaussian(1), new Rk4Solver(20));
-        TransportAnimation.OneDimensional(Path.Combine(outFolder, "transport-1d.png"), oneD.LogDensity, oneD, (-5, 5), frames: o.Frames,
-            stillPath: Path.Combine(outFolder, "transport-1d-still.png"),
-            learnedDensity: likelihood1D is null ? null : (t, x) => likelihood1D.LogDensity(x, t).LogDensity,
-            learnedVelocity: learned1D);
-        var teaching = new Section("Eulerian and Lagrangian, in one dimension", "transport-1d.png",
-            "N(0, 1) carried to a mixture of three Gaussians by the velocity of the linear interpolant: exact (closed form, solid) and, when shown, learned by a small network in a few seconds (dashed). Left, the Eulerian view: the density rho(t, x) changes in time, obeying the continuity equation. Right, the Lagrangian view: particles started at quantiles of N(0, 1) follow dX/dt = b(t, X); where their paths bunch up, the density on the left grows.");
+        // beside it the learned field when the caller trained one (a report draws, it never trains). Drawn only where shown.
+        Section? teaching = null;
+        if (HasTeachingFigure(m))
+        {
+            var oneD = ThreeGaussians.ExactField;
+            var learned1D = oneDimensionalModel is null ? null : new NetworkVelocityField(oneDimensionalModel);
+            var likelihood1D = learned1D is null ? null : new FlowLikelihood(learned1D, new StandardGaussian(1), new Rk4Solver(20));
+            TransportAnimation.OneDimensional(Path.Combine(outFolder, "transport-1d.png"), oneD.LogDensity, oneD, (-5, 5), frames: o.Frames,
+                stillPath: Path.Combine(outFolder, "transport-1d-still.png"),
+                learnedDensity: likelihood1D is null ? null : (t, x) => likelihood1D.LogDensity(x, t).LogDensity,
+                learnedVelocity: learned1D);
+            teaching = new Section("Eulerian and Lagrangian, in one dimension", "transport-1d.png",
+                "N(0, 1) carried to a mixture of three Gaussians by the velocity of the linear interpolant: exact (closed form, solid) and, when shown, learned by a small network in a few seconds (dashed). Left, the Eulerian view: the density rho(t, x) changes in time, obeying the continuity equation. Right, the Lagrangian view: particles started at quantiles of N(0, 1) follow dX/dt = b(t, X); where their paths bunch up, the density on the left grows.");
+        }
         progress?.Report(0.15);
 
         string html;
@@ -81,13 +95,13 @@ public static partial class TransportReport
             var notes = new List<string>();
             if (CheckpointCompletion.IsCompletion(m)) CompletionSections(outFolder, checkpointFolder, checkpoint, o, sections, notes, progress);
             else ImageSections(outFolder, checkpointFolder, checkpoint, o, sections, notes, progress);
-            sections.Add(teaching);
+            sections.Add(teaching!);
             progress?.Report(0.95);
             html = Html(m, checkpointFolder, outFolder, sections, ImageIntro(m), notes, metrics: true);
         }
         else if (!tableReport)
         {
-            sections.Add(teaching);
+            sections.Add(teaching!);
             var baseDistribution = CheckpointSampler.BaseOf(m);
             var target = DataSources.Parse(m.Target, m.Dimension);
             using (var reference = target.Sample(o.Samples, g))
@@ -101,7 +115,6 @@ public static partial class TransportReport
         {
             var notes = new List<string>();
             TableSections(outFolder, checkpointFolder, checkpoint, o, g, sections, notes, progress);
-            sections.Add(teaching);
             progress?.Report(0.95);
             html = Html(m, checkpointFolder, outFolder, sections, TableIntro(m), notes, metrics: false);
         }

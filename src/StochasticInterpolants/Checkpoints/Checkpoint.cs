@@ -137,7 +137,7 @@ public sealed class Checkpoint : IDisposable
     /// <summary>Reads only the manifest of the checkpoint in <paramref name="folder"/>.</summary>
     public static CheckpointManifest ReadManifest(string folder)
     {
-        if (!Directory.Exists(folder)) throw new CheckpointException($"checkpoint folder '{folder}' does not exist");
+        folder = FolderOf(folder);
         var path = Path.Combine(folder, ManifestFileName);
         if (!File.Exists(path)) throw new CheckpointException($"'{folder}' holds no {ManifestFileName} (is it a training output folder?)");
         CheckpointManifest? manifest;
@@ -163,6 +163,21 @@ public sealed class Checkpoint : IDisposable
         return manifest;
     }
 
+    /// <summary>
+    /// The checkpoint folder <paramref name="path"/> names: the folder itself, or the folder of its manifest when the path is the
+    /// manifest file (users pass either). Any other file, or a missing path, is a <see cref="CheckpointException"/>.
+    /// </summary>
+    public static string FolderOf(string path)
+    {
+        if (Directory.Exists(path)) return path;
+        if (File.Exists(path))
+        {
+            if (Path.GetFileName(path) == ManifestFileName) return Path.GetDirectoryName(Path.GetFullPath(path))!;
+            throw new CheckpointException($"checkpoint '{path}' is a file: give the training output folder that holds {ManifestFileName}");
+        }
+        throw new CheckpointException($"checkpoint folder '{path}' does not exist");
+    }
+
     /// <summary>True for a non-empty file name with no folder part, no "..", and no control characters.</summary>
     internal static bool IsPlainFileName(string name) =>
         name.Length is > 0 and < 256 && name != "." && name != ".." && !name.Contains('/') && !name.Contains('\\') && !name.Any(char.IsControl);
@@ -173,6 +188,7 @@ public sealed class Checkpoint : IDisposable
     /// </summary>
     public static Checkpoint Load(string folder, bool preferEma = true, Device? device = null)
     {
+        folder = FolderOf(folder);
         var manifest = ReadManifest(folder);
         var useEma = preferEma && manifest.Networks.All(n => n.EmaWeightsFile is not null);
         var networks = new List<NetworkField>();

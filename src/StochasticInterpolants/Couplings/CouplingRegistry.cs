@@ -30,7 +30,11 @@ public sealed record CouplingOptions(
 /// <summary>A coupling as stored in a config and a checkpoint: its registered name and its settings.</summary>
 /// <param name="Name">The registered name (independent, mirror, ot, sinkhorn, ...).</param>
 /// <param name="Options">Its settings.</param>
-public sealed record CouplingSpec(string Name, CouplingOptions Options)
+/// <param name="Convergence">In a checkpoint of a coupling that solves each batch numerically (sinkhorn): how the solves
+/// went over the run (batches whose plan stopped above the tolerance, the worst marginal error); null otherwise and in
+/// checkpoints written before it was recorded.</param>
+public sealed record CouplingSpec(string Name, CouplingOptions Options,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] CouplingConvergence? Convergence = null)
 {
     /// <summary>The coupling this spec names, for <paramref name="interpolant"/>, <paramref name="baseDistribution"/> and <paramref name="target"/>.</summary>
     public ICoupling Build(IInterpolant interpolant, IDistribution baseDistribution, IDistribution target) =>

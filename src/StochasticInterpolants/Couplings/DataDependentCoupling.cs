@@ -42,6 +42,15 @@ public sealed class DataDependentCoupling : ICoupling
         return new CoupledSample(corrupted.X0, x1, corrupted.Condition);
     }
 
+    /// <summary>Given images x1 (their labels, if any, unused): x0 and the condition from the corruption, drawn from <paramref name="generator"/>.</summary>
+    public CoupledSample PairWith(Tensor x1, Tensor? condition, Generator generator)
+    {
+        if (x1.dim() != 4) x1 = x1.reshape([x1.shape[0], .. Shape]);
+        var corrupted = Corruption.Apply(x1, generator);
+        corrupted.Observed?.Dispose();
+        return new CoupledSample(corrupted.X0, x1, corrupted.Condition);
+    }
+
     /// <summary>
     /// Registers <c>inpaint</c>, <c>superres</c> and <c>denoise</c>: each needs a two-sided interpolant (x0 is the corrupted
     /// image, not independent noise) and an image-shaped target.

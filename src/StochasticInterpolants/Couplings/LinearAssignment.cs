@@ -12,8 +12,9 @@ namespace StochasticInterpolants.Couplings;
 /// <param name="VerificationRounds">Full passes over the matrix that checked the duals (the last one found no violation).</param>
 /// <param name="AddedEdges">Edges added to the sparse graph because a full pass found them violated (or a search ran dry).</param>
 /// <param name="Phases">Milliseconds per phase: graph building, auction, row reduction, augmenting paths, full verification passes.</param>
+/// <param name="Threads">Threads of the full passes.</param>
 public sealed record AssignmentStatistics(int Size, int CandidatesPerRow, int InitiallyMatched, int Augmentations, long ScannedColumns,
-    int VerificationRounds, long AddedEdges, AssignmentPhases Phases);
+    int VerificationRounds, long AddedEdges, AssignmentPhases Phases, int Threads = 1);
 
 /// <summary>Where an assignment solve spent its time, in milliseconds.</summary>
 /// <param name="Graph">Full passes building each row's cheapest columns (and the starting column minima when cold).</param>
@@ -227,7 +228,7 @@ public static unsafe class LinearAssignment
             }
             return new AssignmentResult(_colOfRow, _rowOfCol, _u, _v, cost,
                 new AssignmentStatistics(_n, _k, _initial, _augmentations, _scanned, _rounds, _added,
-                    new AssignmentPhases(graph, auction, reduction, paths, verification)));
+                    new AssignmentPhases(graph, auction, reduction, paths, verification), _threads));
         }
 
         private (int Lo, int Hi) Range(int part) => ((int)((long)_n * part / _threads), (int)((long)_n * (part + 1) / _threads));

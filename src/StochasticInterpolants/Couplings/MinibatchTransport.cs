@@ -35,8 +35,13 @@ public sealed class MinibatchTransport : IDisposable
     /// <summary>Whether to start from the previous batch's potentials (true) or cold (from the column minima, or from a solved quarter of the batch).</summary>
     public bool WarmStart { get; init; } = true;
 
-    /// <summary>Threads of the solver's full passes (0: all cores).</summary>
+    /// <summary>Threads of the solver's full passes; 0 (default): libtorch's thread count (<c>torch.get_num_threads()</c>,
+    /// which the run sets from its thread setting), read at each solve, so the solver never takes more cores than the run
+    /// was given (ranks sharing a host each get their part).</summary>
     public int Threads { get; init; }
+
+    /// <summary>The threads the next solve uses: <see cref="Threads"/>, or libtorch's thread count when it is 0.</summary>
+    public int EffectiveThreads => Threads > 0 ? Threads : Math.Max(1, get_num_threads());
 
     /// <summary>What the last <see cref="Pair"/> did.</summary>
     public TransportStep? Last { get; private set; }
@@ -52,6 +57,7 @@ public sealed class MinibatchTransport : IDisposable
         var n = (int)x0.shape[0];
         if (n == 0) return [];
         using var scope = NewDisposeScope();
+        var threads = EffectiveThreads;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var a = x0.reshape(n, -1).to(float32).contiguous();
         var b = x1.reshape(n, -1).to(float32).contiguous();
@@ -59,22 +65,22 @@ public sealed class MinibatchTransport : IDisposable
         var matrixMs = clock.Elapsed.TotalMilliseconds;
         double[]? prices = null;
         var warm = WarmStart && _previousTargets is not null && _previousTargets.shape[1] == a.shape[1];
-        if (warm) { prices = CarriedPrices(a, cost, _previousTargets!, _previousPrices!); warm = prices is not null; }
+        if (warm) { prices = CarriedPrices(a, cost, _previousTargets!, _previousPrices!, threads); warm = prices is not null; }
         if (prices is null && n >= 4 * CoarseSize)
         {
             // Cold: solve the first quarter of the batch (itself from its quarter, down to CoarseSize) and carry its
             // potentials to the whole batch — the same carry as between batches, within one.
-            using var coarse = new MinibatchTransport { Candidates = Candidates, Threads = Threads, WarmStart = false };
+            using var coarse = new MinibatchTransport { Candidates = Candidates, Threads = threads, WarmStart = false };
             var m = n / 4;
             coarse.Pair(a.narrow(0, 0, m), b.narrow(0, 0, m));
-            prices = CarriedPrices(a, cost, coarse._previousTargets!, coarse._previousPrices!);
+            prices = CarriedPrices(a, cost, coarse._previousTargets!, coarse._previousPrices!, threads);
         }
         var pricesMs = clock.Elapsed.TotalMilliseconds - matrixMs;
         AssignmentResult result;
         unsafe
         {
             var span = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(cost.bytes);
-            fixed (float* c = span) result = LinearAssignment.Solve(c, n, prices, Candidates, Threads);
+            fixed (float* c = span) result = LinearAssignment.Solve(c, n, prices, Candidates, threads);
         }
         if (!double.IsFinite(result.Cost)) throw new ArgumentException("optimal transport: the batch's cost matrix is not finite (a non-finite sample?)");
         _previousTargets?.Dispose();
@@ -100,16 +106,16 @@ public sealed class MinibatchTransport : IDisposable
     }
 
     // u_i = min_j (|a_i - y_j|^2 - v_j) over the previous targets y (a c-transform), then v_j = min_i (C_ij - u_i).
-    private unsafe double[]? CarriedPrices(Tensor a, Tensor cost, Tensor targets, double[] targetPrices)
+    private static unsafe double[]? CarriedPrices(Tensor a, Tensor cost, Tensor targets, double[] targetPrices, int threads)
     {
         var n = (int)a.shape[0];
         using var cross = SquaredDistances(a, targets);
         var m = (int)cross.shape[1];
         double[] u, prices;
         fixed (float* x = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(cross.bytes))
-            u = LinearAssignment.RowTransform(x, n, m, targetPrices, Threads);
+            u = LinearAssignment.RowTransform(x, n, m, targetPrices, threads);
         fixed (float* c = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(cost.bytes))
-            prices = LinearAssignment.ColumnTransform(c, n, n, u, Threads);
+            prices = LinearAssignment.ColumnTransform(c, n, n, u, threads);
         return prices.All(double.IsFinite) ? prices : null; // a degenerate carry falls back to a cold start
     }
 

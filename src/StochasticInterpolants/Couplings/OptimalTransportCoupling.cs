@@ -20,6 +20,10 @@ public sealed class OptimalTransportCoupling(IDistribution baseDistribution, IDi
     /// <summary>Whether each batch starts from the previous batch's potentials.</summary>
     public bool WarmStart { get; init; } = true;
 
+    /// <summary>Threads of the solver's full passes; 0 (default): libtorch's thread count at each solve (the run's --threads,
+    /// which the command line divides among the ranks sharing a host), never more cores than the run was given.</summary>
+    public int Threads { get; init; }
+
     /// <summary>Rows per exact solve: 0 pairs the whole batch (each class) at once; B &gt; 0 cuts it into consecutive
     /// blocks of at most B rows, each paired exactly (an approximation of the batch's plan, faster for large batches).</summary>
     public int BlockSize { get; init; }
@@ -32,7 +36,7 @@ public sealed class OptimalTransportCoupling(IDistribution baseDistribution, IDi
     {
         var (x0, x1, condition) = DrawIndependent(count, generator);
         var labels = condition is { } c && c.dtype == ScalarType.Int64 && c.dim() == 1 ? c.data<long>().ToArray() : null;
-        var pairing = PairByGroups(x0, x1, labels);
+        var pairing = PairByGroups(x0, x1, labels, Solver);
         Canonicalise(pairing, x1, labels);
         using var index = tensor(pairing.Select(i => (long)i).ToArray(), dtype: int64);
         var paired = x0.index_select(0, index);
@@ -40,9 +44,28 @@ public sealed class OptimalTransportCoupling(IDistribution baseDistribution, IDi
         return new CoupledSample(paired, x1, condition);
     }
 
+    /// <summary>Pairs the given rows exactly, as a batch, with solvers of their own (started cold), so the training batches'
+    /// warm start is left as it was.</summary>
+    protected override CoupledSample PairDrawn(Tensor x0, Tensor x1, Tensor? condition, Generator generator)
+    {
+        var labels = condition is { } c && c.dtype == ScalarType.Int64 && c.dim() == 1 ? c.data<long>().ToArray() : null;
+        var own = new Dictionary<(long, int), MinibatchTransport>();
+        try
+        {
+            var pairing = PairByGroups(x0, x1, labels, key => own.TryGetValue(key, out var s) ? s
+                : own[key] = new MinibatchTransport { Candidates = Candidates, WarmStart = false, Threads = Threads });
+            Canonicalise(pairing, x1, labels);
+            using var index = tensor(pairing.Select(i => (long)i).ToArray(), dtype: int64);
+            var paired = x0.index_select(0, index);
+            x0.Dispose();
+            return new CoupledSample(paired, x1, condition);
+        }
+        finally { foreach (var s in own.Values) s.Dispose(); }
+    }
+
     // Rows of class k in x1 (in order) are paired among themselves with the next block of x0 rows; with a block size,
     // each class's rows are further cut into consecutive blocks of at most that many rows, each solved exactly.
-    private int[] PairByGroups(Tensor x0, Tensor x1, long[]? labels)
+    private int[] PairByGroups(Tensor x0, Tensor x1, long[]? labels, Func<(long, int), MinibatchTransport> solver)
     {
         var n = (int)x1.shape[0];
         var pairing = new int[n];
@@ -59,7 +82,7 @@ public sealed class OptimalTransportCoupling(IDistribution baseDistribution, IDi
                 using var targetRows = tensor(part.Select(j => (long)j).ToArray(), dtype: int64);
                 using var sources = x0.narrow(0, next, part.Length);
                 using var targets = x1.index_select(0, targetRows);
-                var local = Solver((label, block)).Pair(sources, targets);
+                var local = solver((label, block)).Pair(sources, targets);
                 for (var r = 0; r < part.Length; r++) pairing[part[r]] = next + local[r];
                 next += part.Length;
             }
@@ -106,7 +129,7 @@ public sealed class OptimalTransportCoupling(IDistribution baseDistribution, IDi
     private MinibatchTransport Solver((long, int) key)
     {
         if (!_solvers.TryGetValue(key, out var solver))
-            _solvers[key] = solver = new MinibatchTransport { Candidates = Candidates, WarmStart = WarmStart };
+            _solvers[key] = solver = new MinibatchTransport { Candidates = Candidates, WarmStart = WarmStart, Threads = Threads };
         return solver;
     }
 

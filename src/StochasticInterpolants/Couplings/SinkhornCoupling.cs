@@ -18,7 +18,7 @@ namespace StochasticInterpolants.Couplings;
 /// coupled with a block of x0 rows of the same size, and never with x0 rows given to another class (the x0 rows are iid,
 /// so consecutive blocks of class-count size are as good as any split).
 /// </remarks>
-public sealed class SinkhornCoupling : TwoDensityCoupling
+public sealed class SinkhornCoupling : TwoDensityCoupling, IConvergingCoupling
 {
     /// <summary>
     /// Couples <paramref name="baseDistribution"/> and <paramref name="target"/> (same dimension) with regularisation
@@ -39,10 +39,24 @@ public sealed class SinkhornCoupling : TwoDensityCoupling
     /// <summary>L1 marginal error at which Sinkhorn stops.</summary>
     public double Tolerance { get; }
     /// <summary>
-    /// A plan whose marginals are still this far (L1) from uniform when the iterations run out is refused: 10 % of the mass
-    /// misplaced is no longer the entropic plan, only some coupling. Between this and the tolerance the plan is used.
+    /// A plan whose marginals are still this far (L1) from uniform when the iterations run out is refused (docs/theory.md
+    /// §12.2): the x0 drawn from it may then be up to 5 % (total variation) off the base density the flow starts from, and
+    /// it is 100 times the default tolerance. Between the tolerance and this the plan is used, counted in
+    /// <see cref="Convergence"/> and reported.
     /// </summary>
     public const double UnconvergedError = 0.1;
+
+    private long _batches, _unconverged;
+    private double _worst;
+
+    /// <inheritdoc />
+    public CouplingConvergence Convergence => new(_batches, _unconverged, _worst, MaxIterations, Tolerance);
+
+    /// <inheritdoc />
+    public void ContinueFrom(CouplingConvergence saved)
+    {
+        _batches = saved.Batches; _unconverged = saved.UnconvergedBatches; _worst = saved.WorstMarginalError;
+    }
 
     /// <summary>The Sinkhorn iterations of the last <see cref="Sample"/> (summed over its class blocks).</summary>
     public int LastIterations { get; private set; }
@@ -54,7 +68,15 @@ public sealed class SinkhornCoupling : TwoDensityCoupling
     {
         var (x0, x1, condition) = DrawIndependent(count, generator);
         using (x0)
-        using (var index = tensor(PairRows(x0, x1, condition, generator)))
+        using (var index = tensor(PairRows(x0, x1, condition, generator, count: true)))
+            return new CoupledSample(x0.index_select(0, index), x1, condition);
+    }
+
+    /// <inheritdoc />
+    protected override CoupledSample PairDrawn(Tensor x0, Tensor x1, Tensor? condition, Generator generator)
+    {
+        using (x0)
+        using (var index = tensor(PairRows(x0, x1, condition, generator, count: false)))
             return new CoupledSample(x0.index_select(0, index), x1, condition);
     }
 
@@ -62,7 +84,8 @@ public sealed class SinkhornCoupling : TwoDensityCoupling
     /// For each x1 row j the x0 row paired with it, drawn from column j of the plan (solved within each class when
     /// <paramref name="condition"/> is class labels).
     /// </summary>
-    private long[] PairRows(Tensor x0, Tensor x1, Tensor? condition, Generator generator)
+    /// <remarks>With <paramref name="count"/> the batch enters <see cref="Convergence"/>.</remarks>
+    private long[] PairRows(Tensor x0, Tensor x1, Tensor? condition, Generator generator, bool count)
     {
         var n = (int)x1.shape[0];
         var pairing = new long[n];
@@ -77,12 +100,18 @@ public sealed class SinkhornCoupling : TwoDensityCoupling
             iterations += plan.Iterations; worst = Math.Max(worst, plan.MarginalError);
             if (plan.MarginalError > UnconvergedError)
                 throw new InvalidSettingException("sinkhorn-iterations",
-                    $"Sinkhorn did not converge: after {plan.Iterations} iterations the plan's marginals are {plan.MarginalError:G3} (L1) from uniform (eps = {Epsilon:G4}, {rows} rows); raise the iteration limit or eps");
+                    $"Sinkhorn did not converge: after {plan.Iterations} iterations the plan's marginals are {plan.MarginalError:G3} (L1) from uniform, more than the {UnconvergedError} at which a plan is refused (tolerance {Tolerance:G3}, eps = {Epsilon:G4}, {rows} rows); raise the iteration limit or eps");
             using var drawn = plan.SampleRows(generator);
             var picked = drawn.data<long>().ToArray();
             for (var k = 0; k < columns.Length; k++) pairing[columns[k]] = offset + picked[k];
         }
         LastIterations = iterations; LastMarginalError = worst;
+        if (count)
+        {
+            _batches++;
+            if (worst > Tolerance) _unconverged++;
+            _worst = Math.Max(_worst, worst);
+        }
         return pairing;
     }
 

@@ -61,6 +61,9 @@ public sealed class TableData : IDisposable
     /// <summary>The number of rows.</summary>
     public long Count { get; }
 
+    /// <summary>What the reader decided without being told, one line each (a first line skipped as metadata): worth showing the user.</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
     /// <summary>
     /// Each row's class as an index into <paramref name="classes"/> (the classes of another table, e.g. the one a model was
     /// trained on), matched by label text; a label outside them is a <see cref="DataFormatException"/> naming it.
@@ -94,13 +97,16 @@ public static class CsvTable
     /// Reads <paramref name="path"/> as described by <paramref name="options"/>.
     /// Delimiter: comma, unless the first data line has no comma, in which case runs of whitespace. Fields are trimmed and a
     /// field wrapped in double quotes is unwrapped (no escaped quotes or quoted commas); blank lines are skipped.
-    /// Header: after <see cref="TableReadOptions.SkipRows"/>, the first non-blank line is a header when it has text where the
-    /// next line has a number, or a different field count (a first row whose text sits only in columns that are text in the
-    /// next row too, such as a label, is data); its names are used when it has one field per data column and none of them is a number (otherwise it is
-    /// a metadata line such as sklearn's <c>150,4,setosa,versicolor,virginica</c>, and columns are called <c>col1</c>..).
+    /// Header: after <see cref="TableReadOptions.SkipRows"/>, the first non-blank line is read with the next. With text only
+    /// where the next line has text too (a label, a dropped name column) it is data. Otherwise, a line of names only is the
+    /// header (its names are used when there is one per data column, else the columns are called <c>col1</c>.. and a note
+    /// says so); a line of numbers and text is a metadata line, skipped with a note, when its field count differs from the
+    /// data's or when it is sklearn's (<c>150,4,setosa,versicolor,virginica</c>: the number of rows that follow, then the
+    /// number of columns before the last); a line of that kind whose text sits only in columns that are not features is data;
+    /// anything else is an error naming the line (a first row with a missing value is never dropped on a guess).
     /// Only feature columns must hold numbers: dropped columns may hold anything, the label column holds class texts.
     /// </summary>
-    /// <exception cref="DataFormatException">The file is malformed: ragged rows, a non-number, NaN, infinite or float32-overflowing feature value, an empty label, or no data rows.</exception>
+    /// <exception cref="DataFormatException">The file is malformed: ragged rows, a non-number, NaN, infinite or float32-overflowing feature value, an empty label, a first line neither header nor data (<see cref="DataFormatException.MetadataLine"/>), or no data rows. A word in a feature column sets <see cref="DataFormatException.TextColumn"/>.</exception>
     /// <exception cref="InvalidSettingException">An option does not fit the file; <see cref="InvalidSettingException.Setting"/> is <c>columns</c>, <c>skip-rows</c> or <c>label-column</c>.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static TableData Read(string path, TableReadOptions? options = null)
@@ -125,7 +131,9 @@ public static class CsvTable
         int? label = null;
         string[] names = [];
         var lineNumber = 0;
+        var notes = new List<string>();
         (string Line, int Number)? pending = null; // a first line with text, until the next line shows whether it is a header
+        (string Line, int Number, long Rows, (double[] Values, string? Label)? AsData)? countLine = null; // sklearn's line, until the rows are counted
         while (reader.ReadLine() is { } raw)
         {
             lineNumber++;
@@ -143,40 +151,113 @@ public static class CsvTable
             }
             else if (pending is { } first)
             {
-                // A header has text where the data has numbers (or another field count); a first data row whose only text is
-                // in a column that holds text throughout (a label, a dropped name column) is data, and is kept.
                 pending = null;
-                var a = Split(first.Line, whitespace: !first.Line.Contains(','));
-                var b = Split(line, whitespace: !line.Contains(','));
-                if (a.Length != b.Length || a.Where((f, j) => !IsNumberText(f) && IsNumberText(b[j])).Any()) header = a;
-                else Process(first.Line, first.Number);
+                FirstLine(first.Line, first.Number, line, lineNumber);
             }
             Process(line, lineNumber);
         }
         if (pending is { } only) header = Split(only.Line, whitespace: !only.Line.Contains(',')); // a lone text line: a header over no data
+        if (countLine is { } counted)
+        {
+            // sklearn's metadata line begins with the number of rows that follow; a line of that shape that does not count them
+            // is a data row (kept if it reads as one, an error if not): never dropped on a guess.
+            if (counted.Rows == rows.Count)
+                notes.Add($"{System.IO.Path.GetFileName(path)}: line {counted.Number} ('{ShortenLine(counted.Line)}') skipped as a metadata line: it counts the {rows.Count} rows that follow (sklearn's format)");
+            else if (counted.AsData is { } data) { rows.Insert(0, data.Values); if (data.Label is { } text) labelTexts.Insert(0, text); }
+            else throw NeitherHeaderNorData(counted.Line, counted.Number, next: null, nextNumber: 0);
+        }
+
+        // A first line with text, seen with the line after it (the first data row). Names only: a header. Text where the data
+        // has numbers, with numbers too: a metadata line when its field count differs from the data's, or when it is sklearn's
+        // (n rows, n columns, names); else an error — unless its text sits only in columns that are not features (a dropped
+        // column, the label), in which case it is data, as the same line anywhere else in the file would be.
+        void FirstLine(string text, int number, string next, int nextNumber)
+        {
+            var a = Split(text, whitespace: !text.Contains(','));
+            var b = Split(next, whitespace: !next.Contains(','));
+            var textOverNumbers = a.Length != b.Length || a.Where((f, j) => !IsNumberText(f) && IsNumberText(b[j])).Any();
+            if (!textOverNumbers) { Process(text, number); return; }
+            header = a;
+            if (a.All(f => !IsNumberText(f)))
+            {
+                if (a.Length != b.Length)
+                    notes.Add($"{System.IO.Path.GetFileName(path)}: line {number} ('{ShortenLine(text)}') has {a.Length} names for {b.Length} columns: not used as names (the columns are called col1..col{b.Length})");
+                return;
+            }
+            if (a.Length != b.Length)
+            {
+                notes.Add($"{System.IO.Path.GetFileName(path)}: line {number} ('{ShortenLine(text)}') skipped as a metadata line: it has {a.Length} fields, the data rows {b.Length}");
+                return;
+            }
+            // Same width, numbers and text: resolve the columns as a data row would see them (names come only from a header of names).
+            header = null;
+            Layout(next);
+            (double[], string?)? asData;
+            try { asData = Parse(text, number); }
+            catch (DataFormatException) { asData = null; }
+            if (IsWholeNumber(a[0], out var n) && IsWholeNumber(a[1], out var d) && d == a.Length - 1) countLine = (text, number, n, asData);
+            else if (asData is { } data) Add(data);
+            else throw NeitherHeaderNorData(text, number, b, nextNumber);
+        }
+
+        DataFormatException NeitherHeaderNorData(string text, int number, string[]? next, int nextNumber)
+        {
+            var a = Split(text, whitespace);
+            // The field that stops it being data (a feature's non-number, or an empty label), else the first non-number.
+            var textField = Enumerable.Range(0, a.Length).Where(j => (features.Contains(j) && !IsNumberText(a[j])) || (label == j && a[j].Length == 0))
+                .DefaultIfEmpty(Enumerable.Range(0, a.Length).First(j => !IsNumberText(a[j]))).First();
+            var numberField = Enumerable.Range(0, a.Length).First(j => IsNumberText(a[j]));
+            var where = next is not null && IsNumberText(next[textField]) ? $" where line {nextNumber} has one" : "";
+            return new DataFormatException($"{path}: line {number} ('{ShortenLine(text)}') is neither a header nor a data row: field {textField + 1} ('{Shorten(a[textField])}') is not a number{where}, " +
+                $"but field {numberField + 1} ('{Shorten(a[numberField])}') is (a header holds only names); skip the line if it is metadata, or fix the value if it is data")
+            { MetadataLine = number };
+        }
+
+        void Layout(string line)
+        {
+            if (width >= 0) return;
+            // Columns can only be resolved once the data's width (and whether the header names them) is known.
+            whitespace = !line.Contains(',');
+            width = Split(line, whitespace).Length;
+            names = ColumnNamesFor(header, width);
+            (features, label) = Resolve(spec, labelItem, options.Columns, width, names);
+        }
 
         void Process(string line, int number)
         {
-            if (width < 0)
-            {
-                // Columns can only be resolved once the data's width (and whether the header names them) is known.
-                whitespace = !line.Contains(',');
-                width = Split(line, whitespace).Length;
-                names = ColumnNamesFor(header, width);
-                (features, label) = Resolve(spec, labelItem, options.Columns, width, names);
-            }
+            Layout(line);
+            Add(Parse(line, number));
+        }
+
+        void Add((double[] Values, string? Label) row)
+        {
+            rows.Add(row.Values);
+            if (row.Label is { } text) labelTexts.Add(text);
+        }
+
+        (double[] Values, string? Label) Parse(string line, int number)
+        {
             var fields = Split(line, whitespace);
             if (fields.Length != width) throw new DataFormatException($"{path}: line {number} has {fields.Length} fields, expected {width}");
             var values = new double[features.Length];
             for (var j = 0; j < features.Length; j++)
-                values[j] = ParseValue(path, number, features[j] + 1, fields[features[j]]);
+            {
+                var f = fields[features[j]];
+                try { values[j] = ParseValue(path, number, features[j] + 1, f); }
+                catch (DataFormatException e) when (f.Any(char.IsLetter) && !IsNumberText(f) && !IsMissingMarker(f))
+                {
+                    // A word in a feature column: the column is likely text throughout (a name, a code, a category).
+                    throw new DataFormatException(e.Message) { TextColumn = names[features[j]] };
+                }
+            }
+            string? labelText = null;
             if (label is { } l)
             {
                 // An empty label is a missing class, not a class called "": refusing it keeps the classes honest.
                 if (fields[l].Length == 0) throw new DataFormatException($"{path}: line {number}, field {l + 1} (the label) is empty");
-                labelTexts.Add(fields[l]);
+                labelText = fields[l];
             }
-            rows.Add(values);
+            return (values, labelText);
         }
         if (rows.Count == 0) throw new DataFormatException($"{path}: no data rows");
 
@@ -189,7 +270,7 @@ public static class CsvTable
         if (label is not null) (labels, classNames) = Classes(labelTexts);
         var integerColumns = IntegerColumns([.. rows]);
         var sha = Convert.ToHexStringLower(hash.GetHashAndReset());
-        return new TableData(tensor(flat, [rows.Count, d]), [.. features.Select(k => names[k])], labels, classNames, integerColumns, sha, path);
+        return new TableData(tensor(flat, [rows.Count, d]), [.. features.Select(k => names[k])], labels, classNames, integerColumns, sha, path) { Notes = notes };
     }
 
     /// <summary>The columns of <paramref name="rows"/> (all of one length) in which every value is a whole number.</summary>
@@ -234,8 +315,15 @@ public static class CsvTable
         return v;
     }
 
+    // The usual spellings of a missing value (R, pandas, spreadsheets): a hole in a numeric column, not a column of text.
+    private static bool IsMissingMarker(string f) => f.Trim().ToLowerInvariant() is "" or "na" or "n/a" or "null" or "none" or "missing" or "?" or "-" or ".";
+
+    private static bool IsWholeNumber(string f, out long value) =>
+        long.TryParse(f, NumberStyles.None, CultureInfo.InvariantCulture, out value);
+
     private static bool IsNonFiniteWord(string f) => f.Trim().ToLowerInvariant() is "nan" or "inf" or "-inf" or "infinity" or "-infinity" or "+inf";
     private static string Shorten(string s) => s.Length <= 20 ? s : s[..20] + "...";
+    private static string ShortenLine(string s) => s.Length <= 60 ? s : s[..60] + "...";
 
     private static void CheckFile(string path)
     {

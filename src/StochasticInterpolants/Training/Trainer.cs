@@ -174,6 +174,7 @@ public sealed class Trainer
                         best = resumeFrom.Networks.Select(n => Copy(n.Best!)).ToArray();
                     else if (savedSelection.BestStep > 0) throw new TrainingStateException("the saved training state has a validated step but no kept weights");
                 }
+                if (_coupling is IConvergingCoupling converging && loop.Coupling is { } solves) converging.ContinueFrom(solves);
                 step = savedStep = loop.Step;
                 elapsedBefore = loop.ElapsedSeconds;
                 windowSum = loop.WindowSum; windowCount = loop.WindowCount; smoothed = loop.Smoothed; lastWindowMean = loop.LastWindowMean;
@@ -246,6 +247,7 @@ public sealed class Trainer
                         if (emas[i] is { } ema) { live[i] = optimizers[i].FlatParameters.clone(); ema.CopyTo(Networks[i].Network.Module); }
                 foreach (var n in Networks) n.Network.Module.eval();
                 var scores = Selection!.Validator.Validate();
+                if (parallel) scores = RankZeros(scores);
                 var value = Selection.Validator.Metric == SelectionMetric.Nll
                     ? scores.Nll ?? throw new InvalidOperationException("the validator selects by NLL but returned none")
                     : scores.Objective;
@@ -268,6 +270,23 @@ public sealed class Trainer
                         if (live[i] is { } saved) { optimizers[i].FlatParameters.copy_(saved); saved.Dispose(); }
                 foreach (var n in Networks) n.Network.Module.train();
             }
+        }
+
+        // In a data-parallel job every rank validates the same weights on the same draws, but its kernels may round
+        // differently; the selection (and with it early stopping, which decides whether a rank enters the next step's
+        // all-reduce) must be one decision, so every rank takes rank 0's scores.
+        ValidationScores RankZeros(ValidationScores mine)
+        {
+            using var shared = zeros(3, dtype: float64);
+            if (Processes.Rank == 0)
+            {
+                shared[0] = mine.Objective;
+                shared[1] = mine.Nll ?? 0;
+                shared[2] = mine.Nll is null ? 0 : 1;
+            }
+            Processes.SumInPlace(shared, "the validation score exchange");
+            var v = shared.data<double>().ToArray();
+            return new ValidationScores(v[0], v[2] > 0 ? v[1] : null);
         }
 
         // The weights model selection keeps for network i: its moving average when EMA is on, else its live weights.
@@ -327,7 +346,7 @@ public sealed class Trainer
             byte[] generatorState;
             using (var g = generator.get_state()) generatorState = g.data<byte>().ToArray();
             var loop = new TrainingLoopState(at, Elapsed().TotalSeconds, windowSum, windowCount, partSums.ToArray(), smoothed, lastWindowMean, log.ToList(),
-                Selection is null ? null : selection, Processes.Size);
+                Selection is null ? null : selection, Processes.Size, (_coupling as IConvergingCoupling)?.Convergence);
             var nets = Enumerable.Range(0, k).Select(i => new NetworkTrainingState(
                 named[i].ToDictionary(p => p.name, p => (Tensor)p.parameter), emas[i]?.State, optimizers[i].State, optimizers[i].StepCount,
                 best?[i])).ToList();

@@ -34,6 +34,8 @@ public sealed record NetworkTrainingState(
 /// <param name="Log">The loss-log rows closed so far.</param>
 /// <param name="Selection">Model selection's state, or null without it.</param>
 /// <param name="Processes">Processes of the data-parallel job that reached this state (1 for one process and older snapshots).</param>
+/// <param name="Coupling">How the coupling's solves went so far, for a coupling that counts them (Sinkhorn); null otherwise
+/// and in older snapshots.</param>
 public sealed record TrainingLoopState(
     int Step,
     double ElapsedSeconds,
@@ -44,7 +46,8 @@ public sealed record TrainingLoopState(
     double LastWindowMean,
     IReadOnlyList<LossLogEntry> Log,
     SelectionState? Selection = null,
-    int Processes = 1);
+    int Processes = 1,
+    Couplings.CouplingConvergence? Coupling = null);
 
 /// <summary>
 /// A complete snapshot of a training run between two steps: with it, <see cref="Trainer.RunAll"/> continues exactly where

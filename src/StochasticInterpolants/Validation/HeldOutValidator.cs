@@ -13,16 +13,20 @@ namespace StochasticInterpolants.Validation;
 /// <summary>Settings of <see cref="HeldOutValidator"/>.</summary>
 /// <param name="ObjectiveDraws">Draws of (x0, z, t) for the validation objective: the validation rows are repeated until
 /// at least this many are drawn, once, at construction.</param>
-/// <param name="NllRows">At most this many validation rows (the first ones) enter the NLL.</param>
+/// <param name="NllRows">At most this many validation rows enter the NLL: all of them when there are no more, else a
+/// uniform random subset fixed by <paramref name="Seed"/>.</param>
 /// <param name="NllSteps">RK4 steps of the likelihood's ODE.</param>
 /// <param name="ExactUpTo">The divergence is exact (d autograd passes) up to this dimension, Hutchinson (Rademacher,
 /// fixed probes) above it.</param>
 /// <param name="Seed">Seeds every fixed draw.</param>
-public sealed record ValidationSettings(int ObjectiveDraws = 2048, int NllRows = 512, int NllSteps = 16, int ExactUpTo = 16, long Seed = 0);
+/// <param name="BatchSize">The training batch size: a coupling that pairs x0 with x1 (ot, sinkhorn) pairs the validation
+/// draws in batches of this many rows, as training does.</param>
+public sealed record ValidationSettings(int ObjectiveDraws = 2048, int NllRows = 512, int NllSteps = 16, int ExactUpTo = 16, long Seed = 0, int BatchSize = 1024);
 
 /// <summary>
 /// Scores networks on validation rows they are not trained on (docs/theory.md §8): the training objective on fixed
-/// draws of (x0, z, t) paired with the validation rows, and, where the velocity can be derived, the rows' NLL under the
+/// draws of (x0, z, t) paired with the validation rows — paired by the run's coupling, in batches of the training batch
+/// size, so a minibatch-OT run is scored on the regression problem it trains on (§12) — and, where the velocity can be derived, the rows' NLL under the
 /// flow in the data's units: <c>-(log p_y(Encode(x)) + log |det W|)</c> averaged over rows, with log p_y from the
 /// probability-flow ODE (RK4, exact divergence in low dimension, Hutchinson with fixed probes above it). Because every
 /// draw is fixed, scores at different steps differ only through the weights.
@@ -60,7 +64,10 @@ public sealed class HeldOutValidator : IValidator, IDisposable
             // x1 = the validation rows (repeated), x0 from the coupling's base side, z and t fresh: one fixed batch for all steps.
             var x1 = rows.to(float32).repeat(repeats, 1);
             var c = condition?.repeat(repeats);
-            var x0 = interpolant.Kind == InterpolantKind.Mirror ? x1.clone() : baseDistribution.Sample((int)x1.shape[0], generator);
+            Tensor x0;
+            if (interpolant.Kind == InterpolantKind.Mirror) x0 = x1.clone();
+            else if (coupling is IndependentCoupling) x0 = baseDistribution.Sample((int)x1.shape[0], generator);
+            else (x0, x1, c) = PairAsTraining(coupling, x1, c, s.BatchSize, generator);
             var z = randn(x1.shape, generator: generator);
             var clip = networks.Max(l => l.Objective.TimeClip);
             var t = ICoupling.UniformTimes((int)x1.shape[0], generator, clip);
@@ -68,9 +75,20 @@ public sealed class HeldOutValidator : IValidator, IDisposable
             _batch = new TrainingBatch(x0.to(device).DetachFromDisposeScope(), x1.to(device).DetachFromDisposeScope(), z.to(device).DetachFromDisposeScope(),
                 t.to(device).DetachFromDisposeScope(), c?.to(device).DetachFromDisposeScope());
         }
+        // The NLL rows: all of them, or a seeded uniform subset (a prefix of a sorted file would score a biased slice).
         var k = Math.Min(n, s.NllRows);
-        _nllRows = rows[..k].to(float32).to(device).clone();
-        _nllCondition = condition?[..k].to(device).clone();
+        using (var scope = NewDisposeScope())
+        {
+            Tensor? index = null;
+            if (k < n)
+            {
+                using var rowGenerator = new Generator((ulong)s.Seed ^ 0x4E4C4C52UL);
+                index = randperm(n, generator: rowGenerator).narrow(0, 0, k).sort().Values;
+            }
+            var picked = index is null ? rows : rows.index_select(0, index);
+            _nllRows = picked.to(float32).to(device).clone().DetachFromDisposeScope();
+            _nllCondition = condition is null ? null : (index is null ? condition : condition.index_select(0, index)).to(device).clone().DetachFromDisposeScope();
+        }
         var fields = new FieldSet(interpolant, networks.Select(l => (ITimeField)new NetworkField(l.Network, l.Objective.Kind)));
         if (baseDistribution.HasLogDensity && interpolant.Kind != InterpolantKind.Mirror && fields.CanProvide(FieldKind.Velocity))
         {
@@ -86,12 +104,43 @@ public sealed class HeldOutValidator : IValidator, IDisposable
     /// <summary>The settings in force.</summary>
     public ValidationSettings Settings { get; }
 
+    /// <summary>The fixed batch the objective is scored on (for tests).</summary>
+    internal TrainingBatch Batch => _batch;
+
+    /// <summary>The rows the NLL is computed on (for tests).</summary>
+    internal Tensor NllRows => _nllRows;
+
     /// <inheritdoc />
     public SelectionMetric Metric { get; }
 
     /// <summary>What the NLL is computed with, for logs and reports (null when only the objective is scored).</summary>
     public string? NllDescription => _likelihood is null ? null
         : $"{_nllRows.shape[0]} validation rows, RK4 {Settings.NllSteps} steps, {(_nllRows.shape[1] <= Settings.ExactUpTo ? "exact divergence" : "Hutchinson divergence (1 fixed probe)")}";
+
+    /// <summary>
+    /// Pairs the rows x1 (with their condition) as training pairs its batches: shuffled by <paramref name="generator"/>
+    /// (a training batch draws its rows at random), then cut into batches of <paramref name="batchSize"/> rows, each
+    /// paired by <paramref name="coupling"/> (within each class when the condition is class labels).
+    /// </summary>
+    private static (Tensor X0, Tensor X1, Tensor? Condition) PairAsTraining(ICoupling coupling, Tensor x1, Tensor? condition, int batchSize, Generator generator)
+    {
+        if (batchSize < 1) throw new ArgumentException($"the validation's batch size must be >= 1, got {batchSize}");
+        var total = x1.shape[0];
+        var order = randperm(total, generator: generator);
+        x1 = x1.index_select(0, order);
+        condition = condition?.index_select(0, order);
+        var x0Parts = new List<Tensor>();
+        var x1Parts = new List<Tensor>();
+        var cParts = new List<Tensor>();
+        for (long start = 0; start < total; start += batchSize)
+        {
+            var size = Math.Min(batchSize, total - start);
+            var pair = coupling.PairWith(x1.narrow(0, start, size), condition?.narrow(0, start, size), generator);
+            x0Parts.Add(pair.X0); x1Parts.Add(pair.X1);
+            if (pair.Condition is { } pc) cParts.Add(pc);
+        }
+        return (cat(x0Parts, 0), cat(x1Parts, 0), condition is null ? null : cat(cParts, 0));
+    }
 
     /// <inheritdoc />
     public ValidationScores Validate()

@@ -49,6 +49,29 @@ public class LayerTests
         Assert.True(violations.Count == 0, "upward dependencies: " + string.Join("; ", violations));
     }
 
+    /// <summary>
+    /// "No I/O below the line" (README, Architecture): the maths namespaces touch no file, stream, console, network or
+    /// process type of the runtime. Read from the compiled code like the layer checks, so a fully qualified name or a
+    /// helper's return type is caught too.
+    /// </summary>
+    [Fact]
+    public void Core_maths_does_no_input_or_output()
+    {
+        static bool IsIo(Type t) => t.Namespace is { } ns
+            && (ns == "System.IO" || ns.StartsWith("System.IO.", StringComparison.Ordinal) || ns == "System.Net" || ns.StartsWith("System.Net.", StringComparison.Ordinal)
+                || t == typeof(Console) || t == typeof(System.Diagnostics.Process) || t == typeof(System.Diagnostics.ProcessStartInfo));
+        var violations = new SortedSet<string>();
+        foreach (var type in Core.GetTypes())
+        {
+            var ns = Outer(type).Namespace;
+            if (ns is null || !ns.StartsWith("StochasticInterpolants.", StringComparison.Ordinal) || Layer(ns) != 0) continue;
+            foreach (var used in ReferencedTypes(type))
+                foreach (var t in Expand(used))
+                    if (IsIo(t)) violations.Add($"{Outer(type).FullName} -> {t.FullName}");
+        }
+        Assert.True(violations.Count == 0, "I/O in the maths: " + string.Join("; ", violations));
+    }
+
     [Fact]
     public void Namespaces_of_the_core_form_no_cycle()
     {

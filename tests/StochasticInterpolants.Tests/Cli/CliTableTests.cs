@@ -63,6 +63,10 @@ public sealed class CliTableTests : IDisposable
         File.WriteAllLines(bare, File.ReadAllLines(other).Skip(1));
         Assert.Equal(99, Eval(run, bare).GetProperty("held_out").GetInt32());
         Assert.Equal(100, Eval(run, bare, "--skip-rows", "0").GetProperty("held_out").GetInt32());
+        // The test file's metadata line read rather than skipped: it has another width, so it is skipped, and said so.
+        var noted = Eval(run, other, "--skip-rows", "0");
+        Assert.Equal(100, noted.GetProperty("held_out").GetInt32());
+        Assert.Contains("other.csv: line 1 ('100,3,meta') skipped as a metadata line", noted.GetProperty("notes")[0].GetString());
         Assert.StartsWith("held-out rows of other.csv", fresh.GetProperty("rows").GetString());
 
         // Trained on every row: scoring the training file says so.
@@ -104,6 +108,36 @@ public sealed class CliTableTests : IDisposable
         Assert.All(column, v => Assert.Equal(Math.Floor(v), v));
         // In data units: the second column sits near 1000, not near 0 (the scaling was undone).
         Assert.InRange(x[.., 1].mean().ToDouble(), 900, 1100);
+    }
+
+    [Fact]
+    public void Data_errors_name_their_fix_and_a_skipped_first_line_is_reported()
+    {
+        // A column of text: the error names the flags that deal with it (the library names the column, the CLI the flags).
+        var sex = Path.Combine(_dir, "sex.csv");
+        File.WriteAllLines(sex, ["age,sex,bmi", "59,M,32.1", "48,F,21.6", "72,F,30.5"]);
+        var (code, _, error) = SiRunner.Run(["train", "--target", sex, "--out", Path.Combine(_dir, "sex"), .. Small]);
+        Assert.Equal(1, code);
+        Assert.Contains("line 2, field 2 is not a number ('M')", error);
+        Assert.Contains("--columns drop:sex", error);
+        Assert.Contains("--label-column sex", error);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        // A first line with a missing value is an error naming it (it was dropped: 5 rows trained as 4), with the flag that skips it.
+        var na = Path.Combine(_dir, "na.csv");
+        File.WriteAllLines(na, ["1,NA", "2,3", "3,4", "4,5", "5,6"]);
+        (code, _, error) = SiRunner.Run(["train", "--target", na, "--out", Path.Combine(_dir, "na"), .. Small]);
+        Assert.Equal(1, code);
+        Assert.Contains("line 1 ('1,NA') is neither a header nor a data row", error);
+        Assert.Contains("--skip-rows 1 skips it", error);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "na")));
+        // sklearn's metadata line (the row count, the column count, the class names) is skipped, and said so.
+        var rng = new Random(5);
+        var iris = Path.Combine(_dir, "iris.csv");
+        File.WriteAllLines(iris, ["30,2,small,large", .. Enumerable.Range(0, 30).Select(i => FormattableString.Invariant($"{rng.NextDouble():R},{rng.NextDouble():R},{i % 2}"))]);
+        (code, _, error) = SiRunner.Run(["train", "--target", iris, "--label-column", "last", "--out", Path.Combine(_dir, "iris"), .. Small]);
+        Assert.True(code == 0, error);
+        Assert.Contains("iris.csv: line 1 ('30,2,small,large') skipped as a metadata line", error);
+        Assert.Contains("27 training rows, 3 validation rows", error);
     }
 
     [Fact]

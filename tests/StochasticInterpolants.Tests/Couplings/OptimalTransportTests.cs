@@ -331,4 +331,23 @@ public class OptimalTransportTests
             return (x, labels);
         }
     }
+
+    [Fact]
+    public void The_solver_uses_the_runs_thread_count_not_every_core()
+    {
+        // The test host runs libtorch on one thread (TestRuntime); a run's --threads sets the same count.
+        Assert.Equal(1, get_num_threads());
+        using var g = new Generator(1);
+        using var x0 = randn(300, 2, generator: g);
+        using var x1 = randn(300, 2, generator: g);
+        using var transport = new MinibatchTransport();
+        transport.Pair(x0, x1);
+        Assert.Equal(1, transport.Last!.Solve.Threads);
+        using var coupling = new OptimalTransportCoupling(new StandardGaussian(2), new StandardGaussian(2));
+        coupling.Sample(300, g);
+        Assert.All(coupling.LastSteps.Values, s => Assert.Equal(1, s!.Solve.Threads));
+        using var two = new MinibatchTransport { Threads = 2 };
+        two.Pair(x0, x1);
+        Assert.Equal(2, two.Last!.Solve.Threads);
+    }
 }

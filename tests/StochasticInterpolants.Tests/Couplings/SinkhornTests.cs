@@ -240,6 +240,65 @@ public sealed class SinkhornTests : IDisposable
     }
 
     [Fact]
+    public void Plans_that_stop_above_the_tolerance_are_counted_with_the_worst_error_reached()
+    {
+        // docs/theory.md §12.2: at eps = 0.01 (n = 512) a plan needs 220-270 iterations; with the default cap of 200 it
+        // stops above the tolerance 1e-3 but well below the refusal bound 0.1, and is used.
+        var coupling = new SinkhornCoupling(new StandardGaussian(2), new Checkerboard(), 0.01, 200, 1e-3);
+        using var g = new Generator(3);
+        for (var b = 0; b < 3; b++) coupling.Sample(512, g);
+        var c = coupling.Convergence;
+        Assert.Equal(3, c.Batches);
+        Assert.True(c.UnconvergedBatches >= 1, $"{c.UnconvergedBatches} unconverged batches");
+        Assert.InRange(c.WorstMarginalError, 1e-3, SinkhornCoupling.UnconvergedError);
+        Assert.Equal(200, c.IterationLimit);
+        // Validation pairs (PairWith) are not training batches: they do not enter the count.
+        using var rows = new Checkerboard().Sample(64, g);
+        ((ICoupling)coupling).PairWith(rows, null, g);
+        Assert.Equal(3, coupling.Convergence.Batches);
+        // At eps = 0.1 the same cap is ample: nothing to report.
+        var easy = new SinkhornCoupling(new StandardGaussian(2), new Checkerboard(), 0.1, 200, 1e-3);
+        easy.Sample(512, g);
+        Assert.Equal(0, easy.Convergence.UnconvergedBatches);
+        Assert.True(easy.Convergence.WorstMarginalError <= 1e-3);
+        // The message names the settings in the caller's terms.
+        var text = c.Describe(s => $"<{s}>");
+        Assert.Contains("<sinkhorn-iterations>", text);
+        Assert.Contains("<sinkhorn-tolerance>", text);
+        Assert.Contains(c.WorstMarginalError.ToString("G3", System.Globalization.CultureInfo.InvariantCulture), text);
+    }
+
+    [Fact]
+    public void A_checkpoint_without_a_convergence_record_still_reads()
+    {
+        const string old = """{ "name": "sinkhorn", "options": { "otBlock": 0, "epsilon": 0.1, "sinkhornIterations": 200, "sinkhornTolerance": 0.001, "mask": "center", "factor": 2, "noise": 0.1 } }""";
+        var spec = System.Text.Json.JsonSerializer.Deserialize<CouplingSpec>(old, StochasticInterpolants.Checkpoints.Checkpoint.Json)!;
+        Assert.Null(spec.Convergence);
+        var record = spec with { Convergence = new CouplingConvergence(10, 2, 0.004, 200, 1e-3) };
+        var json = System.Text.Json.JsonSerializer.Serialize(record, StochasticInterpolants.Checkpoints.Checkpoint.Json);
+        Assert.Equal(record.Convergence, System.Text.Json.JsonSerializer.Deserialize<CouplingSpec>(json, StochasticInterpolants.Checkpoints.Checkpoint.Json)!.Convergence);
+        Assert.DoesNotContain("convergence", System.Text.Json.JsonSerializer.Serialize(spec, StochasticInterpolants.Checkpoints.Checkpoint.Json));
+    }
+
+    [Fact]
+    public void Cli_says_once_that_plans_did_not_converge_names_the_flags_and_records_it()
+    {
+        var run = Path.Combine(_dir, "eps001");
+        var (code, _, error) = SiRunner.Run("train", "--target", "checkerboard", "--coupling", "sinkhorn", "--epsilon", "0.01",
+            "--steps", "4", "--batch", "512", "--width", "16", "--depth", "1", "--threads", "1", "--progress", "none", "--out", run);
+        Assert.True(code == 0, error);
+        var notes = error.Split('\n').Where(l => l.Contains("Sinkhorn did not converge")).ToList();
+        Assert.Single(notes);
+        Assert.Contains("--sinkhorn-iterations", notes[0]);
+        Assert.Contains("--sinkhorn-tolerance", notes[0]);
+        var manifest = StochasticInterpolants.Checkpoints.Checkpoint.ReadManifest(run);
+        var c = manifest.Coupling!.Convergence!;
+        Assert.Equal(4, c.Batches);
+        Assert.True(c.UnconvergedBatches >= 1);
+        Assert.InRange(c.WorstMarginalError, 1e-3, SinkhornCoupling.UnconvergedError);
+    }
+
+    [Fact]
     public void Non_finite_data_is_refused_by_name()
     {
         using var x0 = tensor(new float[] { 0f, float.NaN }).reshape(2, 1);

@@ -73,6 +73,62 @@ public sealed class TableEncodingTests
     }
 
     [Fact]
+    public void Whitening_log_determinant_of_correlated_columns_is_minus_half_the_log_determinant_of_their_covariance()
+    {
+        // Strongly correlated columns on different scales: for W = L^-1 D^-1, log |det W| = -1/2 log det Sigma, where the
+        // off-diagonal (triangular) part of the whitening carries -1/2 log det of the correlation matrix. A log-determinant
+        // that kept only the scales (-sum log s_j) would be off by that term, which is large here.
+        using var g = new Generator(11);
+        using var z = randn(2000, 4, dtype: float64, generator: g);
+        using var mix = tensor(new[] { 1.0, 0, 0, 0, 0.9, 0.3, 0, 0, -0.5, 0.7, 0.4, 0, 0.2, 0.2, 0.9, 0.1 }, [4, 4], dtype: float64);
+        using var x = z.matmul(mix.t()) * tensor(new[] { 0.01, 30.0, 1.0, 500.0 }, dtype: float64) + 7;
+        var rows = x.data<double>().ToArray();
+        const int n = 2000, d = 4;
+
+        // The population covariance (the fit's convention) and its Cholesky factor, in plain float64, independent of the library.
+        var mean = new double[d];
+        for (var i = 0; i < n; i++) for (var j = 0; j < d; j++) mean[j] += rows[i * d + j] / n;
+        var cov = new double[d, d];
+        for (var i = 0; i < n; i++)
+            for (var j = 0; j < d; j++)
+                for (var k = 0; k < d; k++) cov[j, k] += (rows[i * d + j] - mean[j]) * (rows[i * d + k] - mean[k]) / n;
+        var l = new double[d, d];
+        for (var j = 0; j < d; j++)
+            for (var k = 0; k <= j; k++)
+            {
+                var sum = cov[j, k];
+                for (var p = 0; p < k; p++) sum -= l[j, p] * l[k, p];
+                l[j, k] = j == k ? Math.Sqrt(sum) : sum / l[k, k];
+            }
+        var halfLogDet = 0.0;
+        for (var j = 0; j < d; j++) halfLogDet += Math.Log(l[j, j]); // 1/2 log det Sigma = sum log L_jj
+        var scalesOnly = -Enumerable.Range(0, d).Sum(j => 0.5 * Math.Log(cov[j, j]));
+
+        var whiten = TableEncoding.Fit(x, Normalization.Whiten);
+        Assert.True(Math.Abs(whiten.LogAbsDeterminant - -halfLogDet) < 1e-8, $"whiten: {whiten.LogAbsDeterminant} vs -1/2 log det Sigma = {-halfLogDet}");
+        Assert.True(Math.Abs(-halfLogDet - scalesOnly) > 1, $"the correlations should matter: {-halfLogDet} vs {scalesOnly} from the scales alone");
+        // Standardising keeps the correlations: its log-determinant is the scales' alone.
+        Assert.True(Math.Abs(TableEncoding.Fit(x, Normalization.Standard).LogAbsDeterminant - scalesOnly) < 1e-8);
+        // And the change of variables holds row by row: log N(x; mu, Sigma) = log N(W (x - mu); 0, I) + log |det W|.
+        using var y = whiten.Encode(x).to(float64);
+        var w = y.data<double>().ToArray();
+        for (var i = 0; i < 50; i++)
+        {
+            // (x - mu)^T Sigma^-1 (x - mu) = |L^-1 (x - mu)|^2, by forward substitution.
+            var v = new double[d];
+            for (var j = 0; j < d; j++)
+            {
+                var sum = rows[i * d + j] - mean[j];
+                for (var p = 0; p < j; p++) sum -= l[j, p] * v[p];
+                v[j] = sum / l[j, j];
+            }
+            var logX = -0.5 * v.Sum(e => e * e) - halfLogDet - 0.5 * d * Math.Log(2 * Math.PI);
+            var logY = -0.5 * Enumerable.Range(0, d).Sum(j => w[i * d + j] * w[i * d + j]) - 0.5 * d * Math.Log(2 * Math.PI);
+            Assert.True(Math.Abs(logX - (logY + whiten.LogAbsDeterminant)) < 1e-4, $"row {i}: {logX} vs {logY + whiten.LogAbsDeterminant}"); // (y is float32)
+        }
+    }
+
+    [Fact]
     public void A_constant_column_is_not_divided_by_zero()
     {
         using var x = cat([Rows(100, 2), full(100, 1, 7.0, dtype: float64)], 1);

@@ -42,14 +42,20 @@ public sealed class CsvTableTests : IDisposable
         Assert.Equal(new[] { "col1", "col2", "col3", "col4" }, skipped.ColumnNames);
         Assert.Equal(new[] { 5.1f, 3.5f, 1.4f, 0.2f, 4.9f, 3.0f, 1.4f, 0.2f }, Values(skipped));
         Assert.Equal(new long[] { 0, 1 }, skipped.Labels);
-        // Without skip-rows the same line is a header (it holds words) whose numbers make it metadata, not names.
-        using var header = CsvTable.Read(File("iris2.csv", iris));
+        // Without skip-rows the same line is sklearn's metadata line (the number of rows that follow, the number of feature
+        // columns, the class names): skipped, and said so; its numbers are not taken for names.
+        using var header = CsvTable.Read(File("iris2.csv", iris.Replace("150,4,", "2,4,")));
         Assert.Equal(new[] { "col1", "col2", "col3", "col4", "col5" }, header.ColumnNames);
         Assert.Equal(2, header.Count);
+        Assert.Contains("line 1 ('2,4,setosa,versicolor,virginica') skipped as a metadata line", Assert.Single(header.Notes));
+        // A header of names is no news.
+        using var named = CsvTable.Read(File("named.csv", Abcde));
+        Assert.Empty(named.Notes);
         // A header with fewer fields than the data (sklearn's breast_cancer.csv) is skipped too.
         using var cancer = CsvTable.Read(File("bc.csv", "3,2,malignant,benign\n1,2,0\n3,4,1\n4,5,1\n"));
         Assert.Equal(new[] { "col1", "col2", "col3" }, cancer.ColumnNames);
         Assert.Equal(3, cancer.Count);
+        Assert.Contains("has 4 fields, the data rows 3", Assert.Single(cancer.Notes));
         // Line numbers in errors count the skipped lines.
         var bad = File("bad.csv", "meta\n1,2\n3,x\n");
         Assert.Contains("line 3, field 2 is not a number", Assert.Throws<DataFormatException>(() => CsvTable.Read(bad, new TableReadOptions(SkipRows: 1))).Message);
@@ -67,6 +73,38 @@ public sealed class CsvTableTests : IDisposable
         using var h = CsvTable.Read(File("header.csv", "x,y,species\n5.1,3.5,setosa\n4.9,3.0,versicolor\n"), new TableReadOptions(LabelColumn: "species"));
         Assert.Equal(2, h.Count);
         Assert.Equal(["x", "y"], h.ColumnNames);
+    }
+
+    [Theory]
+    [InlineData("na.csv", "1,NA\n2,3\n3,4\n4,5\n5,6\n", "field 2 ('NA')")]
+    [InlineData("empty.csv", "1,,3\n2,3,4\n3,4,5\n4,5,6\n5,6,7\n", "field 2 ('')")]
+    [InlineData("mixed.csv", "x,y,2020\n2,3,4\n3,4,5\n", "field 1 ('x')")]
+    // Shaped like sklearn's line, but 1 is not the number of rows that follow: a data row with a missing value.
+    [InlineData("small.csv", "1,1,NA\n2,3,4\n3,4,5\n", "field 3 ('NA')")]
+    public void A_first_line_that_is_neither_names_nor_data_is_an_error_naming_it(string name, string text, string field)
+    {
+        // Line 2 with the same text is an error; line 1 was taken for a header and dropped (a 5-row file read as 4 rows).
+        var path = File(name, text);
+        var e = Assert.Throws<DataFormatException>(() => CsvTable.Read(path));
+        Assert.Contains($"{name}: line 1 (", e.Message);
+        Assert.Contains(field, e.Message);
+        Assert.Contains("neither a header nor a data row", e.Message);
+        Assert.Contains("is not a number where line 2 has one", e.Message);
+        Assert.Equal(1, e.MetadataLine);
+        Assert.DoesNotContain("\n", e.Message);
+        // Skipped on purpose, the rest reads.
+        using var skipped = CsvTable.Read(path, new TableReadOptions(SkipRows: 1));
+        Assert.Equal(text.Count(c => c == '\n') - 1, skipped.Count);
+    }
+
+    [Fact]
+    public void A_first_line_with_text_only_in_dropped_columns_is_data()
+    {
+        // The same line on line 2 would be read: text in a column that is not a feature is fine, so line 1 is data too.
+        using var t = CsvTable.Read(File("drop.csv", "1,NA,3\n2,5,4\n"), new TableReadOptions(Columns: "drop:2"));
+        Assert.Equal(2, t.Count);
+        Assert.Equal([1f, 3f, 2f, 4f], Values(t));
+        Assert.Empty(t.Notes);
     }
 
     [Fact]
@@ -153,6 +191,18 @@ public sealed class CsvTableTests : IDisposable
         Assert.Contains(fragment, e.Message);
         Assert.Contains(name, e.Message);
         Assert.DoesNotContain("\n", e.Message);
+    }
+
+    [Fact]
+    public void Text_in_a_feature_column_names_the_column_so_that_a_front_end_can_suggest_dropping_it()
+    {
+        var e = Assert.Throws<DataFormatException>(() => CsvTable.Read(File("sex.csv", "age,sex\n59,M\n48,F\n")));
+        Assert.Contains("line 2, field 2 is not a number ('M')", e.Message);
+        Assert.Equal("sex", e.TextColumn);
+        // Without a header the column is named as the options name it; a missing value is not a column of text.
+        Assert.Equal("col1", Assert.Throws<DataFormatException>(() => CsvTable.Read(File("t.csv", "1,2\nx,3\n"))).TextColumn);
+        Assert.Null(Assert.Throws<DataFormatException>(() => CsvTable.Read(File("m.csv", "1,2\n2,3\n4,NA\n"))).TextColumn);
+        Assert.Null(Assert.Throws<DataFormatException>(() => CsvTable.Read(File("n.csv", "1,2\n2,3\n4,\n"))).TextColumn);
     }
 
     [Fact]
