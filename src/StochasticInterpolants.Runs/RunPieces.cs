@@ -142,10 +142,10 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
 /// <param name="Warnings">One line each: constant columns, dequantised columns, a table small against the model.</param>
 public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor ValidationRows, Tensor? ValidationLabels, IReadOnlyList<string> Warnings)
 {
-    /// <summary>The mean over the validation rows of the encoding's log-Jacobian (<see cref="TableEncoding.LogJacobian"/>):
-    /// log |det W| minus the mean log of the log columns; added to the mean log p_y of the encoded rows it gives their mean
-    /// log-density in data units.</summary>
-    public double ValidationLogJacobian { get; init; }
+    /// <summary>Per validation row, the encoding's log-Jacobian beyond log |det W| (<see cref="TableEncoding.LogJacobian"/>
+    /// minus <see cref="TableEncoding.LogAbsDeterminant"/>: -sum over log columns of log x_j), [m] float64; null without
+    /// log columns. The validator adds its mean over the rows it scores.</summary>
+    public Tensor? ValidationLogJacobian { get; init; }
 
     /// <summary>Seeds of the fixed dequantisation draws (the fit and the validation rows), offset from the run's seed.</summary>
     public const long FitNoiseSeed = 0x46495431, ValidationNoiseSeed = 0x56414C31;
@@ -216,7 +216,8 @@ public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor
             // The validation rows are dequantised once (as Encode would with the same stream) and kept for their log-Jacobian.
             var dequantizedValidation = valRows.shape[0] == 0 ? zeros(0, names.Count, dtype: float64) : encoding.Dequantize(valRows, valNoise);
             var encodedValidation = valRows.shape[0] == 0 ? zeros(0, names.Count) : encoding.Encode(dequantizedValidation);
-            var validationJacobian = valRows.shape[0] == 0 ? encoding.LogAbsDeterminant : encoding.LogJacobian(dequantizedValidation).mean().ToDouble();
+            var validationJacobian = valRows.shape[0] == 0 || encoding.LogColumns is not { Count: > 0 } ? null
+                : (encoding.LogJacobian(dequantizedValidation) - encoding.LogAbsDeterminant).DetachFromDisposeScope();
             var classCounts = trainLabels is null ? null : Enumerable.Range(0, data.ClassNames!.Count).Select(c => (long)trainLabels.Count(l => l == c)).ToList();
             var record = new TableRecord(Path.GetFullPath(config.Target), data.Sha256, data.Count, names, read, data.ClassNames, classCounts,
                 fraction, validationFile, validationSha, seed, trainIdx.Length, (int)valRows.shape[0], encoding, baseline, null, support);

@@ -136,7 +136,8 @@ public static class TrainingRun
     {
         if (pieces.Table is not { } table || table.ValidationRows.shape[0] == 0) return null;
         return new HeldOutValidator(learned, pieces.Interpolant, pieces.Coupling, pieces.Base, table.ValidationRows, table.ValidationLabels,
-            table.ValidationLogJacobian, new ValidationSettings(Seed: config.TrainingOrDefault.Seed, BatchSize: config.TrainingOrDefault.BatchSize), device);
+            table.Record.Encoding.LogAbsDeterminant, new ValidationSettings(Seed: config.TrainingOrDefault.Seed, BatchSize: config.TrainingOrDefault.BatchSize), device,
+            table.ValidationLogJacobian);
     }
 
     // Rank 0 (or the one process) trains, logs, snapshots and writes the checkpoint; another rank of a job trains the same

@@ -39,17 +39,19 @@ public sealed class HeldOutValidator : IValidator, IDisposable
     private readonly Tensor? _nllCondition;
     private readonly FieldSet? _fields;
     private readonly FlowLikelihood? _likelihood;
-    private readonly double _logAbsDeterminant;
+    private readonly double _logAbsDeterminant; // with the mean of the rows' further log-Jacobian terms, when given
 
     /// <summary>
     /// Prepares validation of <paramref name="networks"/> (trained on <paramref name="interpolant"/>) on
     /// <paramref name="rows"/> ([n, d] in the flow's space, already dequantised and encoded) with optional per-row class
-    /// <paramref name="condition"/>; <paramref name="logAbsDeterminant"/> is log |det W| of the encoding (0 for raw data).
+    /// <paramref name="condition"/>; <paramref name="logAbsDeterminant"/> is log |det W| of the encoding (0 for raw data), and
+    /// <paramref name="rowLogJacobian"/> ([n], optional) each row's further log-Jacobian term (for a table's log columns,
+    /// -sum_j log x_j), averaged over the rows the NLL is computed on.
     /// The NLL needs a base with a density and a velocity the learned fields determine; without them the validator
     /// selects by the objective.
     /// </summary>
     public HeldOutValidator(IReadOnlyList<LearnedNetwork> networks, IInterpolant interpolant, ICoupling coupling, IDistribution baseDistribution,
-        Tensor rows, Tensor? condition, double logAbsDeterminant, ValidationSettings? settings = null, Device? device = null)
+        Tensor rows, Tensor? condition, double logAbsDeterminant, ValidationSettings? settings = null, Device? device = null, Tensor? rowLogJacobian = null)
     {
         device ??= CPU;
         var s = settings ?? new ValidationSettings();
@@ -88,6 +90,12 @@ public sealed class HeldOutValidator : IValidator, IDisposable
             var picked = index is null ? rows : rows.index_select(0, index);
             _nllRows = picked.to(float32).to(device).clone().DetachFromDisposeScope();
             _nllCondition = condition is null ? null : (index is null ? condition : condition.index_select(0, index)).to(device).clone().DetachFromDisposeScope();
+            if (rowLogJacobian is not null)
+            {
+                if (rowLogJacobian.shape is not [var m] || m != n) throw new ArgumentException($"{string.Join("x", rowLogJacobian.shape)} log-Jacobian terms for {n} validation rows");
+                // The mean over exactly the rows scored, so the NLL is that of those rows in the data's units.
+                _logAbsDeterminant += (index is null ? rowLogJacobian : rowLogJacobian.cpu().index_select(0, index)).to(float64).mean().ToDouble();
+            }
         }
         var fields = new FieldSet(interpolant, networks.Select(l => (ITimeField)new NetworkField(l.Network, l.Objective.Kind)));
         if (baseDistribution.HasLogDensity && interpolant.Kind != InterpolantKind.Mirror && fields.CanProvide(FieldKind.Velocity))

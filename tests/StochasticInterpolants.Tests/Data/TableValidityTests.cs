@@ -1,6 +1,12 @@
+using StochasticInterpolants.Couplings;
 using StochasticInterpolants.Data;
+using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Models;
+using StochasticInterpolants.Objectives;
 using StochasticInterpolants.Runs;
 using StochasticInterpolants.Runtime;
+using StochasticInterpolants.Training;
+using StochasticInterpolants.Validation;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -124,6 +130,25 @@ public sealed class TableValidityTests : IDisposable
         Assert.Contains("every generated value is inside", TableSupport.Summary(support.Outside(train, ["a", "b", "c"])));
     }
 
+    [Fact]
+    public void The_validation_nll_adds_the_log_jacobian_of_exactly_the_rows_it_scores()
+    {
+        // 400 sorted rows, 40 of which enter the NLL: each row's further log-Jacobian term is its index, so the NLL must
+        // move by minus the mean index of the rows scored (not of all 400, 199.5).
+        using var first = arange(400, dtype: float32).unsqueeze(1);
+        using var rows = cat([first / 400, first.neg() / 400], 1);
+        using var terms = arange(400, dtype: float64);
+        using var net = new MlpNetwork(new MlpConfig(2, Width: 8, Depth: 2), seed: 3);
+        var learned = new[] { new LearnedNetwork(new VelocityObjective(new LinearInterpolant()), net) };
+        var coupling = new IndependentCoupling(new StandardGaussian(2), new StandardGaussian(2));
+        var settings = new ValidationSettings(ObjectiveDraws: 16, NllRows: 40, NllSteps: 2, Seed: 5);
+        using var plain = new HeldOutValidator(learned, new LinearInterpolant(), coupling, new StandardGaussian(2), rows, null, 0.25, settings);
+        using var with = new HeldOutValidator(learned, new LinearInterpolant(), coupling, new StandardGaussian(2), rows, null, 0.25, settings, rowLogJacobian: terms);
+        var scored = with.NllRows[.., 0].to(float64).mean().ToDouble() * 400; // the indices of the rows scored
+        Assert.True(Math.Abs(scored - 199.5) > 1, "the subset's mean index should differ from the whole set's for this test to mean anything");
+        Assert.Equal(plain.Validate().Nll!.Value - scored, with.Validate().Nll!.Value, 3);
+    }
+
     // A table of (a code 1 or 2, a log-normal concentration, a value that can be negative), with a header.
     private string Table(int n)
     {
@@ -149,8 +174,10 @@ public sealed class TableValidityTests : IDisposable
             Assert.Equal([1.0, 2.0], e.SnappedColumns![0].Values);
             Assert.Equal([1.0, 2.0], pieces.Record.Support!.Columns[0].Values!);
             Assert.Contains("through a log (y = log x, NLL in data units): sex, conc; generated values snapped to the observed ones: sex", TablePieces.TransformNote(pieces.Record));
-            // The validator's offset: log |det W| minus the mean log of the log columns of the (dequantised) validation rows.
-            Assert.True(pieces.ValidationLogJacobian > e.LogAbsDeterminant, "the log columns are mostly below 1 here, so -mean log x > 0");
+            // The validator's further term per row: -sum of the log columns' logs of the (dequantised) validation rows.
+            var terms = pieces.ValidationLogJacobian!;
+            Assert.Equal(pieces.Record.ValidationRows, terms.shape[0]);
+            Assert.True(terms.mean().ToDouble() > 0, "the log columns are mostly below 1 here, so -mean log x > 0");
         }
         finally { pieces.Target.Dispose(); pieces.ValidationRows.Dispose(); }
 
