@@ -68,13 +68,13 @@ public sealed record UNetConfig(int Channels, int Height, int Width, int BaseCha
         var factor = 1 << (Levels - 1);
         if (Height % factor != 0 || Width % factor != 0)
             throw new InvalidSettingException("channel-multipliers", $"a {Levels}-level unet halves the image {Levels - 1} times, so height and width must be divisible by {factor}, got {Height}x{Width}");
-        // Every GroupNorm normalises a sum of level widths and the input block's BaseChannels; with the base divisible, all are.
+        // Every GroupNorm normalises the input block's BaseChannels or a sum of level widths (multiples of the base): with the
+        // base divisible by the groups, all are.
         if (BaseChannels % Groups != 0)
             throw new InvalidSettingException("base-channels", $"unet base channels ({BaseChannels}) must be divisible by the {Groups} normalisation groups: the first block normalises them");
         for (var l = 0; l < Levels; l++)
         {
             var ch = LevelChannels(l);
-            if (ch % Groups != 0) throw new InvalidSettingException("groups", $"unet level {l} has {ch} channels, not divisible by {Groups} normalisation groups");
             if (HasAttention(l) && ch % AttentionHeads != 0)
                 throw new InvalidSettingException("attention-heads", $"unet level {l} has {ch} channels, not divisible by {AttentionHeads} attention heads");
         }

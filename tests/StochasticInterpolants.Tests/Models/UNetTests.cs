@@ -227,7 +227,7 @@ public class UNetTests
 
     [Theory]
     [InlineData("height and width must be divisible by 4, got 30x28", 1, 30, 28, 16, new[] { 1, 2, 2 }, 1, 7, 1, 8, 0)]
-    [InlineData("level 0 has 12 channels, not divisible by 8 normalisation groups", 1, 28, 28, 12, new[] { 1, 2, 2 }, 1, 7, 1, 8, 0)]
+    [InlineData("base channels (12) must be divisible by the 8 normalisation groups", 1, 28, 28, 12, new[] { 1, 2, 2 }, 1, 7, 1, 8, 0)]
     [InlineData("base channels must be even", 1, 28, 28, 7, new[] { 1 }, 1, 7, 1, 7, 0)]
     [InlineData("channel multipliers must list 1..8 levels, got 0", 1, 28, 28, 16, new int[0], 1, 7, 1, 8, 0)]
     [InlineData("channel multipliers must be in 1..64, got [1, 0]", 1, 28, 28, 16, new[] { 1, 0 }, 1, 7, 1, 8, 0)]
