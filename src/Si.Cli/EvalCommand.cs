@@ -92,6 +92,7 @@ internal static class EvalCommand
             var ode = OdeSolvers.Create(r.GetValue(solver.Solver)!, steps, r.GetValue(solver.Rtol), r.GetValue(solver.Atol));
             var jsonPath = r.GetValue(json);
             if (jsonPath is not null && processes.Rank == 0) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
+            if (r.GetValue(count) is < 2 and var tooFew) throw new UsageException($"--count: bits/dim needs at least 2 test images (its standard error is over images), got {tooFew}");
             var options = new ImageEvaluationOptions(r.GetValue(count) ?? ImageEvaluationOptions.DefaultLikelihoodImages, ode, r.GetValue(probes),
                 r.GetValue(generated) ?? ImageEvaluationOptions.DefaultGenerated, w, Seed: r.GetValue(seed));
             options.Validate();
@@ -156,8 +157,12 @@ internal static class EvalCommand
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
         var table = new Table().AddColumn("figure").AddColumn(new TableColumn("value").RightAligned()).AddColumn("note");
         string F(double? v, string format = "F4") => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
-        Row(table, "bits/dim", $"{F(r.BitsPerDim)} ± {F(r.BitsPerDimStdErr)}", $"{r.HeldOut} test images, uniform dequantisation{(r.LikelihoodCondition == "class" ? ", given each image's class" : "")}; {r.Solver}, {r.Estimator}, {F(r.Nfe, "F0")} NFE");
-        Row(table, "NLL (nats/image)", $"{F(r.NllMean, "F1")} ± {F(r.NllStdErr, "F1")}", "of the scaled images y in [-1, 1]");
+        if (r.BitsPerDim is null) Row(table, "bits/dim", "-", "not computed (no test images scored)");
+        else
+        {
+            Row(table, "bits/dim", $"{F(r.BitsPerDim)} ± {F(r.BitsPerDimStdErr)}", $"{r.HeldOut} test images, uniform dequantisation{(r.LikelihoodCondition == "class" ? ", given each image's class" : "")}; {r.Solver}, {r.Estimator}, {F(r.Nfe, "F0")} NFE");
+            Row(table, "NLL (nats/image)", $"{F(r.NllMean, "F1")} ± {F(r.NllStdErr, "F1")}", "of the scaled images y in [-1, 1]");
+        }
         if (r.ClassifierTestAccuracy is { } acc) Row(table, "reference classifier", F(acc), "its accuracy on the test split: the ceiling of the figures below");
         if (r.ConditionalAccuracyUnguided is { } plain) Row(table, "conditional accuracy, w = 1", F(plain), "generated images classified as the class asked for");
         if (r.Guidance != 1 && r.ConditionalAccuracy is { } guided) Row(table, $"conditional accuracy, w = {r.Guidance:G3}", F(guided), "with classifier-free guidance");

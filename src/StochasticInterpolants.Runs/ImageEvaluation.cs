@@ -14,7 +14,7 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Runs;
 
 /// <summary>Settings of <see cref="ImageEvaluator.Evaluate"/>.</summary>
-/// <param name="LikelihoodImages">Test images whose bits per dimension are computed (at least 2, for a standard error).</param>
+/// <param name="LikelihoodImages">Test images whose bits per dimension are computed: at least 2 (for a standard error), or 0 to skip the likelihood.</param>
 /// <param name="Solver">ODE solver of the likelihood and of generation (default RK4, 20 steps).</param>
 /// <param name="Probes">Hutchinson probes per image (Rademacher, fixed along each path).</param>
 /// <param name="Generated">Images generated for the classifier figures: per class for a class-conditional checkpoint, in all otherwise.</param>
@@ -37,7 +37,7 @@ public sealed record ImageEvaluationOptions(int LikelihoodImages = ImageEvaluati
     /// <summary>Throws <see cref="InvalidSettingException"/> for a setting out of range.</summary>
     public void Validate()
     {
-        if (LikelihoodImages < 2) throw new InvalidSettingException("count", $"bits/dim needs at least 2 test images (its standard error is over images), got {LikelihoodImages}");
+        if (LikelihoodImages is < 0 or 1) throw new InvalidSettingException("count", $"bits/dim needs at least 2 test images (its standard error is over images), got {LikelihoodImages}");
         if (Probes < 1) throw new InvalidSettingException("probes", $"Hutchinson probes must be >= 1, got {Probes}");
         if (Generated < 2) throw new InvalidSettingException("generated", $"at least 2 images must be generated, got {Generated}");
         if (!double.IsFinite(Guidance)) throw new InvalidSettingException("guidance", $"the guidance weight must be a finite number, got {Guidance}");
@@ -47,7 +47,7 @@ public sealed record ImageEvaluationOptions(int LikelihoodImages = ImageEvaluati
 
 /// <summary>
 /// The figures of an image evaluation (docs/theory.md §9, §11); JSON names are the keys of <c>si eval --json</c>.
-/// Bits per dimension are of the discrete pixels (uniform dequantisation bound), for a class-conditional checkpoint
+/// Bits per dimension are of the discrete pixels (uniform dequantisation bound; null when the likelihood was skipped), for a class-conditional checkpoint
 /// conditional on each test image's class (<c>likelihood_condition</c>). Conditional accuracy is the reference
 /// classifier's agreement with the intended class of generated images, at w = 1 and at the guidance weight asked for.
 /// The Fréchet classifier distance compares generated (w = 1) and test images in the classifier's feature space; its
@@ -57,10 +57,10 @@ public sealed record ImageEvaluationOptions(int LikelihoodImages = ImageEvaluati
 /// finite: a non-finite one stops the evaluation with an error naming it.
 /// </summary>
 public sealed record ImageEvaluationReport(
-    [property: JsonPropertyName("nll_mean")] double NllMean,
-    [property: JsonPropertyName("nll_stderr")] double NllStdErr,
-    [property: JsonPropertyName("bits_per_dim")] double BitsPerDim,
-    [property: JsonPropertyName("bits_per_dim_stderr")] double BitsPerDimStdErr,
+    [property: JsonPropertyName("nll_mean")] double? NllMean,
+    [property: JsonPropertyName("nll_stderr")] double? NllStdErr,
+    [property: JsonPropertyName("bits_per_dim")] double? BitsPerDim,
+    [property: JsonPropertyName("bits_per_dim_stderr")] double? BitsPerDimStdErr,
     [property: JsonPropertyName("likelihood_condition")] string LikelihoodCondition,
     [property: JsonPropertyName("held_out")] int HeldOut,
     [property: JsonPropertyName("nfe")] double Nfe,
@@ -97,7 +97,8 @@ public sealed record ImageEvaluationPlan(int LikelihoodImages, int Generated, in
         var generated = Guided > 0 ? $"{Generated} generated images at w = 1 and {Guided} guided ones (two network rows each)" : $"{Generated} generated images";
         var minutes = EstimatedSeconds / 60;
         var estimate = minutes >= 1 ? $"about {minutes:0.#} min" : $"about {EstimatedSeconds:0} s";
-        return FormattableString.Invariant($"this evaluation: {LikelihoodImages} test images' bits/dim and {generated}, {Solver} ({Nfe:0} network evaluations per path): {estimate} at this machine's measured speed (not counting a first training of the reference classifier); --count, --generated and --steps change it");
+        var likelihood = LikelihoodImages > 0 ? $"{LikelihoodImages} test images' bits/dim and " : "no bits/dim; ";
+        return FormattableString.Invariant($"this evaluation: {likelihood}{generated}, {Solver} ({Nfe:0} network evaluations per path): {estimate} at this machine's measured speed (not counting a first training of the reference classifier); --count, --generated and --steps change it");
     }
 }
 
@@ -134,8 +135,10 @@ public static class ImageEvaluator
         using var data = ImageDatasets.LoadToScore(record, message);
 
         // 1. Bits per dimension of test images, each dequantised once with a fixed seed.
-        var (nll, nllErr, bpd, bpdErr, scored, nfe) = BitsPerDimension(checkpoint.Fields(), m.TimeClip, data.Test, scaling, solver,
-            o.LikelihoodImages, o.Probes, o.Seed, conditional: classes is not null, progress is null ? null : new SyncProgress<double>(f => progress.Report(0.5 * f)), processes);
+        // (Skipped with LikelihoodImages = 0: those figures are then null, never NaN.)
+        var (nll, nllErr, bpd, bpdErr, scored, nfe) = o.LikelihoodImages == 0 ? (null, null, null, null, 0, 0)
+            : ((double?, double?, double?, double?, int, double))BitsPerDimension(checkpoint.Fields(), m.TimeClip, data.Test, scaling, solver,
+                o.LikelihoodImages, o.Probes, o.Seed, conditional: classes is not null, progress is null ? null : new SyncProgress<double>(f => progress.Report(0.5 * f)), processes);
         progress?.Report(0.5);
 
         // 2. Generated images: per class (w = 1, and w = guidance), or unconditional.
@@ -265,7 +268,9 @@ public static class ImageEvaluator
             var condition = labels is null ? null : share.Of(labels[i..(i + k)]);
             var likelihood = new FlowLikelihood(fields.WithCondition(condition).Velocity(), new StandardGaussian(d), solver,
                 new LikelihoodOptions(DivergenceEstimator.HutchinsonRademacher, probes, seed + i), start);
-            using var result = likelihood.LogDensity(share.Of(y[i..(i + k)]), share: share);
+            var offset = i;
+            var chunkProgress = progress is null ? null : new SyncProgress<double>(f => progress.Report((offset + k * f) / n)); // within a chunk too: one chunk can take minutes
+            using var result = likelihood.LogDensity(share.Of(y[i..(i + k)]), progress: chunkProgress, share: share);
             var logp = processes.GatherShares(share, result.LogDensity.to(float64), "the gathering of log-likelihoods").data<double>().ToArray();
             for (var j = 0; j < k; j++)
             {
