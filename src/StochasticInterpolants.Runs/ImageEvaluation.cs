@@ -135,6 +135,8 @@ public static class ImageEvaluator
         using var data = ImageDatasets.LoadToScore(record, message);
 
         // 1. Bits per dimension of test images, each dequantised once with a fixed seed.
+        if (o.LikelihoodImages > 0 && data.Test.Count < 2)
+            throw new InvalidSettingException("count", $"bits/dim needs at least 2 test images (its standard error is over images); the test split of '{record.Source}' holds {data.Test.Count}");
         // (Skipped with LikelihoodImages = 0: those figures are then null, never NaN.)
         var (nll, nllErr, bpd, bpdErr, scored, nfe) = o.LikelihoodImages == 0 ? (null, null, null, null, 0, 0)
             : ((double?, double?, double?, double?, int, double))BitsPerDimension(checkpoint.Fields(), m.TimeClip, data.Test, scaling, solver,
@@ -237,7 +239,8 @@ public static class ImageEvaluator
     /// over <paramref name="images"/> test images chosen by a seeded permutation, each dequantised once with a fixed seed;
     /// Hutchinson's estimator with <paramref name="probes"/> Rademacher probes fixed along each path; with
     /// <paramref name="conditional"/>, each image given its class. Returns the NFE per path too. A non-finite
-    /// log-likelihood stops with an error naming the image. With <paramref name="processes"/>, every rank dequantises all
+    /// log-likelihood stops with an error naming the image; one image's standard errors are NaN (no spread), no image is an
+    /// error. With <paramref name="processes"/>, every rank dequantises all
     /// the images and draws each chunk's probes for the whole chunk, integrates its <see cref="RowShare"/> of the chunk,
     /// and the NLLs are gathered in rank order (the NFE is then the mean over each chunk's rows).
     /// </summary>
@@ -247,7 +250,8 @@ public static class ImageEvaluator
     {
         processes ??= SingleProcess.Instance;
         var n = Math.Min(images, test.Count);
-        if (n < 2) throw new InvalidSettingException("count", $"bits/dim needs at least 2 test images (its standard error is over images); {(test.Count < 2 ? $"the test split holds {test.Count}" : $"{images} asked for")}");
+        // One image has an NLL but no standard error (NaN, which Evaluate refuses to report); none has neither.
+        if (n < 1) throw new InvalidSettingException("count", $"bits/dim needs at least one test image; {(test.Count < 1 ? "the test split is empty" : $"{images} asked for")}");
         var d = test.Dimension;
         // A seeded choice of test images, so a subset is an unbiased sample of the test split.
         var order = Enumerable.Range(0, test.Count).ToArray();
@@ -352,7 +356,7 @@ public static class ImageEvaluator
     }
 
     // No figure leaves as NaN or infinity (a JSON writer would also refuse it): name the first that is not finite.
-    private static ImageEvaluationReport EnsureFinite(ImageEvaluationReport r)
+    internal static ImageEvaluationReport EnsureFinite(ImageEvaluationReport r)
     {
         var figures = new (string Name, double? Value)[]
         {

@@ -42,3 +42,29 @@ public class ImageMemorisationTests
         Assert.Equal(Enumerable.Range(0, 7), ImageEvaluator.Stratified(null, 7, 100, seed: 4)); // fewer than asked: all
     }
 }
+
+/// <summary>No image figure leaves an evaluation as NaN or infinity: it is refused with its name.</summary>
+public class ImageReportFinitenessTests
+{
+    private static ImageEvaluationReport Report(double bpdErr = 0.02, double? fcd = 17.3, double? ratio = 1.09, double[]? perClass = null) =>
+        new(-2600, 12, 0.86, bpdErr, "class", 50, 80, "rk4", "hutchinson", 0.97, 2, 0.9, perClass ?? [0.9, 0.9], 0.8, [0.8, 0.8], fcd, 12.4,
+            3.29, 3.02, ratio, 200, 80, 60, "digits");
+
+    [Fact]
+    public void A_finite_report_passes_and_a_missing_ratio_is_allowed()
+    {
+        Assert.NotNull(ImageEvaluator.EnsureFinite(Report()));
+        Assert.NotNull(ImageEvaluator.EnsureFinite(Report(ratio: null)));
+    }
+
+    [Fact]
+    public void A_non_finite_figure_is_refused_with_its_name()
+    {
+        var e = Assert.Throws<StochasticInterpolants.Sampling.IntegrationException>(() => ImageEvaluator.EnsureFinite(Report(bpdErr: double.NaN)));
+        Assert.Contains("bits/dim standard error", e.Message);
+        e = Assert.Throws<StochasticInterpolants.Sampling.IntegrationException>(() => ImageEvaluator.EnsureFinite(Report(ratio: double.PositiveInfinity)));
+        Assert.Contains("memorisation ratio", e.Message);
+        e = Assert.Throws<StochasticInterpolants.Sampling.IntegrationException>(() => ImageEvaluator.EnsureFinite(Report(perClass: [0.9, double.NaN])));
+        Assert.Contains("class 1", e.Message);
+    }
+}
