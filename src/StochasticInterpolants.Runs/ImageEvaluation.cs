@@ -151,10 +151,12 @@ public static class ImageEvaluator
             {
                 var count = classes is null ? o.Generated : o.Generated * classes.Count;
                 var sampleClasses = classes is null ? null : new SampleClasses(Guidance: w, PerClass: true);
-                var (pixels, sampleNfe) = CheckpointSampler.Sample(checkpoint, count, solver, o.Seed + 17, classes: sampleClasses, processes: processes);
+                var sets = o.Guidance == 1 || classes is null ? 1.0 : 2.0; var before = generated.Count;
+                var sampling = progress is null ? null : new SyncProgress<double>(f => progress.Report(0.5 + 0.3 * (before + f) / sets)); // per chunk
+                var (pixels, sampleNfe) = CheckpointSampler.Sample(checkpoint, count, solver, o.Seed + 17, progress: sampling, classes: sampleClasses, processes: processes);
                 var labels = CheckpointSampler.ClassesFor(m, count, o.Seed + 17, sampleClasses);
                 generated[w] = (pixels, labels, sampleNfe);
-                progress?.Report(0.5 + 0.3 * generated.Count / (o.Guidance == 1 ? 1.0 : 2.0));
+                progress?.Report(0.5 + 0.3 * generated.Count / sets);
             }
             var plain = generated[1.0];
 
