@@ -4,6 +4,7 @@
 # Usage: scripts/bench.sh [--quick] [--threads N] [--sde-table | --nll-curve | --memory | --fuzz N | --tables [--seeds K]
 #                         | --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch]
 #                         | --image-curve [--data NAME] | --image-memory [--data NAME] [--preset P]
+#                         | --image-chunks --checkpoint DIR
 #                         | --coupling-speed [--couplings A,B,...] | --coupling-quality [--couplings A,B,...] | --ot-solver
 #                         | --mpi]
 # --unet trains the U-Net (batches 64 and 128 of 1x28x28 images, 10 classes) beside the same network in PyTorch
@@ -11,7 +12,8 @@
 # per side unless --threads is given.
 # --image-curve: bits/dim of Fashion-MNIST's test images (or --data NAME) against training CPU time, one run paused at
 # 7.5, 15, 30 and 60 CPU-minutes. --image-memory: resident memory over 20,000 image training steps (default 8x8 digits,
-# tiny U-Net). Image data sets are fetched from Debian packages into the data cache on first use.
+# tiny U-Net). Image data sets are fetched from Debian packages into the data cache on first use. --image-chunks: s/image
+# and peak memory of an image checkpoint's sampling at chunks of 8-512 images, plain and guided.
 # --coupling-speed: training steps/s per coupling (default independent,ot,sinkhorn) at batches 256, 1024, 4096, with the
 # pairing time alone; --coupling-quality: each coupling trained with one budget, then quality against solver steps and
 # path straightness. Couplings not registered in the build are named and skipped. --ot-solver: exact OT time per

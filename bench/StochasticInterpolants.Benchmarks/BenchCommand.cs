@@ -34,6 +34,7 @@ public static class BenchCommand
             BenchMode.ImageCurve => ImageCurve.Run(o.Quick, o.Data ?? "fashion-mnist", threads),
             BenchMode.ImageMemory => ImageSoak.Run(o.Quick, o.Data ?? "digits8", preset: o.Preset?.Trim().ToLowerInvariant() ?? "tiny"),
             BenchMode.OtSolver => TransportSolverBenchmark.Run(o.Quick),
+            BenchMode.ImageChunks => ImageChunks.Run(o.Checkpoint!, o.Quick),
             BenchMode.CouplingSpeed => CouplingSpeed.Run(o.Couplings, o.Quick),
             BenchMode.CouplingQuality => CouplingQuality.Run(o.Couplings, o.Quick),
             BenchMode.Mpi => MpiBenchmark.Run(o.Quick, o.Threads),

@@ -42,6 +42,9 @@ public enum BenchMode
     /// several processes under mpiexec; the training step's all-reduce timed from inside (MLP and U-Net); the all-reduce's
     /// latency and bandwidth over localhost; and a projection to 2, 8 and 64 processes.</summary>
     Mpi,
+    /// <summary>--image-chunks --checkpoint DIR: s/image and peak resident memory of an image checkpoint's sampling at chunk
+    /// sizes 8 to 512, plain and under guidance (how CheckpointSampler.ChunkRows was chosen).</summary>
+    ImageChunks,
 }
 
 /// <summary>The benchmark's command line, parsed once: exactly one mode (default <see cref="BenchMode.Compare"/>) and its settings.</summary>
@@ -53,7 +56,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
     public static IReadOnlyList<string> DefaultCouplings { get; } = ["independent", "ot", "sinkhorn"];
 
     /// <summary>The usage line printed with an error.</summary>
-    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], --image-curve [--data NAME], --image-memory [--data NAME] [--preset P], --coupling-speed [--couplings A,B,...], --coupling-quality [--couplings A,B,...], --ot-solver, --mpi, or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
+    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], --image-curve [--data NAME], --image-memory [--data NAME] [--preset P], --image-chunks --checkpoint DIR, --coupling-speed [--couplings A,B,...], --coupling-quality [--couplings A,B,...], --ot-solver, --mpi, or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
 
     /// <summary>Parses <paramref name="args"/>; throws <see cref="ArgumentException"/> with one line for an unknown, malformed or second mode flag.</summary>
     public static BenchOptions Parse(IReadOnlyList<string> args)
@@ -77,6 +80,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
                 case "--profile": Set(BenchMode.Profile); break;
                 case "--throughput": Set(BenchMode.Throughput); break;
                 case "--sde-table": Set(BenchMode.SdeTable); break;
+                case "--image-chunks": Set(BenchMode.ImageChunks); break;
                 case "--nll-curve": Set(BenchMode.NllCurve); break;
                 case "--memory": Set(BenchMode.Memory); break;
                 case "--fuzz": Set(BenchMode.Fuzz); o = o with { FuzzInputs = Count(a, Value()) }; break;
@@ -97,7 +101,8 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
 
             string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{a} needs a value ({Usage})");
         }
-        if (o.Checkpoint is not null && mode != BenchMode.SdeTable) throw new ArgumentException("--checkpoint goes with --sde-table");
+        if (o.Checkpoint is not null && mode is not (BenchMode.SdeTable or BenchMode.ImageChunks)) throw new ArgumentException("--checkpoint goes with --sde-table or --image-chunks");
+        if (o.Checkpoint is null && mode == BenchMode.ImageChunks) throw new ArgumentException("--image-chunks needs --checkpoint DIR (an image checkpoint)");
         if (seeds && mode != BenchMode.Tables) throw new ArgumentException("--seeds goes with --tables");
         if (preset && mode is not (BenchMode.UNet or BenchMode.ImageMemory)) throw new ArgumentException("--preset goes with --unet or --image-memory");
         if (o.Data is not null && mode is not (BenchMode.ImageCurve or BenchMode.ImageMemory)) throw new ArgumentException("--data goes with --image-curve or --image-memory");
@@ -119,7 +124,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
     {
         BenchMode.Compare => "--compare", BenchMode.Profile => "--profile", BenchMode.Throughput => "--throughput", BenchMode.SdeTable => "--sde-table",
         BenchMode.NllCurve => "--nll-curve", BenchMode.Memory => "--memory", BenchMode.Tables => "--tables", BenchMode.UNet => "--unet",
-        BenchMode.ImageCurve => "--image-curve", BenchMode.ImageMemory => "--image-memory",
+        BenchMode.ImageCurve => "--image-curve", BenchMode.ImageMemory => "--image-memory", BenchMode.ImageChunks => "--image-chunks",
         BenchMode.CouplingSpeed => "--coupling-speed", BenchMode.CouplingQuality => "--coupling-quality", BenchMode.OtSolver => "--ot-solver", BenchMode.Mpi => "--mpi", _ => "--fuzz",
     };
 

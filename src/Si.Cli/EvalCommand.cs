@@ -19,9 +19,9 @@ internal static class EvalCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "a training output folder", Required = true };
         var target = new Option<string?>("--target") { Description = "the target to score against: a built-in name or a CSV file (its rows are the held-out set); a table checkpoint defaults to its training file when unchanged; an image checkpoint is scored on its data set's test split and takes no --target" };
         var json = new Option<string?>("--json") { Description = "also write the figures to this JSON file" };
-        var count = new Option<int?>("--count") { Description = "held-out points (and generated samples) (default 5000; images: test images whose bits/dim are computed, default 200)" };
+        var count = new Option<int?>("--count") { Description = $"held-out points scored, and as many generated samples (default 5000); images: the test images whose bits/dim is computed (default {ImageEvaluationOptions.DefaultLikelihoodImages}, at least 2) — the generated images are set by --generated" };
         var guidance = new Option<double>("--guidance") { Description = "images: a guidance weight w whose conditional accuracy is scored beside w = 1 (the plain conditional model)", DefaultValueFactory = _ => 1.0 };
-        var generated = new Option<int>("--generated") { Description = "images: generated images for the classifier figures, per class for a class-conditional checkpoint", DefaultValueFactory = _ => 100 };
+        var generated = new Option<int?>("--generated") { Description = $"images: generated images for the classifier and memorisation figures, per class for a class-conditional checkpoint (default {ImageEvaluationOptions.DefaultGenerated}; at a guidance weight w != 1 as many again)" };
         var estimator = new Option<string>("--estimator") { Description = "exact (d autograd passes), hutchinson (Rademacher) or hutchinson-gaussian", DefaultValueFactory = _ => "exact" };
         var force = new Option<bool>("--force") { Description = "overwrite --json if it exists" };
         var probes = new Option<int>("--probes") { Description = "Hutchinson probes per point", DefaultValueFactory = _ => 1 };
@@ -93,10 +93,14 @@ internal static class EvalCommand
             var ode = OdeSolvers.Create(r.GetValue(solver.Solver)!, steps, r.GetValue(solver.Rtol), r.GetValue(solver.Atol));
             var jsonPath = r.GetValue(json);
             if (jsonPath is not null && processes.Rank == 0) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
-            var options = new ImageEvaluationOptions(r.GetValue(count) ?? 200, ode, r.GetValue(probes), r.GetValue(generated), w, Seed: r.GetValue(seed));
+            if (r.GetValue(count) is < 2 and var tooFew) throw new UsageException($"--count: bits/dim needs at least 2 test images (its standard error is over images), got {tooFew}");
+            var options = new ImageEvaluationOptions(r.GetValue(count) ?? ImageEvaluationOptions.DefaultLikelihoodImages, ode, r.GetValue(probes),
+                r.GetValue(generated) ?? ImageEvaluationOptions.DefaultGenerated, w, Seed: r.GetValue(seed));
             options.Validate();
             var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
+            // What the run will cost, before it starts (rank 0 speaks for the job).
+            if (processes.Rank == 0) error.WriteLine($"si: {ImageEvaluator.Plan(ckpt, options).Describe()}");
             var display = new ProgressDisplay(mode, error, threadNote);
             var report = display.Fraction("eval", p => ImageEvaluator.Evaluate(ckpt, options, p, m => error.WriteLine($"si: {m}"), processes));
             if (processes.Rank != 0) return ExitCodes.Ok; // rank 0 prints and writes the report (and alone has the classifier's figures)
@@ -167,13 +171,18 @@ internal static class EvalCommand
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
         var table = new Table().AddColumn("figure").AddColumn(new TableColumn("value").RightAligned()).AddColumn("note");
         string F(double? v, string format = "F4") => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
-        Row(table, "bits/dim", $"{F(r.BitsPerDim)} ± {F(r.BitsPerDimStdErr)}", $"{r.HeldOut} test images, uniform dequantisation{(r.LikelihoodCondition == "class" ? ", given each image's class" : "")}; {r.Solver}, {r.Estimator}, {F(r.Nfe, "F0")} NFE");
-        Row(table, "NLL (nats/image)", $"{F(r.NllMean, "F1")} ± {F(r.NllStdErr, "F1")}", "of the scaled images y in [-1, 1]");
+        if (r.BitsPerDim is null) Row(table, "bits/dim", "-", "not computed (no test images scored)");
+        else
+        {
+            Row(table, "bits/dim", $"{F(r.BitsPerDim)} ± {F(r.BitsPerDimStdErr)}", $"{r.HeldOut} test images, uniform dequantisation{(r.LikelihoodCondition == "class" ? ", given each image's class" : "")}; {r.Solver}, {r.Estimator}, {F(r.Nfe, "F0")} NFE");
+            Row(table, "NLL (nats/image)", $"{F(r.NllMean, "F1")} ± {F(r.NllStdErr, "F1")}", "of the scaled images y in [-1, 1]");
+        }
         if (r.ClassifierTestAccuracy is { } acc) Row(table, "reference classifier", F(acc), "its accuracy on the test split: the ceiling of the figures below");
         if (r.ConditionalAccuracyUnguided is { } plain) Row(table, "conditional accuracy, w = 1", F(plain), "generated images classified as the class asked for");
         if (r.Guidance != 1 && r.ConditionalAccuracy is { } guided) Row(table, $"conditional accuracy, w = {r.Guidance:G3}", F(guided), "with classifier-free guidance");
         if (r.FrechetClassifierDistance is { } fcd) Row(table, "Fréchet classifier distance", F(fcd, "F3"), $"generated (w = 1) vs test, in the reference classifier's features (not FID); training vs test: {F(r.FrechetClassifierDistanceFloor, "F3")}");
-        Row(table, "nearest training image", F(r.NearestTrainDistance, "F3"), $"median distance from a generated image; from a test image: {F(r.NearestTrainDistanceTest, "F3")} (ratio {F(r.MemorisationRatio, "F2")}; << 1 would mean copying)");
+        Row(table, "nearest training image", F(r.NearestTrainDistance, "F3"), $"median distance from a generated image; from a test image: {F(r.NearestTrainDistanceTest, "F3")} " +
+            (r.MemorisationRatio is { } ratio ? $"(ratio {F(ratio, "F2")}; << 1 would mean copying)" : "(no ratio: at least half the test images have an exact copy among the training images)"));
         Row(table, "generated", r.Generated.ToString(CultureInfo.InvariantCulture), $"{F(r.SamplingNfe, "F0")} NFE each");
         Row(table, "seconds", F(r.Seconds, "F1"), "");
         console.Write(table);

@@ -65,17 +65,29 @@ internal sealed class ProgressDisplay(ProgressMode mode, TextWriter error, strin
         return result;
     }
 
+    /// <summary>The longest a plain display stays silent while work progresses.</summary>
+    internal static readonly TimeSpan PlainInterval = TimeSpan.FromSeconds(10);
+
     /// <summary>Runs <paramref name="work"/>, handing it an <see cref="IProgress{T}"/> of the completed fraction in [0, 1].</summary>
     public T Fraction<T>(string label, Func<IProgress<double>, T> work)
     {
         if (mode == ProgressMode.None) return work(new SyncProgress<double>(_ => { }));
         if (!_live)
         {
-            var next = 0.25;
+            // A line at the first progress (so a long run shows at once that it has started), then at every further 10 %
+            // or after PlainInterval without a line, whichever comes first; each with the time since the start.
+            var next = 0.0;
+            var clock = Stopwatch.StartNew();
+            var lastLine = TimeSpan.Zero;
+            var lastShown = -1.0;
             return work(new SyncProgress<double>(f =>
             {
                 NoteOnce();
-                if (f + 1e-12 >= next) { error.WriteLine($"{label}: {100 * f:F0}%"); next += 0.25; }
+                var now = clock.Elapsed;
+                if (f + 1e-12 < next && (now - lastLine < PlainInterval || f <= lastShown)) return;
+                error.WriteLine($"{label}: {100 * f:F0}%  {now:mm\\:ss}");
+                (lastLine, lastShown) = (now, f);
+                next = Math.Floor(f * 10 + 1e-9) / 10 + 0.1;
             }));
         }
         NoteOnce();

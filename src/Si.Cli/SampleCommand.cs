@@ -53,7 +53,7 @@ internal static class SampleCommand
     public static Command Create(TextWriter output, TextWriter error, Distributed.IProcessGroup processes)
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "a training output folder (holding checkpoint.json)", Required = true };
-        var count = new Option<int>("--count") { Description = "number of samples", DefaultValueFactory = _ => 10_000 };
+        var count = new Option<int?>("--count") { Description = $"number of samples (default {DefaultRows:N0} rows; for images {DefaultImages}, or {DefaultImagesPerClass} per class with --class all)" };
         var outFile = new Option<string>("--out") { Description = "file to write: a CSV file, one sample per row, comma-separated, no header; for an image checkpoint FILE.npy or FILE.png, and both are written (uint8 [n, c, h, w] pixels and a grid picture; with classes also FILE.labels.npy)", Required = true };
         var noEma = new Option<bool>("--no-ema") { Description = "use the last-iterate weights instead of the moving average" };
         var force = new Option<bool>("--force") { Description = "overwrite --out if it exists" };
@@ -79,8 +79,7 @@ internal static class SampleCommand
             if (r.GetValue(observed) is { } observedFile)
                 return Complete(r, observedFile, r.GetValue(perObservation), checkpoint, outFile, noEma, force, solver, seed, device, threads, mode, output, error, processes);
             if (r.GetResult(perObservation) is { Implicit: false }) throw new UsageException("--per-observation goes with --observed");
-            var n = r.GetValue(count);
-            if (n < 1) throw new UsageException($"--count must be >= 1, got {n}");
+            if (r.GetValue(count) is < 1) throw new UsageException($"--count must be >= 1, got {r.GetValue(count)}");
             solver.Validate(r);
             var w = r.GetValue(guidance);
             if (!double.IsFinite(w)) throw new UsageException($"--guidance must be a finite number, got {w}");
@@ -92,6 +91,8 @@ internal static class SampleCommand
             if (processes.Rank == 0) // rank 0 alone touches the output files
                 foreach (var file in images?.Files(manifest.ConditionClasses() is not null) ?? [outPath]) OutputFolder.CheckFile(file, r.GetValue(force), "--out");
             var (classIndex, perClass) = ResolveClass(manifest, r.GetValue(classOption));
+            // Image defaults fit images: a grid of 64, or 10 per class (10,000 rows is a table's default).
+            var n = r.GetValue(count) ?? (images is null ? DefaultRows : perClass ? DefaultImagesPerClass : DefaultImages);
             if (perClass) n *= manifest.ConditionClasses()!.Count; // --count is per class: one grid row each
             var classes = new SampleClasses(classIndex, w, perClass);
             if (w != 1 && manifest.ConditionClasses() is null) throw new UsageException("--guidance needs a class-conditional checkpoint");
@@ -99,6 +100,11 @@ internal static class SampleCommand
             var dev = ComputeDevice.Resolve(r.GetValue(device)!);
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!, preferEma: !r.GetValue(noEma), device: dev);
             var display = new ProgressDisplay(mode, error, threadNote);
+            if (images is not null && mode != ProgressMode.None)
+            {
+                var chunk = CheckpointSampler.ChunkRows(manifest, w);
+                error.WriteLine($"si: {n} images in {(n + chunk - 1) / chunk} chunk{((n + chunk - 1) / chunk == 1 ? "" : "s")} of up to {chunk}{(manifest.ConditionClasses() is not null && w is not (1 or 0) ? " (guidance evaluates two network rows per image)" : "")}");
+            }
             var watch = System.Diagnostics.Stopwatch.StartNew();
             var (samples, nfe, how) = display.Fraction("sample", p => solver.Sample(r, ckpt, n, r.GetValue(seed), dev, p, classes, processes));
             using (samples)
@@ -123,6 +129,8 @@ internal static class SampleCommand
         });
         return command;
     }
+
+    private const int DefaultRows = 10_000, DefaultImages = 64, DefaultImagesPerClass = 10;
 
     // ", N processes" after a data-parallel run's figures; nothing for one process.
     private static string Processes(Distributed.IProcessGroup processes) => processes.Size > 1 ? $", {processes.Size} processes" : "";

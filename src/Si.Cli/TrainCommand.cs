@@ -165,6 +165,7 @@ internal static class TrainCommand
                     error.WriteLine(table.Record.ValidationRows > 0
                         ? $"si: {table.Record.TrainingRows} training rows, {table.Record.ValidationRows} validation rows ({(table.Record.ValidationFile is null ? $"a seeded {table.Record.ValidationFraction:G3} split" : "the validation file")}); columns scaled: {table.Record.Encoding.Normalization.ToString().ToLowerInvariant()}{TablePieces.TransformNote(table.Record)}"
                         : $"si: {table.Record.TrainingRows} training rows, no validation rows (every step trains; the last weights are kept); columns scaled: {table.Record.Encoding.Normalization.ToString().ToLowerInvariant()}{TablePieces.TransformNote(table.Record)}");
+                if (pieces.Images is { } imageData) error.WriteLine($"si: {imageData.Summary()}");
                 result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token, overwrite: r.GetValue(force), processes: processes));
             }
             var t = result.Result;

@@ -37,6 +37,21 @@ public sealed record ImagePieces(ImageData Data, ImageDistribution Target, Image
         return false;
     }
 
+    /// <summary>
+    /// One line on the data, as a table run prints its rows: e.g. "digits: 4500 training images and 500 test images of
+    /// 1 x 28 x 28 (256 levels); 10 classes (0: 450, 1: 450, ...), class-conditional".
+    /// </summary>
+    public string Summary()
+    {
+        var r = Record;
+        var classes = r.ClassNames is { } names && r.ClassCounts is { } counts
+            ? $"; {names.Count} classes ({string.Join(", ", names.Select((n, i) => $"{n}: {counts[i]}"))}), {(r.Conditional ? "class-conditional" : "trained without the labels")}"
+            : "; no labels (unconditional)";
+        var name = Path.GetFileName(r.Source.TrimEnd('/', Path.DirectorySeparatorChar));
+        return $"{(name.Length > 0 ? name : r.Source)}: {r.TrainingImages} training images and {r.TestImages} test images " +
+               $"of {string.Join(" x ", r.Shape)} ({r.Levels} levels){classes}";
+    }
+
     /// <summary>The classes the network is conditioned on (0 when unconditional).</summary>
     public int ConditionClasses => Record.Conditional ? Record.ClassNames!.Count : 0;
 

@@ -112,8 +112,11 @@ public sealed record ImageScaling(int Levels)
     /// <summary>log |det| of the map from dequantised pixels k + u to y, per image of <paramref name="dimension"/> elements: D log(2 / L).</summary>
     public double LogAbsDeterminant(int dimension) => dimension * Math.Log(2.0 / Levels);
 
-    /// <summary>Bits per dimension of the discrete pixels from the NLL of y in nats per image: NLL_y / (D ln 2) + log2(L / 2).</summary>
-    public double BitsPerDimension(double nllNats, int dimension) => nllNats / (dimension * Math.Log(2)) + Math.Log2(Levels / 2.0);
+    /// <summary>
+    /// Bits per dimension of the discrete pixels from the NLL of y in nats per image: (NLL_y - log |det|) / (D ln 2) with
+    /// <see cref="LogAbsDeterminant"/>, = NLL_y / (D ln 2) + log2(L / 2).
+    /// </summary>
+    public double BitsPerDimension(double nllNats, int dimension) => (nllNats - LogAbsDeterminant(dimension)) / (dimension * Math.Log(2));
 }
 
 /// <summary>

@@ -123,10 +123,11 @@ public sealed record Quartiles(double Lower, double Median, double Upper)
 /// </summary>
 /// <param name="GeneratedToTrain">Quartiles of min_j |g_i - t_j| over generated images g_i and training images t_j.</param>
 /// <param name="TestToTrain">Quartiles of min_j |s_i - t_j| over test images s_i.</param>
-/// <param name="MedianRatio">GeneratedToTrain.Median / TestToTrain.Median.</param>
+/// <param name="MedianRatio">GeneratedToTrain.Median / TestToTrain.Median; null when TestToTrain.Median is 0 (at least half the
+/// test images have an exact copy among the training images, so the ratio has no finite value and the check says nothing).</param>
 /// <param name="Generated">Generated images compared.</param>
 /// <param name="Test">Test images compared.</param>
-public sealed record MemorisationSummary(Quartiles GeneratedToTrain, Quartiles TestToTrain, double MedianRatio, int Generated, int Test)
+public sealed record MemorisationSummary(Quartiles GeneratedToTrain, Quartiles TestToTrain, double? MedianRatio, int Generated, int Test)
 {
     /// <summary>
     /// Compares the nearest-training-image distances of <paramref name="generated"/> and <paramref name="test"/> (rows or
@@ -139,6 +140,7 @@ public sealed record MemorisationSummary(Quartiles GeneratedToTrain, Quartiles T
         using var s = test.flatten(1);
         var fromGenerated = Quartiles.Of(NearestNeighbours.Find(g, t).Distances);
         var fromTest = Quartiles.Of(NearestNeighbours.Find(s, t).Distances);
-        return new MemorisationSummary(fromGenerated, fromTest, fromGenerated.Median / fromTest.Median, (int)g.shape[0], (int)s.shape[0]);
+        var ratio = fromTest.Median > 0 ? fromGenerated.Median / fromTest.Median : (double?)null;
+        return new MemorisationSummary(fromGenerated, fromTest, ratio, (int)g.shape[0], (int)s.shape[0]);
     }
 }

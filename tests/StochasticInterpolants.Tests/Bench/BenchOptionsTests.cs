@@ -10,7 +10,7 @@ public class BenchOptionsTests
     {
         ["--throughput"] = BenchMode.Throughput, ["--profile"] = BenchMode.Profile, ["--sde-table"] = BenchMode.SdeTable,
         ["--nll-curve"] = BenchMode.NllCurve, ["--memory"] = BenchMode.Memory, ["--fuzz"] = BenchMode.Fuzz, ["--tables"] = BenchMode.Tables, ["--unet"] = BenchMode.UNet,
-        ["--image-curve"] = BenchMode.ImageCurve, ["--image-memory"] = BenchMode.ImageMemory,
+        ["--image-curve"] = BenchMode.ImageCurve, ["--image-memory"] = BenchMode.ImageMemory, ["--image-chunks"] = BenchMode.ImageChunks,
         ["--coupling-speed"] = BenchMode.CouplingSpeed, ["--coupling-quality"] = BenchMode.CouplingQuality, ["--ot-solver"] = BenchMode.OtSolver,
         ["--mpi"] = BenchMode.Mpi,
     };
@@ -18,7 +18,7 @@ public class BenchOptionsTests
     private static IEnumerable<string[]> ReadmeCommands()
     {
         var readme = File.ReadAllText(Path.Combine(Repo.Root, "README.md"));
-        foreach (Match m in Regex.Matches(readme, @"\./scripts/bench\.sh((?: --?[a-z0-9-]+(?: [0-9]+)?)*)"))
+        foreach (Match m in Regex.Matches(readme, @"\./scripts/bench\.sh((?: --?[a-z0-9-]+(?: [0-9]+| [A-Z]+)?)*)"))
             yield return m.Groups[1].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries);
     }
 

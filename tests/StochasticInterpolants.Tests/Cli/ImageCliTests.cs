@@ -19,6 +19,8 @@ public sealed class ImageCliTests : IDisposable
             "--seed", "3", "--threads", "1", "--progress", "none", "--out", run, .. extra]);
         Assert.True(code == 0, error);
         Assert.Contains("trained 40 steps", output);
+        // Like a table run, an image run says what data it found: the split, the shape, the classes.
+        Assert.Contains("si: digits8: 1617 training images and 180 test images of 1 x 8 x 8 (17 levels); 10 classes (0: ", error);
         return run;
     }
 
@@ -64,6 +66,46 @@ public sealed class ImageCliTests : IDisposable
         Assert.InRange(root.GetProperty("bits_per_dim").GetDouble(), 0.5, 12);
         Assert.True(root.GetProperty("classifier_test_accuracy").GetDouble() > 0.9);
         Assert.Equal(10, root.GetProperty("conditional_accuracy_per_class").GetArrayLength());
+        Assert.Contains("bits/dim", stdout);
+    }
+
+    [Fact]
+    public void Image_eval_refuses_counts_that_leave_a_figure_undefined_and_sample_defaults_fit_images()
+    {
+        var run = Train("counts");
+        // --count 0 printed "bits/dim NaN ± NaN" with exit 0 (and --json crashed); one image has no standard error.
+        foreach (var (option, value) in new[] { ("--count", "0"), ("--count", "1"), ("--generated", "1"), ("--count", "-3") })
+        {
+            var (code, stdout, error) = Run("eval", "--checkpoint", run, option, value, "--steps", "2", "--threads", "1", "--progress", "none",
+                "--json", Path.Combine(_dir, $"bad{value}.json"));
+            Assert.True(code == 2, $"{option} {value}: exit {code}, {error}");
+            Assert.Contains("si: error:", error);
+            Assert.DoesNotContain("NaN", stdout + error);
+            Assert.False(File.Exists(Path.Combine(_dir, $"bad{value}.json")));
+        }
+        // si sample on an image checkpoint without --count: 64 images (not 10,000), and 10 per class with --class all.
+        var output = Path.Combine(_dir, "default.npy");
+        var (c, o, e) = Run("sample", "--checkpoint", run, "--solver", "euler", "--steps", "2", "--threads", "1", "--progress", "none", "--out", output);
+        Assert.True(c == 0, e);
+        using (var pixels = NpyFile.Read(output)) Assert.Equal(64, pixels.shape[0]);
+        output = Path.Combine(_dir, "all.npy");
+        (c, o, e) = Run("sample", "--checkpoint", run, "--class", "all", "--solver", "euler", "--steps", "2", "--threads", "1", "--progress", "none", "--out", output);
+        Assert.True(c == 0, e);
+        using (var pixels = NpyFile.Read(output)) Assert.Equal(100, pixels.shape[0]);
+    }
+
+    [Fact]
+    public void Image_eval_says_what_it_will_cost_before_the_work()
+    {
+        var run = Train("plan");
+        var (code, stdout, error) = Run("eval", "--checkpoint", run, "--count", "4", "--generated", "2", "--guidance", "2", "--steps", "2",
+            "--threads", "1", "--progress", "plain");
+        Assert.True(code == 0, error);
+        // The plan comes before the first progress line: test images, generated images at both weights, NFE, an estimate.
+        var plan = error.IndexOf("this evaluation: 4 test images' bits/dim and 20 generated images at w = 1 and 20 guided ones", StringComparison.Ordinal);
+        Assert.True(plan >= 0, error);
+        Assert.True(plan < error.IndexOf("eval: ", StringComparison.Ordinal), error);
+        Assert.Contains("rk4 (8 network evaluations per path): about", error);
         Assert.Contains("bits/dim", stdout);
     }
 

@@ -1,3 +1,4 @@
+using TorchSharp;
 using StochasticInterpolants.Data;
 using static TorchSharp.torch;
 
@@ -35,8 +36,29 @@ public class ImageScalingTests
         // exactly log2 L bits per dimension, which the formula must return.
         var scaling = new ImageScaling(levels);
         Assert.Equal(Math.Log2(levels), scaling.BitsPerDimension(dimension * Math.Log(2), dimension), 12);
-        // And the change of variables: log p_{k+u} = log p_y + D log(2 / L).
-        Assert.Equal(dimension * Math.Log(2.0 / levels), scaling.LogAbsDeterminant(dimension), 10);
+    }
+
+    [Theory]
+    [InlineData(256)]
+    [InlineData(17)]
+    public void The_log_determinant_is_that_of_the_encoding_measured_by_finite_differences(int levels)
+    {
+        // Independently of the formula: Encode maps x = k + u to y; with the same u (same generator seed), pixels one level
+        // apart give y's one step apart, and sum_i log(dy_i / dx_i) over the D coordinates is log |det| of the map.
+        var scaling = new ImageScaling(levels);
+        const int side = 5, dimension = side * side;
+        using var g = new Generator(3);
+        using var k = randint(0, levels - 1, [1, 1, side, side], dtype: ScalarType.Byte, generator: g);
+        using var k1 = (k + 1).to(ScalarType.Byte);
+        using var ga = new Generator(21);
+        using var gb = new Generator(21);
+        using var y = scaling.Encode(k, ga).to(float64);
+        using var y1 = scaling.Encode(k1, gb).to(float64);
+        var logDet = (y1 - y).log().sum().ToDouble();
+        Assert.Equal(logDet, scaling.LogAbsDeterminant(dimension), 4);
+        // And bits/dim is the discrete NLL through it: (NLL_y - log |det|) / (D ln 2), for any NLL_y.
+        foreach (var nll in new[] { -300.0, 0, 41.5 })
+            Assert.Equal((nll - logDet) / (dimension * Math.Log(2)), scaling.BitsPerDimension(nll, dimension), 4);
     }
 
     [Fact]

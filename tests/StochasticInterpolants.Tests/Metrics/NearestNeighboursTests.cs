@@ -75,11 +75,27 @@ public class NearestNeighboursTests
         var honest = MemorisationSummary.Compute(fresh, train, test);
         var copying = MemorisationSummary.Compute(copies, train, test);
         // Fresh and test images are draws from one law: their median distances agree to sampling error (~5% at n = 200).
-        Assert.InRange(honest.MedianRatio, 0.85, 1.15);
+        Assert.InRange(honest.MedianRatio!.Value, 0.85, 1.15);
         // Copies lie 0.01 sqrt(48) ~ 0.07 from their source, against ~ sqrt(2 x 48) x 0.6 for fresh points.
-        Assert.InRange(copying.MedianRatio, 0, 0.05);
+        Assert.InRange(copying.MedianRatio!.Value, 0, 0.05);
         Assert.Equal(200, copying.Generated);
         Assert.True(honest.TestToTrain.Lower <= honest.TestToTrain.Median && honest.TestToTrain.Median <= honest.TestToTrain.Upper);
+    }
+
+    [Fact]
+    public void Memorisation_ratio_is_null_not_infinite_when_test_images_duplicate_training_images()
+    {
+        // A split with duplicates: every test image is also a training image, so the test-to-train median is 0 and
+        // median(generated) / 0 was +infinity, printed with exit 0.
+        using var g = new Generator(8);
+        using var scope = NewDisposeScope();
+        var train = randn(100, 1, 4, 4, generator: g);
+        var test = train[TensorIndex.Slice(0, 30)].clone();
+        var generated = randn(30, 1, 4, 4, generator: g);
+        var summary = MemorisationSummary.Compute(generated, train, test);
+        Assert.Equal(0.0, summary.TestToTrain.Median);
+        Assert.True(summary.GeneratedToTrain.Median > 0);
+        Assert.Null(summary.MedianRatio);
     }
 
     [Fact]
