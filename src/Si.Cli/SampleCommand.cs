@@ -121,7 +121,14 @@ internal static class SampleCommand
                 using var rows = labels is null ? samples.alias() : TorchSharp.torch.cat([samples, labels.to(samples.dtype).unsqueeze(1)], 1);
                 CsvMatrix.Write(outPath, rows);
                 output.WriteLine($"wrote {n} samples to {outPath} ({how}, {nfe:0.#} network evaluations per sample, {watch.Elapsed.TotalSeconds:F2} s{Processes(processes)})");
-                if (ckpt.Manifest.Table is { } table) error.WriteLine($"si: note: {TablePieces.OutsideNote(table, samples)}");
+                if (ckpt.Manifest.Table is { } table)
+                {
+                    var (note, outside) = TablePieces.OutsideNote(table, samples);
+                    error.WriteLine($"si: note: {note}");
+                    // The ways to keep rows valid are training options: name them where rows came out invalid.
+                    if (outside > 0)
+                        error.WriteLine("si: to keep generated rows valid, train with --integers snap (columns of a few whole numbers keep to the values they hold) and/or --log-columns positive (positive columns stay positive); docs/theory.md §8");
+                }
                 if (labels is not null && ckpt.Manifest.ConditionClasses() is { } names)
                     output.WriteLine($"last column: class index ({string.Join(", ", names.Select((c, i) => $"{i} = {c}"))})");
             }

@@ -304,14 +304,15 @@ public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor
     /// The line <c>si sample</c> prints about generated values outside the training rows' range (docs/theory.md §8): the
     /// share of rows with one, then the columns, largest first.
     /// </summary>
-    public static string OutsideNote(TableRecord table, Tensor samples)
+    /// <returns>The line, and the share of rows with a value outside (null when there is no record to count against).</returns>
+    public static (string Note, double? RowsOutside) OutsideNote(TableRecord table, Tensor samples)
     {
         if (SupportOf(table) is not { } support)
-            return "no count of generated values outside the training range: this checkpoint predates its record and its table file is not there unchanged";
+            return ("no count of generated values outside the training range: this checkpoint predates its record and its table file is not there unchanged", null);
         var rows = support.RowsOutside(samples);
         var columns = support.Outside(samples, table.Columns);
-        return rows == 0 ? TableSupport.Summary(columns)
-            : $"{(100 * rows).ToString(rows < 0.001 ? "G2" : "F1", CultureInfo.InvariantCulture)} % of the rows have a value outside the training range; {TableSupport.Summary(columns)}";
+        return (rows == 0 ? TableSupport.Summary(columns)
+            : $"{(100 * rows).ToString(rows < 0.001 ? "G2" : "F1", CultureInfo.InvariantCulture)} % of the rows have a value outside the training range; {TableSupport.Summary(columns)}", rows);
     }
 
     // The columns --log-columns names (positions in the flow's order), each checked to be strictly positive in the

@@ -71,6 +71,7 @@ public sealed class CliTableValidityTests : IDisposable
         var expected = (100.0 * offCodes / sex.Length).ToString("F1", CultureInfo.InvariantCulture);
         Assert.Contains("si: note: ", note);
         Assert.Contains($"sex {expected} %", note);
+        Assert.Contains("train with --integers snap", note); // the way out is named where rows came out invalid
 
         var json = Path.Combine(_dir, "eval.json");
         (code, var output, error) = SiRunner.Run("eval", "--checkpoint", plain, "--target", train, "--count", "200", "--steps", "10", "--threads", "1", "--progress", "none", "--json", json);
