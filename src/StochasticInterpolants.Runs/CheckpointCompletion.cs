@@ -56,22 +56,26 @@ public static class CheckpointCompletion
     /// Completes each image of <paramref name="observed"/> <paramref name="perObservation"/> times (different noise each):
     /// uint8 [n, c, h, w] at the checkpoint's size (pixel values below its levels), or, for super-resolution, also the
     /// low-resolution [n, c, h/f, w/f]. Pixels are read at their centres y = 2 (k + 1/2) / L - 1. Randomness (noise, random
-    /// masks) comes from one generator seeded by <paramref name="seed"/>, in chunks of <paramref name="chunkSize"/> rows.
+    /// masks) comes from one generator seeded by <paramref name="seed"/>, drawn per draw block of
+    /// <see cref="CheckpointSampler.DrawBlockRows"/> rows; the rows are integrated in chunks of <paramref name="chunkSize"/>
+    /// (default <see cref="CheckpointSampler.ChunkRows"/>: sized by the image, as for samples), and the completions do not
+    /// depend on the chunk.
     /// <para>
-    /// Data-parallel (docs/theory.md §13.4): with <paramref name="processes"/>, every rank corrupts the whole chunk (the same
+    /// Data-parallel (docs/theory.md §13.4): with <paramref name="processes"/>, every rank corrupts the whole block (the same
     /// draws as one process), integrates its <see cref="RowShare"/> of the rows, and the shares are gathered in rank order
     /// before the observed pixels are pasted back; every rank returns the same completions, equal to one process's up to
     /// the rounding of batch-size-dependent kernels (adaptive dopri5: up to its tolerance, as its steps follow each rank's rows).
     /// </para>
     /// </summary>
     public static Completions Complete(Checkpoint checkpoint, Tensor observed, IOdeSolver solver, long seed, int perObservation = 1,
-        Device? device = null, int chunkSize = 1024, IProgress<double>? progress = null, IProcessGroup? processes = null)
+        Device? device = null, int? chunkSize = null, IProgress<double>? progress = null, IProcessGroup? processes = null)
     {
         processes ??= SingleProcess.Instance;
         var manifest = checkpoint.Manifest;
         var corruption = CorruptionOf(manifest);
         var record = manifest.Images!;
         if (perObservation < 1) throw new InvalidSettingException("count", $"completions per observation must be >= 1, got {perObservation}");
+        if (chunkSize is < 1) throw new ArgumentOutOfRangeException(nameof(chunkSize), $"chunks need at least one row, got {chunkSize}");
         var lowResolution = CheckObserved(observed, record, corruption);
         var scaling = record.Scaling();
         var fields = checkpoint.Fields();
@@ -87,37 +91,50 @@ public static class CheckpointCompletion
         try
         {
             using var noGrad = no_grad();
-            for (var done = 0; done < total;)
+            var chunk = chunkSize ?? CheckpointSampler.ChunkRows(manifest);
+            var block = CheckpointSampler.DrawBlockRows(manifest);
+            for (var blockStart = 0; blockStart < total; blockStart += block)
             {
-                var n = Math.Min(chunkSize, total - done);
-                using var scope = NewDisposeScope();
-                var y = scaling.EncodeCentres(repeated[done..(done + n)]);
-                using var corrupted = lowResolution ? ((SuperResolution)corruption).FromLowResolution(y, generator) : corruption.Apply(y, generator);
-                views.Add(ImageScaling.Brightness(corrupted.Condition[.., ..(int)channels]).MoveToOuterDisposeScope());
-                // Every rank corrupts the whole chunk (so the generator runs as in one process) and integrates its rows.
-                var rows = RowShare.For(n, processes);
-                var (x0, condition) = (rows.Of(corrupted.X0), rows.Of(corrupted.Condition));
-                if (device is not null && device.type != DeviceType.CPU) { x0 = x0.to(device); condition = condition.to(device); }
-                var offset = (double)done / total; var fraction = (double)n / total;
-                var chunkProgress = progress is null ? null : new SyncProgress<double>(f => progress.Report(offset + fraction * f));
-                // A rank without rows has nothing to integrate (an adaptive solver cannot measure an error over no rows).
-                using var solution = rows.Count == 0 ? OdeSolution.Unmoved(x0)
-                    : solver.Integrate(fields.WithCondition(condition).Velocity(), x0, start, end, new OdeOptions(Progress: chunkProgress));
-                nfe += processes.MeanPerRow(rows, solution.FunctionEvaluations, "the completions' evaluation counts"); chunks++;
-                var final = processes.GatherShares(rows, solution.Final.detach(), "the gathering of completions");
-                if (!final.isfinite().all().ToBoolean())
-                    throw new IntegrationException($"the completion ODE produced non-finite values (rows {done}..{done + n - 1}; solver {solver.Name})");
-                if (corrupted.Observed is { } m)
+                var b = Math.Min(block, total - blockStart);
+                using var blockScope = NewDisposeScope();
+                var yBlock = scaling.EncodeCentres(repeated[blockStart..(blockStart + b)]);
+                // The block's randomness (noise, random masks) is drawn at once, whatever the chunk, so completions do not depend
+                // on how many rows are integrated at a time; every rank draws it whole (the generator runs as in one process).
+                using var corrupted = lowResolution ? ((SuperResolution)corruption).FromLowResolution(yBlock, generator) : corruption.Apply(yBlock, generator);
+                views.Add(ImageScaling.Brightness(corrupted.Condition[.., ..(int)channels]).DetachFromDisposeScope());
+                for (var c = 0; c < b; c += chunk)
                 {
-                    // The projection: observed pixels are known, so the completion keeps them exactly.
-                    var cells = m.expand_as(y);
-                    squares += (final - y).mul_(cells).pow_(2).sum().ToDouble();
-                    observedCount += cells.sum().ToDouble();
-                    final = cells * y + (1 - cells) * final;
-                    masks.Add(m.cpu().clone().MoveToOuterDisposeScope());
+                    var n = Math.Min(chunk, b - c);
+                    var done = blockStart + c;
+                    using var scope = NewDisposeScope();
+                    var y = yBlock[c..(c + n)];
+                    // Each rank integrates its share of the chunk's rows.
+                    var rows = RowShare.For(n, processes);
+                    var (x0, condition) = (rows.Of(corrupted.X0[c..(c + n)]), rows.Of(corrupted.Condition[c..(c + n)]));
+                    if (device is not null && device.type != DeviceType.CPU) { x0 = x0.to(device); condition = condition.to(device); }
+                    var offset = (double)done / total; var fraction = (double)n / total;
+                    var chunkProgress = progress is null ? null : new SyncProgress<double>(f => progress.Report(offset + fraction * f));
+                    // A rank without rows has nothing to integrate (an adaptive solver cannot measure an error over no rows).
+                    using var solution = rows.Count == 0 ? OdeSolution.Unmoved(x0)
+                        : solver.Integrate(fields.WithCondition(condition).Velocity(), x0, start, end, new OdeOptions(Progress: chunkProgress));
+                    nfe += processes.MeanPerRow(rows, solution.FunctionEvaluations, "the completions' evaluation counts"); chunks++;
+                    var final = processes.GatherShares(rows, solution.Final.detach(), "the gathering of completions");
+                    if (!final.isfinite().all().ToBoolean())
+                        throw new IntegrationException($"the completion ODE produced non-finite values (rows {done}..{done + n - 1}; solver {solver.Name})");
+                    if (corrupted.Observed is { } observedBlock)
+                    {
+                        // The projection: observed pixels are known, so the completion keeps them exactly.
+                        var m = observedBlock[c..(c + n)];
+                        var cells = m.expand_as(y);
+                        squares += (final - y).mul_(cells).pow_(2).sum().ToDouble();
+                        observedCount += cells.sum().ToDouble();
+                        final = cells * y + (1 - cells) * final;
+                        masks.Add(m.cpu().clone().DetachFromDisposeScope());
+                    }
+                    // (Out of both scopes: the lists own them.)
+                    pixels.Add(scaling.Decode(final).DetachFromDisposeScope());
+                    progress?.Report((double)(done + n) / total);
                 }
-                pixels.Add(scaling.Decode(final).MoveToOuterDisposeScope());
-                done += n;
             }
             var rms = observedCount > 0 ? Math.Sqrt(squares / observedCount) : double.NaN;
             return new Completions(cat(pixels, 0), masks.Count > 0 ? cat(masks, 0) : null, rms, nfe / chunks, cat(views, 0));
