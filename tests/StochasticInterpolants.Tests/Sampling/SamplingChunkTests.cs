@@ -65,11 +65,11 @@ public sealed class SamplingChunkTests(SmallCheckpoint checkpoint) : IClassFixtu
         Assert.Equal(65536, CheckpointSampler.DrawBlockRows(table));
         ImageRecord Image(int side) => new("digits", "0", [1, side, side], 256, ["a", "b"], [1, 1], 2, 2, true);
         var digits = table with { Images = Image(28), Dimension = 784 };
-        // 28 x 28 images: 32 at a time (the measured best, README), 16 under guidance (two network rows each), never 65,536.
-        Assert.Equal(32, CheckpointSampler.ChunkRows(digits));
-        Assert.Equal(16, CheckpointSampler.ChunkRows(digits, guidance: 2));
-        Assert.Equal(32, CheckpointSampler.ChunkRows(digits, guidance: 0)); // w = 0 is the unconditional network alone
-        Assert.Equal(512, CheckpointSampler.ChunkRows(table with { Images = Image(7), Dimension = 49 }));
+        // 28 x 28 images: 64 at a time (measured, README), 32 under guidance (two network rows each), never 65,536.
+        Assert.Equal(64, CheckpointSampler.ChunkRows(digits));
+        Assert.Equal(32, CheckpointSampler.ChunkRows(digits, guidance: 2));
+        Assert.Equal(64, CheckpointSampler.ChunkRows(digits, guidance: 0)); // w = 0 is the unconditional network alone
+        Assert.Equal(1024, CheckpointSampler.ChunkRows(table with { Images = Image(7), Dimension = 49 }));
         Assert.Equal(1, CheckpointSampler.ChunkRows(table with { Images = Image(512), Dimension = 512 * 512 }));
         Assert.Equal((1 << 20) / 784, CheckpointSampler.DrawBlockRows(digits));
     }
