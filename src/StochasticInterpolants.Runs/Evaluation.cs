@@ -275,8 +275,12 @@ public static class Evaluator
         return (energy.Average(), StandardDeviation(energy), mmd.Average(), StandardDeviation(mmd));
     }
 
-    private static double StandardDeviation(double[] v) =>
-        v.Length < 2 ? 0 : Math.Sqrt(v.Sum(x => (x - v.Average()) * (x - v.Average())) / (v.Length - 1));
+    private static double StandardDeviation(double[] v)
+    {
+        if (v.Length < 2) return 0;
+        var mean = v.Average();
+        return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
+    }
 
     private static string SolverName(IOdeSolver solver) =>
         solver.Name + (solver is FixedStepSolver f ? $" {f.StepCount} steps" : solver is DormandPrince5Solver d ? $" rtol {d.RelativeTolerance:G3} atol {d.AbsoluteTolerance:G3}" : "");

@@ -203,13 +203,14 @@ public sealed record TablePieces(TableRecord Record, EncodedTable Target, Tensor
             var fitted = identity.Dequantize(trainRows, fitNoise);
             var support = TableSupport.Of(trainRows);
             var logColumns = LogColumns(config, names, trainRows, valRows);
-            var snapped = config.Integers.Trim().ToLowerInvariant() == "snap"
+            var snap = config.Integers.Trim().ToLowerInvariant() == "snap";
+            var snapped = snap
                 ? dequantized.Where(j => support.Columns[j].Values is not null).Select(j => new SnappedColumn(j, support.Columns[j].Values!)).ToList()
                 : null;
             var encoding = TableEncoding.Fit(fitted, config.NormalizationFor(fileTarget: true), dequantized, logColumns).WithSnapping(snapped);
             if (encoding.ConstantColumns.Count > 0)
                 warnings.Add($"columns {Names(names, encoding.ConstantColumns)} are constant in the training rows: their density is degenerate (scale taken as 1); drop them with --columns drop:...");
-            if (config.Integers.Trim().ToLowerInvariant() == "snap" && (snapped is null || snapped.Count == 0))
+            if (snap && snapped!.Count == 0)
                 warnings.Add($"--integers snap: no column holds at most {TableSupport.FewValues} distinct whole numbers; nothing is snapped");
             var baseline = FittedGaussian.Fit(fitted, trainLabels, data.ClassNames?.Count ?? 1);
             using var valNoise = new Generator((ulong)(seed ^ ValidationNoiseSeed));

@@ -35,32 +35,33 @@ public sealed class OptimalTransportCoupling(IDistribution baseDistribution, IDi
     public override CoupledSample Sample(int count, Generator generator)
     {
         var (x0, x1, condition) = DrawIndependent(count, generator);
-        var labels = condition is { } c && c.dtype == ScalarType.Int64 && c.dim() == 1 ? c.data<long>().ToArray() : null;
-        var pairing = PairByGroups(x0, x1, labels, Solver);
-        Canonicalise(pairing, x1, labels);
-        using var index = tensor(pairing.Select(i => (long)i).ToArray(), dtype: int64);
-        var paired = x0.index_select(0, index);
-        x0.Dispose();
-        return new CoupledSample(paired, x1, condition);
+        return Pair(x0, x1, condition, Solver);
     }
 
     /// <summary>Pairs the given rows exactly, as a batch, with solvers of their own (started cold), so the training batches'
     /// warm start is left as it was.</summary>
     protected override CoupledSample PairDrawn(Tensor x0, Tensor x1, Tensor? condition, Generator generator)
     {
-        var labels = condition is { } c && c.dtype == ScalarType.Int64 && c.dim() == 1 ? c.data<long>().ToArray() : null;
         var own = new Dictionary<(long, int), MinibatchTransport>();
         try
         {
-            var pairing = PairByGroups(x0, x1, labels, key => own.TryGetValue(key, out var s) ? s
+            return Pair(x0, x1, condition, key => own.TryGetValue(key, out var s) ? s
                 : own[key] = new MinibatchTransport { Candidates = Candidates, WarmStart = false, Threads = Threads });
-            Canonicalise(pairing, x1, labels);
-            using var index = tensor(pairing.Select(i => (long)i).ToArray(), dtype: int64);
-            var paired = x0.index_select(0, index);
-            x0.Dispose();
-            return new CoupledSample(paired, x1, condition);
         }
         finally { foreach (var s in own.Values) s.Dispose(); }
+    }
+
+    // x0 reordered to its optimal partners of x1 (within classes when the condition is class labels) by the solvers
+    // `solver` hands out per (class, block); x0 is consumed.
+    private CoupledSample Pair(Tensor x0, Tensor x1, Tensor? condition, Func<(long, int), MinibatchTransport> solver)
+    {
+        var labels = condition is { } c && c.dtype == ScalarType.Int64 && c.dim() == 1 ? c.data<long>().ToArray() : null;
+        var pairing = PairByGroups(x0, x1, labels, solver);
+        Canonicalise(pairing, x1, labels);
+        using var index = tensor(pairing.Select(i => (long)i).ToArray(), dtype: int64);
+        var paired = x0.index_select(0, index);
+        x0.Dispose();
+        return new CoupledSample(paired, x1, condition);
     }
 
     // Rows of class k in x1 (in order) are paired among themselves with the next block of x0 rows; with a block size,
