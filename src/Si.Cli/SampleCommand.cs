@@ -13,7 +13,10 @@ internal static class SampleCommand
     internal sealed class SolverOptions
     {
         public readonly Option<string> Solver = new("--solver") { Description = "euler, heun, midpoint, rk4 or dopri5 (adaptive; under mpiexec its steps follow each process's rows, so it matches one process only to its tolerance)", DefaultValueFactory = _ => "rk4" };
-        public readonly Option<int> Steps = new("--steps") { Description = "steps of a fixed-step solver", DefaultValueFactory = _ => 50 };
+        public readonly Option<int> Steps = new("--steps") { Description = $"steps of a fixed-step solver (default 50); on a flow-map checkpoint, its jumps (default {DefaultJumps}; --solver integrates its diagonal velocity instead)", DefaultValueFactory = _ => 50 };
+
+        /// <summary>Jumps of a flow-map checkpoint when --steps is not given: two (docs/theory.md §14; the README's table).</summary>
+        public const int DefaultJumps = 2;
         public readonly Option<double> Rtol = new("--rtol") { Description = "relative tolerance of dopri5", DefaultValueFactory = _ => 1e-4 };
         public readonly Option<double> Atol = new("--atol") { Description = "absolute tolerance of dopri5", DefaultValueFactory = _ => 1e-4 };
         public readonly Option<string?> Sampler = new("--sampler") { Description = "an SDE sampler instead of the ODE: em (Euler-Maruyama) or heun-sde; needs a score (si train --learn velocity,score, or a one-sided interpolant)" };
@@ -44,9 +47,27 @@ internal static class SampleCommand
                 var (x, nfe) = CheckpointSampler.Sample(checkpoint, count, sde, eps, seed, r.GetValue(Denoise), device, progress: progress, classes: classes, processes: processes);
                 return (x, nfe, $"{sde.Name}, {eps.Describe()}");
             }
+            if (UsesJumps(r, checkpoint.Manifest))
+            {
+                var jumps = Jumps(r);
+                var (z, evaluations) = CheckpointSampler.SampleJumps(checkpoint, count, jumps, seed, device, progress: progress, classes: classes, processes: processes);
+                return (z, evaluations, $"flow map, {jumps} jump{(jumps == 1 ? "" : "s")}");
+            }
             var ode = Build(r);
             var (y, n) = CheckpointSampler.Sample(checkpoint, count, ode, seed, device, progress: progress, classes: classes, processes: processes);
             return (y, n, ode.Name);
+        }
+
+        /// <summary>True when a flow-map checkpoint samples by jumps: no --solver and no --sampler asked for another way.</summary>
+        public bool UsesJumps(ParseResult r, CheckpointManifest manifest) =>
+            manifest.Networks.Any(n => n.Represents == Interpolants.FieldKind.FlowMap) && r.GetValue(Sampler) is null && r.GetResult(Solver) is not { Implicit: false };
+
+        /// <summary>The jumps asked for: --steps, or <see cref="DefaultJumps"/>.</summary>
+        public int Jumps(ParseResult r)
+        {
+            var jumps = r.GetResult(Steps) is { Implicit: false } ? r.GetValue(Steps) : DefaultJumps;
+            if (jumps < 1 || jumps > FlowMapSampler.MaxJumps) throw new UsageException($"--steps must be in 1..{FlowMapSampler.MaxJumps} jumps, got {jumps}");
+            return jumps;
         }
     }
 

@@ -57,7 +57,10 @@ internal static class TrainCommand
         public readonly Option<long?> Seed = new("--seed") { Description = $"random seed (default {DT.Seed})" };
         public readonly Option<int?> LogEvery = new("--log-every") { Description = $"steps per loss-log row (default {DT.LogEvery})" };
         public readonly Option<string?> Device = new("--device") { Description = "cpu, cuda or cuda:N (default cpu)" };
-        public readonly Option<string?> Learn = new("--learn") { Description = "fields to learn: velocity, score, or velocity,score (the score is learned as the denoiser E[noise | x_t]; one network each) (default velocity)" };
+        public readonly Option<string?> Learn = new("--learn") { Description = "fields to learn: velocity, score, or velocity,score (the score is learned as the denoiser E[noise | x_t]; one network each), or flow-map (a two-time network whose jumps sample in 1-8 steps; its diagonal is the velocity) (default velocity)" };
+        public readonly Option<string?> MapObjective = new("--map-objective") { Description = "flow map: lsd (Lagrangian self-distillation, a time derivative by finite difference) or psd (progressive self-distillation, no derivative) (default lsd)" };
+        public readonly Option<double?> DiagonalFraction = new("--diagonal-fraction") { Description = "flow map: the share of each batch trained on the diagonal (the velocity) by the interpolant regression (default 0.25)" };
+        public readonly Option<string?> Teacher = new("--teacher") { Description = "flow map: distil the flow of this trained checkpoint's velocity (same interpolant, data and classes) instead of the model's own diagonal" };
         public readonly Option<int?> CheckpointEvery = new("--checkpoint-every") { Description = $"steps between resumable snapshots in OUT/train-state (also written on Ctrl-C) (default {D.CheckpointEvery})" };
         public readonly Option<string?> Normalize = new("--normalize") { Description = "scale a table's columns before training: standard, whiten or none; undone when sampling, likelihoods in the data's units (default: standard for a CSV target, none for a built-in one)" };
         public readonly Option<string?> Validation = new("--validation") { Description = "validation rows of a CSV target: a fraction held out (seeded by --seed), 0 for none, or a CSV file (default 0.1 for a CSV target; built-in targets have none)" };
@@ -71,7 +74,7 @@ internal static class TrainCommand
 
         public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Model, UNetPreset, UNetChannels, UNetMultipliers,
             UNetAttention, Condition, CondDrop, Coupling, OtBlock, Epsilon, SinkhornIterations, SinkhornTolerance, Mask, Factor, CorruptionNoise, Width, Depth, Activation, TimeFrequencies,
-            Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, CheckpointEvery,
+            Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, MapObjective, DiagonalFraction, Teacher, CheckpointEvery,
             Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, LogColumns, ValidateEvery, Patience];
 
         /// <summary>Overlays the options given on the command line onto <paramref name="c"/>.</summary>
@@ -95,6 +98,16 @@ internal static class TrainCommand
                 GradientClip = r.GetValue(GradClip) ?? t.GradientClip, EmaDecay = r.GetValue(Ema) ?? t.EmaDecay,
                 Seed = r.GetValue(Seed) ?? t.Seed, LogEvery = r.GetValue(LogEvery) ?? t.LogEvery, ConditionDropout = r.GetValue(CondDrop) ?? t.ConditionDropout,
             };
+            var fm = c.FlowMap;
+            if (r.GetValue(MapObjective) is not null || r.GetValue(DiagonalFraction) is not null || r.GetValue(Teacher) is not null)
+            {
+                fm ??= new FlowMapRunOptions();
+                fm = fm with
+                {
+                    Objective = r.GetValue(MapObjective) ?? fm.Objective, DiagonalFraction = r.GetValue(DiagonalFraction) ?? fm.DiagonalFraction,
+                    Teacher = r.GetValue(Teacher) is { } teacher ? Path.GetFullPath(teacher) : fm.Teacher,
+                };
+            }
             var co = c.CouplingOptions ?? new Couplings.CouplingOptions();
             co = co with
             {
@@ -108,7 +121,7 @@ internal static class TrainCommand
                 Base = r.GetValue(Base) ?? c.Base, Condition = r.GetValue(Condition) ?? c.Condition, Interpolant = r.GetValue(Interpolant) ?? c.Interpolant,
                 Gamma = r.GetValue(Gamma) ?? c.Gamma, GammaScale = r.GetValue(GammaScale) ?? c.GammaScale,
                 Antithetic = r.GetValue(Antithetic) ?? c.Antithetic, TimeClip = r.GetValue(TimeClip) ?? c.TimeClip,
-                Device = r.GetValue(Device) ?? c.Device, Learn = r.GetValue(Learn) ?? c.Learn, Model = m, Training = t,
+                Device = r.GetValue(Device) ?? c.Device, Learn = r.GetValue(Learn) ?? c.Learn, Model = m, Training = t, FlowMap = fm,
                 CheckpointEvery = r.GetValue(CheckpointEvery) ?? c.CheckpointEvery,
                 Normalize = r.GetValue(Normalize) ?? c.Normalize, Validation = r.GetValue(Validation) ?? c.Validation,
                 Columns = r.GetValue(Columns) ?? c.Columns, SkipRows = r.GetValue(SkipRows) ?? c.SkipRows, LabelColumn = r.GetValue(LabelColumn) ?? c.LabelColumn,

@@ -92,6 +92,27 @@ public static class CheckpointSampler
     }
 
     /// <summary>
+    /// Draws <paramref name="count"/> samples with <paramref name="jumps"/> jumps of the checkpoint's flow map (docs/theory.md §14):
+    /// X_0 from the base as for the ODE (the same seed gives the same X_0), then x_{k+1} = X_{t_k, t_{k+1}}(x_k) on the uniform
+    /// grid of [0, 1]; one network evaluation per jump (two rows under guidance, which blends the conditional and no-class maps:
+    /// §14.3). Returns the samples in the data's units, as <c>Sample</c> does, and the evaluations per sample (the jumps).
+    /// Refuses a checkpoint without a flow map.
+    /// </summary>
+    public static (Tensor Samples, double FunctionEvaluations) SampleJumps(Checkpoint checkpoint, int count, int jumps, long seed,
+        Device? device = null, int? chunkSize = null, IProgress<double>? progress = null, SampleClasses? classes = null, IProcessGroup? processes = null)
+    {
+        var map = checkpoint.FlowMap ?? throw new InvalidSettingException("steps",
+            "this checkpoint learned a velocity, not a flow map: jumps need a flow-map checkpoint (train with --learn flow-map, or distil this one with --learn flow-map --teacher DIR); sample it with an ODE solver");
+        if (jumps < 1 || jumps > FlowMapSampler.MaxJumps) throw new InvalidSettingException("steps", $"the number of jumps must be in 1..{FlowMapSampler.MaxJumps}, got {jumps}");
+        var (start, end) = checkpoint.Fields().VelocityInterval(checkpoint.Manifest.TimeClip);
+        var guidance = classes?.Guidance ?? 1;
+        return Run(checkpoint, count, seed, device, chunkSize, progress, classes, processes,
+            (x0, _, _, p, c) => x0.shape[0] == 0 ? OdeSolution.Unmoved(x0)
+                : new OdeSolution(FlowMapSampler.Sample(c is null || guidance == 1 ? map : new Models.GuidedNetwork(map, guidance), x0, jumps, c, start, end, progress: p),
+                    [], [], jumps, jumps, 0));
+    }
+
+    /// <summary>
     /// Draws <paramref name="count"/> samples with the forward SDE dX = [b + eps s] dt + sqrt(2 eps) dW. Where the score
     /// is singular at the ends (sigma(t) = 0 there) and eps does not vanish with sigma, integration runs over
     /// [clip, 1 - clip] with clip = max(training clip, 1e-3); with <paramref name="denoiseLastStep"/> (one-sided

@@ -69,10 +69,70 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
         if (coupling is DataDependentCoupling && config.TrainingOrDefault.ConditionDropout > 0)
             throw new InvalidSettingException("cond-drop", $"the '{config.CouplingFor(interpolant).Name}' coupling's condition is the observed image, which is never dropped (classifier-free guidance needs class labels): give --cond-drop 0");
         var objectiveOptions = new ObjectiveOptions(config.Antithetic, config.TimeClip);
-        var objectives = config.LearnedFields().Select(kind => Objective.For(kind, interpolant, objectiveOptions)).ToList();
-        var pieces = new RunPieces(baseDistribution, target, interpolant, coupling, objectives, table, images);
-        _ = pieces.ModelSpecFor(config); // validates the architecture
-        return pieces;
+        Checkpoint? teacher = null;
+        try
+        {
+            IReadOnlyList<IObjective> objectives;
+            if (config.LearnsFlowMap)
+            {
+                var flowMap = config.FlowMapOrDefault;
+                var options = flowMap.ToOptions();
+                if (config.Antithetic) throw new InvalidSettingException("antithetic", "the antithetic loss is not defined for a flow map (its off-diagonal rows are not affine in the noise)");
+                if (flowMap.Teacher is { } folder) teacher = LoadTeacher(folder, config, interpolant, target, images, table);
+                objectives = [new FlowMapObjective(interpolant, options, objectiveOptions, teacher?.Fields())];
+            }
+            else objectives = config.LearnedFields().Select(kind => Objective.For(kind, interpolant, objectiveOptions)).ToList();
+            var pieces = new RunPieces(baseDistribution, target, interpolant, coupling, objectives, table, images) { Teacher = teacher };
+            _ = pieces.ModelSpecFor(config); // validates the architecture
+            return pieces;
+        }
+        catch
+        {
+            teacher?.Dispose();
+            (coupling as IDisposable)?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The teacher of a distilled flow map (its networks), when one was given; disposed with the pieces.</summary>
+    public Checkpoint? Teacher { get; init; }
+
+    /// <summary>Releases what the pieces hold natively: the coupling's solver state and the teacher's networks.</summary>
+    public void Release()
+    {
+        (Coupling as IDisposable)?.Dispose();
+        Teacher?.Dispose();
+    }
+
+    // A teacher must have been trained on the same interpolant, data shape and classes: its velocity is the right-hand side of
+    // the flow the student learns, on the student's x_s.
+    private static Checkpoint LoadTeacher(string folder, TrainingRunConfig config, IInterpolant interpolant, IDistribution target, ImagePieces? images, TablePieces? table)
+    {
+        CheckpointManifest manifest;
+        try { manifest = Checkpoint.ReadManifest(folder); }
+        catch (CheckpointException e) { throw new InvalidSettingException("teacher", $"the teacher: {e.Message}"); }
+        if (manifest.Networks.Any(n => n.Represents == FieldKind.FlowMap))
+            throw new InvalidSettingException("teacher", $"the teacher '{folder}' is itself a flow map; distil from a velocity (or score) checkpoint");
+        var theirs = manifest.Interpolant;
+        if (!string.Equals(theirs.Family.Trim(), config.Interpolant.Trim(), StringComparison.OrdinalIgnoreCase)
+            || !string.Equals(theirs.Gamma.Trim(), config.Gamma.Trim(), StringComparison.OrdinalIgnoreCase) || theirs.GammaScale != config.GammaScale)
+            throw new InvalidSettingException("teacher", $"the teacher '{folder}' was trained on the {manifest.Interpolant.Build().Name} interpolant ({manifest.Interpolant.Gamma} gamma), this run uses {interpolant.Name} ({config.Gamma} gamma): give the same --interpolant and --gamma");
+        var shape = images?.Record.Shape ?? (IReadOnlyList<long>)[target.Dimension];
+        if (!manifest.SampleShape().SequenceEqual(shape))
+            throw new InvalidSettingException("teacher", $"the teacher '{folder}' generates samples of shape [{string.Join(", ", manifest.SampleShape())}], this run's data has [{string.Join(", ", shape)}]");
+        var classes = table?.Record.ClassNames ?? (images is { ConditionClasses: > 0 } ? images.Record.ClassNames : null);
+        var teacherClasses = manifest.ConditionClasses();
+        if ((classes is null) != (teacherClasses is null) || (classes is not null && !teacherClasses!.SequenceEqual(classes)))
+            throw new InvalidSettingException("teacher", $"the teacher '{folder}' is {(teacherClasses is null ? "unconditional" : $"conditioned on classes {string.Join(", ", teacherClasses)}")}, this run is {(classes is null ? "unconditional" : $"conditioned on classes {string.Join(", ", classes)}")}: the classes must agree");
+        var checkpoint = Checkpoint.Load(folder, device: ComputeDevice.Resolve(config.Device));
+        try
+        {
+            if (!checkpoint.Fields().CanProvide(FieldKind.Velocity))
+                throw new InvalidSettingException("teacher", $"the teacher '{folder}' has no velocity on its {interpolant.Name} path (its networks: {string.Join(", ", manifest.Networks.Select(n => InterpolantPath.Describe(n.Represents)))})");
+            foreach (var n in checkpoint.Networks) foreach (var p in n.Network.Module.parameters()) p.requires_grad = false;
+            return checkpoint;
+        }
+        catch { checkpoint.Dispose(); throw; }
     }
 
     // Options that only mean something for a table file.
@@ -115,12 +175,12 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
             case "mlp":
                 if (conditionChannels > 0)
                     throw new InvalidSettingException("model", $"the '{((DataDependentCoupling)Coupling).Corruption.Name}' coupling conditions the network on an image, which only the U-Net takes (use --model unet)");
-                var mlp = new MlpConfig(Target.Dimension, m.Width, m.Depth, m.Activation, m.TimeFrequencies, Classes: classes);
+                var mlp = new MlpConfig(Target.Dimension, m.Width, m.Depth, m.Activation, m.TimeFrequencies, Classes: classes, TwoTimes: config.LearnsFlowMap);
                 mlp.Validate();
                 return new ModelSpec("mlp", mlp);
             case "unet":
                 if (Images is null) throw new InvalidSettingException("model", $"a U-Net needs images; '{Target.Name}' is flat data (use --model mlp)");
-                var unet = Images.UNetConfig(m) with { ConditionChannels = conditionChannels };
+                var unet = Images.UNetConfig(m) with { ConditionChannels = conditionChannels, TwoTimes = config.LearnsFlowMap };
                 try { unet.Validate(); }
                 catch (ArgumentException e) when (e is not InvalidSettingException) { throw new InvalidSettingException("unet", e.Message); }
                 return new ModelSpec("unet", null, unet.ToJson());

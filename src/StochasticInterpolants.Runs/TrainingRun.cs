@@ -69,8 +69,8 @@ public static class TrainingRun
         finally { state.DisposeTensors(); }
     }
 
-    // A coupling may hold native memory (the OT solvers' carried potentials): released where the run ends.
-    private static void DisposeCoupling(RunPieces pieces) => (pieces.Coupling as IDisposable)?.Dispose();
+    // A coupling may hold native memory (the OT solvers' carried potentials), a distilled flow map its teacher: released where the run ends.
+    private static void DisposeCoupling(RunPieces pieces) => pieces.Release();
 
     /// <summary>
     /// Reads the configuration a resumable run in <paramref name="outputFolder"/> would continue with (only its

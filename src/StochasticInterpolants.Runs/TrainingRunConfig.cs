@@ -22,6 +22,23 @@ namespace StochasticInterpolants.Runs;
 public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activation = "silu", int TimeFrequencies = 8,
     string? Type = null, string UNetPreset = "small", int? UNetChannels = null, string? UNetMultipliers = null, int? UNetAttention = null);
 
+/// <summary>Flow-map options (docs/theory.md §14), used when <see cref="TrainingRunConfig.Learn"/> is <c>flow-map</c>.</summary>
+/// <param name="Objective">The off-diagonal term: lsd (Lagrangian self-distillation) or psd (progressive self-distillation).</param>
+/// <param name="DiagonalFraction">The share of rows trained on the diagonal (the velocity) by the interpolant regression.</param>
+/// <param name="Teacher">A trained checkpoint folder whose velocity replaces the model's own diagonal as the right-hand side
+/// and as the diagonal target (distillation); null: self-distillation. It must share the run's interpolant, data shape and classes.</param>
+/// <param name="DerivativeStep">h of the central difference in t of the Lagrangian objective.</param>
+public sealed record FlowMapRunOptions(string Objective = "lsd", double DiagonalFraction = 0.25, string? Teacher = null, double DerivativeStep = 1e-3)
+{
+    /// <summary>The library's options these stand for (validated).</summary>
+    public Objectives.FlowMapOptions ToOptions()
+    {
+        var options = new Objectives.FlowMapOptions(Objectives.FlowMapOptions.ParseMethod(Objective), DiagonalFraction, DerivativeStep);
+        options.Validate();
+        return options;
+    }
+}
+
 /// <summary>
 /// Everything a training run needs, as one immutable record; also the schema of <c>si train --config FILE.json</c>.
 /// </summary>
@@ -36,7 +53,8 @@ public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activat
 /// <param name="Training">Optimisation settings.</param>
 /// <param name="Device">cpu, cuda or cuda:N.</param>
 /// <param name="Learn">The fields to learn, comma-separated: velocity (default), score (learned as the denoiser eta,
-/// s = -eta / sigma), or velocity,score. Each gets its own network of the same architecture.</param>
+/// s = -eta / sigma), or velocity,score. Each gets its own network of the same architecture. Or flow-map alone: a two-time
+/// network v(s, t, x) whose jumps sample in a few steps and whose diagonal is the velocity (docs/theory.md §14).</param>
 /// <param name="CheckpointEvery">Steps between resumable snapshots in <c>OUT/train-state/</c> (one is also written on Ctrl-C).</param>
 /// <param name="Normalize">Scaling of a table's columns: standard, whiten or none; null: standard for a file target, none
 /// for a built-in one (docs/theory.md §8).</param>
@@ -56,6 +74,7 @@ public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activat
 /// <param name="Coupling">How x0 and x1 are paired: a registered coupling (independent, ot, sinkhorn, ...); null: the
 /// interpolant's own (mirror for the mirror interpolant, independent otherwise).</param>
 /// <param name="CouplingOptions">The coupling's settings; null: the defaults.</param>
+/// <param name="FlowMap">The flow-map settings when <paramref name="Learn"/> is flow-map; null: the defaults.</param>
 public sealed record TrainingRunConfig(
     string Target = "checkerboard",
     string Base = "gaussian",
@@ -80,7 +99,8 @@ public sealed record TrainingRunConfig(
     int Patience = 10,
     string? Condition = null,
     string? Coupling = null,
-    CouplingOptions? CouplingOptions = null)
+    CouplingOptions? CouplingOptions = null,
+    FlowMapRunOptions? FlowMap = null)
 {
     /// <summary>
     /// Training defaults for image targets (docs/theory.md §9), used when <see cref="Training"/> is not given: a U-Net step
@@ -114,13 +134,26 @@ public sealed record TrainingRunConfig(
             {
                 "velocity" or "b" => FieldKind.Velocity,
                 "score" or "denoiser" or "eta" or "noise" => FieldKind.Denoiser,
-                _ => throw new InvalidSettingException("learn", $"unknown field to learn '{part}' (expected velocity, score)"),
+                "flow-map" or "flowmap" or "map" => FieldKind.FlowMap,
+                _ => throw new InvalidSettingException("learn", $"unknown field to learn '{part}' (expected velocity, score, flow-map)"),
             };
             if (!kinds.Contains(kind)) kinds.Add(kind);
         }
-        if (kinds.Count == 0) throw new InvalidSettingException("learn", "no field to learn is named (expected velocity, score or velocity,score)");
+        if (kinds.Count == 0) throw new InvalidSettingException("learn", "no field to learn is named (expected velocity, score, velocity,score or flow-map)");
+        if (kinds.Contains(FieldKind.FlowMap) && kinds.Count > 1)
+            throw new InvalidSettingException("learn", "a flow map is learned alone: its diagonal is the velocity, and the score follows from it where the path allows (give --learn flow-map)");
+        if (!kinds.Contains(FieldKind.FlowMap) && FlowMap is not null)
+            throw new InvalidSettingException("learn", "flow-map settings (--map-objective, --diagonal-fraction, --teacher) apply only with --learn flow-map");
         return kinds;
     }
+
+    /// <summary>True when the run learns a flow map.</summary>
+    [JsonIgnore]
+    public bool LearnsFlowMap => LearnedFields().Contains(FieldKind.FlowMap);
+
+    /// <summary>The flow-map settings in force (defaults when null).</summary>
+    [JsonIgnore]
+    public FlowMapRunOptions FlowMapOrDefault => FlowMap ?? new FlowMapRunOptions();
 
     /// <summary>The model options in force (defaults when null).</summary>
     [JsonIgnore]

@@ -108,6 +108,12 @@ public sealed class Checkpoint : IDisposable
     /// <summary>True when the networks carry their moving-average weights.</summary>
     public bool UsesEmaWeights { get; }
 
+    /// <summary>
+    /// The flow map v(s, t, x) when the checkpoint holds a flow-map network (docs/theory.md §14), else null. Its diagonal is
+    /// also the velocity of <see cref="Fields"/>.
+    /// </summary>
+    public ITwoTimeNetwork? FlowMap => Networks.FirstOrDefault(n => n.Kind == FieldKind.FlowMap)?.Network as ITwoTimeNetwork;
+
     /// <summary>The interpolant the networks were trained with.</summary>
     public IInterpolant Interpolant => Manifest.Interpolant.Build();
 
@@ -204,6 +210,8 @@ public sealed class Checkpoint : IDisposable
                 try { network = entry.Model.Build(); }
                 catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new CheckpointException($"checkpoint '{folder}': {e.Message.Split('\n')[0].TrimEnd()}", e); }
                 networks.Add(new NetworkField(network, entry.Represents));
+                if (entry.Represents == FieldKind.FlowMap && !FlowMaps.IsFlowMap(network))
+                    throw new CheckpointException($"checkpoint '{folder}' says its {entry.Model.Type} network is a flow map, but the network takes one time (TwoTimes is off)");
                 var weights = SafeTensors.Load(file);
                 try { LoadInto(network.Module, weights, file); }
                 finally { foreach (var w in weights.Values) w.Dispose(); }

@@ -21,7 +21,10 @@ public sealed record CoupledSample(Tensor X0, Tensor X1, Tensor? Condition = nul
 /// <param name="Z">Latent noise [n, ...].</param>
 /// <param name="T">Times [n], float64.</param>
 /// <param name="Condition">Per-row condition or null.</param>
-public sealed record TrainingBatch(Tensor X0, Tensor X1, Tensor Z, Tensor T, Tensor? Condition = null)
+/// <param name="MapTimes">For a flow-map objective (docs/theory.md §14): [n, 3] float64 uniforms on [0, 1) drawn with the
+/// batch from the training generator, which the objective turns into each row's second time, intermediate time and
+/// diagonal choice; null for the one-time objectives.</param>
+public sealed record TrainingBatch(Tensor X0, Tensor X1, Tensor Z, Tensor T, Tensor? Condition = null, Tensor? MapTimes = null)
 {
     /// <summary>Rows n.</summary>
     public long Count => X0.shape[0];
@@ -34,6 +37,19 @@ public sealed record TrainingBatch(Tensor X0, Tensor X1, Tensor Z, Tensor T, Ten
         if (T.dim() != 1 || T.shape[0] != X0.shape[0]) throw new ArgumentException($"the batch needs one time per row: [{X0.shape[0]}] times, got [{Shape(T)}]");
         if (Condition is { } c && (c.dim() < 1 || c.shape[0] != X0.shape[0]))
             throw new ArgumentException($"the condition must have one entry per row ({X0.shape[0]}), got shape [{Shape(c)}]");
+        if (MapTimes is { } m && (m.dim() != 2 || m.shape[0] != X0.shape[0]))
+            throw new ArgumentException($"the flow-map times must be one row per batch row ([{X0.shape[0]}, k]), got [{Shape(m)}]");
+    }
+
+    /// <summary>
+    /// The batch with <paramref name="columns"/> uniforms per row drawn from <paramref name="generator"/> as <see cref="MapTimes"/>
+    /// (float64, on the batch's device): the extra randomness of a flow-map objective, drawn from the one training stream so a
+    /// run stays reproducible and resumable.
+    /// </summary>
+    public TrainingBatch WithMapTimes(int columns, Generator generator)
+    {
+        var u = rand([Count, columns], dtype: float64, generator: generator); // owned by the caller's dispose scope
+        return this with { MapTimes = X0.device.type == TorchSharp.DeviceType.CPU ? u : u.to(X0.device) };
     }
 
     /// <summary>
@@ -56,11 +72,11 @@ public sealed record TrainingBatch(Tensor X0, Tensor X1, Tensor Z, Tensor T, Ten
 
     /// <summary>The rows of <paramref name="share"/> (views; this record itself when the share is the whole batch): one rank's part of a batch every rank drew whole.</summary>
     public TrainingBatch Rows(Distributed.RowShare share) => share.IsAll ? this
-        : new(share.Of(X0), share.Of(X1), share.Of(Z), share.Of(T), Condition is null ? null : share.Of(Condition));
+        : new(share.Of(X0), share.Of(X1), share.Of(Z), share.Of(T), Condition is null ? null : share.Of(Condition), MapTimes is null ? null : share.Of(MapTimes));
 
     /// <summary>The batch on <paramref name="device"/> (the same record when it is already there).</summary>
     public TrainingBatch To(Device device) => X0.device == device ? this
-        : new(X0.to(device), X1.to(device), Z.to(device), T.to(device), Condition?.to(device));
+        : new(X0.to(device), X1.to(device), Z.to(device), T.to(device), Condition?.to(device), MapTimes?.to(device));
 
     private static string Shape(Tensor t) => string.Join(",", t.shape);
 }

@@ -26,9 +26,23 @@ public sealed class FieldSet
     {
         Path = path;
         _fields = new Dictionary<FieldKind, ITimeField>();
-        foreach (var f in fields)
+        foreach (var given in fields)
+        {
+            var f = given is NetworkField { Kind: FieldKind.FlowMap } map ? Diagonal(map) : given;
+            if (f.Kind == FieldKind.FlowMap) throw new ArgumentException("a flow map enters a field set as a network field of a two-time network (its diagonal is the velocity)");
             if (!_fields.TryAdd(f.Kind, f)) throw new ArgumentException($"two fields of kind {f.Kind} given");
+        }
         if (_fields.Count == 0) throw new ArgumentException("a field set needs at least one field");
+    }
+
+    /// <summary>
+    /// A flow-map network's field as the velocity it determines: the diagonal v(t, t, x) = b(t, x) (docs/theory.md §14), which
+    /// the one-time forward of a two-time network evaluates. Every field the path derives from a velocity follows.
+    /// </summary>
+    private static NetworkField Diagonal(NetworkField map)
+    {
+        _ = FlowMaps.Require(map.Network, "a flow-map field");
+        return new NetworkField(map.Network, FieldKind.Velocity, map.Condition);
     }
 
     /// <summary>The path whose conversions are used.</summary>
@@ -41,7 +55,7 @@ public sealed class FieldSet
     public IReadOnlyCollection<FieldKind> Given => _fields.Keys;
 
     /// <summary>True when <paramref name="kind"/> is given or can be converted from what is given.</summary>
-    public bool CanProvide(FieldKind kind) => Path.WhyNotConvertible(kind, _fields.Keys) is null;
+    public bool CanProvide(FieldKind kind) => kind != FieldKind.FlowMap && Path.WhyNotConvertible(kind, _fields.Keys) is null;
 
     /// <summary>The same fields with the per-row condition <paramref name="condition"/> bound to every network field (null: unconditional).</summary>
     public FieldSet WithCondition(Tensor? condition) =>
@@ -59,6 +73,8 @@ public sealed class FieldSet
     public ITimeField Get(FieldKind kind)
     {
         if (_fields.TryGetValue(kind, out var direct)) return direct;
+        if (kind == FieldKind.FlowMap)
+            throw new FieldConversionException("a flow map cannot be derived from a velocity, score or denoiser: it is learned (train with --learn flow-map, or distil a trained model with --teacher)");
         if (Path.WhyNotConvertible(kind, _fields.Keys) is { } why) throw new FieldConversionException(why);
         return new ConvertedField(this, kind);
     }

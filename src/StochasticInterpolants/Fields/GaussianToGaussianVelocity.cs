@@ -49,6 +49,18 @@ public sealed class GaussianToGaussianVelocity : IVelocityField
         return (t * m + Math.Sqrt(Variance(t)) * x0).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The exact flow map X_{s,t}(x) = t m + sqrt(v(t) / v(s)) (x - s m) (docs/theory.md §14.4): the flow of the affine velocity
+    /// keeps the standardised point (x - E[x_s]) / sqrt(v(s)) fixed. X_{0,t} is <see cref="ExactFlow"/>.
+    /// </summary>
+    public Tensor FlowMap(double s, double t, Tensor x)
+    {
+        CheckShape(x);
+        using var scope = NewDisposeScope();
+        var m = tensor(_mean, dtype: float64).to(x.dtype, x.device);
+        return (t * m + Math.Sqrt(Variance(t) / Variance(s)) * (x - s * m)).MoveToOuterDisposeScope();
+    }
+
     private void CheckShape(Tensor x)
     {
         if (x.dim() != 2 || x.shape[1] != _mean.Length) throw new ArgumentException($"expected [n, {_mean.Length}] points, got [{string.Join(",", x.shape)}]");

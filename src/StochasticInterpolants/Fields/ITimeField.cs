@@ -85,7 +85,7 @@ public sealed class NetworkField(ITimeConditionedNetwork network, FieldKind kind
     public Tensor Evaluate(Tensor t, Tensor x) => Network.forward(x, t, Condition);
 
     /// <inheritdoc />
-    public string Description => $"{InterpolantPath.Describe(Kind)} network";
+    public string Description => Kind == FieldKind.Velocity && FlowMaps.IsFlowMap(Network) ? "velocity (the flow map's diagonal) network" : $"{InterpolantPath.Describe(Kind)} network";
 }
 
 /// <summary>A velocity field given by a network trained to represent <see cref="FieldKind.Velocity"/> (no condition).</summary>

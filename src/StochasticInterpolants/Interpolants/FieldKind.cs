@@ -15,4 +15,9 @@ public enum FieldKind
     Score,
     /// <summary>E[x1 | x_t = x], the target (data) prediction.</summary>
     TargetPrediction,
+    /// <summary>The flow map's velocity v(s, t, x) of a two-time network (<see cref="Models.ITwoTimeNetwork"/>): the
+    /// probability-flow ODE started at x at time s is at X_{s,t}(x) = x + (t - s) v(s, t, x) at time t, and the diagonal
+    /// v(t, t, x) is the velocity b(t, x) (docs/theory.md §14). Not a conditional expectation: the library's fields take its
+    /// diagonal as the velocity.</summary>
+    FlowMap,
 }

@@ -113,7 +113,8 @@ public abstract class InterpolantPath
     /// <summary>A field kind in words.</summary>
     public static string Describe(FieldKind k) => k switch
     {
-        FieldKind.Velocity => "velocity", FieldKind.Score => "score", FieldKind.Denoiser => "denoiser", _ => "target prediction",
+        FieldKind.Velocity => "velocity", FieldKind.Score => "score", FieldKind.Denoiser => "denoiser", FieldKind.FlowMap => "flow map",
+        _ => "target prediction",
     };
 
     /// <summary>eta from s (eta = -sigma s) or s from eta (s = -eta / sigma), whichever is given.</summary>

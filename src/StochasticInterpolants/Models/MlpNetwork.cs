@@ -15,8 +15,10 @@ namespace StochasticInterpolants.Models;
 /// <param name="TimeFrequencies">K in the Fourier time embedding [t, sin(pi k t), cos(pi k t)], k = 1..K.</param>
 /// <param name="Classes">Number of classes of a class condition (0: the network takes no condition).</param>
 /// <param name="ClassEmbedding">Width of the learned class embedding appended to the input (used when <paramref name="Classes"/> &gt; 0).</param>
+/// <param name="TwoTimes">A flow-map network v(s, t, x) (docs/theory.md §14): the input also holds the time embedding of the gap
+/// t - s; false: a network of one time.</param>
 public sealed record MlpConfig(int Dimension, int Width = 256, int Depth = 4, string Activation = "silu", int TimeFrequencies = 8,
-    int Classes = 0, int ClassEmbedding = 16)
+    int Classes = 0, int ClassEmbedding = 16, bool TwoTimes = false)
 {
     /// <summary>Throws <see cref="ArgumentException"/> with a one-line reason when a field is out of range.</summary>
     public void Validate()
@@ -34,13 +36,14 @@ public sealed record MlpConfig(int Dimension, int Width = 256, int Depth = 4, st
 /// <summary>
 /// A multilayer perceptron f(x, t, c) on R^d x [0, 1]: the input is x (flattened when it has more than one data axis)
 /// concatenated with the Fourier time embedding e(t) = [t, sin(pi t), ..., sin(K pi t), cos(pi t), ..., cos(K pi t)] and,
-/// when configured with classes, a learned embedding of the class label c (entry <c>Classes</c> is the learned "no class",
+/// for a two-time network (<see cref="MlpConfig.TwoTimes"/>, a flow map v(s, t, x)) the embedding e(t - s) of the gap after
+/// e(s), and when configured with classes, a learned embedding of the class label c (entry <c>Classes</c> is the learned "no class",
 /// used for a missing condition and for labels &lt; 0), followed by <c>Depth</c> Linear + activation layers of width
 /// <c>Width</c> and a final Linear layer back to d. Without classes the condition must be null.
 /// Weights and biases are initialised U(-1/sqrt(fan_in), 1/sqrt(fan_in)) from an explicit generator, so a
 /// seed fixes the initial network without touching libtorch's global random state.
 /// </summary>
-public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditionedNetwork
+public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITwoTimeNetwork
 {
     private readonly Sequential _layers;
     // The same modules as in _layers, called directly: Sequential's per-call dispatch is measurable at small batches.
@@ -62,7 +65,7 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
     {
         config.Validate();
         Config = config;
-        var inputs = config.Dimension + 1 + 2 * config.TimeFrequencies + (config.Classes > 0 ? config.ClassEmbedding : 0);
+        var inputs = config.Dimension + (config.TwoTimes ? 2 : 1) * (1 + 2 * config.TimeFrequencies) + (config.Classes > 0 ? config.ClassEmbedding : 0);
         var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
         var fanIn = inputs;
         for (var i = 0; i < config.Depth; i++)
@@ -97,8 +100,28 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
     /// <summary>x [n, d], t [n] (or [n, 1]) -> [n, d], without a condition.</summary>
     public override Tensor forward(Tensor x, Tensor t) => forward(x, t, null);
 
-    /// <summary>x [n, ...] with d elements per row, t [] or [n], class labels [n] (int64) or null -> x's shape.</summary>
-    public Tensor forward(Tensor x, Tensor t, Tensor? condition)
+    /// <inheritdoc />
+    public bool TakesTwoTimes => Config.TwoTimes;
+
+    /// <summary>
+    /// x [n, ...] with d elements per row, t [] or [n], class labels [n] (int64) or null -> x's shape. For a two-time network
+    /// this is the diagonal v(t, t, x), the velocity.
+    /// </summary>
+    public Tensor forward(Tensor x, Tensor t, Tensor? condition) => Forward(x, t, null, condition);
+
+    /// <summary>
+    /// v(s, t, x; c) of a two-time network: x [n, ...], s and t [] or [n], class labels [n] or null -> x's shape. The network
+    /// sees e(s) and e(t - s), with the gap computed in float64 before the cast to x's dtype.
+    /// </summary>
+    public Tensor forward(Tensor x, Tensor s, Tensor t, Tensor? condition)
+    {
+        if (!Config.TwoTimes) throw new ArgumentException("this MLP takes one time (it was built without TwoTimes): it is not a flow map");
+        using var gap = t.to(float64) - s.to(float64);
+        return Forward(x, s, gap, condition);
+    }
+
+    // The network at start time t (the only time of a one-time network) and, for a two-time one, the gap t_end - t (null: 0).
+    private Tensor Forward(Tensor x, Tensor t, Tensor? gap, Tensor? condition)
     {
         if (x.dim() < 2 || x.shape.Skip(1).Aggregate(1L, (a, b) => a * b) != Config.Dimension)
             throw new ArgumentException($"the network expects points of shape [n, {Config.Dimension}] (or [n, ...] with {Config.Dimension} elements per row), got [{string.Join(",", x.shape)}]");
@@ -106,27 +129,35 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
         if (x.dim() > 2)
         {
             using var flat = x.flatten(1);
-            using var y = forward(flat, t, condition);
+            using var y = Forward(flat, t, gap, condition);
             return y.reshape(x.shape);
         }
-        if (t.dim() == 0 && _classes is null) return ForwardAt(x, t.ToDouble());
+        if (t.dim() == 0 && (gap is null || gap.dim() == 0) && _classes is null) return ForwardAt(x, t.ToDouble(), gap?.ToDouble() ?? 0.0);
         using var scope = NewDisposeScope();
-        var tc = t.dim() == 0 ? t.expand(x.shape[0]).reshape(-1, 1) : t.dim() == 2 ? t : t.reshape(-1, 1);
-        if (tc.dtype != x.dtype) tc = tc.to(x.dtype);
-        var inPlace = !is_grad_enabled(); // without autograd the sine can overwrite its input
-        var parts = new List<Tensor> { x, tc };
-        if (Config.TimeFrequencies > 0)
-        {
-            if (_featureScale.device != x.device || _featureScale.dtype != x.dtype)
-            {
-                _featureScale = _featureScale.to(x.dtype, x.device).DetachFromDisposeScope();
-                _featurePhase = _featurePhase.to(x.dtype, x.device).DetachFromDisposeScope();
-            }
-            var features = addcmul(_featurePhase, tc, _featureScale, _one);
-            parts.Add(inPlace ? features.sin_() : features.sin());
-        }
+        var parts = new List<Tensor> { x };
+        AddTimeFeatures(parts, t, x);
+        if (Config.TwoTimes)
+            AddTimeFeatures(parts, gap ?? zeros_like(t, dtype: float64), x);
         if (_classes is not null) parts.Add(_classes.forward(ClassIndices(condition, x)).to(x.dtype));
         return AfterFirstLayer(_linears[0].forward(cat(parts, 1))).MoveToOuterDisposeScope();
+    }
+
+    // Appends [t, sin(pi k t), cos(pi k t)] per row (t [] or [n]) in x's dtype.
+    private void AddTimeFeatures(List<Tensor> parts, Tensor t, Tensor x)
+    {
+        var tc = t.dim() == 0 ? t.expand(x.shape[0]).reshape(-1, 1) : t.dim() == 2 ? t : t.reshape(-1, 1);
+        if (tc.dtype != x.dtype) tc = tc.to(x.dtype);
+        if (tc.device != x.device) tc = tc.to(x.device);
+        parts.Add(tc);
+        if (Config.TimeFrequencies == 0) return;
+        if (_featureScale.device != x.device || _featureScale.dtype != x.dtype)
+        {
+            _featureScale = _featureScale.to(x.dtype, x.device).DetachFromDisposeScope();
+            _featurePhase = _featurePhase.to(x.dtype, x.device).DetachFromDisposeScope();
+        }
+        var features = addcmul(_featurePhase, tc, _featureScale, _one);
+        var inPlace = !is_grad_enabled(); // without autograd the sine can overwrite its input
+        parts.Add(inPlace ? features.sin_() : features.sin());
     }
 
     // Labels 0..Classes-1 select their class; a missing condition or a label < 0 selects the learned "no class" entry.
@@ -142,29 +173,36 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITimeConditi
     }
 
     /// <summary>
-    /// f(x, t) at one time t for the whole batch. The time embedding e(t) is then the same for every row, so its share of
-    /// the first layer, W_t e(t) + b, is a constant bias: the first layer becomes addmm(b + W_t e(t), x, W_x^T) — one
-    /// call in place of repeating t, computing the features, concatenating and multiplying an [n, d + 1 + 2K] input.
-    /// Equal to <see cref="forward(Tensor, Tensor)"/> up to float rounding (e(t) is evaluated in double here). Used for a
+    /// f(x, t) at one time t for the whole batch (and one gap t_end - t for a two-time network). The time embedding is then the
+    /// same for every row, so its share of the first layer, W_t e + b, is a constant bias: the first layer becomes
+    /// addmm(b + W_t e, x, W_x^T) — one call in place of repeating t, computing the features, concatenating and multiplying
+    /// an [n, d + 1 + 2K] input. Equal to the per-row path up to float rounding (e is evaluated in double here). Used for a
     /// 0-dim t without classes.
     /// </summary>
-    private Tensor ForwardAt(Tensor x, double t)
+    private Tensor ForwardAt(Tensor x, double t, double gap)
     {
         using var scope = NewDisposeScope();
         var k = Config.TimeFrequencies;
         var d = Config.Dimension;
-        var e = new float[1 + 2 * k];
-        e[0] = (float)t;
-        for (var j = 0; j < k; j++)
-        {
-            e[1 + j] = (float)Math.Sin(Math.PI * (j + 1) * t);
-            e[1 + k + j] = (float)Math.Cos(Math.PI * (j + 1) * t);
-        }
+        var width = 1 + 2 * k;
+        var e = new float[(Config.TwoTimes ? 2 : 1) * width];
+        Fill(0, t);
+        if (Config.TwoTimes) Fill(width, gap);
         var first = _linears[0];
         var weight = first.weight!;
         var embedding = tensor(e, dtype: x.dtype, device: x.device);
         var bias = first.bias!.addmv(weight[.., d..], embedding);
         return AfterFirstLayer(bias.addmm(x, weight[.., ..d].t())).MoveToOuterDisposeScope();
+
+        void Fill(int at, double time)
+        {
+            e[at] = (float)time;
+            for (var j = 0; j < k; j++)
+            {
+                e[at + 1 + j] = (float)Math.Sin(Math.PI * (j + 1) * time);
+                e[at + 1 + k + j] = (float)Math.Cos(Math.PI * (j + 1) * time);
+            }
+        }
     }
 
     // The layers after the first linear one: activation, linear, ..., activation, output layer.

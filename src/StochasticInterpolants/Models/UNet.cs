@@ -25,8 +25,11 @@ namespace StochasticInterpolants.Models;
 /// <param name="Classes">Number of classes of a class condition (0: the network takes no class condition).</param>
 /// <param name="ConditionChannels">Channels c' of an image condition [n, c', h, w] concatenated to x along channels at the
 /// input (a data-dependent coupling's observation, docs/theory.md §12.4); 0: none. Excludes <paramref name="Classes"/>.</param>
+/// <param name="TwoTimes">A flow-map network v(s, t, x) (docs/theory.md §14): the time embedding reads the sinusoidal features
+/// of s and of the gap t - s; false: a network of one time.</param>
 public sealed record UNetConfig(int Channels, int Height, int Width, int BaseChannels = 32, IReadOnlyList<int>? ChannelMultipliers = null,
-    int BlocksPerLevel = 1, int AttentionBelow = 7, int AttentionHeads = 1, int Groups = 8, int Classes = 0, int ConditionChannels = 0)
+    int BlocksPerLevel = 1, int AttentionBelow = 7, int AttentionHeads = 1, int Groups = 8, int Classes = 0, int ConditionChannels = 0,
+    bool TwoTimes = false)
 {
     /// <summary>Channels of each level as multiples of <see cref="BaseChannels"/>.</summary>
     // A read-only copy: a caller's array cannot change a built network's description afterwards.
@@ -116,7 +119,8 @@ public sealed record UNetConfig(int Channels, int Height, int Width, int BaseCha
     public bool Equals(UNetConfig? other) =>
         other is not null && Channels == other.Channels && Height == other.Height && Width == other.Width && BaseChannels == other.BaseChannels
         && ChannelMultipliers.SequenceEqual(other.ChannelMultipliers) && BlocksPerLevel == other.BlocksPerLevel && AttentionBelow == other.AttentionBelow
-        && AttentionHeads == other.AttentionHeads && Groups == other.Groups && Classes == other.Classes && ConditionChannels == other.ConditionChannels;
+        && AttentionHeads == other.AttentionHeads && Groups == other.Groups && Classes == other.Classes && ConditionChannels == other.ConditionChannels
+        && TwoTimes == other.TwoTimes;
 
     /// <inheritdoc />
     public override int GetHashCode()
@@ -124,14 +128,14 @@ public sealed record UNetConfig(int Channels, int Height, int Width, int BaseCha
         var hash = new HashCode();
         hash.Add(Channels); hash.Add(Height); hash.Add(Width); hash.Add(BaseChannels);
         foreach (var m in ChannelMultipliers) hash.Add(m);
-        hash.Add(BlocksPerLevel); hash.Add(AttentionBelow); hash.Add(AttentionHeads); hash.Add(Groups); hash.Add(Classes); hash.Add(ConditionChannels);
+        hash.Add(BlocksPerLevel); hash.Add(AttentionBelow); hash.Add(AttentionHeads); hash.Add(Groups); hash.Add(Classes); hash.Add(ConditionChannels); hash.Add(TwoTimes);
         return hash.ToHashCode();
     }
 
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
         builder.Append($"Channels = {Channels}, Height = {Height}, Width = {Width}, BaseChannels = {BaseChannels}, ChannelMultipliers = [{string.Join(", ", ChannelMultipliers)}], ")
-            .Append($"BlocksPerLevel = {BlocksPerLevel}, AttentionBelow = {AttentionBelow}, AttentionHeads = {AttentionHeads}, Groups = {Groups}, Classes = {Classes}, ConditionChannels = {ConditionChannels}");
+            .Append($"BlocksPerLevel = {BlocksPerLevel}, AttentionBelow = {AttentionBelow}, AttentionHeads = {AttentionHeads}, Groups = {Groups}, Classes = {Classes}, ConditionChannels = {ConditionChannels}, TwoTimes = {TwoTimes}");
         return true;
     }
 }
@@ -159,7 +163,7 @@ public sealed record UNetConfig(int Channels, int Height, int Width, int BaseCha
 /// zero-initialised: with it zero every other parameter gets no gradient on the first step and the network's initial output
 /// is 0 for every input, which would make the forward comparison with another implementation vacuous.
 /// </summary>
-public sealed class UNet : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ITimeConditionedNetwork
+public sealed class UNet : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ITwoTimeNetwork
 {
     private readonly Linear _timeIn, _timeOut;
     private readonly Embedding? _classes;
@@ -182,7 +186,7 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ITimeCond
         config.Validate();
         Config = config;
         int b = config.BaseChannels, e = config.EmbeddingWidth, levels = config.Levels, g = config.Groups;
-        _timeIn = nn.Linear(b, e);
+        _timeIn = nn.Linear(config.TwoTimes ? 2 * b : b, e); // a flow map's embedding reads the features of s and of t - s
         _timeOut = nn.Linear(e, e);
         if (config.Classes > 0) _classes = nn.Embedding(config.Classes + 1, e);
         _input = nn.Conv2d(config.Channels + config.ConditionChannels, b, 3, padding: 1);
@@ -261,7 +265,24 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ITimeCond
     /// class labels [n] (int64; &lt; 0 selects "no class") or null ("no class"); with an image condition, the image
     /// [n, c', h, w] (required) -> x's shape.
     /// </summary>
-    public override Tensor forward(Tensor x, Tensor t, Tensor? condition)
+    public override Tensor forward(Tensor x, Tensor t, Tensor? condition) => Forward(x, t, null, condition);
+
+    /// <inheritdoc />
+    public bool TakesTwoTimes => Config.TwoTimes;
+
+    /// <summary>
+    /// v(s, t, x; c) of a two-time U-Net (docs/theory.md §14): as <see cref="forward(Tensor, Tensor, Tensor?)"/> with the
+    /// embedding reading the features of s and of the gap t - s (computed in float64).
+    /// </summary>
+    public Tensor forward(Tensor x, Tensor s, Tensor t, Tensor? condition)
+    {
+        if (!Config.TwoTimes) throw new ArgumentException("this unet takes one time (it was built without TwoTimes): it is not a flow map");
+        using var gap = t.to(float64) - s.to(float64);
+        return Forward(x, s, gap, condition);
+    }
+
+    // The network at start time t and, for a two-time network, the gap (null: 0, the diagonal).
+    private Tensor Forward(Tensor x, Tensor t, Tensor? gap, Tensor? condition)
     {
         var (c, h, w) = (Config.Channels, Config.Height, Config.Width);
         var flat = x.dim() == 2 && x.shape[1] == (long)c * h * w;
@@ -275,7 +296,9 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ITimeCond
 
         using var scope = NewDisposeScope();
         var images = flat ? x.reshape(n, c, h, w) : x;
-        var embedding = Embedding(t, imageCondition ? null : condition, images);
+        if (gap is not null && (gap.dim() > 1 || (gap.dim() == 1 && gap.shape[0] != n)))
+            throw new ArgumentException($"times must be one value [] or one per image [{n}], got [{string.Join(",", gap.shape)}]");
+        var embedding = Embedding(t, gap, imageCondition ? null : condition, images);
         var inPlace = !is_grad_enabled();
         var act = inPlace ? embedding.silu_() : nn.functional.silu(embedding); // every block's embedding projection reads SiLU(e)
 
@@ -313,7 +336,7 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ITimeCond
     }
 
     // e = time MLP of the sinusoidal features (+ class row): [n, EmbeddingWidth].
-    private Tensor Embedding(Tensor t, Tensor? condition, Tensor images)
+    private Tensor Embedding(Tensor t, Tensor? gap, Tensor? condition, Tensor images)
     {
         var n = images.shape[0];
         if (_featureScale.device != images.device || _featureScale.dtype != images.dtype)
@@ -322,14 +345,20 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ITimeCond
             _featureScale = _featureScale.to(images.dtype, images.device).DetachFromDisposeScope();
             _featurePhase = _featurePhase.to(images.dtype, images.device).DetachFromDisposeScope();
         }
-        var times = t.to(images.dtype, images.device);
-        times = t.dim() == 0 ? times.expand(n, 1) : times.view(n, 1);
-        var features = times * _featureScale + _featurePhase;
-        // In place unless autograd tracks t (sin's backward needs its input): the features need no gradient in training.
-        features = features.requires_grad ? features.sin() : features.sin_();
+        var features = Features(t);
+        if (Config.TwoTimes) features = cat([features, Features(gap ?? zeros_like(t, dtype: float64))], 1);
         var embedding = _timeOut.forward(nn.functional.silu(_timeIn.forward(features)));
         if (_classes is not null) embedding = embedding.add_(_classes.forward(ClassIndices(condition, n, images.device)));
         return embedding;
+
+        Tensor Features(Tensor time)
+        {
+            var times = time.to(images.dtype, images.device);
+            times = time.dim() == 0 ? times.expand(n, 1) : times.view(n, 1);
+            var f = times * _featureScale + _featurePhase;
+            // In place unless autograd tracks t (sin's backward needs its input): the features need no gradient in training.
+            return f.requires_grad ? f.sin() : f.sin_();
+        }
     }
 
     // The image condition [n, c', h, w] in the images' dtype and device; a missing or misshapen one is an error, since the

@@ -20,6 +20,13 @@ public interface IObjective
     double TimeClip { get; }
     /// <summary>The batch loss (a scalar with a graph to the network's parameters); the batch's condition is passed to the network.</summary>
     Tensor Loss(ITimeConditionedNetwork network, TrainingBatch batch);
+
+    /// <summary>
+    /// The batch with any further randomness this objective needs drawn from <paramref name="generator"/> (the training stream,
+    /// so runs stay reproducible and resumable); called once per batch before <see cref="Loss"/>. The regression objectives
+    /// need none (the default returns the batch); the flow-map objective draws its second times (docs/theory.md §14.2).
+    /// </summary>
+    TrainingBatch DrawExtras(TrainingBatch batch, Generator generator) => batch;
 }
 
 /// <summary>The objectives by the field they learn, and helpers shared by them.</summary>
@@ -29,6 +36,7 @@ public static class Objective
     {
         [FieldKind.Velocity] = (interpolant, options) => new VelocityObjective(interpolant, options),
         [FieldKind.Denoiser] = (interpolant, options) => new DenoiserObjective(interpolant, options),
+        [FieldKind.FlowMap] = (interpolant, options) => new FlowMapObjective(interpolant, null, options),
     };
 
     /// <summary>The objective whose minimiser is <paramref name="kind"/> on <paramref name="interpolant"/>'s path.</summary>

@@ -114,7 +114,9 @@ public sealed class TrainingStep : IDisposable
         var lr = Options.LearningRateAt(step);
         using (var scope = NewDisposeScope())
         {
-            var batch = _coupling.DrawBatch(Options.BatchSize, generator, _timeClip).WithConditionDropped(Options.ConditionDropout, generator).Rows(_share);
+            var batch = _coupling.DrawBatch(Options.BatchSize, generator, _timeClip).WithConditionDropped(Options.ConditionDropout, generator);
+            foreach (var learned in Networks) batch = learned.Objective.DrawExtras(batch, generator); // the whole batch's, then this rank's rows
+            batch = batch.Rows(_share);
             if (Device.type != DeviceType.CPU) batch = batch.To(Device);
             if (_exchange is not null) RunShare(batch, lr, stopRequested);
             else RunWhole(batch, lr, stopRequested);

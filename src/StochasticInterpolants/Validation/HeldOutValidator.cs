@@ -74,8 +74,10 @@ public sealed class HeldOutValidator : IValidator, IDisposable
             var clip = networks.Max(l => l.Objective.TimeClip);
             var t = ICoupling.UniformTimes((int)x1.shape[0], generator, clip);
             // Drawn on the CPU (the same draws on any device), then moved where the networks live.
+            var batch = new TrainingBatch(x0, x1, z, t, c);
+            foreach (var learned in networks) batch = learned.Objective.DrawExtras(batch, generator); // a flow map's second times, fixed too
             _batch = new TrainingBatch(x0.to(device).DetachFromDisposeScope(), x1.to(device).DetachFromDisposeScope(), z.to(device).DetachFromDisposeScope(),
-                t.to(device).DetachFromDisposeScope(), c?.to(device).DetachFromDisposeScope());
+                t.to(device).DetachFromDisposeScope(), c?.to(device).DetachFromDisposeScope(), batch.MapTimes?.to(device).DetachFromDisposeScope());
         }
         // The NLL rows: all of them, or a seeded uniform subset (a prefix of a sorted file would score a biased slice).
         var k = Math.Min(n, s.NllRows);
@@ -170,7 +172,7 @@ public sealed class HeldOutValidator : IValidator, IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _batch.X0.Dispose(); _batch.X1.Dispose(); _batch.Z.Dispose(); _batch.T.Dispose(); _batch.Condition?.Dispose();
+        _batch.X0.Dispose(); _batch.X1.Dispose(); _batch.Z.Dispose(); _batch.T.Dispose(); _batch.Condition?.Dispose(); _batch.MapTimes?.Dispose();
         _nllRows.Dispose(); _nllCondition?.Dispose();
     }
 }

@@ -1,0 +1,195 @@
+using StochasticInterpolants.Data;
+using StochasticInterpolants.Fields;
+using StochasticInterpolants.Interpolants;
+using StochasticInterpolants.Models;
+using StochasticInterpolants.Runtime;
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Objectives;
+
+/// <summary>How the off-diagonal rows of a flow-map batch are trained (docs/theory.md §14.2).</summary>
+public enum FlowMapMethod
+{
+    /// <summary>Lagrangian self-distillation: |d/dt X_{s,t}(x_s) - sg[b(t, X_{s,t}(x_s))]|^2, with b the model's own diagonal
+    /// (or the teacher's velocity when one is given: Lagrangian map distillation).</summary>
+    Lagrangian,
+    /// <summary>Progressive self-distillation: X_{s,t}(x_s) matched to sg[X_{u,t}(X_{s,u}(x_s))] for u between s and t; no derivative.</summary>
+    Progressive,
+}
+
+/// <summary>Options of <see cref="FlowMapObjective"/>.</summary>
+/// <param name="Method">The off-diagonal term.</param>
+/// <param name="DiagonalFraction">The share of rows trained on the diagonal v(t, t, x_t) by the interpolant regression, in (0, 1).</param>
+/// <param name="DerivativeStep">h of the central difference in t that stands for d/dt X_{s,t} (Lagrangian method).</param>
+public sealed record FlowMapOptions(FlowMapMethod Method = FlowMapMethod.Lagrangian, double DiagonalFraction = 0.25, double DerivativeStep = 1e-3)
+{
+    /// <summary>The method names the CLI and configuration files use: lsd, psd.</summary>
+    public static FlowMapMethod ParseMethod(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "lsd" or "lagrangian" => FlowMapMethod.Lagrangian,
+        "psd" or "progressive" => FlowMapMethod.Progressive,
+        _ => throw new InvalidSettingException("map-objective", $"unknown flow-map objective '{name}' (expected lsd or psd)"),
+    };
+
+    /// <summary>The short name of <paramref name="method"/>: lsd or psd.</summary>
+    public static string Name(FlowMapMethod method) => method == FlowMapMethod.Lagrangian ? "lsd" : "psd";
+
+    /// <summary>Throws <see cref="InvalidSettingException"/> for a setting out of range.</summary>
+    public void Validate()
+    {
+        if (!(DiagonalFraction > 0 && DiagonalFraction < 1))
+            throw new InvalidSettingException("diagonal-fraction", $"the diagonal fraction must be in (0, 1): the diagonal rows teach the velocity and the others the jumps; got {DiagonalFraction}");
+        if (!(DerivativeStep > 0 && DerivativeStep <= 0.05))
+            throw new InvalidSettingException("derivative-step", $"the time-derivative step h must be in (0, 0.05], got {DerivativeStep}");
+    }
+}
+
+/// <summary>
+/// The flow-map objective (docs/theory.md §14.2) for a two-time network v(s, t, x) with X_{s,t}(x) = x + (t - s) v(s, t, x).
+/// Each row's role is drawn from its <see cref="TrainingBatch.MapTimes"/>: with probability <see cref="FlowMapOptions.DiagonalFraction"/>
+/// a diagonal row, |v(t, t, x_t) - target|^2 / D with the interpolant's velocity alpha' x0 + beta' x1 + gamma' z as target
+/// (or the teacher's b(t, x_t)); otherwise an off-diagonal row with s &lt; t the ordered pair of its batch time and a second
+/// uniform on [clip, 1 - clip], x_s drawn from the interpolant at s, and
+/// <list type="bullet">
+/// <item>Lagrangian: |[X_{s,t+}(x_s) - X_{s,t-}(x_s)] / (t+ - t-) - sg[b(t, X_mid)]|^2 / D, t± = t ± h (rounded to the network's
+/// float32 first, so the divisor is the difference the network saw), X_mid = (X_{s,t+} + X_{s,t-}) / 2, and b the model's own
+/// diagonal under stop-gradient or the teacher's velocity;</item>
+/// <item>Progressive: |v(s, t, x_s) - sg[(X_{u,t}(X_{s,u}(x_s)) - x_s) / (t - s)]|^2 / D with u = s + r (t - s), r uniform.</item>
+/// </list>
+/// The loss is the mean over all rows. The network must be a two-time network (<see cref="FlowMaps.Require"/>).
+/// </summary>
+public sealed class FlowMapObjective : IObjective
+{
+    /// <summary>Columns of <see cref="TrainingBatch.MapTimes"/> used: the second time, the intermediate fraction, the diagonal choice.</summary>
+    public const int MapTimeColumns = 3;
+
+    private readonly ITimeField? _teacher;
+
+    /// <summary>
+    /// Creates the objective on <paramref name="interpolant"/>'s path. <paramref name="teacher"/>, when given, is a trained
+    /// velocity field (on the same interpolant and data) that replaces the model's own diagonal as the right-hand side and as
+    /// the diagonal rows' target; it must accept one time per row (its networks take the batch's condition).
+    /// </summary>
+    public FlowMapObjective(IInterpolant interpolant, FlowMapOptions? options = null, ObjectiveOptions? objectiveOptions = null, FieldSet? teacher = null)
+    {
+        Path = InterpolantPath.For(interpolant);
+        Options = options ?? new FlowMapOptions();
+        Options.Validate();
+        var general = objectiveOptions ?? new ObjectiveOptions();
+        if (general.Antithetic) throw new InvalidSettingException("antithetic", "the antithetic loss is not defined for the flow-map objective (its off-diagonal rows are not affine in the noise)");
+        TimeClip = Objective.ResolveClip(interpolant, general.TimeClip);
+        Teacher = teacher;
+        if (teacher is not null) _teacher = teacher.Get(FieldKind.Velocity); // throws when the teacher has no velocity
+    }
+
+    /// <inheritdoc />
+    public FieldKind Kind => FieldKind.FlowMap;
+    /// <inheritdoc />
+    public InterpolantPath Path { get; }
+    /// <inheritdoc />
+    public double TimeClip { get; }
+    /// <summary>The options given.</summary>
+    public FlowMapOptions Options { get; }
+    /// <summary>The teacher's fields, or null for self-distillation.</summary>
+    public FieldSet? Teacher { get; }
+
+    /// <inheritdoc />
+    public TrainingBatch DrawExtras(TrainingBatch batch, Generator generator) => batch.WithMapTimes(MapTimeColumns, generator);
+
+    /// <inheritdoc />
+    public Tensor Loss(ITimeConditionedNetwork network, TrainingBatch batch)
+    {
+        var map = FlowMaps.Require(network, "the flow-map objective");
+        batch.Validate();
+        if (batch.MapTimes is not { } u || u.shape[1] < MapTimeColumns)
+            throw new ArgumentException($"a flow-map batch needs {MapTimeColumns} uniforms per row (TrainingBatch.MapTimes, drawn by DrawExtras)");
+        using var scope = NewDisposeScope();
+        var diagonal = u[.., 2].lt(Options.DiagonalFraction);
+        var rows = new List<Tensor>();
+        var diagonalRows = diagonal.nonzero().flatten();
+        var otherRows = diagonal.logical_not().nonzero().flatten();
+        if (diagonalRows.numel() > 0) rows.Add(DiagonalErrors(map, Select(batch, diagonalRows)));
+        if (otherRows.numel() > 0)
+        {
+            var part = Select(batch, otherRows);
+            var second = part.MapTimes![.., 0] * (1 - 2 * TimeClip) + TimeClip;
+            var s = minimum(part.T, second);
+            var t = maximum(part.T, second);
+            var (xs, _) = Path.Interpolate(part with { T = s });
+            rows.Add(Options.Method == FlowMapMethod.Lagrangian
+                ? LagrangianErrors(map, xs, s, t, part.Condition)
+                : ProgressiveErrors(map, xs, s, t, part.MapTimes![.., 1], part.Condition));
+        }
+        return cat(rows, 0).mean().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The velocity of the right-hand side at (t, x) per row, without a graph: the teacher's, or the model's own diagonal
+    /// v(t, t, x) under stop-gradient.
+    /// </summary>
+    private Tensor TargetVelocity(ITwoTimeNetwork map, Tensor t, Tensor x, Tensor? condition)
+    {
+        using var noGrad = no_grad();
+        if (_teacher is null) return map.forward(x, t, condition);
+        var field = Teacher!.WithCondition(condition).Get(FieldKind.Velocity);
+        return field.Evaluate(t, x);
+    }
+
+    // Diagonal rows: the interpolant regression of v(t, t, x_t) (or the teacher's velocity at x_t).
+    private Tensor DiagonalErrors(ITwoTimeNetwork map, TrainingBatch part)
+    {
+        var (xt, velocity) = Path.Interpolate(part);
+        var target = _teacher is null ? velocity : TargetVelocity(map, part.T, xt, part.Condition);
+        return Objective.RowMeanSquaredError(map.forward(xt, part.T, part.Condition), target);
+    }
+
+    // Lagrangian rows: the central difference of X_{s,t} in t against the velocity at the midpoint.
+    private Tensor LagrangianErrors(ITwoTimeNetwork map, Tensor xs, Tensor s, Tensor t, Tensor? condition)
+    {
+        var (plus, minus) = DerivativeTimes(s, t, Options.DerivativeStep);
+        var forward = map.Jump(xs, s, plus, condition);
+        var backward = map.Jump(xs, s, minus, condition);
+        var step = (plus - minus).to(xs.dtype).reshape(Broadcast(xs));
+        var derivative = (forward - backward) / step;
+        Tensor target;
+        using (no_grad()) // the right-hand side is a constant of the loss (stop-gradient); the residual below keeps its graph
+        {
+            var middle = (forward + backward).mul_(0.5);
+            target = TargetVelocity(map, (plus + minus) * 0.5, middle, condition);
+        }
+        var errors = Objective.RowMeanSquaredError(derivative, target);
+        var p = double.Parse(Environment.GetEnvironmentVariable("SI_FM_ADAPT") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
+        if (p > 0) using (no_grad()) { var w = (errors.detach() + 1e-2).pow(-p); return errors * w; }
+        return errors;
+    }
+
+    // Progressive rows: v(s, t, x_s) against the velocity of the two-jump composition through u = s + r (t - s).
+    private Tensor ProgressiveErrors(ITwoTimeNetwork map, Tensor xs, Tensor s, Tensor t, Tensor fraction, Tensor? condition)
+    {
+        Tensor target;
+        using (no_grad())
+        {
+            var middle = s + fraction * (t - s);
+            var halfway = map.Jump(xs, s, middle, condition);
+            var end = map.Jump(halfway, middle, t, condition);
+            target = (end - xs) / (t - s).to(xs.dtype).reshape(Broadcast(xs));
+        }
+        return Objective.RowMeanSquaredError(map.forward(xs, s, t, condition), target);
+    }
+
+    /// <summary>
+    /// The times t± = t ± h of the central difference, clamped to [s, 1], with their gaps t± - s rounded to float32 (the
+    /// precision the network sees the gap in) so that t+ - t- is the difference the network was evaluated at.
+    /// </summary>
+    public static (Tensor Plus, Tensor Minus) DerivativeTimes(Tensor s, Tensor t, double h)
+    {
+        var plusGap = (t + h).clamp_max(1.0).sub(s).to(float32).to(float64);
+        var minusGap = (t - h).sub(s).clamp_min(0.0).to(float32).to(float64);
+        return (s + plusGap, s + minusGap);
+    }
+
+    private static long[] Broadcast(Tensor x) => [x.shape[0], .. Enumerable.Repeat(1L, (int)x.dim() - 1)];
+
+    private static TrainingBatch Select(TrainingBatch batch, Tensor rows) => new(batch.X0.index_select(0, rows), batch.X1.index_select(0, rows),
+        batch.Z.index_select(0, rows), batch.T.index_select(0, rows), batch.Condition?.index_select(0, rows), batch.MapTimes?.index_select(0, rows));
+}
