@@ -60,6 +60,7 @@ internal static class TrainCommand
         public readonly Option<string?> Learn = new("--learn") { Description = "fields to learn: velocity, score, or velocity,score (the score is learned as the denoiser E[noise | x_t]; one network each), or flow-map (a two-time network whose jumps sample in 1-8 steps; its diagonal is the velocity) (default velocity)" };
         public readonly Option<string?> MapObjective = new("--map-objective") { Description = "flow map: lsd (Lagrangian self-distillation, a time derivative by finite difference) or psd (progressive self-distillation, no derivative) (default lsd)" };
         public readonly Option<double?> DiagonalFraction = new("--diagonal-fraction") { Description = "flow map: the share of each batch trained on the diagonal (the velocity) by the interpolant regression (default 0.25)" };
+        public readonly Option<bool?> EmaTeacher = new("--ema-teacher") { Description = "flow map: self-distil from the moving average of the weights (needs --ema > 0) instead of the current weights" };
         public readonly Option<string?> Teacher = new("--teacher") { Description = "flow map: distil the flow of this trained checkpoint's velocity (same interpolant, data and classes) instead of the model's own diagonal" };
         public readonly Option<int?> CheckpointEvery = new("--checkpoint-every") { Description = $"steps between resumable snapshots in OUT/train-state (also written on Ctrl-C) (default {D.CheckpointEvery})" };
         public readonly Option<string?> Normalize = new("--normalize") { Description = "scale a table's columns before training: standard, whiten or none; undone when sampling, likelihoods in the data's units (default: standard for a CSV target, none for a built-in one)" };
@@ -74,7 +75,7 @@ internal static class TrainCommand
 
         public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Model, UNetPreset, UNetChannels, UNetMultipliers,
             UNetAttention, Condition, CondDrop, Coupling, OtBlock, Epsilon, SinkhornIterations, SinkhornTolerance, Mask, Factor, CorruptionNoise, Width, Depth, Activation, TimeFrequencies,
-            Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, MapObjective, DiagonalFraction, Teacher, CheckpointEvery,
+            Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, MapObjective, DiagonalFraction, Teacher, EmaTeacher, CheckpointEvery,
             Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, LogColumns, ValidateEvery, Patience];
 
         /// <summary>Overlays the options given on the command line onto <paramref name="c"/>.</summary>
@@ -99,13 +100,14 @@ internal static class TrainCommand
                 Seed = r.GetValue(Seed) ?? t.Seed, LogEvery = r.GetValue(LogEvery) ?? t.LogEvery, ConditionDropout = r.GetValue(CondDrop) ?? t.ConditionDropout,
             };
             var fm = c.FlowMap;
-            if (r.GetValue(MapObjective) is not null || r.GetValue(DiagonalFraction) is not null || r.GetValue(Teacher) is not null)
+            if (r.GetValue(MapObjective) is not null || r.GetValue(DiagonalFraction) is not null || r.GetValue(Teacher) is not null || r.GetValue(EmaTeacher) is not null)
             {
                 fm ??= new FlowMapRunOptions();
                 fm = fm with
                 {
                     Objective = r.GetValue(MapObjective) ?? fm.Objective, DiagonalFraction = r.GetValue(DiagonalFraction) ?? fm.DiagonalFraction,
                     Teacher = r.GetValue(Teacher) is { } teacher ? Path.GetFullPath(teacher) : fm.Teacher,
+                    EmaTeacher = r.GetValue(EmaTeacher) ?? fm.EmaTeacher,
                 };
             }
             var co = c.CouplingOptions ?? new Couplings.CouplingOptions();
@@ -128,6 +130,14 @@ internal static class TrainCommand
                 Integers = r.GetValue(Integers) ?? c.Integers, LogColumns = r.GetValue(LogColumns) ?? c.LogColumns, ValidateEvery = r.GetValue(ValidateEvery) ?? c.ValidateEvery, Patience = r.GetValue(Patience) ?? c.Patience,
             };
         }
+    }
+
+    // One line on what a flow-map run learns: the objective, its diagonal share and where the right-hand side comes from.
+    private static string FlowMapSummary(TrainingRunConfig config)
+    {
+        var fm = config.FlowMapOrDefault;
+        var source = fm.Teacher is { } teacher ? $"distilled from the velocity of '{teacher}'" : fm.EmaTeacher ? "self-distilled from the moving average of its weights" : "self-distilled from its own diagonal";
+        return FormattableString.Invariant($"learning the flow map X_s,t(x) = x + (t - s) v(s, t, x): {fm.DiagonalFraction:P0} of each batch on the diagonal (the velocity), the rest by {Objectives.FlowMapOptions.Name(Objectives.FlowMapOptions.ParseMethod(fm.Objective))}, {source}");
     }
 
     public static Command Create(TextWriter output, TextWriter error, IProcessGroup processes)
@@ -179,6 +189,8 @@ internal static class TrainCommand
                         ? $"si: {table.Record.TrainingRows} training rows, {table.Record.ValidationRows} validation rows ({(table.Record.ValidationFile is null ? $"a seeded {table.Record.ValidationFraction:G3} split" : "the validation file")}); columns scaled: {table.Record.Encoding.Normalization.ToString().ToLowerInvariant()}{TablePieces.TransformNote(table.Record)}"
                         : $"si: {table.Record.TrainingRows} training rows, no validation rows (every step trains; the last weights are kept); columns scaled: {table.Record.Encoding.Normalization.ToString().ToLowerInvariant()}{TablePieces.TransformNote(table.Record)}");
                 if (pieces.Images is { } imageData) error.WriteLine($"si: {imageData.Summary()}");
+                if (cfg.LearnsFlowMap) error.WriteLine($"si: {FlowMapSummary(cfg)}");
+                pieces.Release(); // the run builds its own pieces (a teacher's networks, a solver's state)
                 result = display.Train("train", cfg.TrainingOrDefault.Steps, p => TrainingRun.Execute(cfg, folder, p, cts.Token, overwrite: r.GetValue(force), processes: processes));
             }
             var t = result.Result;
@@ -188,6 +200,8 @@ internal static class TrainCommand
             if (result.Manifest.Coupling?.Convergence is { UnconvergedBatches: > 0 } solves && processes.Rank == 0)
                 error.WriteLine($"si: note: {solves.Describe(SiApp.FlagOf)}. Recorded in {Checkpoints.Checkpoint.ManifestFileName} (coupling.convergence).");
             output.WriteLine($"checkpoint: {Path.GetFullPath(folder)}");
+            if (t.Completed && result.Manifest.Networks.Any(n => n.Represents == Interpolants.FieldKind.FlowMap))
+                output.WriteLine($"sample in a few jumps: si sample --checkpoint {folder} --steps {SampleCommand.SolverOptions.DefaultJumps} --out FILE");
             if (!t.Completed) error.WriteLine($"si: interrupted at step {t.StepsCompleted}; continue with: si train --resume {folder}");
             return t.Completed ? ExitCodes.Ok : ExitCodes.Cancelled;
         });

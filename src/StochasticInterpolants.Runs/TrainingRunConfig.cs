@@ -28,13 +28,17 @@ public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activat
 /// <param name="Teacher">A trained checkpoint folder whose velocity replaces the model's own diagonal as the right-hand side
 /// and as the diagonal target (distillation); null: self-distillation. It must share the run's interpolant, data shape and classes.</param>
 /// <param name="DerivativeStep">h of the central difference in t of the Lagrangian objective.</param>
-public sealed record FlowMapRunOptions(string Objective = "lsd", double DiagonalFraction = 0.25, string? Teacher = null, double DerivativeStep = 1e-3)
+/// <param name="EmaTeacher">Self-distil from the moving average of the weights instead of the current ones.</param>
+public sealed record FlowMapRunOptions(string Objective = "lsd", double DiagonalFraction = 0.25, string? Teacher = null, double DerivativeStep = 1e-3,
+    bool EmaTeacher = false)
 {
     /// <summary>The library's options these stand for (validated).</summary>
     public Objectives.FlowMapOptions ToOptions()
     {
-        var options = new Objectives.FlowMapOptions(Objectives.FlowMapOptions.ParseMethod(Objective), DiagonalFraction, DerivativeStep);
+        var options = new Objectives.FlowMapOptions(Objectives.FlowMapOptions.ParseMethod(Objective), DiagonalFraction, DerivativeStep, EmaTeacher);
         options.Validate();
+        if (EmaTeacher && Teacher is not null)
+            throw new InvalidSettingException("ema-teacher", "--ema-teacher self-distils from the moving average; --teacher distils from a trained model: give one of them");
         return options;
     }
 }

@@ -21,7 +21,10 @@ public enum FlowMapMethod
 /// <param name="Method">The off-diagonal term.</param>
 /// <param name="DiagonalFraction">The share of rows trained on the diagonal v(t, t, x_t) by the interpolant regression, in (0, 1).</param>
 /// <param name="DerivativeStep">h of the central difference in t that stands for d/dt X_{s,t} (Lagrangian method).</param>
-public sealed record FlowMapOptions(FlowMapMethod Method = FlowMapMethod.Lagrangian, double DiagonalFraction = 0.25, double DerivativeStep = 1e-3)
+/// <param name="EmaTeacher">Self-distil from the moving average of the weights (the EMA teacher) rather than the current ones: the
+/// right-hand side b and the progressive composition are evaluated with the averaged network (training's EMA must be on).</param>
+public sealed record FlowMapOptions(FlowMapMethod Method = FlowMapMethod.Lagrangian, double DiagonalFraction = 0.25, double DerivativeStep = 1e-3,
+    bool EmaTeacher = false)
 {
     /// <summary>The method names the CLI and configuration files use: lsd, psd.</summary>
     public static FlowMapMethod ParseMethod(string name) => name.Trim().ToLowerInvariant() switch
@@ -93,6 +96,15 @@ public sealed class FlowMapObjective : IObjective
     /// <summary>The teacher's fields, or null for self-distillation.</summary>
     public FieldSet? Teacher { get; }
 
+    private ITwoTimeNetwork? _averaged;
+
+    /// <summary>
+    /// With <see cref="FlowMapOptions.EmaTeacher"/>: the copy of the trained network that holds the moving average of its weights,
+    /// which the training step refreshes before every loss (<see cref="Training.TrainingStep"/>); self-distillation targets are
+    /// then evaluated with it. Null: the current weights.
+    /// </summary>
+    public void UseAveragedTeacher(ITwoTimeNetwork? averaged) => _averaged = averaged;
+
     /// <inheritdoc />
     public TrainingBatch DrawExtras(TrainingBatch batch, Generator generator) => batch.WithMapTimes(MapTimeColumns, generator);
 
@@ -130,7 +142,7 @@ public sealed class FlowMapObjective : IObjective
     private Tensor TargetVelocity(ITwoTimeNetwork map, Tensor t, Tensor x, Tensor? condition)
     {
         using var noGrad = no_grad();
-        if (_teacher is null) return map.forward(x, t, condition);
+        if (_teacher is null) return (_averaged ?? map).forward(x, t, condition);
         var field = Teacher!.WithCondition(condition).Get(FieldKind.Velocity);
         return field.Evaluate(t, x);
     }
@@ -169,9 +181,10 @@ public sealed class FlowMapObjective : IObjective
         Tensor target;
         using (no_grad())
         {
+            var teacher = _averaged ?? map;
             var middle = s + fraction * (t - s);
-            var halfway = map.Jump(xs, s, middle, condition);
-            var end = map.Jump(halfway, middle, t, condition);
+            var halfway = teacher.Jump(xs, s, middle, condition);
+            var end = teacher.Jump(halfway, middle, t, condition);
             target = (end - xs) / (t - s).to(xs.dtype).reshape(Broadcast(xs));
         }
         return Objective.RowMeanSquaredError(map.forward(xs, s, t, condition), target);

@@ -46,6 +46,7 @@ public sealed class TrainingStep : IDisposable
     private readonly IProcessGroup _processes;
     private readonly RowShare _share;
     private readonly Tensor? _exchange; // [grad_0 | grad_1 | ... | loss_0 | loss_1 | ... | stop] summed across ranks each step
+    private readonly ITimeConditionedNetwork?[] _averagedTeachers = []; // per network: the EMA teacher's copy of it, or null
 
     /// <summary>Creates the optimisers (and moving averages when <see cref="TrainingOptions.EmaDecay"/> &gt; 0) for <paramref name="networks"/>.</summary>
     /// <param name="coupling">Where (x0, x1) pairs come from.</param>
@@ -74,6 +75,20 @@ public sealed class TrainingStep : IDisposable
                 module.train();
                 Optimizers[i] = new AdamOptimizer(module.named_parameters().Select(p => (p.name, p.parameter)), options.Optimizer == "adamw", options.WeightDecay);
                 Averages[i] = options.EmaDecay > 0 ? new ExponentialMovingAverage(module, options.EmaDecay, Optimizers[i]) : null;
+            }
+            _averagedTeachers = new ITimeConditionedNetwork?[networks.Count];
+            for (var i = 0; i < networks.Count; i++)
+            {
+                if (networks[i].Objective is not FlowMapObjective { Options.EmaTeacher: true } flowMap) continue;
+                if (Averages[i] is null)
+                    throw new InvalidSettingException("ema-teacher", "the EMA teacher is the moving average of the weights: it needs the moving average on (--ema > 0)");
+                var spec = networks[i].Network.Spec ?? throw new ArgumentException("the EMA teacher rebuilds the network from its description: a custom network needs a registered architecture");
+                var copy = spec.Build();
+                if (device.type != DeviceType.CPU) copy.Module.to(device);
+                copy.Module.eval();
+                foreach (var p in copy.Module.parameters()) p.requires_grad = false;
+                _averagedTeachers[i] = copy;
+                flowMap.UseAveragedTeacher(FlowMaps.Require(copy, "the EMA teacher"));
             }
             if (_processes.Size > 1)
                 _exchange = zeros(Optimizers.Sum(o => o.FlatGradients.numel()) + networks.Count + 1, dtype: float32).DetachFromDisposeScope();
@@ -118,6 +133,9 @@ public sealed class TrainingStep : IDisposable
             foreach (var learned in Networks) batch = learned.Objective.DrawExtras(batch, generator); // the whole batch's, then this rank's rows
             batch = batch.Rows(_share);
             if (Device.type != DeviceType.CPU) batch = batch.To(Device);
+            // An EMA teacher sees the average as it stands before this step (the same on every rank: the averages are).
+            for (var i = 0; i < _averagedTeachers.Length; i++)
+                if (_averagedTeachers[i] is { } copy) Averages[i]!.CopyTo(copy.Module);
             if (_exchange is not null) RunShare(batch, lr, stopRequested);
             else RunWhole(batch, lr, stopRequested);
         }
@@ -182,5 +200,11 @@ public sealed class TrainingStep : IDisposable
     {
         foreach (var opt in Optimizers) opt?.Dispose();
         _exchange?.Dispose();
+        for (var i = 0; i < _averagedTeachers.Length; i++)
+        {
+            if (_averagedTeachers[i] is not { } copy) continue;
+            (Networks[i].Objective as FlowMapObjective)?.UseAveragedTeacher(null);
+            copy.Module.Dispose();
+        }
     }
 }
