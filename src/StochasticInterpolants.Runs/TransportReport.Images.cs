@@ -39,6 +39,14 @@ public static partial class TransportReport
         finally { foreach (var f in frames) f.Dispose(); }
     }
 
+    // Images and columns of the report's sample grids: 64 in rows of 8, or one row per class of up to 10 (about 100 images).
+    private static (int Count, int Columns) ImageGridLayout(IReadOnlyList<string>? classes)
+    {
+        if (classes is null) return (64, 8);
+        var perClass = Math.Max(1, Math.Min(10, 100 / classes.Count));
+        return (perClass * classes.Count, perClass);
+    }
+
     /// <summary>RK4 steps of the report's image samples and paths.</summary>
     private const int ImageSolverSteps = 40;
 
@@ -55,18 +63,19 @@ public static partial class TransportReport
         var classes = m.ConditionClasses();
         var shape = record.Shape.ToArray();
         var solver = new Rk4Solver(ImageSolverSteps);
-        var perClass = classes is null ? 0 : Math.Max(1, Math.Min(10, 100 / classes.Count));
+        var (count, gridColumns) = ImageGridLayout(classes);
         var weights = classes is null ? [1.0] : ReportGuidance;
+        (string File, double Nfe)? plainGrid = null; // the w = 1 grid, beside which a flow map's jumps are drawn
         for (var i = 0; i < weights.Length; i++)
         {
             var w = weights[i];
-            var count = classes is null ? 64 : perClass * classes.Count;
             var (pixels, nfe) = CheckpointSampler.Sample(checkpoint, count, solver, o.Seed + 11, classes: classes is null ? null : new SampleClasses(Guidance: w, PerClass: true));
             using (pixels)
             using (var brightness = record.Scaling().PixelBrightness(pixels))
             {
                 var file = classes is null ? "report-samples.png" : $"report-samples-w{w.ToString("0.#", Invariant).Replace('.', '_')}.png";
-                ImageGrid.Save(Path.Combine(outFolder, file), brightness, classes is null ? 8 : perClass,
+                if (w == 1) plainGrid = (file, nfe);
+                ImageGrid.Save(Path.Combine(outFolder, file), brightness, gridColumns,
                     new ImageGridOptions { RowLabels = classes, Title = classes is null ? "generated" : $"generated, guidance w = {w:0.#}" });
                 var caption = classes is null
                     ? $"Images generated from Gaussian noise by the learned probability-flow ODE (RK4, {nfe:0} evaluations of b)."
@@ -80,6 +89,7 @@ public static partial class TransportReport
             }
             progress?.Report(0.15 + 0.35 * (i + 1) / weights.Length);
         }
+        if (IsFlowMap(checkpoint) && plainGrid is { } plain) FlowMapImageSection(outFolder, checkpoint, o, plain.File, plain.Nfe, sections, notes);
 
         // The Eulerian and Lagrangian views: x_t of the interpolant for test images (no model) above the model's ODE path
         // started from the same noise x0.

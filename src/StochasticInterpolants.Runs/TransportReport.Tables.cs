@@ -99,10 +99,11 @@ public static partial class TransportReport
         IDistribution? baseDistribution = null;
         Tensor? generated = null;
         long dropped = 0;
+        double odeNfe = 0;
         try
         {
             baseDistribution = CheckpointSampler.BaseOf(m);
-            var (samples, _) = CheckpointSampler.Sample(checkpoint, Math.Max(2, Math.Min(o.Samples, TableSamples)), new Rk4Solver(TableSolverSteps), o.Seed);
+            (var samples, odeNfe) = CheckpointSampler.Sample(checkpoint, Math.Max(2, Math.Min(o.Samples, TableSamples)), new Rk4Solver(TableSolverSteps), o.Seed);
             (generated, dropped) = FiniteRows(samples);
             if (generated is null) notes.Add("Every generated sample has a non-finite value: the flow diverges, and no generated rows are drawn.");
         }
@@ -127,6 +128,8 @@ public static partial class TransportReport
             TableFigures.SaveMarginals(Path.Combine(outFolder, "marginals.png"), names, series);
             sections.Add(new Section("Columns, data vs generated", "marginals.png", MarginalsCaption(m, names, generated, dropped, rows)));
         }
+        // A flow map's few-step samples, beside the ODE's generated rows (same X_0).
+        if (generated is not null && IsFlowMap(checkpoint)) FlowMapTableSection(outFolder, checkpoint, names, rows, generated, odeNfe, o, sections, notes);
         progress?.Report(0.4);
 
         // 2. Correlations.

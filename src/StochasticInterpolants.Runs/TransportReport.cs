@@ -97,26 +97,31 @@ public static partial class TransportReport
             else ImageSections(outFolder, checkpointFolder, checkpoint, o, sections, notes, progress);
             sections.Add(teaching!);
             progress?.Report(0.95);
-            html = Html(m, checkpointFolder, outFolder, sections, ImageIntro(m), notes, metrics: true);
+            html = Html(m, checkpointFolder, outFolder, sections, JoinIntro(ImageIntro(m), FlowMapIntro(checkpoint)), notes, metrics: true);
         }
         else if (!tableReport)
         {
             sections.Add(teaching!);
             var baseDistribution = CheckpointSampler.BaseOf(m);
             var target = DataSources.Parse(m.Target, m.Dimension);
+            var notes = new List<string>();
             using (var reference = target.Sample(o.Samples, g))
+            {
                 PlaneSections(outFolder, checkpoint, baseDistribution, reference, $"target: {Path.GetFileName(m.Target)}", "", "", o, g, sections, progress);
+                // A flow map adds its jumps (after the ODE's figures, from their own seeded streams: the figures above are as for a velocity).
+                if (IsFlowMap(checkpoint)) FlowMapPlaneSections(outFolder, checkpoint, reference, $"target: {Path.GetFileName(m.Target)}", o, sections, notes);
+            }
             if (CopyLoss(checkpointFolder, outFolder))
                 sections.Add(new Section("Training loss", "loss.png", "Mean regression loss per log window. The loss does not go to zero: its minimum is the conditional variance of the target given x_t, not a fit error."));
             progress?.Report(0.95);
-            html = Html(m, checkpointFolder, outFolder, sections, null, [], metrics: true);
+            html = Html(m, checkpointFolder, outFolder, sections, FlowMapIntro(checkpoint), notes, metrics: true);
         }
         else
         {
             var notes = new List<string>();
             TableSections(outFolder, checkpointFolder, checkpoint, o, g, sections, notes, progress);
             progress?.Report(0.95);
-            html = Html(m, checkpointFolder, outFolder, sections, TableIntro(m), notes, metrics: false);
+            html = Html(m, checkpointFolder, outFolder, sections, JoinIntro(TableIntro(m), FlowMapIntro(checkpoint)), notes, metrics: false);
         }
         var htmlPath = Path.Combine(outFolder, "report.html");
         AtomicFile.WriteText(htmlPath, html);

@@ -95,7 +95,7 @@ public static class FlowFigures
     }
 
     /// <summary>Renders <paramref name="count"/> plots side by side (each on its own surface: Plot.Render clears its canvas).</summary>
-    private static void Compose(string path, int count, int panelWidth, int panelHeight, Action<int, Plot> draw)
+    internal static void Compose(string path, int count, int panelWidth, int panelHeight, Action<int, Plot> draw)
     {
         using var bitmap = new SKBitmap(count * panelWidth, panelHeight);
         using (var canvas = new SKCanvas(bitmap))
