@@ -6,7 +6,7 @@
 #                         | --image-curve [--data NAME] | --image-memory [--data NAME] [--preset P]
 #                         | --image-chunks --checkpoint DIR
 #                         | --coupling-speed [--couplings A,B,...] | --coupling-quality [--couplings A,B,...] | --ot-solver
-#                         | --mpi]
+#                         | --mpi | --flow-map [--parts gmm,checkerboard,table,digits] [--steps N] [--map-objective lsd|psd]]
 # --unet trains the U-Net (batches 64 and 128 of 1x28x28 images, 10 classes) beside the same network in PyTorch
 # (bench/pytorch/unet_torch.py) on the same initial weights, after checking both compute the same output; one thread
 # per side unless --threads is given.
@@ -22,8 +22,15 @@
 # under MPICH's mpiexec (child processes of si.dll, built with the benchmark), the training step's all-reduce timed from
 # inside (MLP 4x256, small U-Net), the all-reduce's latency and bandwidth over localhost, and a labelled projection to
 # 2, 8 and 64 processes. SI_BENCH_MPI_SCALE=0.05 cuts every step count for a smoke test.
+# --flow-map: issue 24's few-step targets. Per part (gmm: the 8gaussians mixture against its exact flow map; checkerboard;
+# table: breast cancer split as --tables splits it; digits: class-conditional, guidance 2) a flow map and a plain velocity
+# model are trained on the same wall-clock (s/step of each measured first; the plain model gets the flow map's steps x the
+# ratio), then scored on the same noise at 1, 2, 4, 8 jumps beside Euler at the same N, RK4 100 (digits: RK4 20 = 80 NFE)
+# and the metric's noise floor, each target printed as met or missed. --steps N: the digits part's flow-map training steps
+# (default 4000, si train's image default: tens of minutes on 2 cores); --map-objective lsd|psd replaces the flow map's
+# default objective. With --quick every budget is cut to seconds.
 # --tables first fetches scikit-learn's tables (scripts/datasets.sh sklearn) and hands their folder to the benchmark
-# in SI_BENCH_TABLES.
+# in SI_BENCH_TABLES; so does --flow-map when its parts include table (the default).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$here/scripts/setup.sh" "$here/bench/StochasticInterpolants.Benchmarks/StochasticInterpolants.Benchmarks.csproj"
@@ -31,6 +38,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # as root when missing; without it the benchmark prints our side and says why the other is missing.
 case " $* " in
   *" --tables "*) SI_BENCH_TABLES="$("$here/scripts/datasets.sh" sklearn)"; export SI_BENCH_TABLES ;;
+  *" --flow-map "*)
+    # The table part needs the tables: fetched unless --parts leaves it out.
+    parts=table
+    if [[ " $* " =~ \ --parts\ ([^ ]+) ]]; then parts="${BASH_REMATCH[1]}"; fi
+    if [[ ",$parts," == *",table,"* ]]; then SI_BENCH_TABLES="$("$here/scripts/datasets.sh" sklearn)"; export SI_BENCH_TABLES; fi ;;
   *" --sde-table "*|*" --nll-curve "*|*" --memory "*|*" --fuzz "*|*" --coupling-speed "*|*" --coupling-quality "*|*" --ot-solver "*|*" --mpi "*) ;;
   *)
     if ! /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then

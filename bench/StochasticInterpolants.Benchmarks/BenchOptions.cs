@@ -45,18 +45,21 @@ public enum BenchMode
     /// <summary>--image-chunks --checkpoint DIR: s/image and peak resident memory of an image checkpoint's sampling at chunk
     /// sizes 8 to 512, plain and under guidance (how CheckpointSampler.ChunkRows was chosen).</summary>
     ImageChunks,
+    /// <summary>--flow-map [--parts gmm,checkerboard,table,digits] [--steps N] [--map-objective lsd|psd]: issue 24's few-step targets: a flow map and a plain
+    /// velocity model trained on the same wall-clock, scored at 1, 2, 4, 8 jumps beside Euler at the same N, RK4 and the metric's floor.</summary>
+    FlowMap,
 }
 
 /// <summary>The benchmark's command line, parsed once: exactly one mode (default <see cref="BenchMode.Compare"/>) and its settings.</summary>
 public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threads = null, string? Checkpoint = null, int FuzzInputs = 0,
     int? Rounds = null, bool WithPyTorch = true, bool PyTorchGlibc = true, int Seeds = 1, string? Preset = null, string? Data = null,
-    IReadOnlyList<string>? Couplings = null)
+    IReadOnlyList<string>? Couplings = null, IReadOnlyList<string>? Parts = null, int? Steps = null, string? MapObjective = null)
 {
     /// <summary>The couplings the coupling modes measure when --couplings is not given.</summary>
     public static IReadOnlyList<string> DefaultCouplings { get; } = ["independent", "ot", "sinkhorn"];
 
     /// <summary>The usage line printed with an error.</summary>
-    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], --image-curve [--data NAME], --image-memory [--data NAME] [--preset P], --image-chunks --checkpoint DIR, --coupling-speed [--couplings A,B,...], --coupling-quality [--couplings A,B,...], --ot-solver, --mpi, or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
+    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], --image-curve [--data NAME], --image-memory [--data NAME] [--preset P], --image-chunks --checkpoint DIR, --coupling-speed [--couplings A,B,...], --coupling-quality [--couplings A,B,...], --ot-solver, --mpi, --flow-map [--parts gmm,checkerboard,table,digits] [--steps N] [--map-objective lsd|psd], or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
 
     /// <summary>Parses <paramref name="args"/>; throws <see cref="ArgumentException"/> with one line for an unknown, malformed or second mode flag.</summary>
     public static BenchOptions Parse(IReadOnlyList<string> args)
@@ -96,6 +99,10 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
                 case "--coupling-quality": Set(BenchMode.CouplingQuality); break;
                 case "--mpi": Set(BenchMode.Mpi); break;
                 case "--couplings": o = o with { Couplings = Names(a, Value()) }; break;
+                case "--flow-map": Set(BenchMode.FlowMap); break;
+                case "--parts": o = o with { Parts = PartList(a, Value()) }; break;
+                case "--steps": o = o with { Steps = Count(a, Value()) }; break;
+                case "--map-objective": o = o with { MapObjective = Objective(a, Value()) }; break;
                 default: throw new ArgumentException($"unknown argument '{a}' ({Usage})");
             }
 
@@ -108,6 +115,9 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
         if (o.Data is not null && mode is not (BenchMode.ImageCurve or BenchMode.ImageMemory)) throw new ArgumentException("--data goes with --image-curve or --image-memory");
         if (o.Couplings is not null && mode is not (BenchMode.CouplingSpeed or BenchMode.CouplingQuality))
             throw new ArgumentException("--couplings goes with --coupling-speed or --coupling-quality");
+        if (o.Parts is not null && mode != BenchMode.FlowMap) throw new ArgumentException("--parts goes with --flow-map");
+        if (o.Steps is not null && mode != BenchMode.FlowMap) throw new ArgumentException("--steps goes with --flow-map (the digits part's flow-map training steps)");
+        if (o.MapObjective is not null && mode != BenchMode.FlowMap) throw new ArgumentException("--map-objective goes with --flow-map");
         if (preset && !UNetConfig.PresetNames.Contains(o.Preset!.Trim().ToLowerInvariant()))
             throw new ArgumentException($"--preset must be one of {string.Join(", ", UNetConfig.PresetNames)}, got '{o.Preset}'");
         return o with { Mode = mode ?? BenchMode.Compare };
@@ -125,7 +135,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
         BenchMode.Compare => "--compare", BenchMode.Profile => "--profile", BenchMode.Throughput => "--throughput", BenchMode.SdeTable => "--sde-table",
         BenchMode.NllCurve => "--nll-curve", BenchMode.Memory => "--memory", BenchMode.Tables => "--tables", BenchMode.UNet => "--unet",
         BenchMode.ImageCurve => "--image-curve", BenchMode.ImageMemory => "--image-memory", BenchMode.ImageChunks => "--image-chunks",
-        BenchMode.CouplingSpeed => "--coupling-speed", BenchMode.CouplingQuality => "--coupling-quality", BenchMode.OtSolver => "--ot-solver", BenchMode.Mpi => "--mpi", _ => "--fuzz",
+        BenchMode.CouplingSpeed => "--coupling-speed", BenchMode.CouplingQuality => "--coupling-quality", BenchMode.OtSolver => "--ot-solver", BenchMode.Mpi => "--mpi", BenchMode.FlowMap => "--flow-map", _ => "--fuzz",
     };
 
     // A comma-separated list of coupling names, trimmed and lower-cased, each once (whether they are registered is the mode's business).
@@ -134,6 +144,19 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
         var names = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(n => n.ToLowerInvariant()).Distinct().ToList();
         return names.Count > 0 ? names : throw new ArgumentException($"{flag} needs one or more coupling names separated by commas, got '{value}'");
     }
+
+    // A comma-separated list of --flow-map parts, each known, each once, in the order given.
+    private static IReadOnlyList<string> PartList(string flag, string value)
+    {
+        var parts = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(n => n.ToLowerInvariant()).Distinct().ToList();
+        if (parts.Count == 0) throw new ArgumentException($"{flag} needs one or more of {string.Join(",", FlowMapBenchmark.PartNames)} separated by commas, got '{value}'");
+        foreach (var p in parts)
+            if (!FlowMapBenchmark.PartNames.Contains(p)) throw new ArgumentException($"{flag}: unknown part '{p}' (expected {string.Join(", ", FlowMapBenchmark.PartNames)})");
+        return parts;
+    }
+
+    private static string Objective(string flag, string value) => value.Trim().ToLowerInvariant() is "lsd" or "psd" ? value.Trim().ToLowerInvariant()
+        : throw new ArgumentException($"{flag} must be lsd or psd, got '{value}'");
 
     private static int Count(string flag, string value) =>
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 1 ? n : throw new ArgumentException($"{flag} needs a whole number >= 1, got '{value}'");

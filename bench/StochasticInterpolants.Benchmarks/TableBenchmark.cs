@@ -99,7 +99,7 @@ internal static class TableBenchmark
     }
 
     // The tables' folder: from scripts/bench.sh, else the cache scripts/datasets.sh fills.
-    private static string Folder()
+    internal static string Folder()
     {
         var folder = Environment.GetEnvironmentVariable(FolderVariable);
         if (string.IsNullOrWhiteSpace(folder))
@@ -141,7 +141,7 @@ internal static class TableBenchmark
     /// "150,4,setosa,..." metadata line, left out) into train.csv and test.csv, split by <see cref="RowSplit.Random"/> with <paramref name="seed"/>,
     /// each line as it was and neither with a header, so both read alike with skip-rows 0.
     /// </summary>
-    private static (string Train, string Test, int TrainRows, int TestRows) Split(string source, string folder, int seed)
+    internal static (string Train, string Test, int TrainRows, int TestRows) Split(string source, string folder, int seed)
     {
         var lines = File.ReadAllLines(source).Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
         var skipped = 0;

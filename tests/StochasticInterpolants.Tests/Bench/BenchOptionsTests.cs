@@ -12,13 +12,13 @@ public class BenchOptionsTests
         ["--nll-curve"] = BenchMode.NllCurve, ["--memory"] = BenchMode.Memory, ["--fuzz"] = BenchMode.Fuzz, ["--tables"] = BenchMode.Tables, ["--unet"] = BenchMode.UNet,
         ["--image-curve"] = BenchMode.ImageCurve, ["--image-memory"] = BenchMode.ImageMemory, ["--image-chunks"] = BenchMode.ImageChunks,
         ["--coupling-speed"] = BenchMode.CouplingSpeed, ["--coupling-quality"] = BenchMode.CouplingQuality, ["--ot-solver"] = BenchMode.OtSolver,
-        ["--mpi"] = BenchMode.Mpi,
+        ["--mpi"] = BenchMode.Mpi, ["--flow-map"] = BenchMode.FlowMap,
     };
 
     private static IEnumerable<string[]> ReadmeCommands()
     {
         var readme = File.ReadAllText(Path.Combine(Repo.Root, "README.md"));
-        foreach (Match m in Regex.Matches(readme, @"\./scripts/bench\.sh((?: --?[a-z0-9-]+(?: [0-9]+| [A-Z]+)?)*)"))
+        foreach (Match m in Regex.Matches(readme, @"\./scripts/bench\.sh((?: --?[a-z0-9-]+(?: [0-9]+| [A-Z]+| (?:gmm|checkerboard|table|digits)(?:,(?:gmm|checkerboard|table|digits))*(?![a-z0-9,-])| lsd| psd)?)*)"))
             yield return m.Groups[1].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries);
     }
 
