@@ -37,6 +37,9 @@ internal static class EvalCommand
             "(to float rounding; with dopri5 only to its tolerance, as its steps follow each process's rows).");
         foreach (var o in new Option[] { checkpoint, target, json, force, count, guidance, generated, estimator, probes, perObservation, skipRows, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress, mpiTimeout }) command.Options.Add(o);
         solver.Steps.DefaultValueFactory = _ => PointSteps;
+        solver.Steps.Description = $"steps of a fixed-step solver, for the likelihood and the generated samples (default {PointSteps}; images {ImageSteps}); " +
+            $"on a flow-map checkpoint, the jumps of its generated samples (default {SampleCommand.SolverOptions.DefaultJumps}), its likelihood integrating the diagonal velocity at the default steps; " +
+            "with --solver, a flow map's samples follow its diagonal velocity too and --steps counts the solver's steps";
         command.SetAction(r =>
         {
             CommonOptions.ApplyMpiTimeout(r.GetValue(mpiTimeout), processes);

@@ -271,4 +271,19 @@ public sealed class FlowMapCliTests : IDisposable
         foreach (var key in new[] { "bits_per_dim", "conditional_accuracy", "conditional_accuracy_unguided", "nearest_train_distance" })
             Assert.True(root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number && double.IsFinite(v.GetDouble()), key);
     }
+
+    [Fact]
+    public void A_completion_flow_map_is_scored_along_its_diagonal_and_says_so()
+    {
+        var run = Path.Combine(_dir, "inpaint");
+        var (code, _, error) = Run("train", "--target", "digits8", "--unet", "tiny", "--learn", "flow-map", "--coupling", "inpaint", "--cond-drop", "0",
+            "--steps", "10", "--batch", "16", "--seed", "3", "--threads", "1", "--progress", "none", "--out", run);
+        Assert.True(code == 0, error);
+        var json = Path.Combine(_dir, "eval.json");
+        (code, _, error) = Run("eval", "--checkpoint", run, "--count", "4", "--steps", "2", "--threads", "1", "--progress", "none", "--json", json);
+        Assert.True(code == 0, error);
+        Assert.Contains("this flow map completes observations by integrating its diagonal velocity (rk4, 2 steps)", error);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal(8, doc.RootElement.GetProperty("nfe").GetDouble()); // two RK4 steps of the diagonal: the NFE is the ODE's, not jumps
+    }
 }
