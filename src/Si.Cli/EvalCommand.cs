@@ -36,7 +36,10 @@ internal static class EvalCommand
             "Under mpiexec -n N, each process scores and generates 1/N of the points and rank 0 prints and writes: the same figures as one process for the seed " +
             "(to float rounding; with dopri5 only to its tolerance, as its steps follow each process's rows).");
         foreach (var o in new Option[] { checkpoint, target, json, force, count, guidance, generated, estimator, probes, perObservation, skipRows, solver.Solver, solver.Steps, solver.Rtol, solver.Atol, seed, threads, progress, mpiTimeout }) command.Options.Add(o);
-        solver.Steps.DefaultValueFactory = _ => 100;
+        solver.Steps.DefaultValueFactory = _ => PointSteps;
+        solver.Steps.Description = $"steps of a fixed-step solver, for the likelihood and the generated samples (default {PointSteps}; images {ImageSteps}); " +
+            $"on a flow-map checkpoint, the jumps of its generated samples (default {SampleCommand.SolverOptions.DefaultJumps}), its likelihood integrating the diagonal velocity at the default steps; " +
+            "with --solver, a flow map's samples follow its diagonal velocity too and --steps counts the solver's steps";
         command.SetAction(r =>
         {
             CommonOptions.ApplyMpiTimeout(r.GetValue(mpiTimeout), processes);
@@ -63,10 +66,14 @@ internal static class EvalCommand
                 throw new UsageException(skip < 0 ? $"--skip-rows must be 0 or more, got {skip}" : "--skip-rows goes with a checkpoint trained on a table");
             if (manifest.Table is not null && !File.Exists(targetSpec))
                 throw new UsageException($"--target: this checkpoint was trained on a table; give a CSV file of rows to score ('{targetSpec}' is not a file)");
+            // A flow map's samples are its jumps (--steps of them, as si sample makes them) unless --solver asks for the ODE of
+            // its diagonal; the likelihood integrates that diagonal velocity either way, with the solver at its default steps.
+            var jumps = Jumps(r, manifest);
+            if (jumps is not null) ode = OdeSolvers.Create(r.GetValue(solver.Solver)!, PointSteps, r.GetValue(solver.Rtol), r.GetValue(solver.Atol));
             var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
             var display = new ProgressDisplay(mode, error, threadNote);
-            var options = new EvaluationOptions(r.GetValue(count) ?? 5000, ode, new LikelihoodOptions(est, r.GetValue(probes), r.GetValue(seed)), r.GetValue(seed));
+            var options = new EvaluationOptions(r.GetValue(count) ?? 5000, ode, new LikelihoodOptions(est, r.GetValue(probes), r.GetValue(seed)), r.GetValue(seed), Jumps: jumps);
             var report = display.Fraction("eval", p => targetDistribution is null
                 ? Evaluator.EvaluateTable(ckpt, targetSpec, options, p, r.GetValue(skipRows), processes)
                 : Evaluator.Evaluate(ckpt, targetDistribution, options, p, processes));
@@ -79,6 +86,9 @@ internal static class EvalCommand
         });
         return command;
 
+        // The jumps of a flow-map checkpoint's samples (si sample's rule: --steps, default 2, unless --solver asks for the ODE); null otherwise.
+        int? Jumps(ParseResult r, CheckpointManifest manifest) => solver.UsesJumps(r, manifest) ? solver.Jumps(r) : null;
+
         // An image checkpoint: bits/dim on its test split, the reference classifier's figures, memorisation (docs/theory.md §9, §11).
         int EvaluateImages(ParseResult r, CheckpointManifest manifest, ProgressMode mode, TextWriter output, TextWriter error)
         {
@@ -89,13 +99,15 @@ internal static class EvalCommand
             var w = r.GetValue(guidance);
             if (w != 1 && manifest.ConditionClasses() is null) throw new UsageException("--guidance needs a class-conditional checkpoint");
             // 20 RK4 steps unless --steps is given: each step of the likelihood is a forward and a backward pass of the U-Net.
-            var steps = r.GetResult(solver.Steps) is { Implicit: false } ? r.GetValue(solver.Steps) : 20;
+            // A flow map's --steps are its jumps, and its likelihood keeps the 20 steps.
+            var jumps = Jumps(r, manifest);
+            var steps = jumps is null && r.GetResult(solver.Steps) is { Implicit: false } ? r.GetValue(solver.Steps) : ImageSteps;
             var ode = OdeSolvers.Create(r.GetValue(solver.Solver)!, steps, r.GetValue(solver.Rtol), r.GetValue(solver.Atol));
             var jsonPath = r.GetValue(json);
             if (jsonPath is not null && processes.Rank == 0) OutputFolder.CheckFile(jsonPath, r.GetValue(force), "--json");
             if (r.GetValue(count) is < 2 and var tooFew) throw new UsageException($"--count: bits/dim needs at least 2 test images (its standard error is over images), got {tooFew}");
             var options = new ImageEvaluationOptions(r.GetValue(count) ?? ImageEvaluationOptions.DefaultLikelihoodImages, ode, r.GetValue(probes),
-                r.GetValue(generated) ?? ImageEvaluationOptions.DefaultGenerated, w, Seed: r.GetValue(seed));
+                r.GetValue(generated) ?? ImageEvaluationOptions.DefaultGenerated, w, Seed: r.GetValue(seed), Jumps: jumps);
             options.Validate();
             var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
@@ -117,8 +129,11 @@ internal static class EvalCommand
             foreach (var o in new Option[] { skipRows, estimator, probes, guidance, generated })
                 if (r.GetResult(o) is { Implicit: false })
                     throw new UsageException($"{o.Name} does not apply: a checkpoint trained with the '{manifest.Coupling!.Name}' coupling completes observations and has no likelihood or guidance (docs/theory.md §12.4)");
-            var steps = r.GetResult(solver.Steps) is { Implicit: false } ? r.GetValue(solver.Steps) : 20;
+            var steps = r.GetResult(solver.Steps) is { Implicit: false } ? r.GetValue(solver.Steps) : ImageSteps;
             var ode = OdeSolvers.Create(r.GetValue(solver.Solver)!, steps, r.GetValue(solver.Rtol), r.GetValue(solver.Atol));
+            // Completions carry the corruption along the ODE (CheckpointCompletion): a flow map's diagonal velocity, not its jumps.
+            if (solver.UsesJumps(r, manifest) && processes.Rank == 0)
+                error.WriteLine($"si: note: this flow map completes observations by integrating its diagonal velocity ({ode.Name}, {steps} steps); its jumps are not used for completions, and --steps counts the ODE's steps");
             var jsonPath = r.GetValue(json);
             var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
             using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
@@ -132,6 +147,9 @@ internal static class EvalCommand
             return ExitCodes.Ok;
         }
     }
+
+    // Steps of the likelihood's solver (and of generation by the ODE) when --steps is not given: points and tables; images.
+    private const int PointSteps = 100, ImageSteps = 20;
 
     // Without --target, a table checkpoint scores the file it was trained on (its validation rows), when that file is still
     // there and unchanged (the checkpoint records its SHA-256); anything else needs --target.
@@ -183,7 +201,7 @@ internal static class EvalCommand
         if (r.FrechetClassifierDistance is { } fcd) Row(table, "Fréchet classifier distance", F(fcd, "F3"), $"generated (w = 1) vs test, in the reference classifier's features (not FID); training vs test: {F(r.FrechetClassifierDistanceFloor, "F3")}");
         Row(table, "nearest training image", F(r.NearestTrainDistance, "F3"), $"median distance from a generated image; from a test image: {F(r.NearestTrainDistanceTest, "F3")} " +
             (r.MemorisationRatio is { } ratio ? $"(ratio {F(ratio, "F2")}; << 1 would mean copying)" : "(no ratio: at least half the test images have an exact copy among the training images)"));
-        Row(table, "generated", r.Generated.ToString(CultureInfo.InvariantCulture), $"{F(r.SamplingNfe, "F0")} NFE each");
+        Row(table, "generated", r.Generated.ToString(CultureInfo.InvariantCulture), (r.Sampling is { } how && how != r.Solver ? $"{how}: " : "") + $"{F(r.SamplingNfe, "F0")} NFE each");
         Row(table, "seconds", F(r.Seconds, "F1"), "");
         console.Write(table);
     }
@@ -217,6 +235,7 @@ internal static class EvalCommand
             Row(table, "outside training range", F(outside, "F3"), $"share of generated rows with a value outside it (or off a column's few observed values); by column: {Data.TableSupport.Summary(columns, 4, lead: "")}");
         if (r.Nfe > 0) Row(table, "NFE", F(r.Nfe, "F0"), $"{r.Solver}, {r.Estimator}");
         else Row(table, "solver", "", $"{r.Solver}, {r.Estimator}");
+        if (r.Sampling is { } sampling) Row(table, "sampling NFE", F(r.SamplingNfe ?? 0, "F0"), $"{sampling}, per generated sample");
         Row(table, "seconds", F(r.Seconds, "F1"), "");
         console.Write(table);
         output.WriteLine("energy distance^2 and MMD^2 are unbiased estimates of squared distances: a value within about two sd of the two-true-samples figure, or below zero, means indistinguishable at this sample size.");

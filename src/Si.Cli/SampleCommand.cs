@@ -51,7 +51,7 @@ internal static class SampleCommand
             {
                 var jumps = Jumps(r);
                 var (z, evaluations) = CheckpointSampler.SampleJumps(checkpoint, count, jumps, seed, device, progress: progress, classes: classes, processes: processes);
-                return (z, evaluations, $"flow map, {jumps} jump{(jumps == 1 ? "" : "s")}");
+                return (z, evaluations, Evaluator.DescribeJumps(jumps));
             }
             var ode = Build(r);
             var (y, n) = CheckpointSampler.Sample(checkpoint, count, ode, seed, device, progress: progress, classes: classes, processes: processes);

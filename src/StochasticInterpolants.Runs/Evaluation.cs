@@ -23,8 +23,12 @@ namespace StochasticInterpolants.Runs;
 /// chooses by the points per side m: 20 up to m = 1,000, then 20 (1000 / m)^2 but at least 5, which keeps the floors' cost
 /// (O(m^2) each) near that of 20 draws at 1,000 points (measured here: ~0.9 s per draw at m = 2,000, one thread) — a
 /// large m needs few draws, as its floor's spread is small.</param>
+/// <param name="Jumps">A flow-map checkpoint: generate the samples by this many jumps of the learned map on the uniform grid,
+/// X_{t_k, t_{k+1}}(x) = x + (t_{k+1} - t_k) v(t_k, t_{k+1}, x) (docs/theory.md §14; <see cref="CheckpointSampler.SampleJumps"/>), instead of
+/// integrating its diagonal velocity with <see cref="Solver"/>; null: the solver. The likelihood always integrates the
+/// velocity with <see cref="Solver"/> (a jump has no tractable Jacobian determinant).</param>
 public sealed record EvaluationOptions(int Count = 5000, IOdeSolver? Solver = null, LikelihoodOptions? Likelihood = null, long Seed = 0, int MetricPoints = 2000,
-    int? FloorDraws = null)
+    int? FloorDraws = null, int? Jumps = null)
 {
     /// <summary>The number of floor draws at <paramref name="m"/> points per side (see <see cref="FloorDraws"/>).</summary>
     public int FloorDrawsAt(int m) => FloorDraws ?? (int)Math.Clamp(Math.Round(20 * Math.Pow(1000.0 / m, 2)), 5, 20);
@@ -38,7 +42,9 @@ public sealed record EvaluationOptions(int Count = 5000, IOdeSolver? Solver = nu
 /// are indistinguishable at this sample size. <c>*_floor</c> is the same estimate between two independent samples of the
 /// target itself, of the same sizes as the model's figure (<c>metric_points</c> each), averaged over <c>floor_draws</c>
 /// pairs; <c>*_floor_sd</c> is its spread from pair to pair: a model's single figure within about two of them of the floor
-/// is indistinguishable from the data at this sample size.
+/// is indistinguishable from the data at this sample size. <c>nfe</c> and <c>solver</c> are the likelihood's (network evaluations
+/// per held-out point along its ODE path); <c>sampling</c> says how the generated samples were made (the ODE solver, or
+/// "flow map, N jumps") and <c>sampling_nfe</c> is their network evaluations per sample (N for N jumps).
 /// </summary>
 public sealed record EvaluationReport(
     [property: JsonPropertyName("nll_mean")] double NllMean,
@@ -73,7 +79,9 @@ public sealed record EvaluationReport(
     [property: JsonPropertyName("mmd_squared_floor_sd")] double MmdFloorSd = 0,
     [property: JsonPropertyName("metric_points")] int MetricPoints = 0,
     [property: JsonPropertyName("floor_draws")] int FloorDraws = 0,
-    [property: JsonPropertyName("notes")] IReadOnlyList<string>? Notes = null)
+    [property: JsonPropertyName("notes")] IReadOnlyList<string>? Notes = null,
+    [property: JsonPropertyName("sampling")] string? Sampling = null,
+    [property: JsonPropertyName("sampling_nfe")] double? SamplingNfe = null)
 {
     /// <summary>The old name of <see cref="EnergyDistance"/> (kept for readers of earlier JSON).</summary>
     [JsonPropertyName("energy_distance")] public double EnergyDistanceAlias => EnergyDistance;
@@ -158,7 +166,7 @@ public static class Evaluator
         if (trained is not null) trainingNll = TableNll(checkpoint, data, [.. Draw(trained, o.Count, o.Seed + 1).Order()], classes, solver, likelihoodOptions, o.Seed, null, processes).Nll;
         progress?.Report(0.7);
         var n = rows.Length;
-        var (samples, _) = CheckpointSampler.Sample(checkpoint, n, solver, o.Seed + 1, processes: processes);
+        var (samples, samplingNfe, sampling) = Generate(checkpoint, n, solver, o.Jumps, o.Seed + 1, processes);
         progress?.Report(0.9);
         var encoding = table.Encoding;
         using var allRows = data.Rows.index_select(0, tensor(rows.Select(i => (long)i).ToArray()));
@@ -182,7 +190,8 @@ public static class Evaluator
             label, trainedOn, -baseLogp.mean().ToDouble(), baseLogp.std().ToDouble() / Math.Sqrt(n),
             diff.mean().ToDouble(), diff.std().ToDouble() / Math.Sqrt(n), trainingNll, checkpoint.Manifest.Selection?.KeptStep,
             "distances in standardised units (the training rows' encoding)", floor.EnergySd, floor.MmdSd, m, draws,
-            data.Notes.Count > 0 ? data.Notes : null); // how the file was read (a first line skipped as metadata)
+            data.Notes.Count > 0 ? data.Notes : null, // how the file was read (a first line skipped as metadata)
+            sampling, samplingNfe);
         foreach (var (name, value) in new[] { ("NLL", nll), ("baseline NLL", report.BaselineNll!.Value), ("energy distance", report.EnergyDistance), ("MMD", report.Mmd), ("sliced W2", report.SlicedW2),
             ("energy distance floor", report.EnergyDistanceFloor), ("MMD floor", report.MmdFloor) })
             if (!double.IsFinite(value)) throw new IntegrationException($"the evaluation's {name} is {value}: the samples or likelihoods are not finite");
@@ -282,7 +291,27 @@ public static class Evaluator
         return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
     }
 
-    private static string SolverName(IOdeSolver solver) =>
+    /// <summary>
+    /// Generated samples of <paramref name="checkpoint"/>: <paramref name="jumps"/> jumps of its flow map when given
+    /// (<see cref="CheckpointSampler.SampleJumps"/>), otherwise the ODE of its velocity with <paramref name="solver"/>; with
+    /// the network evaluations per sample and how they were made (<see cref="DescribeJumps"/> or the solver's name).
+    /// </summary>
+    internal static (Tensor Samples, double Nfe, string How) Generate(Checkpoint checkpoint, int count, IOdeSolver solver, int? jumps, long seed,
+        IProcessGroup processes, IProgress<double>? progress = null, SampleClasses? classes = null)
+    {
+        if (jumps is { } n)
+        {
+            var (z, evaluations) = CheckpointSampler.SampleJumps(checkpoint, count, n, seed, progress: progress, classes: classes, processes: processes);
+            return (z, evaluations, DescribeJumps(n));
+        }
+        var (x, nfe) = CheckpointSampler.Sample(checkpoint, count, solver, seed, progress: progress, classes: classes, processes: processes);
+        return (x, nfe, SolverName(solver));
+    }
+
+    /// <summary>How samples made by <paramref name="jumps"/> jumps of a flow map are described: "flow map, 2 jumps".</summary>
+    public static string DescribeJumps(int jumps) => $"flow map, {jumps} jump{(jumps == 1 ? "" : "s")}";
+
+    internal static string SolverName(IOdeSolver solver) =>
         solver.Name + (solver is FixedStepSolver f ? $" {f.StepCount} steps" : solver is DormandPrince5Solver d ? $" rtol {d.RelativeTolerance:G3} atol {d.AbsoluteTolerance:G3}" : "");
 
     /// <summary>Evaluates <paramref name="checkpoint"/> against <paramref name="target"/>; <paramref name="processes"/> shares the work across a data-parallel job (see the class remarks).</summary>
@@ -327,7 +356,7 @@ public static class Evaluator
             throw new IntegrationException($"the log-likelihood of {(~logp.isfinite()).sum().ToInt64()} of {n} held-out points is not finite (the {fields.Velocity().Description} over [{baseTime:G3}, 1])");
         var nll = -logp.mean().ToDouble();
         var stderr = logp.std().ToDouble() / Math.Sqrt(n);
-        var (samples, _) = CheckpointSampler.Sample(checkpoint, n, solver, o.Seed + 1, processes: processes);
+        var (samples, samplingNfe, sampling) = Generate(checkpoint, n, solver, o.Jumps, o.Seed + 1, processes);
         progress?.Report(0.9);
         var a = samples[..m]; var b = heldOut[..m];
         // The noise floor at the same sizes: pairs of fresh samples of m, or of disjoint random draws of m of the file's rows.
@@ -349,7 +378,7 @@ public static class Evaluator
             target is Checkerboard ? Checkerboard.FractionInside(samples) : null,
             nfe / chunks, watch.Elapsed.TotalSeconds, n, SolverName(solver),
             likelihoodOptions.Describe(), target.Name, floor.Energy, floor.Mmd,
-            EnergyDistanceFloorSd: floor.EnergySd, MmdFloorSd: floor.MmdSd, MetricPoints: m, FloorDraws: draws);
+            EnergyDistanceFloorSd: floor.EnergySd, MmdFloorSd: floor.MmdSd, MetricPoints: m, FloorDraws: draws, Sampling: sampling, SamplingNfe: samplingNfe);
         foreach (var (name, value) in new[] { ("NLL", nll), ("energy distance", report.EnergyDistance), ("MMD", report.Mmd), ("sliced W2", report.SlicedW2),
             ("energy distance floor", report.EnergyDistanceFloor), ("MMD floor", report.MmdFloor) })
             if (!double.IsFinite(value)) throw new IntegrationException($"the evaluation's {name} is {value}: the samples or likelihoods are not finite");

@@ -22,8 +22,11 @@ namespace StochasticInterpolants.Runs;
 /// <param name="MemorisationImages">Generated and test images whose nearest training image is found (taken from every class in
 /// turn, see <see cref="ImageEvaluator.Stratified"/>).</param>
 /// <param name="Seed">Seeds every draw.</param>
+/// <param name="Jumps">A flow-map checkpoint: generate the images by this many jumps of the learned map (docs/theory.md §14;
+/// <see cref="CheckpointSampler.SampleJumps"/>, guided as v_w = v(none) + w (v(c) - v(none))) instead of integrating its
+/// diagonal velocity with <see cref="Solver"/>; null: the solver. The bits/dim always integrate the velocity with <see cref="Solver"/>.</param>
 public sealed record ImageEvaluationOptions(int LikelihoodImages = ImageEvaluationOptions.DefaultLikelihoodImages, IOdeSolver? Solver = null, int Probes = 1,
-    int Generated = ImageEvaluationOptions.DefaultGenerated, double Guidance = 1.0, int MemorisationImages = 500, long Seed = 0)
+    int Generated = ImageEvaluationOptions.DefaultGenerated, double Guidance = 1.0, int MemorisationImages = 500, long Seed = 0, int? Jumps = null)
 {
     /// <summary>
     /// Test images scored by default: 50, so a default <c>si eval</c> of the 28 x 28 digits takes minutes on 2 cores (their
@@ -42,6 +45,7 @@ public sealed record ImageEvaluationOptions(int LikelihoodImages = ImageEvaluati
         if (Generated < 2) throw new InvalidSettingException("generated", $"at least 2 images must be generated, got {Generated}");
         if (!double.IsFinite(Guidance)) throw new InvalidSettingException("guidance", $"the guidance weight must be a finite number, got {Guidance}");
         if (MemorisationImages < 1) throw new InvalidSettingException("memorisation", $"the memorisation check needs at least 1 image, got {MemorisationImages}");
+        if (Jumps is < 1 or > FlowMapSampler.MaxJumps) throw new InvalidSettingException("steps", $"the number of jumps must be in 1..{FlowMapSampler.MaxJumps}, got {Jumps}");
     }
 }
 
@@ -54,7 +58,9 @@ public sealed record ImageEvaluationOptions(int LikelihoodImages = ImageEvaluati
 /// floor is the same distance between as many training images and the test images. The memorisation figures are medians
 /// of the distance (pixels in [0, 1]) to the nearest training image, over generated and test images taken from every class
 /// in turn; their ratio is null when the test median is 0 (test images duplicated in the training split). Every figure is
-/// finite: a non-finite one stops the evaluation with an error naming it.
+/// finite: a non-finite one stops the evaluation with an error naming it. <c>nfe</c> and <c>solver</c> are the likelihood's;
+/// <c>sampling</c> says how the generated images were made (the ODE solver, or "flow map, N jumps") and <c>sampling_nfe</c> is
+/// their network evaluations per image (N for N jumps; a guided image's two network rows count as one).
 /// </summary>
 public sealed record ImageEvaluationReport(
     [property: JsonPropertyName("nll_mean")] double? NllMean,
@@ -80,7 +86,8 @@ public sealed record ImageEvaluationReport(
     [property: JsonPropertyName("generated")] int Generated,
     [property: JsonPropertyName("sampling_nfe")] double SamplingNfe,
     [property: JsonPropertyName("seconds")] double Seconds,
-    [property: JsonPropertyName("target")] string Target);
+    [property: JsonPropertyName("target")] string Target,
+    [property: JsonPropertyName("sampling")] string? Sampling = null);
 
 /// <summary>
 /// What an image evaluation will compute, and an estimate of its time: <see cref="LikelihoodImages"/> test images'
@@ -88,8 +95,10 @@ public sealed record ImageEvaluationReport(
 /// w = 1 and <see cref="Guided"/> at the guidance weight (two network rows each), every path of <see cref="Nfe"/>
 /// evaluations; the estimate times one forward and one forward-and-backward pass of a chunk of images on this machine.
 /// </summary>
+/// <remarks>With <see cref="Sampling"/> (a flow map's jumps), generation takes <see cref="SamplingNfe"/> evaluations per image
+/// instead of <see cref="Nfe"/>.</remarks>
 public sealed record ImageEvaluationPlan(int LikelihoodImages, int Generated, int Guided, double Nfe, string Solver, double ForwardSecondsPerImage,
-    double BackwardSecondsPerImage, double EstimatedSeconds)
+    double BackwardSecondsPerImage, double EstimatedSeconds, string? Sampling = null, double? SamplingNfe = null)
 {
     /// <summary>One line for the user, e.g. "50 test images' bits/dim and 200 generated images, rk4 20 steps (80 NFE per path): about 3 min".</summary>
     public string Describe()
@@ -98,7 +107,9 @@ public sealed record ImageEvaluationPlan(int LikelihoodImages, int Generated, in
         var minutes = EstimatedSeconds / 60;
         var estimate = minutes >= 1 ? $"about {minutes:0.#} min" : $"about {EstimatedSeconds:0} s";
         var likelihood = LikelihoodImages > 0 ? $"{LikelihoodImages} test images' bits/dim and " : "no bits/dim; ";
-        return FormattableString.Invariant($"this evaluation: {likelihood}{generated}, {Solver} ({Nfe:0} network evaluations per path): {estimate} at this machine's measured speed (not counting a first training of the reference classifier); --count, --generated and --steps change it");
+        var how = Sampling is null ? FormattableString.Invariant($"{Solver} ({Nfe:0} network evaluations per path)")
+            : FormattableString.Invariant($"bits/dim by {Solver} ({Nfe:0} network evaluations per path), images by {Sampling} ({SamplingNfe:0} network evaluations each)");
+        return FormattableString.Invariant($"this evaluation: {likelihood}{generated}, {how}: {estimate} at this machine's measured speed (not counting a first training of the reference classifier); --count, --generated and --steps change it");
     }
 }
 
@@ -145,6 +156,7 @@ public static class ImageEvaluator
 
         // 2. Generated images: per class (w = 1, and w = guidance), or unconditional.
         var generated = new Dictionary<double, (Tensor Pixels, Tensor? Labels, double Nfe)>();
+        var samplingName = solver.Name;
         try
         {
             foreach (var w in classes is null || o.Guidance == 1 ? new[] { 1.0 } : [1.0, o.Guidance])
@@ -153,7 +165,8 @@ public static class ImageEvaluator
                 var sampleClasses = classes is null ? null : new SampleClasses(Guidance: w, PerClass: true);
                 var sets = o.Guidance == 1 || classes is null ? 1.0 : 2.0; var before = generated.Count;
                 var sampling = progress is null ? null : new SyncProgress<double>(f => progress.Report(0.5 + 0.3 * (before + f) / sets)); // per chunk
-                var (pixels, sampleNfe) = CheckpointSampler.Sample(checkpoint, count, solver, o.Seed + 17, progress: sampling, classes: sampleClasses, processes: processes);
+                var (pixels, sampleNfe, how) = Evaluator.Generate(checkpoint, count, solver, o.Jumps, o.Seed + 17, processes, sampling, sampleClasses);
+                samplingName = how;
                 var labels = CheckpointSampler.ClassesFor(m, count, o.Seed + 17, sampleClasses);
                 generated[w] = (pixels, labels, sampleNfe);
                 progress?.Report(0.5 + 0.3 * generated.Count / sets);
@@ -185,7 +198,7 @@ public static class ImageEvaluator
             return EnsureFinite(new ImageEvaluationReport(nll, nllErr, bpd, bpdErr, classes is null ? "none" : "class", scored, nfe, solver.Name,
                 new LikelihoodOptions(DivergenceEstimator.HutchinsonRademacher, o.Probes).Describe(), classifierAccuracy, o.Guidance,
                 accuracy, perClass, unguided, unguidedPerClass, fcd, fcdFloor, memorisation.GeneratedToTrain.Median, memorisation.TestToTrain.Median, memorisation.MedianRatio,
-                (int)plain.Pixels.shape[0], plain.Nfe, watch.Elapsed.TotalSeconds, record.Source));
+                (int)plain.Pixels.shape[0], plain.Nfe, watch.Elapsed.TotalSeconds, record.Source, samplingName));
         }
         finally
         {
@@ -232,8 +245,11 @@ public static class ImageEvaluator
             _ = torch.autograd.grad([v], [x], [ones_like(v)]); // freed with the scope
             backward = clock.Elapsed.TotalSeconds / n;
         }
-        var seconds = nfe * (likelihood * backward + generated * forward + guided * 2 * forward);
-        return new ImageEvaluationPlan(likelihood, generated, guided, nfe, solver.Name, forward, backward, seconds);
+        // A jump is one forward pass of the two-time network, about the cost of one velocity evaluation.
+        var samplingNfe = o.Jumps is { } jumps ? jumps : nfe;
+        var seconds = nfe * likelihood * backward + samplingNfe * (generated * forward + guided * 2 * forward);
+        return new ImageEvaluationPlan(likelihood, generated, guided, nfe, solver.Name, forward, backward, seconds,
+            o.Jumps is { } j ? Evaluator.DescribeJumps(j) : null, o.Jumps is null ? null : samplingNfe);
     }
 
     /// <summary>
