@@ -118,6 +118,8 @@ public static class SiApp
         ["weight-decay"] = "--weight-decay", ["warmup"] = "--warmup", ["schedule"] = "--schedule", ["grad-clip"] = "--grad-clip",
         ["ema"] = "--ema", ["log-every"] = "--log-every", ["width"] = "--width", ["depth"] = "--depth", ["activation"] = "--activation",
         ["time-frequencies"] = "--time-frequencies", ["count"] = "--count", ["rtol"] = "--rtol", ["atol"] = "--atol", ["eps"] = "--eps",
+        ["map-objective"] = "--map-objective", ["diagonal-fraction"] = "--diagonal-fraction", ["teacher"] = "--teacher", ["ema-teacher"] = "--ema-teacher",
+        ["antithetic"] = "--antithetic",
         ["eps-schedule"] = "--eps-schedule", ["learn"] = "--learn", ["checkpoint-every"] = "--checkpoint-every", ["threads"] = "--threads",
         ["normalize"] = "--normalize", ["validation"] = "--validation", ["columns"] = "--columns", ["skip-rows"] = "--skip-rows",
         ["label-column"] = "--label-column", ["integers"] = "--integers", ["log-columns"] = "--log-columns", ["validate-every"] = "--validate-every", ["patience"] = "--patience",

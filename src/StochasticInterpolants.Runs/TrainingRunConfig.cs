@@ -29,7 +29,7 @@ public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activat
 /// and as the diagonal target (distillation); null: self-distillation. It must share the run's interpolant, data shape and classes.</param>
 /// <param name="DerivativeStep">h of the central difference in t of the Lagrangian objective.</param>
 /// <param name="EmaTeacher">Self-distil from the moving average of the weights instead of the current ones.</param>
-public sealed record FlowMapRunOptions(string Objective = "lsd", double DiagonalFraction = 0.25, string? Teacher = null, double DerivativeStep = 1e-3,
+public sealed record FlowMapRunOptions(string Objective = "lsd", double DiagonalFraction = Objectives.FlowMapOptions.DefaultDiagonalFraction, string? Teacher = null, double DerivativeStep = 1e-3,
     bool EmaTeacher = false)
 {
     /// <summary>The library's options these stand for (validated).</summary>
