@@ -118,7 +118,7 @@ public static class SiApp
         ["weight-decay"] = "--weight-decay", ["warmup"] = "--warmup", ["schedule"] = "--schedule", ["grad-clip"] = "--grad-clip",
         ["ema"] = "--ema", ["log-every"] = "--log-every", ["width"] = "--width", ["depth"] = "--depth", ["activation"] = "--activation",
         ["time-frequencies"] = "--time-frequencies", ["count"] = "--count", ["rtol"] = "--rtol", ["atol"] = "--atol", ["eps"] = "--eps",
-        ["map-objective"] = "--map-objective", ["diagonal-fraction"] = "--diagonal-fraction", ["teacher"] = "--teacher", ["ema-teacher"] = "--ema-teacher",
+        ["map-objective"] = "--map-objective", ["diagonal-fraction"] = "--diagonal-fraction", ["teacher"] = "--teacher", ["ema-teacher"] = "--ema-teacher", ["teacher-guidance"] = "--teacher-guidance",
         ["antithetic"] = "--antithetic",
         ["eps-schedule"] = "--eps-schedule", ["learn"] = "--learn", ["checkpoint-every"] = "--checkpoint-every", ["threads"] = "--threads",
         ["normalize"] = "--normalize", ["validation"] = "--validation", ["columns"] = "--columns", ["skip-rows"] = "--skip-rows",

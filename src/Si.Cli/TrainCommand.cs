@@ -61,6 +61,7 @@ internal static class TrainCommand
         public readonly Option<string?> MapObjective = new("--map-objective") { Description = "flow map: lsd (Lagrangian self-distillation, a time derivative by finite difference) or psd (progressive self-distillation, no derivative) (default lsd)" };
         public readonly Option<double?> DiagonalFraction = new("--diagonal-fraction") { Description = $"flow map: the share of each batch trained on the diagonal (the velocity) by the interpolant regression (default {Objectives.FlowMapOptions.DefaultDiagonalFraction})" };
         public readonly Option<bool?> EmaTeacher = new("--ema-teacher") { Description = "flow map: self-distil from the moving average of the weights (needs --ema > 0) instead of the current weights" };
+        public readonly Option<double?> TeacherGuidance = new("--teacher-guidance") { Description = "flow map with a class-conditional --teacher: distil the teacher's velocity guided with this weight w (the student's plain conditional map then jumps along the guided flow; sample it with guidance 1) (default 1)" };
         public readonly Option<string?> Teacher = new("--teacher") { Description = "flow map: distil the flow of this trained checkpoint's velocity (same interpolant, data and classes) instead of the model's own diagonal" };
         public readonly Option<int?> CheckpointEvery = new("--checkpoint-every") { Description = $"steps between resumable snapshots in OUT/train-state (also written on Ctrl-C) (default {D.CheckpointEvery})" };
         public readonly Option<string?> Normalize = new("--normalize") { Description = "scale a table's columns before training: standard, whiten or none; undone when sampling, likelihoods in the data's units (default: standard for a CSV target, none for a built-in one)" };
@@ -75,7 +76,7 @@ internal static class TrainCommand
 
         public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Model, UNetPreset, UNetChannels, UNetMultipliers,
             UNetAttention, Condition, CondDrop, Coupling, OtBlock, Epsilon, SinkhornIterations, SinkhornTolerance, Mask, Factor, CorruptionNoise, Width, Depth, Activation, TimeFrequencies,
-            Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, MapObjective, DiagonalFraction, Teacher, EmaTeacher, CheckpointEvery,
+            Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, MapObjective, DiagonalFraction, Teacher, TeacherGuidance, EmaTeacher, CheckpointEvery,
             Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, LogColumns, ValidateEvery, Patience];
 
         /// <summary>Overlays the options given on the command line onto <paramref name="c"/>.</summary>
@@ -100,14 +101,15 @@ internal static class TrainCommand
                 Seed = r.GetValue(Seed) ?? t.Seed, LogEvery = r.GetValue(LogEvery) ?? t.LogEvery, ConditionDropout = r.GetValue(CondDrop) ?? t.ConditionDropout,
             };
             var fm = c.FlowMap;
-            if (r.GetValue(MapObjective) is not null || r.GetValue(DiagonalFraction) is not null || r.GetValue(Teacher) is not null || r.GetValue(EmaTeacher) is not null)
+            if (r.GetValue(MapObjective) is not null || r.GetValue(DiagonalFraction) is not null || r.GetValue(Teacher) is not null || r.GetValue(EmaTeacher) is not null
+                || r.GetValue(TeacherGuidance) is not null)
             {
                 fm ??= new FlowMapRunOptions();
                 fm = fm with
                 {
                     Objective = r.GetValue(MapObjective) ?? fm.Objective, DiagonalFraction = r.GetValue(DiagonalFraction) ?? fm.DiagonalFraction,
                     Teacher = r.GetValue(Teacher) is { } teacher ? Path.GetFullPath(teacher) : fm.Teacher,
-                    EmaTeacher = r.GetValue(EmaTeacher) ?? fm.EmaTeacher,
+                    EmaTeacher = r.GetValue(EmaTeacher) ?? fm.EmaTeacher, TeacherGuidance = r.GetValue(TeacherGuidance) ?? fm.TeacherGuidance,
                 };
             }
             var co = c.CouplingOptions ?? new Couplings.CouplingOptions();
@@ -136,7 +138,7 @@ internal static class TrainCommand
     private static string FlowMapSummary(TrainingRunConfig config)
     {
         var fm = config.FlowMapOrDefault;
-        var source = fm.Teacher is { } teacher ? $"distilled from the velocity of '{teacher}'" : fm.EmaTeacher ? "self-distilled from the moving average of its weights" : "self-distilled from its own diagonal";
+        var source = fm.Teacher is { } teacher ? $"distilled from the velocity of '{teacher}'{(fm.TeacherGuidance != 1 ? FormattableString.Invariant($" guided with w = {fm.TeacherGuidance:G3}") : "")}" : fm.EmaTeacher ? "self-distilled from the moving average of its weights" : "self-distilled from its own diagonal";
         return FormattableString.Invariant($"learning the flow map X_s,t(x) = x + (t - s) v(s, t, x): {fm.DiagonalFraction:P0} of each batch on the diagonal (the velocity), the rest by {Objectives.FlowMapOptions.Name(Objectives.FlowMapOptions.ParseMethod(fm.Objective))}, {source}");
     }
 

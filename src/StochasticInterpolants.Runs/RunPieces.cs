@@ -79,6 +79,8 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
                 var options = flowMap.ToOptions();
                 if (config.Antithetic) throw new InvalidSettingException("antithetic", "the antithetic loss is not defined for a flow map (its off-diagonal rows are not affine in the noise)");
                 if (flowMap.Teacher is { } folder) teacher = LoadTeacher(folder, config, interpolant, target, images, table);
+                if (options.TeacherGuidance != 1 && teacher?.Manifest.ConditionClasses() is null)
+                    throw new InvalidSettingException("teacher-guidance", $"guidance blends a teacher's conditional and no-class velocities: the teacher '{flowMap.Teacher}' is unconditional");
                 objectives = [new FlowMapObjective(interpolant, options, objectiveOptions, teacher?.Fields())];
             }
             else objectives = config.LearnedFields().Select(kind => Objective.For(kind, interpolant, objectiveOptions)).ToList();

@@ -29,14 +29,17 @@ public sealed record ModelOptions(int Width = 256, int Depth = 4, string Activat
 /// and as the diagonal target (distillation); null: self-distillation. It must share the run's interpolant, data shape and classes.</param>
 /// <param name="DerivativeStep">h of the central difference in t of the Lagrangian objective.</param>
 /// <param name="EmaTeacher">Self-distil from the moving average of the weights instead of the current ones.</param>
+/// <param name="TeacherGuidance">The guidance weight of a class-conditional teacher's velocity that the student distils (1: plain).</param>
 public sealed record FlowMapRunOptions(string Objective = "lsd", double DiagonalFraction = Objectives.FlowMapOptions.DefaultDiagonalFraction, string? Teacher = null, double DerivativeStep = 1e-3,
-    bool EmaTeacher = false)
+    bool EmaTeacher = false, double TeacherGuidance = 1)
 {
     /// <summary>The library's options these stand for (validated).</summary>
     public Objectives.FlowMapOptions ToOptions()
     {
-        var options = new Objectives.FlowMapOptions(Objectives.FlowMapOptions.ParseMethod(Objective), DiagonalFraction, DerivativeStep, EmaTeacher);
+        var options = new Objectives.FlowMapOptions(Objectives.FlowMapOptions.ParseMethod(Objective), DiagonalFraction, DerivativeStep, EmaTeacher, TeacherGuidance);
         options.Validate();
+        if (TeacherGuidance != 1 && Teacher is null)
+            throw new InvalidSettingException("teacher-guidance", "a guidance weight for the teacher needs a teacher (--teacher DIR, class-conditional)");
         if (EmaTeacher && Teacher is not null)
             throw new InvalidSettingException("ema-teacher", "--ema-teacher self-distils from the moving average; --teacher distils from a trained model: give one of them");
         return options;

@@ -23,8 +23,11 @@ public enum FlowMapMethod
 /// <param name="DerivativeStep">h of the central difference in t that stands for d/dt X_{s,t} (Lagrangian method).</param>
 /// <param name="EmaTeacher">Self-distil from the moving average of the weights (the EMA teacher) rather than the current ones: the
 /// right-hand side b and the progressive composition are evaluated with the averaged network (training's EMA must be on).</param>
+/// <param name="TeacherGuidance">With a class-conditional teacher: the classifier-free guidance weight w of the teacher's velocity
+/// the student distils (docs/theory.md §14.3), so the student's plain conditional map (w = 1) jumps along the guided flow; rows
+/// without a class learn the teacher's unconditional velocity. 1: the teacher's plain conditional velocity.</param>
 public sealed record FlowMapOptions(FlowMapMethod Method = FlowMapMethod.Lagrangian, double DiagonalFraction = FlowMapOptions.DefaultDiagonalFraction, double DerivativeStep = 1e-3,
-    bool EmaTeacher = false)
+    bool EmaTeacher = false, double TeacherGuidance = 1)
 {
     /// <summary>
     /// The default share of diagonal rows: 3/4, as MeanFlow found best. Measured on the checkerboard (3,000 steps, README): with 1/4
@@ -49,6 +52,7 @@ public sealed record FlowMapOptions(FlowMapMethod Method = FlowMapMethod.Lagrang
     {
         if (!(DiagonalFraction > 0 && DiagonalFraction < 1))
             throw new InvalidSettingException("diagonal-fraction", $"the diagonal fraction must be in (0, 1): the diagonal rows teach the velocity and the others the jumps; got {DiagonalFraction}");
+        if (!double.IsFinite(TeacherGuidance)) throw new InvalidSettingException("teacher-guidance", $"the teacher's guidance weight must be a finite number, got {TeacherGuidance}");
         if (!(DerivativeStep > 0 && DerivativeStep <= 0.05))
             throw new InvalidSettingException("derivative-step", $"the time-derivative step h must be in (0, 0.05], got {DerivativeStep}");
     }
@@ -90,6 +94,8 @@ public sealed class FlowMapObjective : IObjective
         TimeClip = Objective.ResolveClip(interpolant, general.TimeClip);
         Teacher = teacher;
         if (teacher is not null) _teacher = teacher.Get(FieldKind.Velocity); // throws when the teacher has no velocity
+        else if (Options.TeacherGuidance != 1)
+            throw new InvalidSettingException("teacher-guidance", "a guidance weight for the teacher needs a teacher (--teacher DIR, class-conditional)");
     }
 
     /// <inheritdoc />
@@ -150,7 +156,9 @@ public sealed class FlowMapObjective : IObjective
     {
         using var noGrad = no_grad();
         if (_teacher is null) return (_averaged ?? map).forward(x, t, condition);
-        var field = Teacher!.WithCondition(condition).Get(FieldKind.Velocity);
+        // Guided rows blend the teacher's conditional and no-class velocities; a row whose label was dropped (-1) gets the
+        // unconditional one whatever w, so the student keeps a no-class map for its own guidance.
+        var field = Teacher!.WithGuidance(condition, Options.TeacherGuidance).Get(FieldKind.Velocity);
         return field.Evaluate(t, x);
     }
 

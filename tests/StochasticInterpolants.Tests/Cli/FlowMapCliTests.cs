@@ -162,6 +162,8 @@ public sealed class FlowMapCliTests : IDisposable
             (2, "is itself a flow map", ["--learn", "flow-map", "--teacher", map]),
             (2, "apply only with --learn flow-map", ["--map-objective", "psd"]),
             (2, "apply only with --learn flow-map", ["--teacher", velocity]),
+            (2, "--teacher-guidance: a guidance weight for the teacher needs a teacher", ["--learn", "flow-map", "--teacher-guidance", "2"]),
+            (2, "--teacher-guidance: guidance blends a teacher's conditional and no-class velocities", ["--learn", "flow-map", "--teacher", velocity, "--teacher-guidance", "2"]),
         };
         foreach (var (expected, fragment, args) in cases)
         {
