@@ -122,6 +122,11 @@ public sealed class FlowMapObjective : IObjective
     public TrainingBatch DrawExtras(TrainingBatch batch, Generator generator) => batch.WithMapTimes(MapTimeColumns, generator);
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Every evaluation with a gradient — the diagonal rows' v(t, t, x_t) and the off-diagonal rows' v at (s, t±) or (s, t) — runs
+    /// as one network call on the rows stacked: a U-Net's time on small batches is mostly per call, and each row's output does not
+    /// depend on the others (the networks are row-wise; GroupNorm normalises each image alone).
+    /// </remarks>
     public Tensor Loss(ITimeConditionedNetwork network, TrainingBatch batch)
     {
         var map = FlowMaps.Require(network, "the flow-map objective");
@@ -130,22 +135,72 @@ public sealed class FlowMapObjective : IObjective
             throw new ArgumentException($"a flow-map batch needs {MapTimeColumns} uniforms per row (TrainingBatch.MapTimes, drawn by DrawExtras)");
         using var scope = NewDisposeScope();
         var diagonal = u[.., 2].lt(Options.DiagonalFraction);
-        var rows = new List<Tensor>();
         var diagonalRows = diagonal.nonzero().flatten();
         var otherRows = diagonal.logical_not().nonzero().flatten();
-        if (diagonalRows.numel() > 0) rows.Add(DiagonalErrors(map, Select(batch, diagonalRows)));
+        var stack = new Stack(batch.Condition is not null);
+
+        // Diagonal rows: the interpolant regression of v(t, t, x_t) (or the teacher's velocity at x_t).
+        Tensor? diagonalTarget = null;
+        var diagonalPart = -1;
+        if (diagonalRows.numel() > 0)
+        {
+            var part = Select(batch, diagonalRows);
+            var (xt, velocity) = Path.Interpolate(part);
+            diagonalTarget = _teacher is null ? velocity : TargetVelocity(map, part.T, xt, part.Condition);
+            diagonalPart = stack.Add(xt, part.T, part.T, part.Condition);
+        }
+
+        // Off-diagonal rows: s < t the ordered pair of the row's time and a second uniform, x_s from the interpolant at s.
+        Tensor? xs = null, s = null, t = null, plus = null, minus = null, condition = null, fraction = null;
+        int first = -1, second = -1;
         if (otherRows.numel() > 0)
         {
             var part = Select(batch, otherRows);
-            var second = part.MapTimes![.., 0] * (1 - 2 * TimeClip) + TimeClip;
-            var s = minimum(part.T, second);
-            var t = maximum(part.T, second);
-            var (xs, _) = Path.Interpolate(part with { T = s });
-            rows.Add(Options.Method == FlowMapMethod.Lagrangian
-                ? LagrangianErrors(map, xs, s, t, part.Condition)
-                : ProgressiveErrors(map, xs, s, t, part.MapTimes![.., 1], part.Condition));
+            var other = part.MapTimes![.., 0] * (1 - 2 * TimeClip) + TimeClip;
+            s = minimum(part.T, other);
+            t = maximum(part.T, other);
+            (xs, _) = Path.Interpolate(part with { T = s });
+            condition = part.Condition;
+            fraction = part.MapTimes![.., 1];
+            if (Options.Method == FlowMapMethod.Lagrangian)
+            {
+                (plus, minus) = DerivativeTimes(s, t, Options.DerivativeStep);
+                first = stack.Add(xs, s, plus, condition);
+                second = stack.Add(xs, s, minus, condition);
+            }
+            else first = stack.Add(xs, s, t, condition);
         }
+
+        var v = stack.Evaluate(map);
+        var rows = new List<Tensor>();
+        if (diagonalTarget is not null) rows.Add(Objective.RowMeanSquaredError(stack.Part(v, diagonalPart), diagonalTarget));
+        if (xs is not null)
+            rows.Add(Options.Method == FlowMapMethod.Lagrangian
+                ? LagrangianErrors(map, xs, s!, plus!, minus!, stack.Part(v, first), stack.Part(v, second), condition)
+                : ProgressiveErrors(map, xs, s!, t!, fraction!, stack.Part(v, first), condition));
         return cat(rows, 0).mean().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Rows to evaluate with one network call: inputs, start and end times and conditions, stacked in order.</summary>
+    private sealed class Stack(bool conditioned)
+    {
+        private readonly List<(Tensor X, Tensor S, Tensor T, Tensor? C)> _parts = [];
+        private readonly List<long> _offsets = [0];
+
+        /// <summary>Adds a part; returns its index for <see cref="Part"/>.</summary>
+        public int Add(Tensor x, Tensor s, Tensor t, Tensor? c)
+        {
+            _parts.Add((x, s, t, c));
+            _offsets.Add(_offsets[^1] + x.shape[0]);
+            return _parts.Count - 1;
+        }
+
+        /// <summary>v(s, t, x; c) on all parts at once.</summary>
+        public Tensor Evaluate(ITwoTimeNetwork map) => map.forward(cat(_parts.Select(p => p.X).ToList(), 0), cat(_parts.Select(p => p.S).ToList(), 0),
+            cat(_parts.Select(p => p.T).ToList(), 0), conditioned ? cat(_parts.Select(p => p.C!).ToList(), 0) : null);
+
+        /// <summary>The rows of part <paramref name="index"/> of <paramref name="v"/>.</summary>
+        public Tensor Part(Tensor v, int index) => v.narrow(0, _offsets[index], _offsets[index + 1] - _offsets[index]);
     }
 
     /// <summary>
@@ -162,21 +217,13 @@ public sealed class FlowMapObjective : IObjective
         return field.Evaluate(t, x);
     }
 
-    // Diagonal rows: the interpolant regression of v(t, t, x_t) (or the teacher's velocity at x_t).
-    private Tensor DiagonalErrors(ITwoTimeNetwork map, TrainingBatch part)
+    // Lagrangian rows: the central difference of X_{s,t} in t (from v at t+ and t-) against the velocity at the midpoint.
+    private Tensor LagrangianErrors(ITwoTimeNetwork map, Tensor xs, Tensor s, Tensor plus, Tensor minus, Tensor vPlus, Tensor vMinus, Tensor? condition)
     {
-        var (xt, velocity) = Path.Interpolate(part);
-        var target = _teacher is null ? velocity : TargetVelocity(map, part.T, xt, part.Condition);
-        return Objective.RowMeanSquaredError(map.forward(xt, part.T, part.Condition), target);
-    }
-
-    // Lagrangian rows: the central difference of X_{s,t} in t against the velocity at the midpoint.
-    private Tensor LagrangianErrors(ITwoTimeNetwork map, Tensor xs, Tensor s, Tensor t, Tensor? condition)
-    {
-        var (plus, minus) = DerivativeTimes(s, t, Options.DerivativeStep);
-        var forward = map.Jump(xs, s, plus, condition);
-        var backward = map.Jump(xs, s, minus, condition);
-        var step = (plus - minus).to(xs.dtype).reshape(Broadcast(xs));
+        var shape = Broadcast(xs);
+        var forward = xs + (plus - s).to(xs.dtype).reshape(shape) * vPlus;
+        var backward = xs + (minus - s).to(xs.dtype).reshape(shape) * vMinus;
+        var step = (plus - minus).to(xs.dtype).reshape(shape);
         var derivative = (forward - backward) / step;
         Tensor target;
         using (no_grad()) // the right-hand side is a constant of the loss (stop-gradient); the residual below keeps its graph
@@ -188,7 +235,7 @@ public sealed class FlowMapObjective : IObjective
     }
 
     // Progressive rows: v(s, t, x_s) against the velocity of the two-jump composition through u = s + r (t - s).
-    private Tensor ProgressiveErrors(ITwoTimeNetwork map, Tensor xs, Tensor s, Tensor t, Tensor fraction, Tensor? condition)
+    private Tensor ProgressiveErrors(ITwoTimeNetwork map, Tensor xs, Tensor s, Tensor t, Tensor fraction, Tensor v, Tensor? condition)
     {
         Tensor target;
         using (no_grad())
@@ -199,7 +246,7 @@ public sealed class FlowMapObjective : IObjective
             var end = teacher.Jump(halfway, middle, t, condition);
             target = (end - xs) / (t - s).to(xs.dtype).reshape(Broadcast(xs));
         }
-        return Objective.RowMeanSquaredError(map.forward(xs, s, t, condition), target);
+        return Objective.RowMeanSquaredError(v, target);
     }
 
     /// <summary>
