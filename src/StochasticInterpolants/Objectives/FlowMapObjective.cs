@@ -3,6 +3,7 @@ using StochasticInterpolants.Fields;
 using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
 using StochasticInterpolants.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Objectives;
@@ -16,6 +17,12 @@ public enum FlowMapMethod
     /// <summary>Progressive self-distillation: X_{s,t}(x_s) matched to sg[X_{u,t}(X_{s,u}(x_s))] for u between s and t; no derivative.</summary>
     Progressive,
 }
+
+/// <summary>
+/// Raised by an objective whose training has run away although its loss is still finite (e.g. self-distillation chasing a
+/// right-hand side that grows with the map); the trainer adds the step and stops the run.
+/// </summary>
+public sealed class ObjectiveDivergedException(string message) : Exception(message);
 
 /// <summary>Options of <see cref="FlowMapObjective"/>.</summary>
 /// <param name="Method">The off-diagonal term.</param>
@@ -76,6 +83,14 @@ public sealed class FlowMapObjective : IObjective
 {
     /// <summary>Columns of <see cref="TrainingBatch.MapTimes"/> used: the second time, the intermediate fraction, the diagonal choice.</summary>
     public const int MapTimeColumns = 3;
+
+    /// <summary>
+    /// How far the off-diagonal rows' right-hand side may exceed the interpolant's velocity at x_s, in root mean square, before the
+    /// run is stopped as diverged. The true velocity is a conditional mean of that target, b = E[I' | x_t], so E|b|^2 &lt;= E|I'|^2
+    /// (Jensen): a learned right-hand side 1,000 times larger is self-distillation running away (docs/theory.md §14.2), which
+    /// otherwise trains on with a finite loss of 1e15 and more and writes a checkpoint of garbage.
+    /// </summary>
+    public const double RunawayFactor = 1e3;
 
     private readonly ITimeField? _teacher;
 
@@ -151,7 +166,7 @@ public sealed class FlowMapObjective : IObjective
         }
 
         // Off-diagonal rows: s < t the ordered pair of the row's time and a second uniform, x_s from the interpolant at s.
-        Tensor? xs = null, s = null, t = null, plus = null, minus = null, condition = null, fraction = null;
+        Tensor? xs = null, s = null, t = null, plus = null, minus = null, condition = null, fraction = null, scale = null;
         int first = -1, second = -1;
         if (otherRows.numel() > 0)
         {
@@ -159,7 +174,7 @@ public sealed class FlowMapObjective : IObjective
             var other = part.MapTimes![.., 0] * (1 - 2 * TimeClip) + TimeClip;
             s = minimum(part.T, other);
             t = maximum(part.T, other);
-            (xs, _) = Path.Interpolate(part with { T = s });
+            (xs, scale) = Path.Interpolate(part with { T = s });
             condition = part.Condition;
             fraction = part.MapTimes![.., 1];
             if (Options.Method == FlowMapMethod.Lagrangian)
@@ -176,8 +191,8 @@ public sealed class FlowMapObjective : IObjective
         if (diagonalTarget is not null) rows.Add(Objective.RowMeanSquaredError(stack.Part(v, diagonalPart), diagonalTarget));
         if (xs is not null)
             rows.Add(Options.Method == FlowMapMethod.Lagrangian
-                ? LagrangianErrors(map, xs, s!, plus!, minus!, stack.Part(v, first), stack.Part(v, second), condition)
-                : ProgressiveErrors(map, xs, s!, t!, fraction!, stack.Part(v, first), condition));
+                ? LagrangianErrors(map, xs, s!, plus!, minus!, stack.Part(v, first), stack.Part(v, second), condition, scale!)
+                : ProgressiveErrors(map, xs, s!, t!, fraction!, stack.Part(v, first), condition, scale!));
         return cat(rows, 0).mean().MoveToOuterDisposeScope();
     }
 
@@ -218,7 +233,8 @@ public sealed class FlowMapObjective : IObjective
     }
 
     // Lagrangian rows: the central difference of X_{s,t} in t (from v at t+ and t-) against the velocity at the midpoint.
-    private Tensor LagrangianErrors(ITwoTimeNetwork map, Tensor xs, Tensor s, Tensor plus, Tensor minus, Tensor vPlus, Tensor vMinus, Tensor? condition)
+    private Tensor LagrangianErrors(ITwoTimeNetwork map, Tensor xs, Tensor s, Tensor plus, Tensor minus, Tensor vPlus, Tensor vMinus, Tensor? condition,
+        Tensor scale)
     {
         var shape = Broadcast(xs);
         var forward = xs + (plus - s).to(xs.dtype).reshape(shape) * vPlus;
@@ -230,12 +246,13 @@ public sealed class FlowMapObjective : IObjective
         {
             var middle = (forward + backward).mul_(0.5);
             target = TargetVelocity(map, (plus + minus) * 0.5, middle, condition);
+            CheckBounded(target, scale, "the diagonal velocity at the points the map reached");
         }
         return Objective.RowMeanSquaredError(derivative, target);
     }
 
     // Progressive rows: v(s, t, x_s) against the velocity of the two-jump composition through u = s + r (t - s).
-    private Tensor ProgressiveErrors(ITwoTimeNetwork map, Tensor xs, Tensor s, Tensor t, Tensor fraction, Tensor v, Tensor? condition)
+    private Tensor ProgressiveErrors(ITwoTimeNetwork map, Tensor xs, Tensor s, Tensor t, Tensor fraction, Tensor v, Tensor? condition, Tensor scale)
     {
         Tensor target;
         using (no_grad())
@@ -245,8 +262,20 @@ public sealed class FlowMapObjective : IObjective
             var halfway = teacher.Jump(xs, s, middle, condition);
             var end = teacher.Jump(halfway, middle, t, condition);
             target = (end - xs) / (t - s).to(xs.dtype).reshape(Broadcast(xs));
+            CheckBounded(target, scale, "the velocity of the two-jump composition");
         }
         return Objective.RowMeanSquaredError(v, target);
+    }
+
+    // Stops a run whose self-distillation target has run away (see RunawayFactor); the interpolant's velocity at x_s is the scale.
+    private void CheckBounded(Tensor target, Tensor scale, string what)
+    {
+        if (_teacher is not null) return; // a teacher's velocity does not grow with the student
+        var targetRms = target.square().mean().sqrt().ToDouble();
+        var scaleRms = scale.square().mean().sqrt().ToDouble();
+        if (targetRms > RunawayFactor * Math.Max(scaleRms, 1e-6))
+            throw new ObjectiveDivergedException(FormattableString.Invariant(
+                $"the flow map's self-distillation ran away: {what} has RMS {targetRms:G3}, {targetRms / Math.Max(scaleRms, 1e-6):G3} times the interpolant's velocity ({scaleRms:G3}); give more rows to the diagonal (--diagonal-fraction, default {FlowMapOptions.DefaultDiagonalFraction}), a lower --lr, or --map-objective psd"));
     }
 
     /// <summary>

@@ -189,7 +189,9 @@ public sealed class Trainer
                 // In a job of several processes, all stop at the step after any was asked to (agreed in that step's all-reduce).
                 if (parallel ? trainingStep.StopAgreed : cancellation.IsCancellationRequested) break;
                 var lr = o.LearningRateAt(step);
-                var values = trainingStep.Run(step, generator, cancellation.IsCancellationRequested);
+                IReadOnlyList<double> values;
+                try { values = trainingStep.Run(step, generator, cancellation.IsCancellationRequested); }
+                catch (ObjectiveDivergedException e) { throw new TrainingDivergedException($"training diverged at step {step + 1}: {e.Message}{LastGoodState()}"); }
                 var lossValue = values.Sum();
                 if (!double.IsFinite(lossValue)) Diverged(values, lossValue);
                 windowSum += lossValue; windowCount++;
