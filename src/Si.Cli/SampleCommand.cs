@@ -135,13 +135,13 @@ internal static class SampleCommand
                 if (images is not null)
                 {
                     var written = images.Write(samples, labels, ckpt.Manifest, perClass, w);
-                    output.WriteLine($"wrote {n} images to {string.Join(", ", written)} ({how}, {nfe:0.#} network evaluations per sample, {watch.Elapsed.TotalSeconds:F2} s{(labels is null ? "" : $", guidance w = {w:G3}")}{Processes(processes)})");
+                    output.WriteLine($"wrote {n} images to {string.Join(", ", written)} ({how}, {nfe:0.#} network evaluation{(nfe == 1 ? "" : "s")} per sample, {watch.Elapsed.TotalSeconds:F2} s{(labels is null ? "" : $", guidance w = {w:G3}")}{Processes(processes)})");
                     return ExitCodes.Ok;
                 }
                 // A conditional checkpoint's rows carry their class as the last column, as the label column came in.
                 using var rows = labels is null ? samples.alias() : TorchSharp.torch.cat([samples, labels.to(samples.dtype).unsqueeze(1)], 1);
                 CsvMatrix.Write(outPath, rows);
-                output.WriteLine($"wrote {n} samples to {outPath} ({how}, {nfe:0.#} network evaluations per sample, {watch.Elapsed.TotalSeconds:F2} s{Processes(processes)})");
+                output.WriteLine($"wrote {n} samples to {outPath} ({how}, {nfe:0.#} network evaluation{(nfe == 1 ? "" : "s")} per sample, {watch.Elapsed.TotalSeconds:F2} s{Processes(processes)})");
                 if (ckpt.Manifest.Table is { } table)
                 {
                     var (note, outside) = TablePieces.OutsideNote(table, samples);

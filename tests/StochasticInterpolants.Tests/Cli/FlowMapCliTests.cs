@@ -50,7 +50,7 @@ public sealed class FlowMapCliTests : IDisposable
 
         var (one, x1) = Sample(run, "one.csv", "--steps", "1");
         using (x1) Assert.Equal(new long[] { 200, 2 }, x1.shape);
-        Assert.Contains("(flow map, 1 jump, 1 network evaluations per sample", one);
+        Assert.Contains("(flow map, 1 jump, 1 network evaluation per sample", one);
         var (four, x4) = Sample(run, "four.csv", "--steps", "4");
         using (x4) Assert.Equal(new long[] { 200, 2 }, x4.shape);
         Assert.Contains("(flow map, 4 jumps, 4 network evaluations per sample", four);
