@@ -418,4 +418,31 @@ public class FlowMapTests(ITestOutputHelper output)
             Assert.True(result.FinalLoss < 10, $"final loss {result.FinalLoss}");
         }
     }
+
+    /// <summary>
+    /// The EMA teacher: self-distillation from the moving average of the weights learns the closed-form Gaussian map too (the
+    /// averaged copy is refreshed before every step), and asking for it without a moving average is refused before training.
+    /// </summary>
+    [Fact]
+    public void The_ema_teacher_learns_the_gaussian_map_and_needs_a_moving_average()
+    {
+        var it = new LinearInterpolant(GammaSchedule.None);
+        ICoupling coupling = new IndependentCoupling(new StandardGaussian(2), GaussianTarget());
+        var objective = new FlowMapObjective(it, new FlowMapOptions(EmaTeacher: true, DiagonalFraction: 0.25));
+        using (var net = TwoTimeMlp(seed: 7))
+        {
+            var refused = Assert.Throws<Runtime.InvalidSettingException>(() =>
+                new Trainer(coupling, objective, net, new TrainingOptions(Steps: 10, BatchSize: 64, EmaDecay: 0)).Run(out _));
+            Assert.Contains("needs the moving average on", refused.Message);
+        }
+        using var map = TwoTimeMlp(seed: 7);
+        new Trainer(coupling, objective, map, new TrainingOptions(Steps: 1500, BatchSize: 256, LearningRate: 3e-3, WarmupSteps: 50, EmaDecay: 0.99,
+            Seed: 7, LogEvery: 500)).Run(out var ema);
+        ema?.Dispose();
+        map.eval();
+        var whole = RelativeMapError(map, 0, 1);
+        var twoJumps = RelativeMapError(map, 0, 1, jumps: 2);
+        output.WriteLine($"EMA teacher: relative map error 0->1 {whole:P3}, in 2 jumps {twoJumps:P3}");
+        Assert.True(whole < 0.02 && twoJumps < 0.02, $"EMA-teacher map off the exact one by {whole:P2} (1 jump), {twoJumps:P2} (2 jumps)");
+    }
 }
