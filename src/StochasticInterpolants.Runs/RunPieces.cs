@@ -77,9 +77,9 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
             {
                 var flowMap = config.FlowMapOrDefault;
                 var options = flowMap.ToOptions();
-                if (config.Antithetic) throw new InvalidSettingException("antithetic", "the antithetic loss is not defined for a flow map (its off-diagonal rows are not affine in the noise)");
                 if (flowMap.Teacher is { } folder) teacher = LoadTeacher(folder, config, interpolant, target, images, table);
-                if (options.TeacherGuidance != 1 && teacher?.Manifest.ConditionClasses() is null)
+                // (No teacher at all is the objective's refusal, as is the antithetic loss.)
+                if (options.TeacherGuidance != 1 && teacher is not null && teacher.Manifest.ConditionClasses() is null)
                     throw new InvalidSettingException("teacher-guidance", $"guidance blends a teacher's conditional and no-class velocities: the teacher '{flowMap.Teacher}' is unconditional");
                 objectives = [new FlowMapObjective(interpolant, options, objectiveOptions, teacher?.Fields())];
             }
@@ -99,7 +99,10 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
     /// <summary>The teacher of a distilled flow map (its networks), when one was given; disposed with the pieces.</summary>
     public Checkpoint? Teacher { get; init; }
 
-    /// <summary>Releases what the pieces hold natively: the coupling's solver state and the teacher's networks.</summary>
+    /// <summary>
+    /// Releases what the pieces hold natively, where a run ends: the coupling's solver state (the OT solvers' carried potentials)
+    /// and a distilled flow map's teacher networks.
+    /// </summary>
     public void Release()
     {
         (Coupling as IDisposable)?.Dispose();

@@ -43,7 +43,7 @@ public static class TrainingRun
             if (processes.Rank == 0) OutputFolder.PrepareForRun(outputFolder, overwrite);
             return Run(config, pieces, outputFolder, null, progress, cancellation, processes);
         }
-        finally { DisposeCoupling(pieces); }
+        finally { pieces.Release(); }
     }
 
     /// <summary>
@@ -64,13 +64,11 @@ public static class TrainingRun
             var config = StoredConfig(outputFolder, configJson);
             var pieces = RunPieces.Build(config);
             try { return Run(config, pieces, outputFolder, state, progress, cancellation, processes); }
-            finally { DisposeCoupling(pieces); }
+            finally { pieces.Release(); }
         }
         finally { state.DisposeTensors(); }
     }
 
-    // A coupling may hold native memory (the OT solvers' carried potentials), a distilled flow map its teacher: released where the run ends.
-    private static void DisposeCoupling(RunPieces pieces) => pieces.Release();
 
     /// <summary>
     /// Reads the configuration a resumable run in <paramref name="outputFolder"/> would continue with (only its

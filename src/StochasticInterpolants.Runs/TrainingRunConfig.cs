@@ -38,8 +38,6 @@ public sealed record FlowMapRunOptions(string Objective = "lsd", double Diagonal
     {
         var options = new Objectives.FlowMapOptions(Objectives.FlowMapOptions.ParseMethod(Objective), DiagonalFraction, DerivativeStep, EmaTeacher, TeacherGuidance);
         options.Validate();
-        if (TeacherGuidance != 1 && Teacher is null)
-            throw new InvalidSettingException("teacher-guidance", "a guidance weight for the teacher needs a teacher (--teacher DIR, class-conditional)");
         if (EmaTeacher && Teacher is not null)
             throw new InvalidSettingException("ema-teacher", "--ema-teacher self-distils from the moving average; --teacher distils from a trained model: give one of them");
         return options;

@@ -74,6 +74,10 @@ public sealed record TrainingBatch(Tensor X0, Tensor X1, Tensor Z, Tensor T, Ten
     public TrainingBatch Rows(Distributed.RowShare share) => share.IsAll ? this
         : new(share.Of(X0), share.Of(X1), share.Of(Z), share.Of(T), Condition is null ? null : share.Of(Condition), MapTimes is null ? null : share.Of(MapTimes));
 
+    /// <summary>The rows of the batch at the indices <paramref name="rows"/> (int64 [k]; copies), every field selected alike.</summary>
+    public TrainingBatch Select(Tensor rows) => new(X0.index_select(0, rows), X1.index_select(0, rows), Z.index_select(0, rows), T.index_select(0, rows),
+        Condition?.index_select(0, rows), MapTimes?.index_select(0, rows));
+
     /// <summary>The batch on <paramref name="device"/> (the same record when it is already there).</summary>
     public TrainingBatch To(Device device) => X0.device == device ? this
         : new(X0.to(device), X1.to(device), Z.to(device), T.to(device), Condition?.to(device), MapTimes?.to(device));

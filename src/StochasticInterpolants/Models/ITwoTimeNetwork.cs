@@ -1,3 +1,4 @@
+using StochasticInterpolants.Interpolants;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Models;
@@ -50,8 +51,17 @@ public static class FlowMaps
     public static Tensor Jump(this ITwoTimeNetwork network, Tensor x, Tensor s, Tensor t, Tensor? condition = null)
     {
         using var scope = NewDisposeScope();
-        var v = network.forward(x, s, t, condition);
-        var gap = (t - s).to(x.dtype).reshape([x.shape[0], .. Enumerable.Repeat(1L, (int)x.dim() - 1)]);
-        return (x + gap * v).MoveToOuterDisposeScope();
+        return Land(x, s, t, network.forward(x, s, t, condition)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// X_{s,t}(x) = x + (t - s) v per row from an evaluated v = v(s, t, x) ([n, ...]; s and t [n], float64): where a jump
+    /// lands, for callers that evaluated the network themselves (the training objective evaluates several jumps in one call).
+    /// </summary>
+    public static Tensor Land(Tensor x, Tensor s, Tensor t, Tensor v)
+    {
+        using var gap = (t - s).to(x.dtype);
+        using var rows = PathCoefficients.PerRow(gap, x);
+        return x + rows * v;
     }
 }

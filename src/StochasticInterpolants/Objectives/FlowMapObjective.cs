@@ -105,7 +105,7 @@ public sealed class FlowMapObjective : IObjective
         Options = options ?? new FlowMapOptions();
         Options.Validate();
         var general = objectiveOptions ?? new ObjectiveOptions();
-        if (general.Antithetic) throw new InvalidSettingException("antithetic", "the antithetic loss is not defined for the flow-map objective (its off-diagonal rows are not affine in the noise)");
+        if (general.Antithetic) throw new InvalidSettingException("antithetic", "the antithetic loss is not defined for a flow map (its off-diagonal rows are not affine in the noise)");
         TimeClip = Objective.ResolveClip(interpolant, general.TimeClip);
         Teacher = teacher;
         if (teacher is not null) _teacher = teacher.Get(FieldKind.Velocity); // throws when the teacher has no velocity
@@ -159,41 +159,44 @@ public sealed class FlowMapObjective : IObjective
         var diagonalPart = -1;
         if (diagonalRows.numel() > 0)
         {
-            var part = Select(batch, diagonalRows);
+            var part = batch.Select(diagonalRows);
             var (xt, velocity) = Path.Interpolate(part);
             diagonalTarget = _teacher is null ? velocity : TargetVelocity(map, part.T, xt, part.Condition);
             diagonalPart = stack.Add(xt, part.T, part.T, part.Condition);
         }
-
-        // Off-diagonal rows: s < t the ordered pair of the row's time and a second uniform, x_s from the interpolant at s.
-        Tensor? xs = null, s = null, t = null, plus = null, minus = null, condition = null, fraction = null, scale = null;
-        int first = -1, second = -1;
-        if (otherRows.numel() > 0)
-        {
-            var part = Select(batch, otherRows);
-            var other = part.MapTimes![.., 0] * (1 - 2 * TimeClip) + TimeClip;
-            s = minimum(part.T, other);
-            t = maximum(part.T, other);
-            (xs, scale) = Path.Interpolate(part with { T = s });
-            condition = part.Condition;
-            fraction = part.MapTimes![.., 1];
-            if (Options.Method == FlowMapMethod.Lagrangian)
-            {
-                (plus, minus) = DerivativeTimes(s, t, Options.DerivativeStep);
-                first = stack.Add(xs, s, plus, condition);
-                second = stack.Add(xs, s, minus, condition);
-            }
-            else first = stack.Add(xs, s, t, condition);
-        }
+        var off = otherRows.numel() > 0 ? OffDiagonalRows(batch.Select(otherRows), stack) : null;
 
         var v = stack.Evaluate(map);
         var rows = new List<Tensor>();
         if (diagonalTarget is not null) rows.Add(Objective.RowMeanSquaredError(stack.Part(v, diagonalPart), diagonalTarget));
-        if (xs is not null)
+        if (off is not null)
             rows.Add(Options.Method == FlowMapMethod.Lagrangian
-                ? LagrangianErrors(map, xs, s!, plus!, minus!, stack.Part(v, first), stack.Part(v, second), condition, scale!)
-                : ProgressiveErrors(map, xs, s!, t!, fraction!, stack.Part(v, first), condition, scale!));
+                ? LagrangianErrors(map, off, stack.Part(v, off.First), stack.Part(v, off.Second))
+                : ProgressiveErrors(map, off, stack.Part(v, off.First)));
         return cat(rows, 0).mean().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The off-diagonal rows of a batch: s &lt; t, x_s drawn from the interpolant at s, the interpolant's velocity there (the
+    /// scale of the runaway check), the intermediate fraction r of the progressive term, the central difference's times t± (the
+    /// Lagrangian term), and where their evaluations sit in the stack (<see cref="Second"/> is -1 without a second one).
+    /// </summary>
+    private sealed record OffDiagonal(Tensor Xs, Tensor S, Tensor T, Tensor? Condition, Tensor Fraction, Tensor Scale,
+        Tensor? Plus, Tensor? Minus, int First, int Second);
+
+    // s < t the ordered pair of the row's time and a second uniform; the evaluations with a gradient are added to the stack.
+    private OffDiagonal OffDiagonalRows(TrainingBatch part, Stack stack)
+    {
+        var other = part.MapTimes![.., 0] * (1 - 2 * TimeClip) + TimeClip;
+        var s = minimum(part.T, other);
+        var t = maximum(part.T, other);
+        var (xs, scale) = Path.Interpolate(part with { T = s });
+        var fraction = part.MapTimes![.., 1];
+        if (Options.Method != FlowMapMethod.Lagrangian)
+            return new OffDiagonal(xs, s, t, part.Condition, fraction, scale, null, null, stack.Add(xs, s, t, part.Condition), -1);
+        var (plus, minus) = DerivativeTimes(s, t, Options.DerivativeStep);
+        var first = stack.Add(xs, s, plus, part.Condition);
+        return new OffDiagonal(xs, s, t, part.Condition, fraction, scale, plus, minus, first, stack.Add(xs, s, minus, part.Condition));
     }
 
     /// <summary>Rows to evaluate with one network call: inputs, start and end times and conditions, stacked in order.</summary>
@@ -233,36 +236,35 @@ public sealed class FlowMapObjective : IObjective
     }
 
     // Lagrangian rows: the central difference of X_{s,t} in t (from v at t+ and t-) against the velocity at the midpoint.
-    private Tensor LagrangianErrors(ITwoTimeNetwork map, Tensor xs, Tensor s, Tensor plus, Tensor minus, Tensor vPlus, Tensor vMinus, Tensor? condition,
-        Tensor scale)
+    private Tensor LagrangianErrors(ITwoTimeNetwork map, OffDiagonal rows, Tensor vPlus, Tensor vMinus)
     {
-        var shape = Broadcast(xs);
-        var forward = xs + (plus - s).to(xs.dtype).reshape(shape) * vPlus;
-        var backward = xs + (minus - s).to(xs.dtype).reshape(shape) * vMinus;
-        var step = (plus - minus).to(xs.dtype).reshape(shape);
-        var derivative = (forward - backward) / step;
+        var (xs, s, plus, minus) = (rows.Xs, rows.S, rows.Plus!, rows.Minus!);
+        var forward = FlowMaps.Land(xs, s, plus, vPlus);
+        var backward = FlowMaps.Land(xs, s, minus, vMinus);
+        var derivative = (forward - backward) / PathCoefficients.PerRow((plus - minus).to(xs.dtype), xs);
         Tensor target;
         using (no_grad()) // the right-hand side is a constant of the loss (stop-gradient); the residual below keeps its graph
         {
             var middle = (forward + backward).mul_(0.5);
-            target = TargetVelocity(map, (plus + minus) * 0.5, middle, condition);
-            CheckBounded(target, scale, "the diagonal velocity at the points the map reached");
+            target = TargetVelocity(map, (plus + minus) * 0.5, middle, rows.Condition);
+            CheckBounded(target, rows.Scale, "the diagonal velocity at the points the map reached");
         }
         return Objective.RowMeanSquaredError(derivative, target);
     }
 
     // Progressive rows: v(s, t, x_s) against the velocity of the two-jump composition through u = s + r (t - s).
-    private Tensor ProgressiveErrors(ITwoTimeNetwork map, Tensor xs, Tensor s, Tensor t, Tensor fraction, Tensor v, Tensor? condition, Tensor scale)
+    private Tensor ProgressiveErrors(ITwoTimeNetwork map, OffDiagonal rows, Tensor v)
     {
+        var (xs, s, t, condition) = (rows.Xs, rows.S, rows.T, rows.Condition);
         Tensor target;
         using (no_grad())
         {
             var teacher = _averaged ?? map;
-            var middle = s + fraction * (t - s);
+            var middle = s + rows.Fraction * (t - s);
             var halfway = teacher.Jump(xs, s, middle, condition);
             var end = teacher.Jump(halfway, middle, t, condition);
-            target = (end - xs) / (t - s).to(xs.dtype).reshape(Broadcast(xs));
-            CheckBounded(target, scale, "the velocity of the two-jump composition");
+            target = (end - xs) / PathCoefficients.PerRow((t - s).to(xs.dtype), xs);
+            CheckBounded(target, rows.Scale, "the velocity of the two-jump composition");
         }
         return Objective.RowMeanSquaredError(v, target);
     }
@@ -289,8 +291,4 @@ public sealed class FlowMapObjective : IObjective
         return (s + plusGap, s + minusGap);
     }
 
-    private static long[] Broadcast(Tensor x) => [x.shape[0], .. Enumerable.Repeat(1L, (int)x.dim() - 1)];
-
-    private static TrainingBatch Select(TrainingBatch batch, Tensor rows) => new(batch.X0.index_select(0, rows), batch.X1.index_select(0, rows),
-        batch.Z.index_select(0, rows), batch.T.index_select(0, rows), batch.Condition?.index_select(0, rows), batch.MapTimes?.index_select(0, rows));
 }
