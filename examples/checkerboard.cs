@@ -5,13 +5,15 @@
 //
 // Run (from the repository root):
 //   dotnet run examples/checkerboard.cs                       # 7,000 steps, about 2 minutes on 2 cores
-//   dotnet run examples/checkerboard.cs -- --quick            # 150 steps, seconds (what the tests run)
+//   dotnet run examples/checkerboard.cs -- --quick            # 600 steps at batch 256 on one thread, seconds (what the tests run)
 //   dotnet run examples/checkerboard.cs -- --out DIR          # libtorch uses one thread per core; OMP_NUM_THREADS=1 for one
 // Writes DIR/samples.csv (10,000 rows x, y) and DIR/samples.png; DIR defaults to out/examples/checkerboard.
+// <directives>
 #:project ../src/StochasticInterpolants/StochasticInterpolants.csproj
 #:project ../src/StochasticInterpolants.Visualization/StochasticInterpolants.Visualization.csproj
 #:package libtorch-cpu-linux-x64@2.10.0
 #:property PublishAot=false
+// </directives>
 
 using StochasticInterpolants.Files;
 using StochasticInterpolants.Visualization;

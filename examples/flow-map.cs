@@ -48,11 +48,11 @@ var mapTrainer = new Trainer(coupling, mapObjective, map, options);
 var result = mapTrainer.Run(out var mapEma);
 mapEma?.CopyTo(map);
 using var twoJumps = FlowMapSampler.Sample(map, x0, jumps: 2);                  // X_{1/2,1}(X_{0,1/2}(x0)): two evaluations
-Console.WriteLine($"2 jumps: {Checkerboard.FractionInside(twoJumps):F3} inside the squares");
+Console.WriteLine(Checkerboard.FractionInside(twoJumps));
 var diagonal = new FieldSet(interpolant, [new NetworkField(map, FieldKind.FlowMap)]).Velocity();   // b(t, x) = v(t, t, x)
-using var ode = new Rk4Solver(steps: 25).Integrate(diagonal, x0, 0.0, 1.0);
 // </flow-map>
 mapEma?.Dispose();
+using var ode = new Rk4Solver(steps: 25).Integrate(diagonal, x0, 0.0, 1.0);
 Console.WriteLine($"trained {result.StepsCompleted} steps in {result.Elapsed.TotalSeconds:F1} s, final loss {result.FinalLoss:F4}");
 
 var panels = new List<ScatterPanel>();

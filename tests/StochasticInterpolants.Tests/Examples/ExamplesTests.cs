@@ -10,9 +10,11 @@ namespace StochasticInterpolants.Tests.Examples;
 /// from the repository root — and its printed figures and files are checked, so no example in the documentation can rot.
 /// <c>dotnet run</c> builds the referenced library projects in Debug (their own bin/obj folders, apart from the Release build
 /// these tests run from) and caches the example's own build: the first example of a fresh clone spends about a minute
-/// building, later runs a few seconds each.
+/// building, later runs a few seconds each. In the "Examples" collection with the tutorial's tests, which `dotnet run`
+/// examples/tutorial.cs: two builds of the same library projects at once would write the same obj/ folders.
 /// </summary>
 [Trait("Category", "Examples")]
+[Collection("Examples")]
 public sealed partial class ExamplesTests : IDisposable
 {
     /// <summary>The examples these tests run; <see cref="Every_example_has_a_run_and_says_how_to_run_it"/> keeps it complete.</summary>
@@ -82,7 +84,8 @@ public sealed partial class ExamplesTests : IDisposable
     public void Checkerboard_learns_the_squares_and_writes_its_samples()
     {
         var (output, folder) = Run("checkerboard");
-        // N(0, I) itself puts 0.47 of its mass inside the squares; 600 quick steps were measured at 0.64 (seed 0, 1 thread).
+        // N(0, I) itself puts 0.50 of its mass inside the squares (the 10,000 samples' sd is 0.005); 600 quick steps were
+        // measured at 0.640 (seed 0, 1 thread).
         var inside = Number(output, "fraction inside the squares:");
         Assert.True(inside > 0.55 && inside <= 1, $"fraction inside {inside}\n{output}");
         var rows = ReadRows(Path.Combine(folder, "samples.csv"), header: false);
@@ -152,7 +155,7 @@ public sealed partial class ExamplesTests : IDisposable
         var plain = Number(output, "w = 1:");
         var guided = Number(output, "w = 2:");
         Assert.InRange(plain, 0, 1);
-        // Chance is 0.1; even the quick run's guided samples are told apart from it (measured 0.35 at 60 steps, 1 thread).
+        // Chance is 0.1; even the quick run's guided samples are told apart from it (measured 0.27 at w = 1 and 0.40 at w = 2 after 60 steps, 1 thread).
         Assert.True(guided > 0.15, $"guided samples classified as asked: {guided}\n{output}");
         foreach (var w in new[] { 1, 2 })
         {
@@ -201,9 +204,9 @@ public sealed partial class ExamplesTests : IDisposable
             .Select(label => Number(Regex.Match(output, Regex.Escape(label) + ".*$", RegexOptions.Multiline).Value, "per sample):")).ToArray();
         var ode = Number(output, "(100 evaluations per sample):");
         Assert.All(inside.Append(ode), f => Assert.InRange(f, 0, 1));
-        // N(0, I) puts 0.47 inside; 600 quick steps were measured at 0.55 for 2 jumps and 0.56 for RK4 (seed 0, 1 thread).
-        Assert.True(inside[1] > 0.5 && ode > 0.5, $"2 jumps {inside[1]}, RK4 {ode}\n{output}");
-        Assert.Equal(Number(output, "2 jumps:"), inside[1]);              // the region's print and the table agree
+        // N(0, I) puts 0.50 inside (sd 0.005 for 10,000 samples); 600 quick steps were measured at 0.552 for 2 jumps and 0.560
+        // for RK4 (seed 0, 1 thread).
+        Assert.True(inside[1] > 0.53 && ode > 0.53, $"2 jumps {inside[1]}, RK4 {ode}\n{output}");
         Assert.Equal(10_000, ReadRows(Path.Combine(folder, "jumps-2.csv"), header: false).Length);
         var (width, height) = PngSize(Path.Combine(folder, "jumps.png"));
         Assert.True(width == 1600 && height == 400, $"jumps.png is {width} x {height}, expected four 400 x 400 panels");
