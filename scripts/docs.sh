@@ -61,6 +61,8 @@ dotnet tool run docfx metadata docs/docfx.json --logLevel warning >&2 || die "do
 dotnet tool run docfx build docs/docfx.json --output "$out" --warningsAsErrors --logLevel warning >&2 \
   || die "docfx build failed (a broken link, a missing file or a bad xref is an error: see above)"
 node docs/site/render-math.mjs "$out" >&2 || die "typesetting the math failed"
+# The template's source maps (21 MB) serve only a debugger; the pages never ask for them.
+find "$out" -name '*.js.map' -delete
 
 pages=$(find "$out" -name '*.html' ! -name 'toc.html' | wc -l)
 size=$(du -sm "$out" | cut -f1)
