@@ -51,8 +51,8 @@ NativeRuntime.ConfigureThreads(threads); // the same threads, seeds and machine 
 if (!PlotFonts.HasFonts) Console.Error.WriteLine("tutorial: warning: " + PlotFonts.MissingFontsWarning);
 
 // Sizes: the full run is what the page shows; --quick only checks that every figure is still drawn.
-var samples = quick ? 600 : 5_000;       // points per scatter panel
-var frames = quick ? 4 : 30;             // frames per animation
+var samples = quick ? 600 : 4_000;       // points per scatter panel
+var frames = quick ? 4 : 24;             // frames per animation
 var trainSteps = quick ? 60 : 7_000;     // optimiser steps on the checkerboard
 var width = quick ? 32 : 256;            // MLP width
 var clock = Stopwatch.StartNew();
@@ -78,7 +78,8 @@ var exact = ThreeGaussians.ExactField;                   // b, the score and log
 using var learned = quick ? null : ThreeGaussians.Train(seed: 0);  // a 64 x 3 MLP fitted to the same problem in seconds
 var learnedField = learned is null ? null : new NetworkVelocityField(learned);
 var learnedDensity = learnedField is null ? null : new FlowLikelihood(learnedField, new StandardGaussian(1), new Rk4Solver(20));
-TransportAnimation.OneDimensional(Out("transport-1d.png"), exact.LogDensity, exact, (-5, 5), frames: frames,
+TransportAnimation.OneDimensional(Out("transport-1d.png"), exact.LogDensity, exact, (-5, 5),
+    title: "N(0, 1) to three Gaussians: exact velocity (solid), learned (dashed)", frames: frames, width: 800, height: 340, frameMilliseconds: 110,
     learnedDensity: learnedDensity is null ? null : (t, x) => learnedDensity.LogDensity(x, t).LogDensity,
     learnedVelocity: learnedField);
 // </transport-1d>
@@ -137,7 +138,7 @@ using (no_grad())
     var interpolantPath = InterpolantPath.For(oneSided);
     var backgrounds = frameTimes.Select(t => interpolantPath.SampleAt(x0, x1, z, t)).ToList();
     var particles = ode.Trajectory.Select(s => s[..Math.Min(400, samples)]).ToList();
-    PlaneAnimation.Write(Out("transport-2d.png"), frameTimes, particles, backgrounds, (-4.5, 4.5), size: 400);
+    PlaneAnimation.Write(Out("transport-2d.png"), frameTimes, particles, backgrounds, (-4.5, 4.5), size: 400, frameMilliseconds: 110);
     foreach (var t in backgrounds.Concat(particles)) t.Dispose();
 }
 // </flow>
@@ -183,8 +184,8 @@ Done("sde-samples.png, sde-paths.png");
 var vp = new VpSchedule();                              // beta(tau) from 0.1 to 20 (Song et al.)
 var ddpm = new DdpmSchedule();                          // 1,000 steps, beta_k from 1e-4 to 0.02 (Ho et al.)
 var vpPath = InterpolantPath.For(new OneSidedVpInterpolant());
-const double tau = 0.3;
-const int k = 150;
+const double tau = 0.2;
+const int k = 300;
 using var sdeAtTau = vp.SimulateForward(x1, tau, quick ? 50 : 1000, g);
 using var chainAtK = ddpm.SimulateForward(x1, k, g);
 using var noiseVp = randn([samples, 2], generator: g);
@@ -193,9 +194,9 @@ using var xtK = vpPath.SampleAt(noiseVp, x1, z, ddpm.InterpolantTime(k));
 SampleScatterPlot.SaveSideBySide(Out("diffusion.png"),
 [
     new ScatterPanel($"VP SDE at tau = {tau}", sdeAtTau),
-    new ScatterPanel($"x_t, t = {vp.InterpolantTime(tau):0.000}", xtTau),
+    new ScatterPanel($"VP interpolant at t = {vp.InterpolantTime(tau):0.00}", xtTau),
     new ScatterPanel($"DDPM chain at k = {k}", chainAtK),
-    new ScatterPanel($"x_t, t = {ddpm.InterpolantTime(k):0.000}", xtK),
+    new ScatterPanel($"VP interpolant at t = {ddpm.InterpolantTime(k):0.00}", xtK),
 ], panelSize: 300, range: (-4.5, 4.5));
 // </diffusion>
 Done("diffusion.png");
