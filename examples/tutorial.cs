@@ -52,7 +52,7 @@ if (!PlotFonts.HasFonts) Console.Error.WriteLine("tutorial: warning: " + PlotFon
 
 // Sizes: the full run is what the page shows; --quick only checks that every figure is still drawn.
 var samples = quick ? 600 : 4_000;       // points per scatter panel
-var frames = quick ? 4 : 24;             // frames per animation
+var frames = quick ? 4 : 20;             // frames per animation
 var trainSteps = quick ? 60 : 7_000;     // optimiser steps on the checkerboard
 var width = quick ? 32 : 256;            // MLP width
 var clock = Stopwatch.StartNew();
@@ -79,7 +79,7 @@ using var learned = quick ? null : ThreeGaussians.Train(seed: 0);  // a 64 x 3 M
 var learnedField = learned is null ? null : new NetworkVelocityField(learned);
 var learnedDensity = learnedField is null ? null : new FlowLikelihood(learnedField, new StandardGaussian(1), new Rk4Solver(20));
 TransportAnimation.OneDimensional(Out("transport-1d.png"), exact.LogDensity, exact, (-5, 5),
-    title: "N(0, 1) to three Gaussians: exact velocity (solid), learned (dashed)", frames: frames, width: 800, height: 340, frameMilliseconds: 110,
+    title: "N(0, 1) to three Gaussians: exact velocity (solid), learned (dashed)", frames: frames, width: 920, height: 360, frameMilliseconds: 130,
     learnedDensity: learnedDensity is null ? null : (t, x) => learnedDensity.LogDensity(x, t).LogDensity,
     learnedVelocity: learnedField);
 // </transport-1d>
@@ -138,7 +138,7 @@ using (no_grad())
     var interpolantPath = InterpolantPath.For(oneSided);
     var backgrounds = frameTimes.Select(t => interpolantPath.SampleAt(x0, x1, z, t)).ToList();
     var particles = ode.Trajectory.Select(s => s[..Math.Min(400, samples)]).ToList();
-    PlaneAnimation.Write(Out("transport-2d.png"), frameTimes, particles, backgrounds, (-4.5, 4.5), size: 400, frameMilliseconds: 110);
+    PlaneAnimation.Write(Out("transport-2d.png"), frameTimes, particles, backgrounds, (-4.5, 4.5), size: 400, frameMilliseconds: 130);
     foreach (var t in backgrounds.Concat(particles)) t.Dispose();
 }
 // </flow>

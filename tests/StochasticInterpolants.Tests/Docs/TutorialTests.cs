@@ -10,8 +10,11 @@ namespace StochasticInterpolants.Tests.Docs;
 /// The tutorial (docs/tutorial/index.md) against the program that draws its figures (examples/tutorial.cs): a quick run of
 /// the program still draws every figure the page shows, under the same file names, as valid PNGs (animations as APNGs of
 /// several frames); every figure the page shows is committed; and every C# region the page includes exists.
+/// In the "Examples" collection: tests that `dotnet run` an example build the same library projects, and two such builds
+/// at once would write the same obj/ folders.
 /// </summary>
 [Trait("Category", "Docs")]
+[Collection("Examples")]
 public partial class TutorialTests
 {
     private static string Page => Path.Combine(Repo.Root, "docs", "tutorial", "index.md");
