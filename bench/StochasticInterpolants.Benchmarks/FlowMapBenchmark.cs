@@ -35,7 +35,7 @@ public static class FlowMapBenchmark
     public static int DefaultDigitSteps => TrainingRunConfig.ImageTrainingDefaults.Steps;
 
     private const long SampleSeed = 1;
-    private const double DigitGuidance = 2.0; // the README's guided digits
+    private const double DigitGuidance = 2.0; // the guided digits of docs/guides/flow-maps.md
 
     /// <summary>What one part is cut to (full run, or --quick).</summary>
     private sealed record Budget(bool Quick, int CalibrationWarmup, int CalibrationSteps, int Points, int? MlpSteps, int MlpBatch, int DigitsPerClass, int TimedDigits)
@@ -281,7 +281,7 @@ public static class FlowMapBenchmark
     /// <summary>The checkerboard: support fraction and energy distance to fresh true samples; samples/s at 2 jumps vs RK4 100.</summary>
     private static void CheckerboardPart(string folder, Budget budget)
     {
-        // The demo's configuration (si demo, README): the checkerboard's reference budget, 7,000 steps where si train's default
+        // The demo's configuration (si demo, docs/guides/getting-started.md): the checkerboard's reference budget, 7,000 steps where si train's default
         // 3,000 leave a plain model's RK4 samples at ~0.86 of the squares.
         var config = Cut(Presets.CheckerboardDemo(0, interpolant: "linear"), budget);
         Console.WriteLine("target: checkerboard, base N(0, I), linear interpolant, gamma none; the demo's model and optimiser (MLP 256 x 4, 7,000 steps at batch 1024, lr 3e-3)");

@@ -15,7 +15,7 @@ internal static class SampleCommand
         public readonly Option<string> Solver = new("--solver") { Description = "euler, heun, midpoint, rk4 or dopri5 (adaptive; under mpiexec its steps follow each process's rows, so it matches one process only to its tolerance)", DefaultValueFactory = _ => "rk4" };
         public readonly Option<int> Steps = new("--steps") { Description = $"steps of a fixed-step solver (default 50); on a flow-map checkpoint, its jumps (default {DefaultJumps}; --solver integrates its diagonal velocity instead)", DefaultValueFactory = _ => 50 };
 
-        /// <summary>Jumps of a flow-map checkpoint when --steps is not given: two (docs/theory.md §14; the README's table).</summary>
+        /// <summary>Jumps of a flow-map checkpoint when --steps is not given: two (docs/theory.md §14; the table of docs/guides/flow-maps.md).</summary>
         public const int DefaultJumps = 2;
         public readonly Option<double> Rtol = new("--rtol") { Description = "relative tolerance of dopri5", DefaultValueFactory = _ => 1e-4 };
         public readonly Option<double> Atol = new("--atol") { Description = "absolute tolerance of dopri5", DefaultValueFactory = _ => 1e-4 };

@@ -180,7 +180,7 @@ public static class CheckpointSampler
     /// <summary>
     /// Rows integrated at once by default: a table's rows are small and go 65,536 at a time; an image chunk holds about
     /// <see cref="ImageChunkElements"/> numbers of network input (64 images of 28 x 28, 32 under classifier-free guidance,
-    /// which evaluates two rows per image). Measured (README, Images): with two threads the U-Net's time per image falls
+    /// which evaluates two rows per image). Measured (docs/guides/images.md): with two threads the U-Net's time per image falls
     /// by 13 % from 8 to 32 images and by only 4 % more from 64 to 512, while its memory grows fourfold (376 to 1,280 MiB);
     /// with one thread it is flat from 32 on.
     /// </summary>

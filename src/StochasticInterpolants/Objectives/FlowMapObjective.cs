@@ -37,7 +37,7 @@ public sealed record FlowMapOptions(FlowMapMethod Method = FlowMapMethod.Lagrang
     bool EmaTeacher = false, double TeacherGuidance = 1)
 {
     /// <summary>
-    /// The default share of diagonal rows: 3/4, as MeanFlow found best. Measured on the checkerboard (3,000 steps, README): with 1/4
+    /// The default share of diagonal rows: 3/4, as MeanFlow found best. Measured on the checkerboard (3,000 steps, docs/guides/flow-maps.md): with 1/4
     /// self-distillation diverged within 100 steps (the off-diagonal rows chase a diagonal that is not yet learned, through shared
     /// weights); 1/2 and 3/4 trained stably to the same 2-jump quality.
     /// </summary>

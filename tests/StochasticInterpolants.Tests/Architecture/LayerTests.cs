@@ -4,7 +4,7 @@ using System.Reflection;
 namespace StochasticInterpolants.Tests.Architecture;
 
 /// <summary>
-/// The layers of README.md's architecture section, enforced: core maths (no I/O, no plotting) &lt;- file formats and
+/// The layers of the architecture section of docs/guides/library.md, enforced: core maths (no I/O, no plotting) &lt;- file formats and
 /// checkpoints &lt;- runs (train, sample, eval, report) &lt;- CLI, with figures in their own assembly so the core does not pull
 /// ScottPlot or SkiaSharp. Dependencies are read from the compiled code — signatures, fields, locals and every type, field
 /// and method token in the method bodies — so a fully qualified name cannot slip past a check of <c>using</c> lines.
@@ -50,7 +50,7 @@ public class LayerTests
     }
 
     /// <summary>
-    /// "No I/O below the line" (README, Architecture): the maths namespaces touch no file, stream, console, network or
+    /// "No I/O below the line" (docs/guides/library.md, Architecture): the maths namespaces touch no file, stream, console, network or
     /// process type of the runtime. Read from the compiled code like the layer checks, so a fully qualified name or a
     /// helper's return type is caught too.
     /// </summary>

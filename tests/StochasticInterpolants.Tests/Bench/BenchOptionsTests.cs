@@ -3,7 +3,7 @@ using StochasticInterpolants.Benchmarks;
 
 namespace StochasticInterpolants.Tests.Bench;
 
-/// <summary>Every benchmark command README.md documents runs the mode it says (once `--fuzz` ran the speed comparison).</summary>
+/// <summary>Every benchmark command the documentation gives (README.md and docs/, chiefly docs/guides/benchmark.md) runs the mode it says (once `--fuzz` ran the speed comparison).</summary>
 public class BenchOptionsTests
 {
     private static readonly Dictionary<string, BenchMode> ModeFlags = new()
@@ -15,23 +15,32 @@ public class BenchOptionsTests
         ["--mpi"] = BenchMode.Mpi, ["--flow-map"] = BenchMode.FlowMap,
     };
 
-    private static IEnumerable<string[]> ReadmeCommands()
+    private static readonly string BenchmarkGuide = Path.Combine(Repo.Root, "docs", "guides", "benchmark.md");
+
+    private static IEnumerable<string> DocumentationFiles() =>
+        new[] { Path.Combine(Repo.Root, "README.md") }.Concat(Directory.EnumerateFiles(Path.Combine(Repo.Root, "docs"), "*.md", SearchOption.AllDirectories));
+
+    private static IEnumerable<string[]> DocumentedCommands(IEnumerable<string> files) => files.SelectMany(f => BenchCommands(File.ReadAllText(f)));
+
+    private static IEnumerable<string[]> BenchCommands(string text)
     {
-        var readme = File.ReadAllText(Path.Combine(Repo.Root, "README.md"));
-        foreach (Match m in Regex.Matches(readme, @"\./scripts/bench\.sh((?: --?[a-z0-9-]+(?: [0-9]+| [A-Z]+| (?:gmm|checkerboard|table|digits)(?:,(?:gmm|checkerboard|table|digits))*(?![a-z0-9,-])| lsd| psd)?)*)"))
+        foreach (Match m in Regex.Matches(text, @"\./scripts/bench\.sh((?: --?[a-z0-9-]+(?: [0-9]+| [A-Z]+| (?:gmm|checkerboard|table|digits)(?:,(?:gmm|checkerboard|table|digits))*(?![a-z0-9,-])| lsd| psd)?)*)"))
             yield return m.Groups[1].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries);
     }
 
     [Fact]
     public void Each_documented_command_parses_to_the_mode_it_names()
     {
-        var commands = ReadmeCommands().ToList();
-        Assert.True(commands.Count >= 7, $"found {commands.Count} bench commands in README.md");
+        var commands = DocumentedCommands(DocumentationFiles()).ToList();
+        Assert.True(commands.Count >= 7, $"found {commands.Count} bench commands in README.md and docs/");
+        var guide = DocumentedCommands([BenchmarkGuide]).ToList();
+        foreach (var flag in ModeFlags.Keys) // the benchmark guide lists every mode
+            Assert.True(guide.Any(c => c.Contains(flag)), $"docs/guides/benchmark.md gives no command with {flag}");
         foreach (var args in commands)
         {
             var expected = args.Select(a => ModeFlags.TryGetValue(a, out var m) ? m : (BenchMode?)null).FirstOrDefault(m => m is not null) ?? BenchMode.Compare;
             var o = BenchOptions.Parse(args);
-            Assert.True(o.Mode == expected, $"'{string.Join(' ', args)}' runs {o.Mode}, README says {expected}");
+            Assert.True(o.Mode == expected, $"'{string.Join(' ', args)}' runs {o.Mode}, the documentation says {expected}");
             if (o.Mode == BenchMode.Fuzz) Assert.Equal(int.Parse(args[Array.IndexOf(args, "--fuzz") + 1]), o.FuzzInputs);
             if (args.Contains("--seeds")) Assert.Equal(int.Parse(args[Array.IndexOf(args, "--seeds") + 1]), o.Seeds);
         }

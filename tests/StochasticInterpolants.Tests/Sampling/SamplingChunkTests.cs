@@ -65,7 +65,7 @@ public sealed class SamplingChunkTests(SmallCheckpoint checkpoint) : IClassFixtu
         Assert.Equal(65536, CheckpointSampler.DrawBlockRows(table));
         ImageRecord Image(int side) => new("digits", "0", [1, side, side], 256, ["a", "b"], [1, 1], 2, 2, true);
         var digits = table with { Images = Image(28), Dimension = 784 };
-        // 28 x 28 images: 64 at a time (measured, README), 32 under guidance (two network rows each), never 65,536.
+        // 28 x 28 images: 64 at a time (measured, docs/guides/images.md), 32 under guidance (two network rows each), never 65,536.
         Assert.Equal(64, CheckpointSampler.ChunkRows(digits));
         Assert.Equal(32, CheckpointSampler.ChunkRows(digits, guidance: 2));
         Assert.Equal(64, CheckpointSampler.ChunkRows(digits, guidance: 0)); // w = 0 is the unconditional network alone
