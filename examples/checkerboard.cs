@@ -4,7 +4,7 @@
 // uniform on them, so 1.0 is perfect) and write the samples as CSV and a scatter plot beside the target.
 //
 // Run (from the repository root):
-//   dotnet run examples/checkerboard.cs                       # 7,000 steps, about 2 minutes on 2 cores
+//   dotnet run examples/checkerboard.cs                       # 7,000 steps, under 2 minutes on 2 cores
 //   dotnet run examples/checkerboard.cs -- --quick            # 600 steps at batch 256 on one thread, seconds (what the tests run)
 //   dotnet run examples/checkerboard.cs -- --out DIR          # libtorch uses one thread per core; OMP_NUM_THREADS=1 for one
 // Writes DIR/samples.csv (10,000 rows x, y) and DIR/samples.png; DIR defaults to out/examples/checkerboard.

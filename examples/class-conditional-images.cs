@@ -7,7 +7,7 @@
 // digits is printed beside it.
 //
 // Run (from the repository root):
-//   dotnet run examples/class-conditional-images.cs                  # 2,000 steps of the small U-Net, a few minutes on 2 cores
+//   dotnet run examples/class-conditional-images.cs                  # 2,000 steps of the small U-Net, about a minute on 2 cores
 //   dotnet run examples/class-conditional-images.cs -- --quick       # the tiny U-Net for 60 steps, seconds (what the tests run)
 //   dotnet run examples/class-conditional-images.cs -- --out DIR     # libtorch uses one thread per core; OMP_NUM_THREADS=1 for one
 // Writes DIR/samples-w1.png and DIR/samples-w2.png (10 rows, one per digit); DIR defaults to out/examples/class-conditional-images.

@@ -6,7 +6,7 @@
 // number of jumps and for RK4 on the diagonal (25 steps, 100 evaluations).
 //
 // Run (from the repository root):
-//   dotnet run examples/flow-map.cs                       # 5,000 steps, a few minutes on 2 cores
+//   dotnet run examples/flow-map.cs                       # 5,000 steps, about 1.5 minutes on 2 cores
 //   dotnet run examples/flow-map.cs -- --quick            # 600 steps, seconds (what the tests run)
 //   dotnet run examples/flow-map.cs -- --out DIR          # libtorch uses one thread per core; OMP_NUM_THREADS=1 for one
 // Writes DIR/jumps-2.csv (the 2-jump samples) and DIR/jumps.png (1, 2, 4 jumps and RK4); DIR defaults to out/examples/flow-map.

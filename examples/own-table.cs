@@ -9,7 +9,7 @@
 // units (length_mm around 300, mass_g around 5,000, two columns of very different scales) and a whole-number column.
 //
 // Run (from the repository root):
-//   dotnet run examples/own-table.cs                                      # the built-in table, 3,000 steps, about a minute on 2 cores
+//   dotnet run examples/own-table.cs                                      # the built-in table, 3,000 steps, about 40 s on 2 cores
 //   dotnet run examples/own-table.cs -- my-data.csv                       # your CSV
 //   dotnet run examples/own-table.cs -- /usr/lib/python3/dist-packages/sklearn/datasets/data/iris.csv --columns drop:last
 //   dotnet run examples/own-table.cs -- --quick                           # 300 steps, seconds (what the tests run)
