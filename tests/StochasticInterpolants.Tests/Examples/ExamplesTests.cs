@@ -88,6 +88,10 @@ public sealed partial class ExamplesTests : IDisposable
         // measured at 0.640 (seed 0, 1 thread).
         var inside = Number(output, "fraction inside the squares:");
         Assert.True(inside > 0.55 && inside <= 1, $"fraction inside {inside}\n{output}");
+        // The library region (the README's example) prints the same fraction as a bare number, first.
+        var first = output.Split('\n')[0].Trim();
+        Assert.True(double.TryParse(first, NumberStyles.Float, CultureInfo.InvariantCulture, out var bare) && Math.Abs(bare - inside) <= 5e-4,
+            $"first line '{first}', fraction {inside}");
         var rows = ReadRows(Path.Combine(folder, "samples.csv"), header: false);
         Assert.Equal(10_000, rows.Length);
         Assert.All(rows, r => Assert.True(r.Length == 2 && r.All(double.IsFinite)));
