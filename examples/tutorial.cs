@@ -2,6 +2,7 @@
 #:project ../src/StochasticInterpolants.Visualization/StochasticInterpolants.Visualization.csproj
 #:project ../src/StochasticInterpolants.Runs/StochasticInterpolants.Runs.csproj
 #:package libtorch-cpu-linux-x64@2.10.0
+#:property PublishAot=false
 
 // The tutorial's figures (docs/tutorial/index.md), every one drawn by the library from fixed seeds.
 //   dotnet run examples/tutorial.cs                  full size, into docs/tutorial/images

@@ -112,7 +112,7 @@ public partial class TutorialTests
     private static (int Code, string Log) RunProgram(IEnumerable<string> args)
     {
         var start = new ProcessStartInfo("dotnet") { WorkingDirectory = Repo.Root, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "run", Program, "--" }.Concat(args)) start.ArgumentList.Add(a);
+        foreach (var a in new[] { "run", "-c", "Release", Program, "--" }.Concat(args)) start.ArgumentList.Add(a);
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         start.Environment["DOTNET_NOLOGO"] = "1";
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");

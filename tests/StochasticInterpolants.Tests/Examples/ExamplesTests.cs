@@ -36,7 +36,7 @@ public sealed partial class ExamplesTests : IDisposable
         {
             WorkingDirectory = Repo.Root, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        foreach (var a in new[] { "run", $"examples/{name}.cs", "--", "--quick", "--out", folder }.Concat(extra)) start.ArgumentList.Add(a);
+        foreach (var a in new[] { "run", "-c", "Release", $"examples/{name}.cs", "--", "--quick", "--out", folder }.Concat(extra)) start.ArgumentList.Add(a);
         // The test host may run under MSBuild's environment (dotnet test): a child build must not inherit its settings.
         foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase)).ToList())
             start.Environment.Remove(key);

@@ -31,7 +31,7 @@ public sealed class PackageTests(PackedFeed feed, ITestOutputHelper output) : IC
         ["StochasticInterpolants", "StochasticInterpolants.Visualization", "StochasticInterpolants.Runs", "StochasticInterpolants.Cli"];
 
     /// <summary>The README example's sizes, reduced for a test run: (text in README.md, replacement).</summary>
-    private static readonly (string From, string To)[] Reductions = [("Steps: 3000", "Steps: 1500"), ("10_000", "2000"), ("Width: 256", "Width: 64")];
+    private static readonly (string From, string To)[] Reductions = [("Steps: 7000", "Steps: 1500"), ("10_000", "2000"), ("Width: 256", "Width: 64")];
 
     /// <summary>
     /// The fraction of samples inside the checkerboard's squares that the reduced example must exceed. Measured on this
