@@ -29,10 +29,13 @@ while [ $# -gt 0 ]; do
 done
 
 command -v dotnet >/dev/null 2>&1 || die "the .NET 10 SDK is required (dotnet not on PATH)"
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || die "Node.js 18+ and npm are required (Debian: apt-get install nodejs npm)"
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || die "Node.js 20+ and npm are required (playwright-core needs 20; Debian 12's nodejs is 18: use NodeSource's or Debian 13's)"
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
-[ "$node_major" -ge 18 ] || die "Node.js 18+ is required, found $(node --version)"
+[ "$node_major" -ge 20 ] || die "Node.js 20+ is required (playwright-core), found $(node --version)"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# docfx crashes (SIGSEGV) under a preloaded tcmalloc, which the test runner sets for TorchSharp: nothing here needs it.
+preload="${LD_PRELOAD:-}"
+unset LD_PRELOAD
 SECONDS=0
 cd "$here"
 
@@ -46,7 +49,8 @@ if [ $figures = 1 ]; then
   log "regenerating the tutorial's figures (examples/tutorial.cs)"
   "$here/scripts/setup.sh" --no-build
   tc=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
-  ( [ -e "$tc" ] && export LD_PRELOAD="$tc"; dotnet run examples/tutorial.cs -- --out docs/tutorial/images ) \
+  ( if [ -e "$tc" ]; then export LD_PRELOAD="$tc"; elif [ -n "$preload" ]; then export LD_PRELOAD="$preload"; fi
+    dotnet run -c Release examples/tutorial.cs -- --out docs/tutorial/images ) \
     || die "examples/tutorial.cs failed"
 fi
 
@@ -57,7 +61,7 @@ dotnet build src/Si.Cli/Si.Cli.csproj -c Release -nologo -v q -clp:NoSummary >&2
 log "docfx metadata + build -> $out"
 rm -rf "$out"
 find docs/api -name '*.yml' -delete 2>/dev/null || true
-dotnet tool run docfx metadata docs/docfx.json --logLevel warning >&2 || die "docfx metadata failed"
+dotnet tool run docfx metadata docs/docfx.json --logLevel warning >&2 || die "docfx metadata failed (exit $?)"
 dotnet tool run docfx build docs/docfx.json --output "$out" --warningsAsErrors --logLevel warning >&2 \
   || die "docfx build failed (a broken link, a missing file or a bad xref is an error: see above)"
 node docs/site/render-math.mjs "$out" >&2 || die "typesetting the math failed"

@@ -129,6 +129,10 @@ public sealed class SiteTests : IDisposable
             WorkingDirectory = workingDirectory ?? Repo.Root,
         };
         foreach (var a in args) start.ArgumentList.Add(a);
+        // Under `dotnet test` the host carries MSBuild's environment and the TorchSharp allocator preload: docfx and the
+        // builds docs.sh starts must not inherit them.
+        foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase) || k == "LD_PRELOAD").ToList())
+            start.Environment.Remove(key);
         using var process = Process.Start(start)!;
         var output = new System.Text.StringBuilder();
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
