@@ -27,8 +27,8 @@ public sealed class SiteTests : IDisposable
     public void Site_builds_offline_and_every_page_loads_in_headless_chromium()
     {
         var site = Path.Combine(_dir, "site");
-        var (code, output) = Run("bash", [Path.Combine(Repo.Root, "scripts", "docs.sh"), "--check", "--out", site], TimeSpan.FromMinutes(8));
-        Assert.True(code == 0, $"scripts/docs.sh --check exited with {code}:\n{Tail(output, 60)}");
+        var (code, output, _) = ChildProcess.Run("bash", [Path.Combine(Repo.Root, "scripts", "docs.sh"), "--check", "--out", site], Repo.Root, TimeSpan.FromMinutes(8));
+        Assert.True(code == 0, $"scripts/docs.sh --check exited with {code}:\n{ChildProcess.Tail(output, 60)}");
 
         using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "site-check.json")));
         var root = report.RootElement;
@@ -102,9 +102,9 @@ public sealed class SiteTests : IDisposable
         File.WriteAllText(Path.Combine(site, "tutorial", "index.html"), """
             <html><body><article><h1 id="start">Tutorial</h1><img src="blank.png"></article></body></html>
             """);
-        var (code, output) = Run("node", [Path.Combine(Repo.Root, "docs", "site", "check-site.mjs"), site, Path.Combine(_dir, "broken.json"), Path.Combine(_dir, "b.png")],
-            TimeSpan.FromMinutes(3), Path.Combine(Repo.Root, "docs", "site"));
-        Assert.True(code == 1, $"the checker passed a broken site (exit {code}):\n{Tail(output, 30)}");
+        var (code, output, _) = ChildProcess.Run("node", [Path.Combine(Repo.Root, "docs", "site", "check-site.mjs"), site, Path.Combine(_dir, "broken.json"), Path.Combine(_dir, "b.png")],
+            Path.Combine(Repo.Root, "docs", "site"), TimeSpan.FromMinutes(3));
+        Assert.True(code == 1, $"the checker passed a broken site (exit {code}):\n{ChildProcess.Tail(output, 30)}");
         using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "broken.json")));
         var failures = string.Join("\n", report.RootElement.GetProperty("failures").EnumerateArray().Select(f => f.GetString()));
         foreach (var expected in new[]
@@ -118,33 +118,4 @@ public sealed class SiteTests : IDisposable
     }
 
     private static string StripTags(string html) => System.Text.RegularExpressions.Regex.Replace(html, "<[^>]+>", "");
-
-    private static string Tail(string text, int lines) => string.Join('\n', text.Split('\n').TakeLast(lines));
-
-    private static (int Code, string Output) Run(string file, IEnumerable<string> args, TimeSpan timeout, string? workingDirectory = null)
-    {
-        var start = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? Repo.Root,
-        };
-        foreach (var a in args) start.ArgumentList.Add(a);
-        // Under `dotnet test` the host carries MSBuild's environment and the TorchSharp allocator preload: docfx and the
-        // builds docs.sh starts must not inherit them.
-        foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase) || k == "LD_PRELOAD").ToList())
-            start.Environment.Remove(key);
-        using var process = Process.Start(start)!;
-        var output = new System.Text.StringBuilder();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        if (!process.WaitForExit(timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            return (-1, $"timed out after {timeout}\n{output}");
-        }
-        process.WaitForExit();
-        return (process.ExitCode, output.ToString());
-    }
 }

@@ -108,27 +108,12 @@ public partial class TutorialTests
         finally { File.Delete(damaged); }
     }
 
-    // Runs the tutorial program with `dotnet run` from the repository root; returns the exit code and its output.
+    // Runs the tutorial program with `dotnet run` from the repository root; returns the exit code and its output. The first
+    // run compiles the program and the library (a few minutes under load); the quick run itself takes seconds.
     private static (int Code, string Log) RunProgram(IEnumerable<string> args)
     {
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = Repo.Root, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "run", "-c", "Release", Program, "--" }.Concat(args)) start.ArgumentList.Add(a);
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");
-        var log = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.AppendLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        // The first run compiles the program and the library (a few minutes under load); the quick run itself takes seconds.
-        if (!process.WaitForExit(TimeSpan.FromMinutes(15)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"dotnet run examples/tutorial.cs did not finish in 15 minutes:\n{log}");
-        }
-        process.WaitForExit();
-        lock (log) return (process.ExitCode, log.ToString());
+        var (code, log, _) = ChildProcess.Run("dotnet", ["run", "-c", "Release", Program, "--", .. args], Repo.Root, TimeSpan.FromMinutes(15));
+        return (code, log);
     }
 
     /// <summary>A strict PNG chunk walker: signature, IHDR first, every chunk's CRC, IEND last; APNG frames from acTL.</summary>

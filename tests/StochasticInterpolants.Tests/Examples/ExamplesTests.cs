@@ -32,28 +32,10 @@ public sealed partial class ExamplesTests : IDisposable
     private (string Output, string Folder) Run(string name, params string[] extra)
     {
         var folder = Path.Combine(_dir, name);
-        var start = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = Repo.Root, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        foreach (var a in new[] { "run", "-c", "Release", $"examples/{name}.cs", "--", "--quick", "--out", folder }.Concat(extra)) start.ArgumentList.Add(a);
-        // The test host may run under MSBuild's environment (dotnet test): a child build must not inherit its settings.
-        foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase)).ToList())
-            start.Environment.Remove(key);
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        var watch = Stopwatch.StartNew();
-        using var child = Process.Start(start)!;
-        var output = child.StandardOutput.ReadToEndAsync();
-        var error = child.StandardError.ReadToEndAsync();
-        if (!child.WaitForExit(Timeout))
-        {
-            child.Kill(entireProcessTree: true);
-            child.WaitForExit();
-            Assert.Fail($"examples/{name}.cs --quick did not finish within {Timeout.TotalMinutes} minutes; output so far:\n{output.Result}");
-        }
-        Assert.True(child.ExitCode == 0, $"examples/{name}.cs --quick exited with {child.ExitCode} after {watch.Elapsed.TotalSeconds:F0} s:\n{output.Result}\n{error.Result}");
-        return (output.Result, folder);
+        var (code, output, elapsed) = ChildProcess.Run("dotnet", ["run", "-c", "Release", $"examples/{name}.cs", "--", "--quick", "--out", folder, .. extra],
+            Repo.Root, Timeout);
+        Assert.True(code == 0, $"examples/{name}.cs --quick exited with {code} after {elapsed.TotalSeconds:F0} s:\n{output}");
+        return (output, folder);
     }
 
     /// <summary>The number printed after <paramref name="label"/> (invariant culture), failing the test when it is missing.</summary>

@@ -295,40 +295,10 @@ public sealed class PackedFeed : IDisposable
     /// <summary>Runs a program; returns its standard output and error or fails with their tail, the command and the exit code.</summary>
     public static string Run(string program, string folder, TimeSpan timeout, params string[] arguments)
     {
-        var start = new ProcessStartInfo(program) { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in arguments) start.ArgumentList.Add(a);
-        // A fresh dotnet, not the test host's MSBuild context; no first-run banners or telemetry.
-        foreach (var name in new[] { "MSBuildExtensionsPath", "MSBUILD_EXE_PATH", "MSBuildSDKsPath", "MSBuildLoadMicrosoftTargetsReadOnly" })
-            start.Environment.Remove(name);
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        start.Environment["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1";
-        var text = new StringBuilder();
-        using var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (text) text.Append(e.Data).Append('\n'); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (text) text.Append(e.Data).Append('\n'); };
-        var clock = Stopwatch.StartNew();
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var command = $"{program} {string.Join(' ', arguments)} (in {folder})";
-        if (!process.WaitForExit(timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-            Assert.Fail($"{command} did not finish in {timeout.TotalSeconds:F0} s; its output ended:\n{Tail(text)}");
-        }
-        process.WaitForExit(); // drains the output readers
-        Assert.True(process.ExitCode == 0, $"{command} exited with {process.ExitCode} after {clock.Elapsed.TotalSeconds:F0} s; its output ended:\n{Tail(text)}");
-        lock (text) return text.ToString();
-    }
-
-    private static string Tail(StringBuilder text)
-    {
-        string all;
-        lock (text) all = text.ToString();
-        var lines = all.TrimEnd().Split('\n');
-        return string.Join('\n', lines[Math.Max(0, lines.Length - 40)..]);
+        var (code, output, elapsed) = ChildProcess.Run(program, arguments, folder, timeout);
+        Assert.True(code == 0, $"{program} {string.Join(' ', arguments)} (in {folder}) exited with {code} after {elapsed.TotalSeconds:F0} s; " +
+            $"its output ended:\n{ChildProcess.Tail(output)}");
+        return output;
     }
 
     /// <summary>Deletes the temporary folder (feed, app, installed tool; ~2 GB) unless SI_KEEP_PACKAGE_TEST=1.</summary>
