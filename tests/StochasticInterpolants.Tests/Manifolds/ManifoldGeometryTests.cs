@@ -3,12 +3,13 @@ using FsCheck.Xunit;
 using StochasticInterpolants.Manifolds;
 using StochasticInterpolants.Runtime;
 using TorchSharp;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Tests.Manifolds;
 
 /// <summary>The geometry of the sphere, the flat torus, R^k and their products (docs/theory.md §15) against closed forms, in float64.</summary>
-public class ManifoldGeometryTests
+public class ManifoldGeometryTests(ITestOutputHelper output)
 {
     private static IManifold[] All() =>
         [new Sphere(2), new Sphere(3), new Sphere(5), new FlatTorus(1), new FlatTorus(3), new Euclidean(2),
@@ -46,6 +47,24 @@ public class ManifoldGeometryTests
             var v = Tangents(m, x, Math.Min(3.1, m.InjectivityRadius), g);
             Assert.True(MaxAbs(m.Log(x, m.Exp(x, v)) - v) < 1e-10, $"{m.Name}: log(exp(v)) != v");
             Assert.True(m.Distance(m.Exp(x, m.Log(x, y)), y).max().ToDouble() < 1e-10, $"{m.Name}: exp(log(y)) != y");
+        }
+    }
+
+    [Fact]
+    public void Round_trip_errors_at_a_fixed_seed_are_at_rounding_level()
+    {
+        // The property above at one seed with 256 rows, errors printed: both round trips below 1e-12 here.
+        using var scope = NewDisposeScope();
+        using var g = new Generator(17);
+        foreach (var m in All())
+        {
+            var x = Points(m, 256, g);
+            var y = Points(m, 256, g);
+            var v = Tangents(m, x, Math.Min(3.1, m.InjectivityRadius), g);
+            var e1 = MaxAbs(m.Log(x, m.Exp(x, v)) - v);
+            var e2 = m.Distance(m.Exp(x, m.Log(x, y)), y).max().ToDouble();
+            output.WriteLine($"{m.Name}: |log(exp(v)) - v| {e1:E2}, d(exp(log(y)), y) {e2:E2}");
+            Assert.True(e1 < 1e-12 && e2 < 1e-12, m.Name);
         }
     }
 
@@ -107,6 +126,7 @@ public class ManifoldGeometryTests
         var diff = m.Geodesic(x0, x1, t + h) - m.Geodesic(x0, x1, t - h);
         if (m is FlatTorus) diff = FlatTorus.Wrap(diff);
         var error = MaxAbs(diff / (2 * h) - m.GeodesicVelocity(x0, x1, t));
+        output.WriteLine($"{spec}: central difference error {error:E2}");
         Assert.True(error < 1e-7, $"{spec}: central difference error {error:E2}");
     }
 
@@ -133,6 +153,30 @@ public class ManifoldGeometryTests
             Assert.True(MaxAbs(velocity.norm(1) - Math.PI) < tol);
             Assert.True(MaxAbs(m.Distance(x, -x) - Math.PI) < tol);
         }
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float64, 1e-14)]
+    [InlineData(ScalarType.Float32, 1e-6)]
+    public void Near_the_antipode_log_still_reaches_its_end_point(ScalarType dtype, double tolerance)
+    {
+        // y = -x + delta with |delta| from 1e-3 down to 1e-9 (so |w| passes through the rounding level): the direction of
+        // log_x(y) is then dominated by rounding, but exp_x(log_x(y)) lands on y to a few eps (tolerance ~5 eps), log is
+        // tangent and |log| = d(x, y) within pi.
+        using var scope = NewDisposeScope();
+        var m = new Sphere(3);
+        using var g = new Generator(13);
+        var x = m.SampleUniform(64, g, float64);
+        var scale = pow(10.0, -3 - 6 * rand(64, 1, dtype: float64, generator: g));
+        var y = m.ProjectToManifold(-x + scale * m.ProjectToTangent(x, randn(64, 3, dtype: float64, generator: g)));
+        var (x32, y32) = (x.to(dtype), y.to(dtype));
+        var log = m.Log(x32, y32);
+        Assert.True(log.isfinite().all().ToBoolean());
+        var reached = (m.Exp(x32, log) - y32).abs().max().ToDouble();
+        output.WriteLine($"{dtype}: |exp_x(log_x(y)) - y| = {reached:E2}");
+        Assert.True(reached < tolerance, $"{dtype}: |exp_x(log_x(y)) - y| = {reached:E2}");
+        Assert.True(log.norm(1).le(Math.PI + tolerance).all().ToBoolean());
+        Assert.True(MaxAbs(m.ProjectToTangent(x32, log) - log) < tolerance);
     }
 
     [Fact]
@@ -194,6 +238,7 @@ public class ManifoldGeometryTests
         Assert.True(m.MaxViolation(x).max().ToDouble() < 1e-15);
         Assert.True(MaxAbs(x.mean([0])) < 0.02);
         var second = x.T.matmul(x) / 20_000;
+        output.WriteLine($"sphere: |mean| {MaxAbs(x.mean([0])):E2}, |diag - 1/3| {MaxAbs(second.diagonal() - 1.0 / 3):E2}, off-diagonal {MaxAbs(second - diag(second.diagonal())):E2}");
         Assert.True(MaxAbs(second.diagonal() - 1.0 / 3) < 0.011);
         Assert.True(MaxAbs(second - diag(second.diagonal())) < 0.01);
         // float32 samples are unit to a few ulp.
@@ -216,6 +261,7 @@ public class ManifoldGeometryTests
             Assert.True((a < tensor(Math.PI, dtype: dtype)).all().ToBoolean() && (a >= tensor(-Math.PI, dtype: dtype)).all().ToBoolean());
             Assert.Equal(0.0, m.MaxViolation(a).max().ToDouble());
             var a64 = a.to(float64);
+            output.WriteLine($"torus {dtype}: |E cos| {MaxAbs(a64.cos().mean([0])):E2}, |E sin| {MaxAbs(a64.sin().mean([0])):E2}, |E a| {MaxAbs(a64.mean([0])):E2}, |E a^2 - pi^2/3| {MaxAbs(a64.square().mean([0]) - Math.PI * Math.PI / 3):E2}");
             Assert.True(MaxAbs(a64.cos().mean([0])) < 0.025);
             Assert.True(MaxAbs(a64.sin().mean([0])) < 0.025);
             Assert.True(MaxAbs(a64.mean([0])) < 0.064);
