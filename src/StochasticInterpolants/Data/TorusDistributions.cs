@@ -1,3 +1,4 @@
+using StochasticInterpolants.Manifolds;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Data;
@@ -29,7 +30,7 @@ public sealed class UniformTorus : SampledDistribution
         CheckCount(count);
         using var scope = NewDisposeScope();
         var u = rand(count, Dimension, dtype: float64, generator: generator) * (2 * Math.PI) - Math.PI;
-        return TorusMath.ToAngleFloat32(u).MoveToOuterDisposeScope();
+        return FlatTorus.ToFloat32Angles(u).MoveToOuterDisposeScope();
     }
 
     /// <summary>log rho(theta) = -d log(2 pi) for every row (w.r.t. Lebesgue measure on [-pi, pi)^d).</summary>
@@ -62,7 +63,7 @@ public sealed class VonMisesProduct : SampledDistribution
         if (mean.Length < 1 || mean.Length != kappa.Length) throw new ArgumentException("a von Mises product needs as many means as concentrations, at least one");
         if (mean.Any(m => !double.IsFinite(m))) throw new ArgumentException("von Mises means must be finite");
         if (kappa.Any(k => !(k >= 0) || double.IsInfinity(k))) throw new ArgumentException("von Mises concentrations must be finite numbers >= 0");
-        _mean = mean.Select(TorusMath.Wrap).ToArray();
+        _mean = mean.Select(FlatTorus.Wrap).ToArray();
         _kappa = kappa.ToArray();
         _logNormaliser = kappa.Select(k => -Math.Log(2 * Math.PI) - SpecialFunctions.LogBesselI(0, k)).ToArray();
         Name = name;
@@ -91,7 +92,7 @@ public sealed class VonMisesProduct : SampledDistribution
     {
         CheckCount(count);
         using var scope = NewDisposeScope();
-        return TorusMath.ToAngleFloat32(SampleFloat64(count, generator)).MoveToOuterDisposeScope();
+        return FlatTorus.ToFloat32Angles(SampleFloat64(count, generator)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Samples as float64 angles in [-pi, pi); <see cref="Sample"/> rounds them to float32 (kept in range).</summary>
@@ -130,7 +131,7 @@ public sealed class VonMisesProduct : SampledDistribution
             parts.Add(kept);
             have += (int)kept.shape[0];
         }
-        return TorusMath.Wrap(cat(parts, 0)[..count]).MoveToOuterDisposeScope();
+        return FlatTorus.Wrap(cat(parts, 0)[..count]).MoveToOuterDisposeScope();
     }
 
     /// <summary>log rho(theta) = sum_i kappa_i cos(theta_i - mu_i) - log(2 pi I0(kappa_i)), float64 (angles need not be wrapped: the density is periodic).</summary>
@@ -193,7 +194,7 @@ public sealed class VonMisesMixture : SampledDistribution
             if (n == 0) continue;
             x.index_copy_(0, rows, _components[c].SampleFloat64(n, generator));
         }
-        return TorusMath.ToAngleFloat32(x).MoveToOuterDisposeScope();
+        return FlatTorus.ToFloat32Angles(x).MoveToOuterDisposeScope();
     }
 
     /// <summary>log rho(theta) = logsumexp_k (log w_k + log rho_k(theta)), float64, w.r.t. Lebesgue measure on [-pi, pi)^d.</summary>
@@ -229,7 +230,7 @@ public sealed class WrappedGaussian : SampledDistribution
         if (mean.Length < 1) throw new ArgumentException("a wrapped Gaussian needs dimension >= 1");
         if (mean.Any(m => !double.IsFinite(m))) throw new ArgumentException("wrapped Gaussian means must be finite");
         if (!(sigma > 0) || double.IsInfinity(sigma)) throw new ArgumentException($"a wrapped Gaussian's sigma must be a finite number > 0, got {sigma}");
-        _mean = mean.Select(TorusMath.Wrap).ToArray();
+        _mean = mean.Select(FlatTorus.Wrap).ToArray();
         Sigma = sigma;
         Name = name;
         Dimension = mean.Length;
@@ -259,7 +260,7 @@ public sealed class WrappedGaussian : SampledDistribution
         using var scope = NewDisposeScope();
         var mu = tensor(_mean, dtype: float64);
         var x = randn(count, Dimension, dtype: float64, generator: generator) * Sigma + mu;
-        return TorusMath.ToAngleFloat32(TorusMath.Wrap(x)).MoveToOuterDisposeScope();
+        return FlatTorus.ToFloat32Angles(FlatTorus.Wrap(x)).MoveToOuterDisposeScope();
     }
 
     /// <summary>log rho(theta) = sum_i log p(wrap(theta_i - mu_i)), float64 (truncations as in the class summary).</summary>
@@ -268,7 +269,7 @@ public sealed class WrappedGaussian : SampledDistribution
         CheckPoints(x);
         using var scope = NewDisposeScope();
         var xd = x.to(float64);
-        var delta = TorusMath.Wrap(xd - tensor(_mean, dtype: float64).to(xd.device));
+        var delta = FlatTorus.Wrap(xd - tensor(_mean, dtype: float64).to(xd.device));
         var logp = Sigma > FourierAbove ? LogFourier(delta, Sigma) : LogImageSum(delta, Sigma);
         return logp.sum(1).MoveToOuterDisposeScope();
     }
@@ -316,38 +317,5 @@ public static class TorusTargets
                 new VonMisesProduct([R(57), R(47)], [6, 6], "left-handed-helix"),
             ],
             "von-mises-mixture");
-    }
-}
-
-/// <summary>
-/// Angle helpers (internal; the Manifolds namespace has its own wrap, to be unified): wrap(a) = a - 2 pi floor((a + pi) / 2 pi)
-/// in [-pi, pi), and rounding to float32 that stays in [-pi, pi).
-/// </summary>
-internal static class TorusMath
-{
-    /// <summary>The largest float32 below pi: float32(pi) = 3.14159274 is above pi, so float32 angles in [-pi, pi) lie in [-this, this].</summary>
-    internal const float MaxFloat32Angle = 3.14159250f;
-
-    /// <summary>wrap(a) = a - 2 pi floor((a + pi) / (2 pi)), in [-pi, pi) (a value that rounds to pi is mapped to -pi).</summary>
-    internal static double Wrap(double a)
-    {
-        var w = a - 2 * Math.PI * Math.Floor((a + Math.PI) / (2 * Math.PI));
-        return w >= Math.PI ? w - 2 * Math.PI : w;
-    }
-
-    /// <summary>Elementwise wrap to [-pi, pi) (float64 in, float64 out).</summary>
-    internal static Tensor Wrap(Tensor a)
-    {
-        using var scope = NewDisposeScope();
-        var w = a - 2 * Math.PI * ((a + Math.PI) / (2 * Math.PI)).floor();
-        return where(w >= Math.PI, w - 2 * Math.PI, w).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Rounds wrapped float64 angles to float32 and clamps to [-<see cref="MaxFloat32Angle"/>, <see cref="MaxFloat32Angle"/>]
-    /// (a move of at most one float32 ulp, ~2.4e-7), so every float32 angle is in [-pi, pi).</summary>
-    internal static Tensor ToAngleFloat32(Tensor angles)
-    {
-        using var scope = NewDisposeScope();
-        return angles.to(float32).clamp(-MaxFloat32Angle, MaxFloat32Angle).MoveToOuterDisposeScope();
     }
 }

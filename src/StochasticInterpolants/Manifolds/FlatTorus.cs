@@ -46,6 +46,25 @@ public sealed class FlatTorus : IManifold
         return w.MoveToOuterDisposeScope();
     }
 
+    /// <summary>wrap(a) = a - 2 pi floor((a + pi) / (2 pi)) for one angle, in [-pi, pi) (a value that rounds to pi is mapped to -pi).</summary>
+    public static double Wrap(double a)
+    {
+        var w = a - 2 * Math.PI * Math.Floor((a + Math.PI) / (2 * Math.PI));
+        return w >= Math.PI ? w - 2 * Math.PI : w;
+    }
+
+    /// <summary>The largest float32 below pi: float32(pi) = 3.14159274 lies above pi, so float32 angles in [-pi, pi) lie in
+    /// [-this, this].</summary>
+    public const float MaxFloat32Angle = 3.14159250f;
+
+    /// <summary>Rounds wrapped float64 angles to float32 and clamps them to [-<see cref="MaxFloat32Angle"/>,
+    /// <see cref="MaxFloat32Angle"/>] (a move of at most one float32 ulp, about 2.4e-7), so every float32 angle is in [-pi, pi).</summary>
+    public static Tensor ToFloat32Angles(Tensor angles)
+    {
+        using var scope = NewDisposeScope();
+        return angles.to(float32).clamp(-MaxFloat32Angle, MaxFloat32Angle).MoveToOuterDisposeScope();
+    }
+
     /// <summary>exp_x(v) = wrap(x + v).</summary>
     public Tensor Exp(Tensor x, Tensor v) { CheckPair(this, x, v, "tangent vectors"); using var s = NewDisposeScope(); return Wrap(x + v).MoveToOuterDisposeScope(); }
 
@@ -94,7 +113,7 @@ public sealed class FlatTorus : IManifold
         return Wrap(rand(count, CoordinateDimension, dtype: dtype, generator: generator) * (2 * Math.PI) - Math.PI).MoveToOuterDisposeScope();
     }
 
-    /// <summary>max over the angles of the distance outside [-pi, pi], per row (a point exactly at pi counts 0; see <see cref="Wrap"/> for the half-open range).</summary>
+    /// <summary>max over the angles of the distance outside [-pi, pi], per row (a point exactly at pi counts 0; see <see cref="Wrap(Tensor)"/> for the half-open range).</summary>
     public Tensor MaxViolation(Tensor x)
     {
         CheckPoints(this, x);

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Manifolds;
 using StochasticInterpolants.Data;
 using static TorchSharp.torch;
 
@@ -225,11 +226,11 @@ public sealed class ManifoldDistributionTests
         }
         // Rounding to float32 keeps angles that round up to float32(pi) > pi (or float32(-pi) < -pi) in range.
         using var edge = tensor(new[] { Math.PI - 1e-12, -Math.PI, -Math.PI + 1e-9, 0.5 });
-        var e = TorusMath.ToAngleFloat32(edge).data<float>().ToArray();
+        var e = FlatTorus.ToFloat32Angles(edge).data<float>().ToArray();
         Assert.All(e, a => Assert.True(a >= -Math.PI && a < Math.PI, $"angle {a:R}"));
         Assert.Equal(0.5f, e[3]);
-        Assert.Equal(-Math.PI, TorusMath.Wrap(Math.PI));
-        AssertClose(0.5, TorusMath.Wrap(0.5 + 4 * Math.PI), 1e-14);
+        Assert.Equal(-Math.PI, FlatTorus.Wrap(Math.PI));
+        AssertClose(0.5, FlatTorus.Wrap(0.5 + 4 * Math.PI), 1e-14);
     }
 
     [Fact]
@@ -313,7 +314,7 @@ public sealed class ManifoldDistributionTests
         // (the nearest image is ~(2 pi - 0.6)^2 / (2 * 0.04) ~ 400 nats lower).
         var small = new WrappedGaussian([3.0, -0.2], 0.2);
         var offsets = linspace(-0.6, 0.6, 25, dtype: float64);
-        var points = stack([TorusMath.Wrap(offsets + 3.0), TorusMath.Wrap(offsets.flip(0) - 0.2)], 1);
+        var points = stack([FlatTorus.Wrap(offsets + 3.0), FlatTorus.Wrap(offsets.flip(0) - 0.2)], 1);
         var plain = -(offsets.square() + offsets.flip(0).square()) / (2 * 0.04) - Math.Log(2 * Math.PI * 0.04);
         var worst = (small.LogDensity(points) - plain).abs().max().item<double>();
         Assert.True(worst <= 1e-12, $"small sigma vs plain Gaussian: {worst:E2}");
