@@ -1,3 +1,4 @@
+using StochasticInterpolants.Manifolds;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Data;
@@ -25,15 +26,15 @@ public sealed class UniformSphere : SampledDistribution
     public override bool HasLogDensity => true;
 
     /// <summary>log |S^{d-1}| = log 2 + (d / 2) log pi - log Gamma(d / 2): the entropy of the uniform law, and minus its log-density.</summary>
-    public double LogArea => SphereMath.LogArea(Dimension);
+    public double LogArea => new Sphere(Dimension).LogVolume;
 
     /// <inheritdoc />
     public override Tensor Sample(int count, Generator generator)
     {
         CheckCount(count);
         using var scope = NewDisposeScope();
-        var g = randn(count, Dimension, dtype: float64, generator: generator);
-        return SphereMath.ToUnitFloat32(g).MoveToOuterDisposeScope();
+        // The manifold's own uniform sampler (g / |g|, g ~ N(0, I)) in float64, rounded once to float32 unit rows.
+        return SphereMath.ToUnitFloat32(new Sphere(Dimension).SampleUniform(count, generator, float64)).MoveToOuterDisposeScope();
     }
 
     /// <summary>log rho(x) = -log(2 pi^{d/2} / Gamma(d/2)) for every row (w.r.t. surface measure; x is not checked to be on the sphere).</summary>
@@ -298,9 +299,6 @@ public static class ManifoldTargets
 /// <summary>Shared sphere helpers (internal): the area and the vMF normaliser, and float32 rounding onto the sphere.</summary>
 internal static class SphereMath
 {
-    /// <summary>log |S^{d-1}| = log 2 + (d / 2) log pi - log Gamma(d / 2).</summary>
-    internal static double LogArea(int d) => Math.Log(2) + d / 2.0 * Math.Log(Math.PI) - SpecialFunctions.LogGamma(d / 2.0);
-
     /// <summary>
     /// log C_d(kappa). d = 3: log kappa - log 4 pi - (kappa + log(-expm1(-2 kappa)) - log 2), and -log 4 pi at kappa = 0.
     /// Other d, with nu = d / 2 - 1 and I_nu(kappa) = (kappa / 2)^nu R / Gamma(nu + 1) (R the reduced series):

@@ -29,15 +29,15 @@ public sealed class UniformTorus : SampledDistribution
     {
         CheckCount(count);
         using var scope = NewDisposeScope();
-        var u = rand(count, Dimension, dtype: float64, generator: generator) * (2 * Math.PI) - Math.PI;
-        return FlatTorus.ToFloat32Angles(u).MoveToOuterDisposeScope();
+        // The manifold's own uniform sampler in float64, rounded once to float32 angles in [-pi, pi).
+        return FlatTorus.ToFloat32Angles(new FlatTorus(Dimension).SampleUniform(count, generator, float64)).MoveToOuterDisposeScope();
     }
 
     /// <summary>log rho(theta) = -d log(2 pi) for every row (w.r.t. Lebesgue measure on [-pi, pi)^d).</summary>
     public override Tensor LogDensity(Tensor x)
     {
         CheckPoints(x);
-        return full(x.shape[0], -Dimension * Math.Log(2 * Math.PI), dtype: float64);
+        return full(x.shape[0], -new FlatTorus(Dimension).LogVolume, dtype: float64);
     }
 }
 
