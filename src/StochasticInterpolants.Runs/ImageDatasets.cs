@@ -356,9 +356,9 @@ public static class ImageDatasets
     // ---- fetching from Debian packages --------------------------------------------------------------------------------
 
     /// <summary>A file inside a Debian package (path without the leading "./", or its tail) and its name in the cache folder.</summary>
-    private sealed record DebianFile(string InPackage, string Cached, bool MatchTail = false);
+    internal sealed record DebianFile(string InPackage, string Cached, bool MatchTail = false);
 
-    private sealed record DebianSource(string Title, string Package, string Size, string Folder, DebianFile[] Files)
+    internal sealed record DebianSource(string Title, string Package, string Size, string Folder, DebianFile[] Files)
     {
         public string FileList => string.Join(", ", Files.Select(f => f.Cached));
     }
@@ -369,7 +369,7 @@ public static class ImageDatasets
     /// does), then the wanted files are taken from <c>dpkg-deb --fsys-tarfile</c>'s stream (no 270 MB unpacking of
     /// opencv-doc). Each file is written beside its name and renamed into place, so a concurrent reader sees it whole or not at all.
     /// </summary>
-    private static string Fetch(DebianSource source, Action<string>? message)
+    internal static string Fetch(DebianSource source, Action<string>? message)
     {
         var dir = Path.Combine(CacheFolder, source.Folder);
         if (source.Files.All(f => new FileInfo(Path.Combine(dir, f.Cached)) is { Exists: true, Length: > 0 })) return dir;
