@@ -75,6 +75,32 @@ public static class SpecialFunctions
         return Math.Exp(LogBesselI(nu + 1, x) - LogBesselI(nu, x));
     }
 
+    /// <summary>
+    /// The inverse of <see cref="BesselIRatio"/> in x: the kappa &gt;= 0 with A_nu(kappa) = <paramref name="r"/>, r in [0, 1). A_nu
+    /// rises from 0 to 1, so kappa is bracketed by doubling and found by bisection to the last bit. This is the maximum-
+    /// likelihood concentration of a von Mises(-Fisher) law whose data have mean resultant length r.
+    /// </summary>
+    public static double InverseBesselIRatio(double nu, double r)
+    {
+        if (!(nu >= 0) || double.IsInfinity(nu)) throw new ArgumentOutOfRangeException(nameof(nu), nu, "the order must be a finite number >= 0");
+        if (!(r >= 0 && r < 1))
+            throw new ArgumentOutOfRangeException(nameof(r), r, "the mean resultant length must be in [0, 1) (1: every point is the same, no finite concentration)");
+        if (r == 0) return 0.0;
+        double lo = 0, hi = 1;
+        while (BesselIRatio(nu, hi) < r)
+        {
+            lo = hi;
+            hi *= 2;
+            if (hi > 1e12) throw new ArgumentOutOfRangeException(nameof(r), r, "the mean resultant length is too close to 1 for a finite concentration");
+        }
+        for (var i = 0; i < 200 && hi - lo > 1e-15 * hi; i++)
+        {
+            var mid = 0.5 * (lo + hi);
+            if (BesselIRatio(nu, mid) < r) lo = mid; else hi = mid;
+        }
+        return 0.5 * (lo + hi);
+    }
+
     /// <summary>exp(x) - 1 without cancellation near 0 (Kahan's form (u - 1) x / log u with u = exp(x)).</summary>
     public static double Expm1(double x)
     {

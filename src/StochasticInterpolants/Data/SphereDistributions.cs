@@ -88,6 +88,22 @@ public sealed class VonMisesFisher : SampledDistribution
     public override int Dimension { get; }
     /// <inheritdoc />
     public override bool HasLogDensity => true;
+    /// <summary>
+    /// The maximum-likelihood vMF law fitted to unit vectors <paramref name="points"/> [n, d]: with m the mean of the rows,
+    /// mu = m / |m| and kappa solves A_d(kappa) = |m| (<see cref="SpecialFunctions.InverseBesselIRatio"/> with nu = d / 2 - 1).
+    /// </summary>
+    public static VonMisesFisher Fit(Tensor points, string name = "vmf-fit")
+    {
+        if (points.dim() != 2 || points.shape[0] < 2 || points.shape[1] < 2)
+            throw new ArgumentException($"fitting needs unit vectors [n >= 2, d >= 2], got shape [{string.Join(",", points.shape)}]");
+        using var scope = NewDisposeScope();
+        var m = points.to(float64).mean([0]).data<double>().ToArray();
+        var r = Math.Sqrt(m.Sum(v => v * v));
+        if (!(r > 0)) throw new ArgumentException("the points' mean is zero: no mean direction to fit");
+        var d = m.Length;
+        return new VonMisesFisher(m, SpecialFunctions.InverseBesselIRatio(d / 2.0 - 1, Math.Min(r, 1 - 1e-12)), name);
+    }
+
     /// <summary>The unit mean direction mu.</summary>
     public IReadOnlyList<double> Mean => _mean;
     /// <summary>The concentration kappa.</summary>

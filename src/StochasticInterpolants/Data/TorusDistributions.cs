@@ -70,6 +70,23 @@ public sealed class VonMisesProduct : SampledDistribution
         Dimension = mean.Length;
     }
 
+    /// <summary>
+    /// The maximum-likelihood product fitted to angles <paramref name="angles"/> [n, d] (the baseline a torus model must beat):
+    /// per angle, with C = mean cos theta and S = mean sin theta, mu = atan2(S, C) and kappa solves I1(kappa) / I0(kappa) = R,
+    /// R = sqrt(C^2 + S^2) (the likelihood's stationarity conditions; <see cref="SpecialFunctions.InverseBesselIRatio"/>).
+    /// </summary>
+    public static VonMisesProduct Fit(Tensor angles, string name = "von-mises-fit")
+    {
+        if (angles.dim() != 2 || angles.shape[0] < 2) throw new ArgumentException($"fitting needs angles [n >= 2, d], got shape [{string.Join(",", angles.shape)}]");
+        using var scope = NewDisposeScope();
+        var a = angles.to(float64);
+        var c = a.cos().mean([0]).data<double>().ToArray();
+        var s = a.sin().mean([0]).data<double>().ToArray();
+        var mean = c.Select((ci, i) => Math.Atan2(s[i], ci)).ToArray();
+        var kappa = c.Select((ci, i) => SpecialFunctions.InverseBesselIRatio(0, Math.Min(Math.Sqrt(ci * ci + s[i] * s[i]), 1 - 1e-12))).ToArray();
+        return new VonMisesProduct(mean, kappa, name);
+    }
+
     /// <inheritdoc />
     public override string Name { get; }
     /// <inheritdoc />

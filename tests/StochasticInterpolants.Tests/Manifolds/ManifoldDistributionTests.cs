@@ -342,6 +342,46 @@ public sealed class ManifoldDistributionTests
     // ---------- helpers ----------
 
     /// <summary>Asserts |actual - expected| &lt;= tolerance (xUnit's decimal-places form rounds, which fails at a rounding boundary).</summary>
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.5)]
+    [InlineData(1.0)]
+    public void The_inverse_mean_resultant_length_returns_the_concentration(double nu)
+    {
+        foreach (var kappa in new[] { 1e-3, 0.5, 3.0, 40.0, 300.0 })
+        {
+            var back = SpecialFunctions.InverseBesselIRatio(nu, SpecialFunctions.BesselIRatio(nu, kappa));
+            Assert.True(Math.Abs(back - kappa) < 1e-9 * kappa, $"nu = {nu}: A^-1(A({kappa})) = {back}");
+        }
+        Assert.Equal(0.0, SpecialFunctions.InverseBesselIRatio(nu, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SpecialFunctions.InverseBesselIRatio(nu, 1));
+    }
+
+    [Fact]
+    public void Maximum_likelihood_fits_recover_the_parameters_that_drew_the_samples()
+    {
+        using var scope = NewDisposeScope();
+        // 20,000 draws: the standard errors of the mean angle and of kappa are ~1/sqrt(n kappa) and ~kappa/sqrt(n) in size,
+        // so the bounds below are several of them.
+        var product = new VonMisesProduct([2.5, -1.0], [2.0, 8.0]);
+        var fitted = VonMisesProduct.Fit(product.Sample(20_000, new Generator(11)));
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.True(Math.Abs(FlatTorus.Wrap(fitted.Mean[i] - product.Mean[i])) < 0.03, $"angle {i}: mean {fitted.Mean[i]} vs {product.Mean[i]}");
+            Assert.True(Math.Abs(fitted.Kappa[i] / product.Kappa[i] - 1) < 0.05, $"angle {i}: kappa {fitted.Kappa[i]} vs {product.Kappa[i]}");
+        }
+        var vmf = new VonMisesFisher([1.0, 2.0, -2.0], 5.0);
+        var fit = VonMisesFisher.Fit(vmf.Sample(20_000, new Generator(12)));
+        var cosine = fit.Mean.Zip(vmf.Mean).Sum(p => p.First * p.Second);
+        Assert.True(Math.Acos(Math.Min(1, cosine)) < 0.02, $"vMF mean off by {Math.Acos(Math.Min(1, cosine))} rad");
+        Assert.True(Math.Abs(fit.Kappa / vmf.Kappa - 1) < 0.05, $"vMF kappa {fit.Kappa} vs 5");
+        // A fit is the likelihood's maximum: nudging it lowers the mean log-density of the data it was fitted to.
+        var data = product.Sample(5_000, new Generator(13));
+        var best = VonMisesProduct.Fit(data).LogDensity(data).mean().item<double>();
+        var nudged = new VonMisesProduct([fitted.Mean[0] + 0.05, fitted.Mean[1]], [fitted.Kappa[0] * 1.1, fitted.Kappa[1]]).LogDensity(data).mean().item<double>();
+        Assert.True(best > nudged, $"fitted mean log-density {best} <= nudged {nudged}");
+    }
+
     private static void AssertClose(double expected, double actual, double tolerance) =>
         Assert.True(Math.Abs(actual - expected) <= tolerance, $"expected {expected:R}, got {actual:R} (error {Math.Abs(actual - expected):E2} > {tolerance:E0})");
 

@@ -197,6 +197,22 @@ public sealed class RamachandranTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_fitted_von_Mises_product_beats_the_uniform_torus_on_held_out_residues()
+    {
+        // The baseline of issue 26's real-data figure: fitted on the even rows, scored on the odd ones (nats per residue).
+        using var data = ProteinAngles.Load("ramachandran", m => output.WriteLine(m));
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var rows = data.Angles.shape[0];
+        var train = data.Angles.index_select(0, TorchSharp.torch.arange(0, rows, 2));
+        var test = data.Angles.index_select(0, TorchSharp.torch.arange(1, rows, 2));
+        var fit = VonMisesProduct.Fit(train);
+        var nll = -fit.LogDensity(test).mean().item<double>();
+        var uniform = 2 * Math.Log(2 * Math.PI);
+        output.WriteLine($"held-out NLL: von Mises product {nll:F3} nats (mu {fit.Mean[0] / Degree:F1}, {fit.Mean[1] / Degree:F1} deg; kappa {fit.Kappa[0]:F2}, {fit.Kappa[1]:F2}), uniform {uniform:F3}");
+        Assert.True(nll < uniform - 0.3, $"von Mises product NLL {nll} vs uniform {uniform}");
+    }
+
+    [Fact]
     public void An_unknown_name_is_refused()
     {
         Assert.True(ProteinAngles.IsName(" Ramachandran "));
