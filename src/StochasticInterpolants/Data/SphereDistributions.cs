@@ -196,62 +196,15 @@ public sealed class VonMisesFisher : SampledDistribution
 /// A mixture of von Mises-Fisher laws on one sphere: rho(x) = sum_k w_k C_d(kappa_k) exp(kappa_k mu_k . x) with respect to
 /// surface measure (log-sum-exp in float64). Sampling draws each row's component from the weights, then from that vMF.
 /// </summary>
-public sealed class VonMisesFisherMixture : SampledDistribution
+public sealed class VonMisesFisherMixture : ComponentMixture<VonMisesFisher>
 {
-    private readonly double[] _weights;
-    private readonly VonMisesFisher[] _components;
-
     /// <summary>The mixture of <paramref name="components"/> (same dimension) with <paramref name="weights"/>, normalised to sum to 1.</summary>
     public VonMisesFisherMixture(double[] weights, VonMisesFisher[] components, string name = "vmf-mixture")
-    {
-        if (weights.Length == 0 || weights.Length != components.Length) throw new ArgumentException("a vMF mixture needs as many weights as components, at least one");
-        if (components.Any(c => c.Dimension != components[0].Dimension)) throw new ArgumentException("all vMF components must have the same dimension");
-        if (weights.Any(w => !(w >= 0) || double.IsInfinity(w)) || weights.Sum() <= 0) throw new ArgumentException("mixture weights must be non-negative with a positive sum");
-        var total = weights.Sum();
-        _weights = weights.Select(w => w / total).ToArray();
-        _components = components.ToArray();
-        Name = name;
-        Dimension = components[0].Dimension;
-    }
+        : base(weights, components, name, "vMF") { }
 
-    /// <inheritdoc />
-    public override string Name { get; }
-    /// <inheritdoc />
-    public override int Dimension { get; }
-    /// <inheritdoc />
-    public override bool HasLogDensity => true;
-    /// <summary>Normalised weights.</summary>
-    public IReadOnlyList<double> Weights => _weights;
-    /// <summary>The components.</summary>
-    public IReadOnlyList<VonMisesFisher> Components => _components;
+    private protected override Tensor SampleComponent(VonMisesFisher component, int count, Generator generator) => component.SampleFloat64(count, generator);
 
-    /// <inheritdoc />
-    public override Tensor Sample(int count, Generator generator)
-    {
-        CheckCount(count);
-        using var scope = NewDisposeScope();
-        var component = MixtureSampling.Components(_weights, count, generator);
-        var x = zeros(count, Dimension, dtype: float64);
-        for (var c = 0; c < _components.Length; c++)
-        {
-            var rows = component.eq(c).nonzero().squeeze(1);
-            var n = (int)rows.shape[0];
-            if (n == 0) continue;
-            x.index_copy_(0, rows, _components[c].SampleFloat64(n, generator));
-        }
-        return SphereMath.ToUnitFloat32(x).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>log rho(x) = logsumexp_k (log w_k + log C_d(kappa_k) + kappa_k mu_k . x), float64, w.r.t. surface measure.</summary>
-    public override Tensor LogDensity(Tensor x)
-    {
-        CheckPoints(x);
-        using var scope = NewDisposeScope();
-        var terms = new List<Tensor>();
-        for (var c = 0; c < _components.Length; c++)
-            if (_weights[c] > 0) terms.Add(_components[c].LogDensity(x) + Math.Log(_weights[c]));
-        return stack(terms, 1).logsumexp(1).MoveToOuterDisposeScope();
-    }
+    private protected override Tensor ToSamples(Tensor points) => SphereMath.ToUnitFloat32(points);
 }
 
 /// <summary>
@@ -337,17 +290,5 @@ internal static class SphereMath
     {
         using var scope = NewDisposeScope();
         return (x / x.norm(1, keepdim: true)).to(float32).MoveToOuterDisposeScope();
-    }
-}
-
-/// <summary>Component draws for the mixtures (internal).</summary>
-internal static class MixtureSampling
-{
-    /// <summary>Each of <paramref name="count"/> rows' component index, drawn from <paramref name="weights"/> (int64 [count]).</summary>
-    internal static Tensor Components(double[] weights, int count, Generator generator)
-    {
-        if (count == 0) return zeros(0, dtype: int64);
-        using var w = tensor(weights, dtype: float64);
-        return multinomial(w, count, replacement: true, generator: generator);
     }
 }

@@ -168,62 +168,15 @@ public sealed class VonMisesProduct : SampledDistribution
 /// A mixture of von Mises products on T^d: rho(theta) = sum_k w_k prod_i exp(kappa_ki cos(theta_i - mu_ki)) / (2 pi I0(kappa_ki))
 /// w.r.t. Lebesgue measure on [-pi, pi)^d (log-sum-exp in float64); sampled by drawing the component, then the product.
 /// </summary>
-public sealed class VonMisesMixture : SampledDistribution
+public sealed class VonMisesMixture : ComponentMixture<VonMisesProduct>
 {
-    private readonly double[] _weights;
-    private readonly VonMisesProduct[] _components;
-
     /// <summary>The mixture of <paramref name="components"/> (same dimension) with <paramref name="weights"/>, normalised to sum to 1.</summary>
     public VonMisesMixture(double[] weights, VonMisesProduct[] components, string name = "von-mises-mixture")
-    {
-        if (weights.Length == 0 || weights.Length != components.Length) throw new ArgumentException("a von Mises mixture needs as many weights as components, at least one");
-        if (components.Any(c => c.Dimension != components[0].Dimension)) throw new ArgumentException("all von Mises components must have the same dimension");
-        if (weights.Any(w => !(w >= 0) || double.IsInfinity(w)) || weights.Sum() <= 0) throw new ArgumentException("mixture weights must be non-negative with a positive sum");
-        var total = weights.Sum();
-        _weights = weights.Select(w => w / total).ToArray();
-        _components = components.ToArray();
-        Name = name;
-        Dimension = components[0].Dimension;
-    }
+        : base(weights, components, name, "von Mises") { }
 
-    /// <inheritdoc />
-    public override string Name { get; }
-    /// <inheritdoc />
-    public override int Dimension { get; }
-    /// <inheritdoc />
-    public override bool HasLogDensity => true;
-    /// <summary>Normalised weights.</summary>
-    public IReadOnlyList<double> Weights => _weights;
-    /// <summary>The components.</summary>
-    public IReadOnlyList<VonMisesProduct> Components => _components;
+    private protected override Tensor SampleComponent(VonMisesProduct component, int count, Generator generator) => component.SampleFloat64(count, generator);
 
-    /// <inheritdoc />
-    public override Tensor Sample(int count, Generator generator)
-    {
-        CheckCount(count);
-        using var scope = NewDisposeScope();
-        var component = MixtureSampling.Components(_weights, count, generator);
-        var x = zeros(count, Dimension, dtype: float64);
-        for (var c = 0; c < _components.Length; c++)
-        {
-            var rows = component.eq(c).nonzero().squeeze(1);
-            var n = (int)rows.shape[0];
-            if (n == 0) continue;
-            x.index_copy_(0, rows, _components[c].SampleFloat64(n, generator));
-        }
-        return FlatTorus.ToFloat32Angles(x).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>log rho(theta) = logsumexp_k (log w_k + log rho_k(theta)), float64, w.r.t. Lebesgue measure on [-pi, pi)^d.</summary>
-    public override Tensor LogDensity(Tensor x)
-    {
-        CheckPoints(x);
-        using var scope = NewDisposeScope();
-        var terms = new List<Tensor>();
-        for (var c = 0; c < _components.Length; c++)
-            if (_weights[c] > 0) terms.Add(_components[c].LogDensity(x) + Math.Log(_weights[c]));
-        return stack(terms, 1).logsumexp(1).MoveToOuterDisposeScope();
-    }
+    private protected override Tensor ToSamples(Tensor points) => FlatTorus.ToFloat32Angles(points);
 }
 
 /// <summary>
