@@ -59,6 +59,7 @@ internal static class EvalCommand
                 throw new UsageException("--per-observation goes with a checkpoint trained with a data-dependent coupling (inpaint, superres, denoise)");
             if (manifest.Images is not null)
                 return CheckpointCompletion.IsCompletion(manifest) ? EvaluateCompletions(r, manifest, mode, output, error) : EvaluateImages(r, manifest, mode, output, error);
+            if (manifest.Manifold is not null) return EvaluateOnManifold(r, manifest, mode, output, error);
             var targetSpec = r.GetValue(target) ?? TrainingFile(manifest, processes.Rank == 0 ? error : TextWriter.Null);
             // A table checkpoint scores a table file read as in training; anything else goes through the distributions.
             var targetDistribution = manifest.Table is null ? DataSources.Parse(targetSpec) : null;
@@ -88,6 +89,31 @@ internal static class EvalCommand
 
         // The jumps of a flow-map checkpoint's samples (si sample's rule: --steps, default 2, unless --solver asks for the ODE); null otherwise.
         int? Jumps(ParseResult r, CheckpointManifest manifest) => solver.UsesJumps(r, manifest) ? solver.Jumps(r) : null;
+
+        // A checkpoint on a manifold: its named target's entropy, or its held-out points beside fitted baselines (docs/theory.md §15.8).
+        int EvaluateOnManifold(ParseResult r, CheckpointManifest manifest, ProgressMode mode, TextWriter output, TextWriter error)
+        {
+            if (r.GetValue(skipRows) is not null) throw new UsageException("--skip-rows goes with a checkpoint trained on a table");
+            if (r.GetValue(guidance) != 1 || r.GetValue(generated) is not null) throw new UsageException("--guidance and --generated go with image checkpoints");
+            var ode = solver.Build(r);
+            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
+            using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
+            var display = new ProgressDisplay(mode, error, threadNote);
+            var est = r.GetValue(estimator)!.Trim().ToLowerInvariant() switch
+            {
+                "exact" => DivergenceEstimator.Exact,
+                "hutchinson" or "hutchinson-rademacher" => DivergenceEstimator.HutchinsonRademacher,
+                _ => DivergenceEstimator.HutchinsonGaussian,
+            };
+            var options = new EvaluationOptions(r.GetValue(count) ?? 5000, ode, new LikelihoodOptions(est, r.GetValue(probes), r.GetValue(seed)), r.GetValue(seed));
+            var report = display.Fraction("eval", p => ManifoldEvaluator.Evaluate(ckpt, r.GetValue(target), options, p, processes, m => error.WriteLine($"si: {m}")));
+            if (processes.Rank != 0) return ExitCodes.Ok;
+            foreach (var note in report.Notes ?? []) error.WriteLine($"si: note: {note}");
+            Print(output, report);
+            if (r.GetValue(json) is { } jsonFile)
+                AtomicFile.WriteText(jsonFile, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            return ExitCodes.Ok;
+        }
 
         // An image checkpoint: bits/dim on its test split, the reference classifier's figures, memorisation (docs/theory.md §9, §11).
         int EvaluateImages(ParseResult r, CheckpointManifest manifest, ProgressMode mode, TextWriter output, TextWriter error)
@@ -217,10 +243,12 @@ internal static class EvalCommand
         Row(table, "NLL (nats/sample)", $"{F(r.NllMean)} ± {F(r.NllStdErr)}", r.Rows is { } rows ? $"{r.HeldOut} {rows}" : $"{r.HeldOut} held-out points of {r.Target}");
         if (r.BaselineNll is { } baseline)
         {
-            Row(table, "Gaussian baseline NLL", $"{F(baseline)} ± {F(r.BaselineNllStdErr ?? double.NaN)}", "full covariance, fitted to the training rows; same rows");
+            var name = r.Baseline ?? "Gaussian";
+            Row(table, $"{name} baseline NLL", $"{F(baseline)} ± {F(r.BaselineNllStdErr ?? double.NaN)}", r.Baseline is null ? "full covariance, fitted to the training rows; same rows" : "maximum likelihood on the training points; same points");
             Row(table, "model - baseline", $"{F(r.NllMinusBaseline ?? double.NaN)} ± {F(r.NllMinusBaselineStdErr ?? double.NaN)}",
-                r.NllMinusBaseline < 0 ? "negative: the flow beats the Gaussian (paired standard error)" : "not below zero: the flow does not beat the Gaussian");
+                (r.NllMinusBaseline < 0 ? $"negative: the flow beats the {name}" : $"not below zero: the flow does not beat the {name}") + (r.Baseline is null ? " (paired standard error)" : " (standard errors combined)"));
         }
+        if (r.UniformNll is { } uniform) Row(table, "uniform NLL", F(uniform), "log of the manifold's volume: a model that learned nothing");
         if (r.TrainingRowsNll is { } trainNll) Row(table, "NLL on training rows", F(trainNll), "trained on: compare with the line above to see overfitting");
         if (r.KeptStep is { } kept) Row(table, "kept step", kept.ToString(CultureInfo.InvariantCulture), "chosen on the validation rows");
         Row(table, "bits/dim", F(r.BitsPerDim), "");

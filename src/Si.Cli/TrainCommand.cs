@@ -19,8 +19,8 @@ internal static class TrainCommand
     /// <summary>The options of a training run; every one is optional and overrides --config, which overrides the defaults.</summary>
     internal sealed class RunOptions
     {
-        public readonly Option<string?> Target = new("--target") { Description = $"target rho1: {string.Join(", ", Distributions.Names)}; a CSV file (a table); images: {string.Join(", ", ImageDatasets.Names)} (fetched from Debian packages on first use), a folder with one sub-folder of PNG/JPEG images per class, or a .npy / .npz file (default {D.Target})" };
-        public readonly Option<string?> Base = new("--base") { Description = $"base rho0: gaussian or a CSV file (default {D.Base})" };
+        public readonly Option<string?> Target = new("--target") { Description = $"target rho1: {string.Join(", ", Distributions.Names)}; on a manifold: {string.Join(", ", [.. ManifoldTargets.Names, .. ProteinAngles.Names])} (or a CSV with --manifold); a CSV file (a table); images: {string.Join(", ", ImageDatasets.Names)} (fetched from Debian packages on first use), a folder with one sub-folder of PNG/JPEG images per class, or a .npy / .npz file (default {D.Target})" };
+        public readonly Option<string?> Base = new("--base") { Description = $"base rho0: gaussian or a CSV file; on a manifold: uniform (the default there) or wrapped-gaussian[:SIGMA] on a torus (default {D.Base})" };
         public readonly Option<string?> Interpolant = new("--interpolant") { Description = $"{string.Join(", ", InterpolantSpec.Families)} (default {D.Interpolant})" };
         public readonly Option<string?> Gamma = new("--gamma") { Description = $"latent noise gamma(t): none, sqrt (sqrt(a t(1-t))), quadratic (a t(1-t)), sin2 (a sin^2(pi t)) (default {D.Gamma})" };
         public readonly Option<double?> GammaScale = new("--gamma-scale") { Description = $"the scale a of gamma(t) (default {D.GammaScale})" };
@@ -72,12 +72,13 @@ internal static class TrainCommand
         public readonly Option<string?> Integers = new("--integers") { Description = $"columns holding only whole numbers: dequantize (add u ~ U[0,1) on every draw), snap (dequantize, and move generated values of a column of at most {TableSupport.FewValues} whole numbers to the nearest value the training rows hold) or refuse (default {D.Integers})" };
         public readonly Option<string?> LogColumns = new("--log-columns") { Description = "strictly positive table columns to model through y = log x (generated values stay > 0; NLLs stay in the data's units): names or 1-based positions among the features, comma-separated, or positive (every column whose values are all > 0) (default: none)" };
         public readonly Option<int?> ValidateEvery = new("--validate-every") { Description = "steps between validations (default: --log-every)" };
+        public readonly Option<string?> Manifold = new("--manifold") { Description = "the manifold a CSV target's points live on: sphere:3 (unit vectors in R^3), torus:2 (two angles in radians in [-pi, pi)), torus:DxR:K ...; the geodesic interpolant is used, with a uniform base (or --base wrapped-gaussian on a torus). The targets vmf-mixture, von-mises-mixture and ramachandran know their manifold" };
         public readonly Option<int?> Patience = new("--patience") { Description = $"validations without improvement before training stops; 0 never stops early (default {D.Patience})" };
 
         public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Model, UNetPreset, UNetChannels, UNetMultipliers,
             UNetAttention, Condition, CondDrop, Coupling, OtBlock, Epsilon, SinkhornIterations, SinkhornTolerance, Mask, Factor, CorruptionNoise, Width, Depth, Activation, TimeFrequencies,
             Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, MapObjective, DiagonalFraction, Teacher, TeacherGuidance, EmaTeacher, CheckpointEvery,
-            Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, LogColumns, ValidateEvery, Patience];
+            Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, LogColumns, ValidateEvery, Patience, Manifold];
 
         /// <summary>Overlays the options given on the command line onto <paramref name="c"/>.</summary>
         public TrainingRunConfig Apply(ParseResult r, TrainingRunConfig c)
@@ -130,6 +131,7 @@ internal static class TrainCommand
                 Normalize = r.GetValue(Normalize) ?? c.Normalize, Validation = r.GetValue(Validation) ?? c.Validation,
                 Columns = r.GetValue(Columns) ?? c.Columns, SkipRows = r.GetValue(SkipRows) ?? c.SkipRows, LabelColumn = r.GetValue(LabelColumn) ?? c.LabelColumn,
                 Integers = r.GetValue(Integers) ?? c.Integers, LogColumns = r.GetValue(LogColumns) ?? c.LogColumns, ValidateEvery = r.GetValue(ValidateEvery) ?? c.ValidateEvery, Patience = r.GetValue(Patience) ?? c.Patience,
+                Manifold = r.GetValue(Manifold) ?? c.Manifold,
             };
         }
     }

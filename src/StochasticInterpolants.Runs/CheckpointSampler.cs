@@ -85,6 +85,8 @@ public static class CheckpointSampler
     {
         var fields = checkpoint.Fields();
         var (start, end) = fields.VelocityInterval(checkpoint.Manifest.TimeClip);
+        // On a manifold the solver takes geodesic steps (docs/theory.md §15.5).
+        if (checkpoint.Interpolant is GeodesicInterpolant geodesic) solver = ManifoldSolvers.Matching(solver, geodesic.Manifold);
         // The ODE draws nothing: a rank without rows has nothing to do (and an adaptive solver cannot measure an error over no rows).
         return Run(checkpoint, count, seed, device, chunkSize, progress, classes, processes,
             (x0, _, _, p, c) => x0.shape[0] == 0 ? OdeSolution.Unmoved(x0)

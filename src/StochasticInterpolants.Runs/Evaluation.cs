@@ -1,3 +1,5 @@
+using StochasticInterpolants.Manifolds;
+using StochasticInterpolants.Interpolants;
 using System.Diagnostics;
 using System.Text.Json.Serialization;
 using StochasticInterpolants.Checkpoints;
@@ -44,7 +46,9 @@ public sealed record EvaluationOptions(int Count = 5000, IOdeSolver? Solver = nu
 /// pairs; <c>*_floor_sd</c> is its spread from pair to pair: a model's single figure within about two of them of the floor
 /// is indistinguishable from the data at this sample size. <c>nfe</c> and <c>solver</c> are the likelihood's (network evaluations
 /// per held-out point along its ODE path); <c>sampling</c> says how the generated samples were made (the ODE solver, or
-/// "flow map, N jumps") and <c>sampling_nfe</c> is their network evaluations per sample (N for N jumps).
+/// "flow map, N jumps") and <c>sampling_nfe</c> is their network evaluations per sample (N for N jumps). <c>baseline</c> names
+/// the baseline when it is not a table's Gaussian (on a manifold: a von Mises product or a von Mises–Fisher law fitted to the
+/// training points), and <c>uniform_nll</c> is the uniform law's NLL on a compact manifold, log of its volume.
 /// </summary>
 public sealed record EvaluationReport(
     [property: JsonPropertyName("nll_mean")] double NllMean,
@@ -81,7 +85,9 @@ public sealed record EvaluationReport(
     [property: JsonPropertyName("floor_draws")] int FloorDraws = 0,
     [property: JsonPropertyName("notes")] IReadOnlyList<string>? Notes = null,
     [property: JsonPropertyName("sampling")] string? Sampling = null,
-    [property: JsonPropertyName("sampling_nfe")] double? SamplingNfe = null)
+    [property: JsonPropertyName("sampling_nfe")] double? SamplingNfe = null,
+    [property: JsonPropertyName("baseline")] string? Baseline = null,
+    [property: JsonPropertyName("uniform_nll")] double? UniformNll = null)
 {
     /// <summary>The old name of <see cref="EnergyDistance"/> (kept for readers of earlier JSON).</summary>
     [JsonPropertyName("energy_distance")] public double EnergyDistanceAlias => EnergyDistance;
@@ -114,8 +120,21 @@ public static class Evaluator
     {
         Checkerboard => Math.Log(Checkerboard.SupportArea),
         StandardGaussian g => 0.5 * g.Dimension * Math.Log(2 * Math.PI * Math.E),
+        UniformSphere or UniformTorus => ((IManifoldDistribution)target).Manifold.LogVolume,
+        VonMisesProduct p => p.Entropy,
+        // A mixture's entropy has no closed form: a Monte Carlo mean of -log p over a fixed draw (standard error ~1e-3 nats).
+        IManifoldDistribution { HasLogDensity: true } m => ManifoldEntropy(m),
         _ => null,
     };
+
+    /// <summary>Draws for the Monte Carlo entropy of a manifold target with an exact density.</summary>
+    public const int EntropyDraws = 1_000_000;
+
+    private static double ManifoldEntropy(IDistribution target)
+    {
+        using var generator = new Generator(0x454E5452UL);
+        return ManifoldTargets.EntropyEstimate(target, EntropyDraws, generator).Mean;
+    }
 
     /// <summary>
     /// Evaluates a checkpoint trained on a table against the table file <paramref name="path"/>, read as in training. Rows
@@ -228,7 +247,7 @@ public static class Evaluator
             var end = Math.Min(rows.Length, start + chunk);
             var share = RowShare.For(end - start, processes);
             using var condition = classes is null ? null : share.Of(tensor(rows[start..end].Select(i => classes[i]).ToArray()));
-            var likelihood = new FlowLikelihood(fields.WithCondition(condition).Velocity(), baseDistribution, solver, likelihoodOptions, baseTime);
+            var likelihood = FlowLikelihood.For(fields.Interpolant, fields.WithCondition(condition).Velocity(), baseDistribution, solver, likelihoodOptions, baseTime);
             using var mine = likelihood.LogDensity(share.Of(y[start..end]), share: share);
             logs.Add(processes.GatherShares(share, mine.LogDensity, "the gathering of log-likelihoods"));
             // Every rank takes part, also one with no rows (it evaluates nothing and counts for nothing in the mean).
@@ -312,7 +331,7 @@ public static class Evaluator
     public static string DescribeJumps(int jumps) => $"flow map, {jumps} jump{(jumps == 1 ? "" : "s")}";
 
     internal static string SolverName(IOdeSolver solver) =>
-        solver.Name + (solver is FixedStepSolver f ? $" {f.StepCount} steps" : solver is DormandPrince5Solver d ? $" rtol {d.RelativeTolerance:G3} atol {d.AbsoluteTolerance:G3}" : "");
+        solver.Name + (solver is FixedStepSolver f ? $" {f.StepCount} steps" : solver is ManifoldRungeKuttaSolver g ? $" {g.StepCount} steps" : solver is DormandPrince5Solver d ? $" rtol {d.RelativeTolerance:G3} atol {d.AbsoluteTolerance:G3}" : "");
 
     /// <summary>Evaluates <paramref name="checkpoint"/> against <paramref name="target"/>; <paramref name="processes"/> shares the work across a data-parallel job (see the class remarks).</summary>
     public static EvaluationReport Evaluate(Checkpoint checkpoint, IDistribution target, EvaluationOptions? options = null, IProgress<double>? progress = null,
@@ -324,6 +343,9 @@ public static class Evaluator
         if (target.Dimension != checkpoint.Manifest.Dimension)
             throw new ArgumentException($"target '{target.Name}' has dimension {target.Dimension}, the checkpoint {checkpoint.Manifest.Dimension}");
         var solver = o.Solver ?? new Rk4Solver(100);
+        // On a manifold the solvers take geodesic steps (and say so in the report).
+        var manifold = (checkpoint.Interpolant as GeodesicInterpolant)?.Manifold;
+        if (manifold is not null) solver = ManifoldSolvers.Matching(solver, manifold);
         var likelihoodOptions = o.Likelihood ?? new LikelihoodOptions();
         var watch = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
@@ -337,7 +359,7 @@ public static class Evaluator
         // The likelihood integrates the velocity the samples follow, converted from whatever was learned (docs/theory.md §6).
         var fields = checkpoint.Fields();
         var (baseTime, _) = fields.VelocityInterval(checkpoint.Manifest.TimeClip);
-        var likelihood = new FlowLikelihood(fields.Velocity(), baseDistribution, solver, likelihoodOptions, baseTime);
+        var likelihood = FlowLikelihood.For(fields.Interpolant, fields.Velocity(), baseDistribution, solver, likelihoodOptions, baseTime);
         var n = (int)heldOut.shape[0];
         var logs = new List<Tensor>();
         double nfe = 0; var chunks = 0;
@@ -358,6 +380,21 @@ public static class Evaluator
         var stderr = logp.std().ToDouble() / Math.Sqrt(n);
         var (samples, samplingNfe, sampling) = Generate(checkpoint, n, solver, o.Jumps, o.Seed + 1, processes);
         progress?.Report(0.9);
+        var notes = new List<string>();
+        // On a manifold the distances are taken between embedded points (docs/theory.md §15.8): on the torus an angle near pi
+        // and one near -pi are close, which their coordinates do not show.
+        Tensor Metric(Tensor x) => manifold is null ? x : manifold.Embed(x);
+        if (manifold is not null)
+        {
+            var off = manifold.MaxViolation(samples.to(float64)).max().ToDouble();
+            if (!(off <= 1e-4)) throw new IntegrationException($"generated samples left {manifold.Name}: one lies {off:G3} off it (the {SolverName(solver)} solver)");
+            notes.Add($"every generated sample lies on {manifold.Name}: the largest deviation is {off:G2}");
+            var meanGenerated = manifold.Embed(samples.to(float64)).mean([0]).data<double>().ToArray();
+            var meanHeldOut = manifold.Embed(heldOut.to(float64)).mean([0]).data<double>().ToArray();
+            string V(double[] v) => "(" + string.Join(", ", v.Select(x => x.ToString("F3", System.Globalization.CultureInfo.InvariantCulture))) + ")";
+            notes.Add($"mean of the embedded points ({(manifold is FlatTorus ? "cos, sin of each angle" : "the unit vectors")}): generated {V(meanGenerated)}, held-out {V(meanHeldOut)}");
+        }
+        samples = Metric(samples); heldOut = Metric(heldOut);
         var a = samples[..m]; var b = heldOut[..m];
         // The noise floor at the same sizes: pairs of fresh samples of m, or of disjoint random draws of m of the file's rows.
         var draws = o.FloorDrawsAt(m);
@@ -366,19 +403,20 @@ public static class Evaluator
             if (target is EmpiricalDistribution rows)
             {
                 using var order = randperm(rows.Count, generator: g);
-                return (rows.Rows.index_select(0, order[..m]), rows.Rows.index_select(0, order[m..(2 * m)]));
+                return (Metric(rows.Rows.index_select(0, order[..m])), Metric(rows.Rows.index_select(0, order[m..(2 * m)])));
             }
-            return (target.Sample(m, g), target.Sample(m, g));
+            return (Metric(target.Sample(m, g)), Metric(target.Sample(m, g)));
         });
         var entropy = TrueEntropy(target);
         var report = new EvaluationReport(
-            nll, stderr, LikelihoodUnits.BitsPerDimension(nll, target.Dimension), entropy, entropy is { } h ? nll - h : null,
+            nll, stderr, LikelihoodUnits.BitsPerDimension(nll, manifold?.IntrinsicDimension ?? target.Dimension), entropy, entropy is { } h ? nll - h : null,
             EnergyDistance.Compute(a, b), SampleDistances.Mmd(a, b), SampleDistances.DefaultBandwidths,
             SampleDistances.SlicedWasserstein2(samples, heldOut, 256, o.Seed), 256,
             target is Checkerboard ? Checkerboard.FractionInside(samples) : null,
             nfe / chunks, watch.Elapsed.TotalSeconds, n, SolverName(solver),
             likelihoodOptions.Describe(), target.Name, floor.Energy, floor.Mmd,
-            EnergyDistanceFloorSd: floor.EnergySd, MmdFloorSd: floor.MmdSd, MetricPoints: m, FloorDraws: draws, Sampling: sampling, SamplingNfe: samplingNfe);
+            EnergyDistanceFloorSd: floor.EnergySd, MmdFloorSd: floor.MmdSd, MetricPoints: m, FloorDraws: draws, Sampling: sampling, SamplingNfe: samplingNfe,
+            MetricUnits: manifold is null ? null : $"distances between points embedded in R^{manifold.EmbeddingDimension}", Notes: notes.Count == 0 ? null : notes);
         foreach (var (name, value) in new[] { ("NLL", nll), ("energy distance", report.EnergyDistance), ("MMD", report.Mmd), ("sliced W2", report.SlicedW2),
             ("energy distance floor", report.EnergyDistanceFloor), ("MMD floor", report.MmdFloor) })
             if (!double.IsFinite(value)) throw new IntegrationException($"the evaluation's {name} is {value}: the samples or likelihoods are not finite");

@@ -15,7 +15,9 @@ namespace StochasticInterpolants.Runs;
 /// <param name="Residues">Per file read, in order: its name and how many residues it gave (rows of <see cref="Angles"/>).</param>
 /// <param name="Source">What was read: the data set's name and folder.</param>
 /// <param name="Sha256">Lower-case hex SHA-256 over the files read, per file in order: its name (UTF-8), a zero byte, its length (int64 little-endian) and its bytes.</param>
-public sealed record ProteinAngleData(Tensor Angles, IReadOnlyList<(string File, int Residues)> Residues, string Source, string Sha256) : IDisposable
+/// <param name="Groups">Per row, the residue it belongs to across identical chains: (file, residue number, insertion code)
+/// as one number, so that the copies of a residue in a complex's identical chains share it (<see cref="RowSplit.ByGroup"/>).</param>
+public sealed record ProteinAngleData(Tensor Angles, IReadOnlyList<(string File, int Residues)> Residues, string Source, string Sha256, IReadOnlyList<long> Groups) : IDisposable
 {
     /// <summary>The number of points n (rows of <see cref="Angles"/>).</summary>
     public long Count => Angles.shape[0];
@@ -63,6 +65,7 @@ public static class ProteinAngles
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var values = new List<double>();
         var counts = new List<(string, int)>();
+        var groups = new List<long>();
         foreach (var file in Files)
         {
             var path = Path.Combine(dir, file);
@@ -72,14 +75,18 @@ public static class ProteinAngles
             hash.AppendData(BitConverter.GetBytes((long)bytes.Length));
             hash.AppendData(bytes);
             using var reader = new StreamReader(new MemoryStream(bytes, writable: false));
-            var angles = PdbBackbone.Angles(PdbBackbone.Read(reader, path));
+            var residues = PdbBackbone.Read(reader, path).Where(r => r.Phi is not null && r.Psi is not null).ToList();
+            var angles = PdbBackbone.Angles(residues);
             foreach (var (phi, psi) in angles) { values.Add(phi); values.Add(psi); }
+            // The same residue number in another chain is (in these files) a copy of the same residue in an identical chain.
+            var fileIndex = counts.Count;
+            groups.AddRange(residues.Select(r => ((long)fileIndex << 40) | ((long)(r.Number + 100_000) << 8) | (byte)r.InsertionCode));
             counts.Add((file, angles.Count));
         }
         if (values.Count == 0) throw new DataFormatException($"the PDB files in {dir} gave no residue with both phi and psi");
         using var scope = NewDisposeScope();
         var angles64 = tensor(values.ToArray(), [values.Count / 2, 2], ScalarType.Float64);
         var result = FlatTorus.ToFloat32Angles(angles64).MoveToOuterDisposeScope();
-        return new ProteinAngleData(result, counts, $"ramachandran ({dir})", Convert.ToHexStringLower(hash.GetCurrentHash()));
+        return new ProteinAngleData(result, counts, $"ramachandran ({dir})", Convert.ToHexStringLower(hash.GetCurrentHash()), groups);
     }
 }

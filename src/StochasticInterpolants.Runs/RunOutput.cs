@@ -84,9 +84,9 @@ internal static class RunOutput
             pieces.Interpolant.Spec ?? throw new ArgumentException($"the interpolant '{pieces.Interpolant.Name}' cannot be saved in a checkpoint: register it by name"),
             objectives.Select((o, i) => new NetworkEntry(o.Kind, networks[i].Spec ?? throw new ArgumentException("a custom network cannot be saved in a checkpoint: register its architecture"), Checkpoint.WeightsFileName(o.Kind),
                 emas[i] is null ? null : Checkpoint.EmaWeightsFileName(o.Kind))).ToList(),
-            Describe(config.Base), Describe(config.Target), pieces.Target.Dimension, objectives.Max(o => o.TimeClip), config.Antithetic,
+            pieces.BaseSpec ?? Describe(config.Base), Describe(config.Target), pieces.Target.Dimension, objectives.Max(o => o.TimeClip), config.Antithetic,
             config.TrainingOrDefault, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow, table, result.Selection, images,
-            config.CouplingFor(pieces.Interpolant) with { Convergence = (pieces.Coupling as IConvergingCoupling)?.Convergence });
+            config.CouplingFor(pieces.Interpolant) with { Convergence = (pieces.Coupling as IConvergingCoupling)?.Convergence }, pieces.Manifold?.Record);
     }
 
     // A file or folder is stored absolute so `si sample` finds it from any working folder.

@@ -35,6 +35,9 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
     {
         config.TrainingOrDefault.Validate();
         config.ValidateRun();
+        if (ManifoldPieces.Applies(config)) return BuildOnManifold(config, message);
+        if (config.Interpolant.Trim().Equals("geodesic", StringComparison.OrdinalIgnoreCase))
+            throw new InvalidSettingException("interpolant", $"the geodesic interpolant needs a target on a manifold ({string.Join(", ", [.. ManifoldTargets.Names, .. ProteinAngles.Names])}, or a CSV with --manifold); '{config.Target}' lives in R^d");
         var interpolant = new InterpolantSpec(config.Interpolant, config.Gamma, config.GammaScale).Build();
         IDistribution target, baseDistribution;
         TablePieces? table = null;
@@ -94,6 +97,40 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
             (coupling as IDisposable)?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>For a target on a manifold: the manifold, the held-out points and the record; null in R^d.</summary>
+    public ManifoldPieces? Manifold { get; init; }
+
+    /// <summary>The base's spec as the checkpoint records it (resolved against the manifold: "uniform:sphere:3"); null: the config's.</summary>
+    public string? BaseSpec { get; init; }
+
+    // A target on a manifold (docs/theory.md §15.8): the geodesic interpolant, a base on the same manifold, the velocity alone,
+    // independent pairs. Every choice that cannot work there is refused here, before any work.
+    private static RunPieces BuildOnManifold(TrainingRunConfig config, Action<string>? message)
+    {
+        if (config.ImageTarget) throw new InvalidSettingException("manifold", "images live in R^d: --manifold applies to points on a sphere or a torus");
+        if (!config.Gamma.Trim().Equals("none", StringComparison.OrdinalIgnoreCase))
+            throw new InvalidSettingException("gamma", "the geodesic interpolant carries no latent noise (docs/theory.md §15.8): give --gamma none");
+        if (config.Antithetic) throw new InvalidSettingException("antithetic", "the geodesic interpolant has no latent noise to make antithetic");
+        if (config.LearnsFlowMap || config.LearnedFields().Any(k => k != FieldKind.Velocity))
+            throw new InvalidSettingException("learn", "on a manifold only the velocity is learned: the geodesic path has no noise for a score, and a flow map's jumps would have to be exponential steps (give --learn velocity)");
+        if (config.Coupling?.Trim().ToLowerInvariant() is { } pairing && pairing != "independent")
+            throw new InvalidSettingException("coupling", $"the '{pairing}' coupling pairs points by the squared Euclidean distance of their coordinates, not the geodesic one; a manifold run pairs independently (give --coupling independent)");
+        if (config.Condition?.Trim().ToLowerInvariant() is { } c && c != "none")
+            throw new InvalidSettingException("condition", "points on a manifold carry no class labels here");
+        foreach (var (name, given) in new[] { ("columns", config.Columns), ("label-column", config.LabelColumn), ("log-columns", config.LogColumns), ("normalize", config.Normalize) })
+            if (given is not null) throw new InvalidSettingException(name, $"points on a manifold are used as given: --{name} applies to tables in R^d");
+        if (config.SkipRows != 0) throw new InvalidSettingException("skip-rows", "points on a manifold are read as given: --skip-rows applies to tables");
+        var manifold = ManifoldPieces.Build(config, message);
+        var interpolant = manifold.Interpolant(config.Interpolant);
+        var baseSpec = ManifoldDistributions.BaseSpec(config.Base.Trim().Equals("gaussian", StringComparison.OrdinalIgnoreCase) ? "uniform" : config.Base, manifold.Manifold);
+        var baseDistribution = DataSources.Parse(baseSpec);
+        var coupling = config.CouplingFor(interpolant).Build(interpolant, baseDistribution, manifold.Target);
+        var objectives = new List<IObjective> { Objective.For(FieldKind.Velocity, interpolant, new ObjectiveOptions(false, config.TimeClip)) };
+        var pieces = new RunPieces(baseDistribution, manifold.Target, interpolant, coupling, objectives) { Manifold = manifold, BaseSpec = baseSpec };
+        _ = pieces.ModelSpecFor(config); // validates the architecture
+        return pieces;
     }
 
     /// <summary>The teacher of a distilled flow map (its networks), when one was given; disposed with the pieces.</summary>
@@ -172,6 +209,7 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
     public ModelSpec ModelSpecFor(TrainingRunConfig config)
     {
         var m = config.ModelOrDefault;
+        if (Manifold is { } onManifold) return onManifold.ModelSpec(m);
         var type = m.Type?.Trim().ToLowerInvariant() ?? (Images is null ? "mlp" : "unet");
         var classes = Table?.Record.ClassNames?.Count ?? Images?.ConditionClasses ?? 0;
         var conditionChannels = Coupling is DataDependentCoupling dependent ? dependent.ConditionChannels : 0;

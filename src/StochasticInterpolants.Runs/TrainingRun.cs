@@ -132,6 +132,9 @@ public static class TrainingRun
     // Validation rows make a validator (NLL where the velocity and base allow it, else the objective); none without them.
     private static HeldOutValidator? CreateValidator(TrainingRunConfig config, RunPieces pieces, IReadOnlyList<LearnedNetwork> learned, Device device)
     {
+        if (pieces.Manifold is { ValidationRows.shape: [> 0, _] } manifold)
+            return new HeldOutValidator(learned, pieces.Interpolant, pieces.Coupling, pieces.Base, manifold.ValidationRows, null, 0,
+                new ValidationSettings(Seed: config.TrainingOrDefault.Seed, BatchSize: config.TrainingOrDefault.BatchSize), device);
         if (pieces.Table is not { } table || table.ValidationRows.shape[0] == 0) return null;
         return new HeldOutValidator(learned, pieces.Interpolant, pieces.Coupling, pieces.Base, table.ValidationRows, table.ValidationLabels,
             table.Record.Encoding.LogAbsDeterminant, new ValidationSettings(Seed: config.TrainingOrDefault.Seed, BatchSize: config.TrainingOrDefault.BatchSize), device,

@@ -80,6 +80,8 @@ public sealed record FlowMapRunOptions(string Objective = "lsd", double Diagonal
 /// interpolant's own (mirror for the mirror interpolant, independent otherwise).</param>
 /// <param name="CouplingOptions">The coupling's settings; null: the defaults.</param>
 /// <param name="FlowMap">The flow-map settings when <paramref name="Learn"/> is flow-map; null: the defaults.</param>
+/// <param name="Manifold">The manifold a CSV target's points live on (e.g. sphere:3, torus:2; docs/theory.md §15.8); the named
+/// manifold targets (vmf-mixture, von-mises-mixture, ramachandran) know their own. null: the data live in R^d.</param>
 public sealed record TrainingRunConfig(
     string Target = "checkerboard",
     string Base = "gaussian",
@@ -105,7 +107,8 @@ public sealed record TrainingRunConfig(
     string? Condition = null,
     string? Coupling = null,
     CouplingOptions? CouplingOptions = null,
-    FlowMapRunOptions? FlowMap = null)
+    FlowMapRunOptions? FlowMap = null,
+    string? Manifold = null)
 {
     /// <summary>
     /// Training defaults for image targets (docs/theory.md §9), used when <see cref="Training"/> is not given: a U-Net step

@@ -39,6 +39,7 @@ public sealed record NetworkEntry(FieldKind Represents, ModelSpec Model, string 
 /// <param name="Images">For an image target: its source, shape, pixel levels, classes and split (null otherwise).</param>
 /// <param name="Coupling">How x0 and x1 were paired in training; null in checkpoints written before couplings were
 /// recorded, which were all trained with the interpolant's own coupling (see <see cref="CouplingOrDefault"/>).</param>
+/// <param name="Manifold">For data on a manifold: the manifold and where observed points came from (null in R^d).</param>
 public sealed record CheckpointManifest(
     string Format,
     InterpolantSpec Interpolant,
@@ -55,7 +56,8 @@ public sealed record CheckpointManifest(
     TableRecord? Table = null,
     SelectionOutcome? Selection = null,
     ImageRecord? Images = null,
-    CouplingSpec? Coupling = null)
+    CouplingSpec? Coupling = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ManifoldRecord? Manifold = null)
 {
     /// <summary>The coupling of training: <see cref="Coupling"/>, or the interpolant's own for an older checkpoint.</summary>
     public CouplingSpec CouplingOrDefault() => Coupling ?? new CouplingSpec(Couplings.Couplings.DefaultName(Interpolant.Build()), new CouplingOptions());

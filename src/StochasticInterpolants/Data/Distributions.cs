@@ -58,6 +58,6 @@ public static class Distributions
             case "swissroll" or "swiss-roll": return new SwissRoll();
             case "gaussian" or "normal": return new StandardGaussian(dimension ?? 2);
         }
-        return null;
+        return ManifoldDistributions.TryParse(name);
     }
 }

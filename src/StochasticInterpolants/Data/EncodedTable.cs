@@ -74,4 +74,18 @@ public static class RowSplit
         new Random(unchecked((int)(seed ^ (seed >> 32)) ^ 0x5EED)).Shuffle(order);
         return (order[validation..].Order().ToArray(), order[..validation].Order().ToArray());
     }
+
+    /// <summary>
+    /// A split that keeps every group whole: the distinct values of <paramref name="groups"/> (one per row) are split as
+    /// <see cref="Random"/> splits rows, and each row goes where its group went. For data with copies of one item (the
+    /// identical chains of a protein complex, docs/theory.md §15.8), so that no held-out row has a copy among the training rows.
+    /// </summary>
+    public static (int[] Training, int[] Validation) ByGroup(IReadOnlyList<long> groups, double fraction, long seed)
+    {
+        var distinct = groups.Distinct().Order().ToArray();
+        var (_, heldGroups) = Random(distinct.Length, fraction, seed);
+        var held = heldGroups.Select(i => distinct[i]).ToHashSet();
+        var rows = Enumerable.Range(0, groups.Count);
+        return (rows.Where(i => !held.Contains(groups[i])).ToArray(), rows.Where(i => held.Contains(groups[i])).ToArray());
+    }
 }

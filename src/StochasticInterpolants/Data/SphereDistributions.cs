@@ -9,8 +9,11 @@ namespace StochasticInterpolants.Data;
 /// |S^{d-1}| = 2 pi^{d/2} / Gamma(d/2) (4 pi for S^2). Samples: a standard Gaussian in R^d divided by its norm (rotation
 /// invariance of N(0, I) makes the direction uniform).
 /// </summary>
-public sealed class UniformSphere : SampledDistribution
+public sealed class UniformSphere : SampledDistribution, IManifoldDistribution
 {
+    /// <summary>The manifold the points live on.</summary>
+    public IManifold Manifold => new Sphere(Dimension);
+
     /// <summary>The uniform law on S^{d-1}, d = <paramref name="dimension"/> &gt;= 2 (d = 3: the 2-sphere).</summary>
     public UniformSphere(int dimension = 3)
     {
@@ -60,8 +63,11 @@ public sealed class UniformSphere : SampledDistribution
 /// propose Z ~ Beta((d-1)/2, (d-1)/2), w = (1 - (1 + b) Z) / (1 - (1 - b) Z), accept when
 /// kappa w + (d - 1) log(1 - x0 w) - c &gt;= log U.
 /// </summary>
-public sealed class VonMisesFisher : SampledDistribution
+public sealed class VonMisesFisher : SampledDistribution, IManifoldDistribution
 {
+    /// <summary>The manifold the points live on.</summary>
+    public IManifold Manifold => new Sphere(Dimension);
+
     private readonly double[] _mean;
 
     /// <summary>
@@ -196,8 +202,11 @@ public sealed class VonMisesFisher : SampledDistribution
 /// A mixture of von Mises-Fisher laws on one sphere: rho(x) = sum_k w_k C_d(kappa_k) exp(kappa_k mu_k . x) with respect to
 /// surface measure (log-sum-exp in float64). Sampling draws each row's component from the weights, then from that vMF.
 /// </summary>
-public sealed class VonMisesFisherMixture : ComponentMixture<VonMisesFisher>
+public sealed class VonMisesFisherMixture : ComponentMixture<VonMisesFisher>, IManifoldDistribution
 {
+    /// <summary>The manifold the points live on.</summary>
+    public IManifold Manifold => new Sphere(Dimension);
+
     /// <summary>The mixture of <paramref name="components"/> (same dimension) with <paramref name="weights"/>, normalised to sum to 1.</summary>
     public VonMisesFisherMixture(double[] weights, VonMisesFisher[] components, string name = "vmf-mixture")
         : base(weights, components, name, "vMF") { }

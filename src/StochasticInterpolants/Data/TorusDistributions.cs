@@ -8,8 +8,11 @@ namespace StochasticInterpolants.Data;
 /// to Lebesgue measure on [-pi, pi)^d (the torus' volume, (2 pi)^d): log rho = -d log(2 pi). Samples: independent
 /// uniform angles.
 /// </summary>
-public sealed class UniformTorus : SampledDistribution
+public sealed class UniformTorus : SampledDistribution, IManifoldDistribution
 {
+    /// <summary>The manifold the points live on.</summary>
+    public IManifold Manifold => new FlatTorus(Dimension);
+
     /// <summary>The uniform law on T^d, d = <paramref name="dimension"/> &gt;= 1.</summary>
     public UniformTorus(int dimension = 2)
     {
@@ -51,8 +54,11 @@ public sealed class UniformTorus : SampledDistribution
 /// r = (1 + rho^2) / (2 rho); with U1, U2, U3 uniform, z = cos(pi U1), f = (1 + r z) / (r + z), c = kappa (r - f); accept
 /// when c (2 - c) &gt; U2 or log(c / U2) + 1 - c &gt;= 0; then theta = wrap(mu + sign(U3 - 1/2) arccos f).
 /// </summary>
-public sealed class VonMisesProduct : SampledDistribution
+public sealed class VonMisesProduct : SampledDistribution, IManifoldDistribution
 {
+    /// <summary>The manifold the points live on.</summary>
+    public IManifold Manifold => new FlatTorus(Dimension);
+
     private readonly double[] _mean;
     private readonly double[] _kappa;
     private readonly double[] _logNormaliser;
@@ -168,8 +174,11 @@ public sealed class VonMisesProduct : SampledDistribution
 /// A mixture of von Mises products on T^d: rho(theta) = sum_k w_k prod_i exp(kappa_ki cos(theta_i - mu_ki)) / (2 pi I0(kappa_ki))
 /// w.r.t. Lebesgue measure on [-pi, pi)^d (log-sum-exp in float64); sampled by drawing the component, then the product.
 /// </summary>
-public sealed class VonMisesMixture : ComponentMixture<VonMisesProduct>
+public sealed class VonMisesMixture : ComponentMixture<VonMisesProduct>, IManifoldDistribution
 {
+    /// <summary>The manifold the points live on.</summary>
+    public IManifold Manifold => new FlatTorus(Dimension);
+
     /// <summary>The mixture of <paramref name="components"/> (same dimension) with <paramref name="weights"/>, normalised to sum to 1.</summary>
     public VonMisesMixture(double[] weights, VonMisesProduct[] components, string name = "von-mises-mixture")
         : base(weights, components, name, "von Mises") { }
@@ -190,8 +199,11 @@ public sealed class VonMisesMixture : ComponentMixture<VonMisesProduct>
 /// (N + 1)^2 sigma^2 / 2 &gt;= 37 (omitted terms below 1e-16 of the leading 1, and p &gt;= 0.7 / 2 pi there). Sampling:
 /// wrap(mu + sigma epsilon), epsilon ~ N(0, I). The base density issue 26 names for the torus.
 /// </summary>
-public sealed class WrappedGaussian : SampledDistribution
+public sealed class WrappedGaussian : SampledDistribution, IManifoldDistribution
 {
+    /// <summary>The manifold the points live on.</summary>
+    public IManifold Manifold => new FlatTorus(Dimension);
+
     private readonly double[] _mean;
 
     /// <summary>Mean angles <paramref name="mean"/> (radians; their count is d) and standard deviation <paramref name="sigma"/> &gt; 0 per angle.</summary>

@@ -11,6 +11,11 @@ public enum InterpolantKind
     OneSided,
     /// <summary>x0 = x1 (mirror): x_t = x1 + gamma(t) z; rho0 = rho1 and only the noise moves.</summary>
     Mirror,
+    /// <summary>
+    /// x0 and x1 are points of a manifold and x_t = exp_{x0}(t log_{x0}(x1)) runs along the shortest geodesic between them,
+    /// without latent noise (<see cref="GeodesicInterpolant"/>, docs/theory.md §15.8).
+    /// </summary>
+    Geodesic,
 }
 
 /// <summary>

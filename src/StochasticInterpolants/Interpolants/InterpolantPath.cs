@@ -38,6 +38,7 @@ public abstract class InterpolantPath
     {
         InterpolantKind.OneSided => new OneSidedPath(interpolant),
         InterpolantKind.Mirror => new MirrorPath(interpolant),
+        InterpolantKind.Geodesic => new GeodesicPath((GeodesicInterpolant)interpolant),
         _ => new TwoSidedPath(interpolant),
     };
 
@@ -60,7 +61,7 @@ public abstract class InterpolantPath
     public PathCoefficients Coefficients(Tensor t, Tensor like) => PathCoefficients.For(Interpolant, t, like);
 
     /// <summary>x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z and d/dt x_t = alpha' x0 + beta' x1 + gamma' z for every row of the batch.</summary>
-    public (Tensor Xt, Tensor Velocity) Interpolate(TrainingBatch batch)
+    public virtual (Tensor Xt, Tensor Velocity) Interpolate(TrainingBatch batch)
     {
         batch.Validate();
         using var scope = NewDisposeScope();

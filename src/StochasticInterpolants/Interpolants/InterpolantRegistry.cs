@@ -6,7 +6,7 @@ namespace StochasticInterpolants.Interpolants;
 /// <summary>
 /// The interpolant families by name, each a builder from an <see cref="InterpolantSpec"/>. Built in: <c>linear</c>,
 /// <c>trigonometric</c> (alias <c>trig</c>), <c>encoder-decoder</c> (<c>encdec</c>), <c>one-sided-linear</c>
-/// (<c>one-sided</c>), <c>one-sided-vp</c> (<c>vp</c>) and <c>mirror</c>. Names are matched case-insensitively.
+/// (<c>one-sided</c>), <c>one-sided-vp</c> (<c>vp</c>), <c>mirror</c> and <c>geodesic</c> (on a manifold). Names are matched case-insensitively.
 /// Register a builder to add a family: <see cref="InterpolantSpec.Build"/> then finds it, so a checkpoint whose spec names
 /// it loads like a built-in one (register it again in the process that loads the checkpoint). A
 /// <see cref="CustomInterpolant"/> is registered with <see cref="CustomInterpolant.Register"/>.
@@ -24,6 +24,7 @@ public static class InterpolantRegistry
         r.Register("one-sided-linear", s => { s.RequireNoGamma(); return new OneSidedLinearInterpolant(); }, "one-sided");
         r.Register("one-sided-vp", s => { s.RequireNoGamma(); return new OneSidedVpInterpolant(); }, "vp");
         r.Register("mirror", s => new MirrorInterpolant(s.BuildGamma(whenNone: "sqrt")));
+        r.Register("geodesic", GeodesicInterpolant.FromSpec);
         return r;
     }
 

@@ -12,7 +12,10 @@ namespace StochasticInterpolants.Interpolants;
 /// <param name="Gamma">A name registered in <see cref="GammaSchedule"/> (built in: none, sqrt, quadratic, sin2; case-insensitive).
 /// For encoder-decoder, none (or empty) means its default sin2, for mirror its default sqrt; one-sided families need none.</param>
 /// <param name="GammaScale">The scale a in sqrt(a t (1 - t)), a t (1 - t) or a sin^2(pi t); must be a positive finite number.</param>
-public sealed record InterpolantSpec(string Family, string Gamma = "none", double GammaScale = 1.0)
+/// <param name="Manifold">For the geodesic family, the manifold its points live on, as <see cref="Manifolds.Manifold.Parse"/>
+/// reads it (e.g. "sphere:3", "torus:2"); null for interpolants in R^d.</param>
+public sealed record InterpolantSpec(string Family, string Gamma = "none", double GammaScale = 1.0,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Manifold = null)
 {
     /// <summary>The families <see cref="Build"/> knows: the names registered in <see cref="InterpolantRegistry"/>.</summary>
     public static IReadOnlyList<string> Families => InterpolantRegistry.Names;

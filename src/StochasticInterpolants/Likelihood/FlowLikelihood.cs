@@ -1,3 +1,5 @@
+using StochasticInterpolants.Manifolds;
+using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Distributed;
 using StochasticInterpolants.Fields;
@@ -71,6 +73,18 @@ public sealed class FlowLikelihood
         Options = options ?? new LikelihoodOptions();
         if (Options.Probes < 1) throw new InvalidSettingException("probes", $"Hutchinson probes must be >= 1, got {Options.Probes}");
     }
+
+    /// <summary>
+    /// The likelihood of the flow of <paramref name="velocity"/> on <paramref name="interpolant"/>'s space. In R^d, the
+    /// constructor's. On a manifold M (a <see cref="GeodesicInterpolant"/>), the field is extended off M by
+    /// <see cref="TangentExtension"/>, whose ordinary divergence is the Riemannian one, and the solver becomes its geodesic
+    /// version on M x R, where the log-density rides along (docs/theory.md §15.7); the base must be a density on M.
+    /// </summary>
+    public static FlowLikelihood For(IInterpolant interpolant, IVelocityField velocity, IDistribution baseDistribution, IOdeSolver solver,
+        LikelihoodOptions? options = null, double baseTime = 0) => interpolant is GeodesicInterpolant g
+        ? new FlowLikelihood(new TangentExtension(g.Manifold, velocity), baseDistribution,
+            ManifoldSolvers.Matching(solver, new ProductManifold(g.Manifold, new Euclidean(1))), options, baseTime)
+        : new FlowLikelihood(velocity, baseDistribution, solver, options, baseTime);
 
     /// <summary>The base density rho0.</summary>
     public IDistribution Base { get; }

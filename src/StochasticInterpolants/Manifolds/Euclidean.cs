@@ -24,6 +24,10 @@ public sealed class Euclidean : IManifold
     /// <inheritdoc />
     public int IntrinsicDimension => CoordinateDimension;
     /// <inheritdoc />
+    public int EmbeddingDimension => CoordinateDimension;
+    /// <summary>The point itself (a copy).</summary>
+    public Tensor Embed(Tensor x) => x.clone();
+    /// <inheritdoc />
     public bool IsCompact => false;
     /// <inheritdoc />
     public double InjectivityRadius => double.PositiveInfinity;

@@ -26,6 +26,14 @@ public sealed class FlatTorus : IManifold
     /// <inheritdoc />
     public int IntrinsicDimension => CoordinateDimension;
     /// <inheritdoc />
+    public int EmbeddingDimension => 2 * CoordinateDimension;
+    /// <summary>[cos a_1, ..., cos a_d, sin a_1, ..., sin a_d]: continuous across the identified edges a = -pi and a = pi.</summary>
+    public Tensor Embed(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return cat([x.cos(), x.sin()], 1).MoveToOuterDisposeScope();
+    }
+    /// <inheritdoc />
     public bool IsCompact => true;
     /// <inheritdoc />
     public double InjectivityRadius => Math.PI;

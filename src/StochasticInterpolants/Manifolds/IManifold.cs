@@ -27,6 +27,17 @@ public interface IManifold
     /// </summary>
     double InjectivityRadius { get; }
 
+    /// <summary>
+    /// m, the width of <see cref="Embed"/>'s output: d for the sphere in R^d and for R^d, 2d for T^d, the sum for a product.
+    /// </summary>
+    int EmbeddingDimension { get; }
+    /// <summary>
+    /// A smooth injective map of the manifold into R^m (<see cref="EmbeddingDimension"/>), continuous where the coordinates are
+    /// not: the sphere's and R^k's points are their coordinates, an angle a of the torus becomes (cos a, sin a), so a point just
+    /// below pi and one just above -pi, which are neighbours, map to neighbours. A network on the manifold reads its input
+    /// through it (docs/theory.md §15.8).
+    /// </summary>
+    Tensor Embed(Tensor x);
     /// <summary>The exponential map exp_x(v): the point reached at time 1 along the geodesic from x with initial velocity v (tangent at x).</summary>
     Tensor Exp(Tensor x, Tensor v);
 

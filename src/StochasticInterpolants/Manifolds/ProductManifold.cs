@@ -33,6 +33,10 @@ public sealed class ProductManifold : IManifold
     /// <inheritdoc />
     public int IntrinsicDimension => Factors.Sum(f => f.IntrinsicDimension);
     /// <inheritdoc />
+    public int EmbeddingDimension => Factors.Sum(f => f.EmbeddingDimension);
+    /// <summary>The factors' embeddings side by side, in the factors' order.</summary>
+    public Tensor Embed(Tensor x) => Blocks((f, a) => f.Embed(a), x);
+    /// <inheritdoc />
     public bool IsCompact => Factors.All(f => f.IsCompact);
     /// <inheritdoc />
     public double InjectivityRadius => Factors.Min(f => f.InjectivityRadius);

@@ -26,6 +26,10 @@ public sealed class Sphere : IManifold
     /// <inheritdoc />
     public int IntrinsicDimension => CoordinateDimension - 1;
     /// <inheritdoc />
+    public int EmbeddingDimension => CoordinateDimension;
+    /// <summary>The unit vector itself (a copy): the sphere is already embedded in R^d.</summary>
+    public Tensor Embed(Tensor x) => x.clone();
+    /// <inheritdoc />
     public bool IsCompact => true;
     /// <inheritdoc />
     public double InjectivityRadius => Math.PI;

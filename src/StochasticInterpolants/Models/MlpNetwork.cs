@@ -17,13 +17,20 @@ namespace StochasticInterpolants.Models;
 /// <param name="ClassEmbedding">Width of the learned class embedding appended to the input (used when <paramref name="Classes"/> &gt; 0).</param>
 /// <param name="TwoTimes">A flow-map network v(s, t, x) (docs/theory.md §14): the input also holds the time embedding of the gap
 /// t - s; false: a network of one time.</param>
+/// <param name="OutputDimension">Width of the output when it differs from the input's (a network on a manifold reads the
+/// embedding of a point and returns a vector in its coordinates, <see cref="ManifoldNetwork"/>); 0: <paramref name="Dimension"/>.</param>
 public sealed record MlpConfig(int Dimension, int Width = 256, int Depth = 4, string Activation = "silu", int TimeFrequencies = 8,
-    int Classes = 0, int ClassEmbedding = 16, bool TwoTimes = false)
+    int Classes = 0, int ClassEmbedding = 16, bool TwoTimes = false, int OutputDimension = 0)
 {
+    /// <summary>The width of the output: <see cref="OutputDimension"/>, or <see cref="Dimension"/> when it is 0.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public int Outputs => OutputDimension > 0 ? OutputDimension : Dimension;
+
     /// <summary>Throws <see cref="ArgumentException"/> with a one-line reason when a field is out of range.</summary>
     public void Validate()
     {
         if (Dimension < 1) throw new ArgumentException($"model dimension must be >= 1, got {Dimension}");
+        if (OutputDimension < 0) throw new ArgumentException($"output dimension must be >= 0 (0: the input's), got {OutputDimension}");
         if (Width < 1 || Width > 65536) throw new InvalidSettingException("width", $"hidden width must be in 1..65536, got {Width}");
         if (Depth < 1 || Depth > 64) throw new InvalidSettingException("depth", $"hidden layers must be in 1..64, got {Depth}");
         if (TimeFrequencies < 0 || TimeFrequencies > 256) throw new InvalidSettingException("time-frequencies", $"time frequencies must be in 0..256, got {TimeFrequencies}");
@@ -74,7 +81,7 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITwoTimeNetw
             modules.Add(($"act{i}", MakeActivation(config.Activation)));
             fanIn = config.Width;
         }
-        modules.Add(("out", nn.Linear(fanIn, config.Dimension)));
+        modules.Add(("out", nn.Linear(fanIn, config.Outputs)));
         _layers = nn.Sequential(modules);
         _linears = modules.Select(m => m.Item2).OfType<Linear>().ToArray();
         _activations = modules.Where(m => m.Item1.StartsWith("act", StringComparison.Ordinal)).Select(m => m.Item2).ToArray();
@@ -128,6 +135,7 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITwoTimeNetw
         if (condition is not null && _classes is null) throw new ArgumentException("this network was built without classes, but a condition was given");
         if (x.dim() > 2)
         {
+            if (Config.Outputs != Config.Dimension) throw new ArgumentException("a network whose output width differs from its input's takes flat rows [n, d]");
             using var flat = x.flatten(1);
             using var y = Forward(flat, t, gap, condition);
             return y.reshape(x.shape);

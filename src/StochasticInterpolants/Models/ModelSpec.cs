@@ -6,10 +6,10 @@ namespace StochasticInterpolants.Models;
 /// A serialisable description of a network architecture, stored in checkpoints so the network can be rebuilt by the
 /// <see cref="NetworkRegistry"/>.
 /// </summary>
-/// <param name="Type">The architecture name registered in <see cref="NetworkRegistry"/> (built in: <c>mlp</c>, <c>unet</c>).</param>
+/// <param name="Type">The architecture name registered in <see cref="NetworkRegistry"/> (built in: <c>mlp</c>, <c>unet</c>, <c>manifold-mlp</c>).</param>
 /// <param name="Mlp">The MLP configuration when <paramref name="Type"/> is <c>mlp</c>.</param>
 /// <param name="Settings">Settings of other architectures, as JSON text interpreted by their registered builder (for <c>unet</c>:
-/// <see cref="UNetConfig.ToJson"/>).</param>
+/// <see cref="UNetConfig.ToJson"/>; for <c>manifold-mlp</c>: the manifold's name, and <paramref name="Mlp"/> the MLP's configuration).</param>
 public sealed record ModelSpec(string Type, MlpConfig? Mlp, string? Settings = null)
 {
     /// <summary>Builds an untrained network of this architecture, initialised from <paramref name="seed"/>.</summary>
@@ -28,6 +28,7 @@ public static class NetworkRegistry
     {
         var registry = new NameRegistry<Func<ModelSpec, long, ITimeConditionedNetwork>>("network type");
         registry.Register("mlp", (spec, seed) => new MlpNetwork(spec.Mlp ?? throw new ArgumentException("an mlp model needs its configuration"), seed));
+        registry.Register(ManifoldNetwork.TypeName, ManifoldNetwork.FromSpec);
         registry.Register("unet", (spec, seed) => new UNet(UNetConfig.FromJson(spec.Settings ?? throw new ArgumentException("a unet model needs its settings (UNetConfig as JSON)")), seed));
         return registry;
     }

@@ -164,4 +164,16 @@ public static class ManifoldSolvers
             _ => throw new InvalidSettingException("solver", $"unknown manifold solver '{name}' (expected {string.Join(", ", Names)})"),
         };
     }
+
+    /// <summary>
+    /// The solver on <paramref name="manifold"/> that matches <paramref name="solver"/>: a fixed-step Runge–Kutta method
+    /// (euler, midpoint, heun, rk4) becomes its geodesic version with the same steps (a geodesic solver is rebuilt on
+    /// <paramref name="manifold"/>). An adaptive solver is refused: its straight-line stages and error estimate leave the manifold.
+    /// </summary>
+    public static ManifoldRungeKuttaSolver Matching(IOdeSolver solver, IManifold manifold) => solver switch
+    {
+        ManifoldRungeKuttaSolver m => m.Manifold.Name == manifold.Name ? m : Create(m.Name, manifold, m.StepCount),
+        FixedStepSolver f => Create(f.Name, manifold, f.StepCount),
+        _ => throw new InvalidSettingException("solver", $"the {solver.Name} solver steps along straight lines, which leave {manifold.Name}: on a manifold use euler, midpoint, heun or rk4 (taken as geodesic steps)"),
+    };
 }

@@ -105,7 +105,7 @@ public sealed class HeldOutValidator : IValidator, IDisposable
             _fields = fields.WithCondition(_nllCondition);
             var (start, _) = _fields.VelocityInterval(networks.Max(l => l.Objective.TimeClip));
             var estimator = rows.shape[1] <= s.ExactUpTo ? DivergenceEstimator.Exact : DivergenceEstimator.HutchinsonRademacher;
-            _likelihood = new FlowLikelihood(_fields.Velocity(), baseDistribution, new Rk4Solver(s.NllSteps), new LikelihoodOptions(estimator, 1, s.Seed), start);
+            _likelihood = FlowLikelihood.For(_fields.Interpolant, _fields.Velocity(), baseDistribution, new Rk4Solver(s.NllSteps), new LikelihoodOptions(estimator, 1, s.Seed), start);
             Metric = SelectionMetric.Nll;
         }
         else Metric = SelectionMetric.Objective;
