@@ -27,7 +27,7 @@ public sealed class ManifoldProjectionTests
             var det = ((xl1 - xl0) * (yp1 - yp0) - (xp1 - xp0) * (yl1 - yl0)) / (4 * h * h);
             worst = Math.Max(worst, Math.Abs(det / Math.Cos(phi) - 1));
         }
-        Assert.True(worst < 1e-6, $"|det J / cos(phi) - 1| reached {worst:e2}");
+        Assert.True(worst < 1e-7, $"|det J / cos(phi) - 1| reached {worst:e2}");
     }
 
     [Fact]
