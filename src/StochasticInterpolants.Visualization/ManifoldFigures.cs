@@ -144,6 +144,43 @@ public static class ManifoldFigures
         SaveAnimation(path, SphereChart.Instance, snapshots, times, options ?? new());
 
     /// <summary>
+    /// True when <paramref name="manifold"/> can be drawn here: the torus T^2 (<c>torus:2</c>) or the sphere S^2 (<c>sphere:3</c>).
+    /// </summary>
+    public static bool CanDraw(IManifold manifold)
+    {
+        ArgumentNullException.ThrowIfNull(manifold);
+        return manifold is FlatTorus { CoordinateDimension: 2 } or Sphere { CoordinateDimension: 3 };
+    }
+
+    /// <summary><see cref="SaveTorus"/> or <see cref="SaveSphere"/>, whichever <paramref name="manifold"/> is (see <see cref="CanDraw"/>).</summary>
+    /// <exception cref="ArgumentException">A manifold other than T^2 or S^2.</exception>
+    public static void Save(string path, IManifold manifold, IReadOnlyList<ManifoldPanel> panels, ManifoldFigureOptions? options = null)
+    {
+        if (IsTorus(manifold)) SaveTorus(path, panels, options); else SaveSphere(path, panels, options);
+    }
+
+    /// <summary><see cref="SaveTorusDensityRow"/> or <see cref="SaveSphereDensityRow"/>, whichever <paramref name="manifold"/> is.</summary>
+    /// <exception cref="ArgumentException">A manifold other than T^2 or S^2.</exception>
+    public static void SaveDensityRow(string path, IManifold manifold, Func<double, Tensor, Tensor> logDensity, IReadOnlyList<double>? times = null,
+        IReadOnlyList<Tensor>? particles = null, ManifoldFigureOptions? options = null)
+    {
+        if (IsTorus(manifold)) SaveTorusDensityRow(path, logDensity, times, particles, options);
+        else SaveSphereDensityRow(path, logDensity, times, particles, options);
+    }
+
+    /// <summary><see cref="SaveTorusAnimation"/> or <see cref="SaveSphereAnimation"/>, whichever <paramref name="manifold"/> is.</summary>
+    /// <exception cref="ArgumentException">A manifold other than T^2 or S^2.</exception>
+    public static void SaveAnimation(string path, IManifold manifold, IReadOnlyList<Tensor> snapshots, IReadOnlyList<double> times, ManifoldAnimationOptions? options = null)
+    {
+        if (IsTorus(manifold)) SaveTorusAnimation(path, snapshots, times, options); else SaveSphereAnimation(path, snapshots, times, options);
+    }
+
+    /// <summary>True for T^2, false for S^2; anything else is refused.</summary>
+    private static bool IsTorus(IManifold manifold) => CanDraw(manifold)
+        ? manifold is FlatTorus
+        : throw new ArgumentException($"pictures are drawn for torus:2 and sphere:3 only, not {manifold.Name}");
+
+    /// <summary>
     /// Writes the two example figures of docs/theory.md §15.8 into <paramref name="folder"/> (which must exist):
     /// <c>torus-example.png</c>, 2,000 samples of the <c>von-mises-mixture</c> target beside its exact density on T^2, and
     /// <c>sphere-example.png</c>, 2,000 samples of the <c>vmf-mixture</c> target beside its exact density on the Hammer map

@@ -197,6 +197,27 @@ public sealed class ManifoldFiguresTests : IDisposable
     }
 
     [Fact]
+    public void The_manifold_decides_which_picture_is_drawn()
+    {
+        Assert.True(ManifoldFigures.CanDraw(new FlatTorus(2)));
+        Assert.True(ManifoldFigures.CanDraw(new Sphere(3)));
+        Assert.False(ManifoldFigures.CanDraw(new FlatTorus(3)));
+        Assert.False(ManifoldFigures.CanDraw(new Sphere(4)));
+        Assert.False(ManifoldFigures.CanDraw(new Euclidean(2)));
+        using var angles = zeros(5, 2, dtype: float64);
+        using var directions = tensor(new[] { 0.0, 0, 1, 1, 0, 0 }, [2, 3]);
+        var torus = Path.Combine(_dir, "t.png"); var sphere = Path.Combine(_dir, "s.png");
+        ManifoldFigures.Save(torus, new FlatTorus(2), [new ManifoldPanel("p", angles)], new ManifoldFigureOptions { PanelSize = 120 });
+        ManifoldFigures.Save(sphere, new Sphere(3), [new ManifoldPanel("p", directions)], new ManifoldFigureOptions { PanelSize = 120 });
+        using (var t = Decode(torus)) Assert.Equal((120, 120), (t.Width, t.Height));
+        using (var s = Decode(sphere)) Assert.Equal((210, 120), (s.Width, s.Height));
+        var e = Assert.Throws<ArgumentException>(() => ManifoldFigures.Save(torus, new Euclidean(2), [new ManifoldPanel("p", angles)]));
+        Assert.Contains("R:2", e.Message);
+        // Points of the wrong manifold are refused by shape: angles are not directions.
+        Assert.Throws<ArgumentException>(() => ManifoldFigures.Save(sphere, new Sphere(3), [new ManifoldPanel("p", angles)]));
+    }
+
+    [Fact]
     public void The_documented_examples_are_written()
     {
         var (torus, sphere) = ManifoldFigures.SaveExamples(_dir, panelSize: 200);
