@@ -30,7 +30,9 @@ public sealed record TorusAxes(string XLabel = "θ₁", string YLabel = "θ₂",
 /// One panel of a torus or sphere figure: a density drawn as a heatmap, points drawn over it, or both. On the torus points
 /// are [n, 2] angles (any real values: they are wrapped into [-pi, pi)); on the sphere [n, 3] directions (normalised
 /// before projection). <paramref name="LogDensity"/> maps [m, 2] angle rows or [m, 3] unit vectors (float64) to [m] log
-/// rho, rho with respect to the manifold's volume (e.g. a distribution's LogDensity).
+/// rho, rho with respect to the manifold's volume (e.g. a distribution's LogDensity). It is called once per panel with all
+/// cells in one batch (see <see cref="ManifoldFigureOptions.Bins"/>), outside any no_grad (a likelihood may need autograd);
+/// a float32 model converts the rows itself.
 /// </summary>
 /// <param name="Title">Panel title.</param>
 /// <param name="Points">Points to draw, or null.</param>
@@ -42,7 +44,10 @@ public sealed record ManifoldFigureOptions
 {
     /// <summary>Height of every panel in pixels (100..4000); a torus panel is as wide (plus a colour bar), a sphere panel 1.75 times as wide (rounded down).</summary>
     public int PanelSize { get; init; } = 360;
-    /// <summary>Density cells: per axis on the torus, across the map's height on the sphere (twice as many across its width); 2..1000.</summary>
+    /// <summary>
+    /// Density cells: per axis on the torus (Bins^2 evaluations), across the map's height on the sphere (twice as many across
+    /// its width; the pi/4 of the 2 Bins^2 cells inside the ellipse are evaluated); 2..1000. Lower it for costly densities.
+    /// </summary>
     public int Bins { get; init; } = 120;
     /// <summary>Axis names and tick style of torus panels.</summary>
     public TorusAxes TorusAxes { get; init; } = new();
