@@ -537,6 +537,8 @@ public static class ManifoldFigures
                 dots.MarkerSize = p.Xs.Length > 2000 ? 2f : 3.5f;
                 dots.MarkerShape = MarkerShape.FilledCircle;
                 dots.Color = densities[i] is not null ? Colors.White.WithAlpha(0.8) : (i == 0 ? Colors.Black : Colors.RoyalBlue).WithAlpha(p.Xs.Length > 2000 ? 0.4 : 0.8);
+                // White points over a density get a dark rim, so they stay visible where the density is near its maximum (yellow).
+                if (densities[i] is not null) { dots.MarkerStyle.OutlineColor = Colors.Black.WithAlpha(0.6); dots.MarkerStyle.OutlineWidth = 0.6f; }
             }
             chart.Decorate(plot, densities[i] is not null, o.PanelSize);
             chart.Layout(plot, width, o.PanelSize, densities[i] is not null);
