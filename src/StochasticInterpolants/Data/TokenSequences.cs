@@ -105,9 +105,10 @@ public sealed class TokenSequences
     }
 
     /// <summary>
-    /// Decodes one row of ids: the word is the characters before the first PAD. The row is malformed when it is all PAD
-    /// (<see cref="SequenceStatus.Empty"/>), has a character after a PAD (<see cref="SequenceStatus.CharacterAfterPad"/>),
-    /// or holds an id outside 0..K-1 (<see cref="SequenceStatus.OutOfVocabulary"/>, checked first).
+    /// Decodes one row of ids: the word is the characters before the first PAD. The row is malformed when it holds an id
+    /// outside 0..K-1 (<see cref="SequenceStatus.OutOfVocabulary"/>, checked first), has a character after a PAD
+    /// (<see cref="SequenceStatus.CharacterAfterPad"/>, also when the first position is PAD), or is all PAD
+    /// (<see cref="SequenceStatus.Empty"/>).
     /// </summary>
     public DecodedSequence DecodeOne(ReadOnlySpan<long> ids)
     {
@@ -116,9 +117,9 @@ public sealed class TokenSequences
             if (id < 0 || id >= VocabularySize) return new DecodedSequence(null, SequenceStatus.OutOfVocabulary);
         var end = ids.IndexOf((long)Pad);
         if (end < 0) end = Length;
-        if (end == 0) return new DecodedSequence(null, SequenceStatus.Empty);
         for (var j = end + 1; j < Length; j++)
             if (ids[j] != Pad) return new DecodedSequence(null, SequenceStatus.CharacterAfterPad);
+        if (end == 0) return new DecodedSequence(null, SequenceStatus.Empty);
         var chars = new char[end];
         for (var j = 0; j < end; j++) chars[j] = Alphabet[(int)ids[j] - 1];
         return new DecodedSequence(new string(chars), SequenceStatus.Word);
