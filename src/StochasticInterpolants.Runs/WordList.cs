@@ -28,6 +28,10 @@ public sealed record WordListData(IReadOnlyList<string> Words, IReadOnlyList<str
     /// <summary><see cref="Training"/> as a set (for <see cref="Metrics.WordNovelty"/>).</summary>
     public IReadOnlySet<string> TrainingSet { get; } = new HashSet<string>(Training, StringComparer.Ordinal);
 
+    /// <summary>The character n-gram baseline of order <paramref name="order"/> fitted on <see cref="Training"/> only
+    /// (<see cref="CharacterNgram.Fit"/> over the lowercase letters, estimated discounts).</summary>
+    public CharacterNgram FitNgram(int order = CharacterNgram.DefaultOrder) => CharacterNgram.Fit(Training, Tokens.Alphabet, order);
+
     /// <summary>The training words as an empirical distribution of float32 [L] id rows (<see cref="TokenSequences.Distribution"/>); the caller disposes it.</summary>
     public EmpiricalDistribution TrainingDistribution() => Tokens.Distribution(Training, $"words-{MaxLength}");
 }

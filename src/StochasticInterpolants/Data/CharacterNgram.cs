@@ -38,6 +38,13 @@ public sealed class CharacterNgram
     /// <summary>The highest order this implementation accepts (contexts are packed into 64-bit keys).</summary>
     public const int MaxOrder = 10;
 
+    /// <summary>
+    /// The order used when none is chosen: 5. On Debian's wamerican words of &lt;= 8 letters (90/10 split) the held-out
+    /// cross-entropy was 4.25, 3.60, 3.17, 2.90, 2.74, 2.74, 2.80 bits per symbol for n = 1..7; 5 is within 0.003 bits of 6
+    /// at half the fitting time, and gave the most novel dictionary words among its samples.
+    /// </summary>
+    public const int DefaultOrder = 5;
+
     /// <summary>The lower and upper bounds of an estimated discount.</summary>
     public const double MinDiscount = 0.05, MaxDiscount = 0.95;
 

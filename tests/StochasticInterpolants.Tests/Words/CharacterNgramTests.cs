@@ -71,6 +71,23 @@ public sealed class CharacterNgramTests(ITestOutputHelper output)
         AssertClose(25.0 / 36, model.NextSymbolProbabilities("")[0], 1e-15);
     }
 
+    [Fact]
+    public void Middle_orders_use_continuation_counts()
+    {
+        // Corpus {xab, xab, yab}, alphabet {a, b, x, y}, order 3, D = 1/2; outcomes a, b, x, y, END (|V| = 5).
+        // Unigram continuation counts from the distinct bigrams (BOS x), (x a), (a b), (b END), (BOS y), (y a):
+        // x 1, y 1, a 2, b 1, END 1 (total 6, 5 types): P1(b) = (1/2)/6 + (1/2)(5/6)(1/5) = 1/6, P1(a) = (3/2)/6 + 1/12 = 1/3.
+        // Context (a) at order 2: N1+(. a b) = |{x, y}| = 2 (the raw count would be 3), total 2, 1 type:
+        // P2(b|a) = (3/2)/2 + (1/2)(1/2)(1/6) = 19/24, P2(a|a) = (1/4)(1/3) = 1/12.
+        // Context (x a) at order 3, raw b 2: P3(b|x a) = (3/2)/2 + (1/2)(1/2)(19/24) = 3/4 + 19/96 = 91/96,
+        // P3(a|x a) = (1/4)(1/12) = 1/48. (Raw counts at order 2 would give P2(b|a) = 31/36 and P3(b|x a) = 3/4 + 31/144.)
+        var model = CharacterNgram.Fit(["xab", "xab", "yab"], "abxy", order: 3, discount: 0.5);
+        var p = model.NextSymbolProbabilities("xa");
+        AssertClose(91.0 / 96, p[1], 1e-15);
+        AssertClose(1.0 / 48, p[0], 1e-15);
+        AssertClose(1, p.Sum(), 1e-15);
+    }
+
     private static readonly string[] Corpus =
     [
         "the", "of", "and", "to", "in", "is", "was", "that", "for", "on", "with", "as", "his", "they", "at", "be", "this",
