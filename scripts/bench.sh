@@ -6,7 +6,8 @@
 #                         | --image-curve [--data NAME] | --image-memory [--data NAME] [--preset P]
 #                         | --image-chunks --checkpoint DIR
 #                         | --coupling-speed [--couplings A,B,...] | --coupling-quality [--couplings A,B,...] | --ot-solver
-#                         | --mpi | --flow-map [--parts gmm,checkerboard,table,digits] [--steps N] [--map-objective lsd|psd]]
+#                         | --mpi | --flow-map [--parts gmm,checkerboard,table,digits] [--steps N] [--map-objective lsd|psd]
+#                         | --manifolds]
 # --unet trains the U-Net (batches 64 and 128 of 1x28x28 images, 10 classes) beside the same network in PyTorch
 # (bench/pytorch/unet_torch.py) on the same initial weights, after checking both compute the same output; one thread
 # per side unless --threads is given.
@@ -22,6 +23,9 @@
 # under MPICH's mpiexec (child processes of si.dll, built with the benchmark), the training step's all-reduce timed from
 # inside (MLP 4x256, small U-Net), the all-reduce's latency and bandwidth over localhost, and a labelled projection to
 # 2, 8 and 64 processes. SI_BENCH_MPI_SCALE=0.05 cuts every step count for a smoke test.
+# --manifolds: data on the sphere and the torus (docs/guides/manifolds.md): vmf-mixture (S^2) and von-mises-mixture (T^2)
+# trained and scored against their entropy, the Ramachandran set against a von Mises product fitted to its training residues;
+# samples checked to lie on the manifold; training, sampling and likelihood times.
 # --flow-map: issue 24's few-step targets. Per part (gmm: the 8gaussians mixture against its exact flow map; checkerboard;
 # table: breast cancer split as --tables splits it; digits: class-conditional, guidance 2) a flow map and a plain velocity
 # model are trained on the same wall-clock (s/step of each measured first; the plain model gets the flow map's steps x the

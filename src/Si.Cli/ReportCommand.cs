@@ -15,7 +15,7 @@ internal static class ReportCommand
         var seed = CommonOptions.Seed();
         var threads = CommonOptions.Threads();
         var progress = CommonOptions.Progress();
-        var command = new Command("report", "Write report.html: samples, rho(t) from the interpolant and the model, particle paths, the velocity field, animations, metrics, configuration; for a table, each column's marginals, correlations, a principal-component projection with particle paths, training and validation curves and the NLL against a Gaussian baseline.");
+        var command = new Command("report", "Write report.html: samples, rho(t) from the interpolant and the model, particle paths, the velocity field, animations, metrics, configuration; for a table, each column's marginals, correlations, a principal-component projection with particle paths, training and validation curves and the NLL against a Gaussian baseline; on the torus or the sphere, data, samples and densities on the square or an equal-area map, rho(t) two ways and the particles' flow.");
         foreach (var o in new Option[] { checkpoint, outDir, force, frames, seed, threads, progress }) command.Options.Add(o);
         command.SetAction(r =>
         {

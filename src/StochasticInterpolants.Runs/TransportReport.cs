@@ -53,7 +53,7 @@ public static partial class TransportReport
     /// knows whether to train its model): a built-in 2-D target's and an image checkpoint's do; a table's, which is about
     /// the user's data, does not (the animation alone would be most of the page).
     /// </summary>
-    public static bool HasTeachingFigure(CheckpointManifest m) => m.Images is not null || !IsTableReport(m);
+    public static bool HasTeachingFigure(CheckpointManifest m) => m.Manifold is null && (m.Images is not null || !IsTableReport(m));
 
     // A table (any number of columns) or a target that is not 2-D gets the table sections; the 2-D branch samples a built-in target by name.
     private static bool IsTableReport(CheckpointManifest m) => m.Images is null && (m.Table is not null || m.Dimension != 2);
@@ -90,7 +90,14 @@ public static partial class TransportReport
         progress?.Report(0.15);
 
         string html;
-        if (m.Images is not null)
+        if (m.Manifold is not null)
+        {
+            var notes = new List<string>();
+            ManifoldSections(outFolder, checkpointFolder, checkpoint, o, g, sections, notes, progress);
+            progress?.Report(0.95);
+            html = Html(m, checkpointFolder, outFolder, sections, ManifoldIntro(m), notes, metrics: true);
+        }
+        else if (m.Images is not null)
         {
             var notes = new List<string>();
             if (CheckpointCompletion.IsCompletion(m)) CompletionSections(outFolder, checkpointFolder, checkpoint, o, sections, notes, progress);
