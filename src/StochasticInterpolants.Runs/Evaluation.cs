@@ -392,7 +392,7 @@ public static class Evaluator
             var meanGenerated = manifold.Embed(samples.to(float64)).mean([0]).data<double>().ToArray();
             var meanHeldOut = manifold.Embed(heldOut.to(float64)).mean([0]).data<double>().ToArray();
             string V(double[] v) => "(" + string.Join(", ", v.Select(x => x.ToString("F3", System.Globalization.CultureInfo.InvariantCulture))) + ")";
-            notes.Add($"mean of the embedded points ({(manifold is FlatTorus ? "cos, sin of each angle" : "the unit vectors")}): generated {V(meanGenerated)}, held-out {V(meanHeldOut)}");
+            notes.Add($"mean of the embedded points ({manifold switch { FlatTorus => "cos, sin of each angle", Sphere => "the unit vectors", _ => "each factor's: cos, sin of angles, unit vectors, real coordinates" }}): generated {V(meanGenerated)}, held-out {V(meanHeldOut)}");
         }
         samples = Metric(samples); heldOut = Metric(heldOut);
         var a = samples[..m]; var b = heldOut[..m];

@@ -62,8 +62,7 @@ public static class ManifoldEvaluator
             if (training is null || target is not EmpiricalDistribution scored) return report;
             // The baselines on the very points the model was scored on (Evaluate scores a random Count of the file's rows: all of
             // them when Count covers them, as here by default).
-            if (scored.Count > count) return report;
-            var (name, logDensity) = FittedBaseline(manifold, training.Rows);
+            if (scored.Count > count || FittedBaseline(manifold, training.Rows) is not var (name, logDensity)) return report;
             using var baseline = -logDensity(scored.Rows.to(float64));
             var n = baseline.shape[0];
             var mean = baseline.mean().ToDouble();
@@ -77,19 +76,14 @@ public static class ManifoldEvaluator
 
     private static (ManifoldSamples, Tensor) Reload(ManifoldRecord record, Action<string>? message) => ManifoldPieces.Reload(record, message);
 
-    /// <summary>The maximum-likelihood baseline on <paramref name="manifold"/> fitted to <paramref name="training"/>: its name and log-density.</summary>
-    public static (string Name, Func<Tensor, Tensor> LogDensity) FittedBaseline(IManifold manifold, Tensor training)
+    /// <summary>
+    /// The maximum-likelihood baseline on <paramref name="manifold"/> fitted to <paramref name="training"/>, its name and
+    /// log-density: a von Mises product on the torus, a von Mises–Fisher law on the sphere; null elsewhere (a product with R^k).
+    /// </summary>
+    public static (string Name, Func<Tensor, Tensor> LogDensity)? FittedBaseline(IManifold manifold, Tensor training) => manifold switch
     {
-        switch (manifold)
-        {
-            case FlatTorus:
-                var product = VonMisesProduct.Fit(training);
-                return ("von Mises product", product.LogDensity);
-            case Sphere:
-                var vmf = VonMisesFisher.Fit(training);
-                return ("von Mises-Fisher", vmf.LogDensity);
-            default:
-                throw new InvalidSettingException("manifold", $"no fitted baseline on {manifold.Name}");
-        }
-    }
+        FlatTorus => ("von Mises product", VonMisesProduct.Fit(training).LogDensity),
+        Sphere => ("von Mises-Fisher", VonMisesFisher.Fit(training).LogDensity),
+        _ => null,
+    };
 }

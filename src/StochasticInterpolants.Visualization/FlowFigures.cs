@@ -97,22 +97,11 @@ public static class FlowFigures
     /// <summary>Renders <paramref name="count"/> plots side by side (each on its own surface: Plot.Render clears its canvas).</summary>
     internal static void Compose(string path, int count, int panelWidth, int panelHeight, Action<int, Plot> draw)
     {
-        using var bitmap = new SKBitmap(count * panelWidth, panelHeight);
-        using (var canvas = new SKCanvas(bitmap))
+        var (bitmap, _) = ManifoldFigures.Compose(count, panelWidth, panelHeight, draw);
+        using (bitmap)
         {
-            canvas.Clear(SKColors.White);
-            for (var i = 0; i < count; i++)
-            {
-                using var plot = new Plot();
-                if (PlotFonts.Family is { } font) plot.Font.Set(font);
-                draw(i, plot);
-                using var surface = SKSurface.Create(new SKImageInfo(panelWidth, panelHeight)) ?? throw new InvalidOperationException("could not create a drawing surface");
-                plot.Render(surface);
-                using var image = surface.Snapshot();
-                canvas.DrawImage(image, i * panelWidth, 0);
-            }
+            using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+            AtomicFile.Write(path, s => data.SaveTo(s));
         }
-        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-        AtomicFile.Write(path, s => data.SaveTo(s));
     }
 }

@@ -669,7 +669,7 @@ public static class ManifoldFigures
     }
 
     /// <summary>Renders <paramref name="count"/> plots side by side, each on its own surface (Plot.Render clears its canvas), and records their data areas.</summary>
-    private static (SKBitmap, IReadOnlyList<PanelFrame>) Compose(int count, int panelWidth, int panelHeight, Action<int, Plot> draw)
+    internal static (SKBitmap, IReadOnlyList<PanelFrame>) Compose(int count, int panelWidth, int panelHeight, Action<int, Plot> draw)
     {
         var bitmap = new SKBitmap(count * panelWidth, panelHeight);
         var frames = new List<PanelFrame>(count);

@@ -125,11 +125,72 @@ public static class ManifoldDistributions
             : throw new InvalidSettingException("base", $"the wrapped Gaussian lives on a torus, not on {rest}");
     }
 
-    /// <summary>The uniform distribution on a compact <paramref name="manifold"/>: the sphere's and the torus's own classes.</summary>
+    /// <summary>
+    /// The uniform distribution on <paramref name="manifold"/>: the sphere's and the torus's own classes; on R^k, which has no
+    /// uniform law, N(0, I); on a product, the product of its factors' (uniform angles times a Gaussian real column).
+    /// </summary>
     public static IManifoldDistribution Uniform(IManifold manifold) => manifold switch
     {
         Sphere s => new UniformSphere(s.CoordinateDimension),
         FlatTorus t => new UniformTorus(t.CoordinateDimension),
-        _ => throw new InvalidSettingException("base", $"no uniform base on {manifold.Name}: it is {(manifold.IsCompact ? "a product (give its factors separately)" : "not compact")}"),
+        Euclidean e => new GaussianOnEuclidean(e),
+        ProductManifold p => new ProductDistribution(p, p.Factors.Select(Uniform).ToArray()),
+        _ => throw new InvalidSettingException("base", $"no uniform base on {manifold.Name}"),
     };
+
+    // N(0, I) on R^k as a distribution on the manifold R^k (the real factor of a product's base).
+    private sealed class GaussianOnEuclidean(Euclidean space) : IManifoldDistribution
+    {
+        private readonly StandardGaussian _gaussian = new(space.CoordinateDimension);
+        public IManifold Manifold => space;
+        public string Name => $"gaussian:{space.Name}";
+        public int Dimension => space.CoordinateDimension;
+        public Tensor Sample(int count, Generator generator) => _gaussian.Sample(count, generator);
+        public bool HasLogDensity => true;
+        public Tensor LogDensity(Tensor x) => _gaussian.LogDensity(x);
+    }
+}
+
+/// <summary>
+/// The product of independent distributions on the factors of a <see cref="ProductManifold"/>: a row is the factors' rows
+/// side by side, and log p(x) = sum_i log p_i(x_i) (each factor's density with respect to its own volume).
+/// </summary>
+public sealed class ProductDistribution : IManifoldDistribution
+{
+    private readonly ProductManifold _manifold;
+    private readonly IManifoldDistribution[] _factors;
+
+    /// <summary>Combines <paramref name="factors"/>, one per factor of <paramref name="manifold"/> and on it, in order.</summary>
+    public ProductDistribution(ProductManifold manifold, IManifoldDistribution[] factors)
+    {
+        if (factors.Length != manifold.Factors.Count || factors.Where((f, i) => f.Manifold.Name != manifold.Factors[i].Name).Any())
+            throw new ArgumentException($"a distribution on {manifold.Name} needs one distribution per factor, on that factor");
+        _manifold = manifold;
+        _factors = factors;
+    }
+
+    /// <inheritdoc />
+    public IManifold Manifold => _manifold;
+    /// <inheritdoc />
+    public string Name => string.Join(" x ", _factors.Select(f => f.Name));
+    /// <inheritdoc />
+    public int Dimension => _manifold.CoordinateDimension;
+    /// <inheritdoc />
+    public bool HasLogDensity => _factors.All(f => f.HasLogDensity);
+
+    /// <summary>Each factor's draw in turn from <paramref name="generator"/>, side by side.</summary>
+    public Tensor Sample(int count, Generator generator)
+    {
+        using var scope = NewDisposeScope();
+        return cat(_factors.Select(f => f.Sample(count, generator)).ToArray(), 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>sum_i log p_i(x_i).</summary>
+    public Tensor LogDensity(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var total = _factors[0].LogDensity(_manifold.Slice(x, 0)).to(float64);
+        for (var i = 1; i < _factors.Length; i++) total = total + _factors[i].LogDensity(_manifold.Slice(x, i)).to(float64);
+        return total.MoveToOuterDisposeScope();
+    }
 }
