@@ -11,6 +11,9 @@ public enum InterpolantKind
     OneSided,
     /// <summary>x0 = x1 (mirror): x_t = x1 + gamma(t) z; rho0 = rho1 and only the noise moves.</summary>
     Mirror,
+    /// <summary>Discrete mixture path (docs/theory.md §17): each token of x_t is x1's with probability kappa(t) = beta(t), else x0's
+    /// (alpha = 1 - kappa, gamma = 0); x0 and x1 are drawn independently.</summary>
+    Mixture,
 }
 
 /// <summary>
