@@ -1,3 +1,4 @@
+using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Data;
 using StochasticInterpolants.Sampling;
 using TorchSharp;

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Models;
 using StochasticInterpolants.Sampling;
 using TorchSharp;

@@ -1,3 +1,4 @@
+using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;

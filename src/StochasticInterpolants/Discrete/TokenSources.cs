@@ -1,3 +1,4 @@
+using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Data;
 using TorchSharp;
 using static TorchSharp.torch;

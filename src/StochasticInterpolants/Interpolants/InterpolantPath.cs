@@ -38,7 +38,7 @@ public abstract class InterpolantPath
     {
         InterpolantKind.OneSided => new OneSidedPath(interpolant),
         InterpolantKind.Mirror => new MirrorPath(interpolant),
-        InterpolantKind.Mixture => new Discrete.MixturePath(interpolant),
+        InterpolantKind.Mixture => new MixturePath(interpolant),
         _ => new TwoSidedPath(interpolant),
     };
 
@@ -61,7 +61,7 @@ public abstract class InterpolantPath
     public PathCoefficients Coefficients(Tensor t, Tensor like) => PathCoefficients.For(Interpolant, t, like);
 
     /// <summary>x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z and d/dt x_t = alpha' x0 + beta' x1 + gamma' z for every row of the batch
-    /// (the discrete <see cref="Discrete.MixturePath"/> overrides it: x_t and the target x1).</summary>
+    /// (the discrete <see cref="MixturePath"/> overrides it: x_t and the target x1).</summary>
     public virtual (Tensor Xt, Tensor Velocity) Interpolate(TrainingBatch batch)
     {
         batch.Validate();

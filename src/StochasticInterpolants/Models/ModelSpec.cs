@@ -29,7 +29,7 @@ public static class NetworkRegistry
         var registry = new NameRegistry<Func<ModelSpec, long, ITimeConditionedNetwork>>("network type");
         registry.Register("mlp", (spec, seed) => new MlpNetwork(spec.Mlp ?? throw new ArgumentException("an mlp model needs its configuration"), seed));
         registry.Register("unet", (spec, seed) => new UNet(UNetConfig.FromJson(spec.Settings ?? throw new ArgumentException("a unet model needs its settings (UNetConfig as JSON)")), seed));
-        registry.Register(Discrete.PosteriorConfig.TypeName, (spec, seed) => new Discrete.PosteriorNetwork(Discrete.PosteriorConfig.FromJson(spec.Settings ?? throw new ArgumentException("a posterior model needs its settings (PosteriorConfig as JSON)")), seed));
+        registry.Register(PosteriorConfig.TypeName, (spec, seed) => new PosteriorNetwork(PosteriorConfig.FromJson(spec.Settings ?? throw new ArgumentException("a posterior model needs its settings (PosteriorConfig as JSON)")), seed));
         return registry;
     }
 

@@ -1,6 +1,6 @@
 using StochasticInterpolants.Runtime;
 
-namespace StochasticInterpolants.Discrete;
+namespace StochasticInterpolants.Interpolants;
 
 /// <summary>
 /// The schedule kappa(t) of the discrete mixture path (docs/theory.md §17): each position of x_t holds the data token x1^i

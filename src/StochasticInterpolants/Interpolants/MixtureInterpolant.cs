@@ -1,7 +1,6 @@
-using StochasticInterpolants.Interpolants;
 using StochasticInterpolants.Runtime;
 
-namespace StochasticInterpolants.Discrete;
+namespace StochasticInterpolants.Interpolants;
 
 /// <summary>
 /// The discrete mixture interpolant (docs/theory.md §17.1): every position of x_t is, independently, the data token x1^i with

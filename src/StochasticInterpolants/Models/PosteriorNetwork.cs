@@ -1,11 +1,10 @@
 using System.Text.Json;
-using StochasticInterpolants.Models;
 using StochasticInterpolants.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace StochasticInterpolants.Discrete;
+namespace StochasticInterpolants.Models;
 
 /// <summary>Configuration of <see cref="PosteriorNetwork"/>, stored as JSON in <see cref="ModelSpec.Settings"/>.</summary>
 /// <param name="Length">Positions L.</param>

@@ -1,8 +1,7 @@
 using StochasticInterpolants.Data;
-using StochasticInterpolants.Interpolants;
 using static TorchSharp.torch;
 
-namespace StochasticInterpolants.Discrete;
+namespace StochasticInterpolants.Interpolants;
 
 /// <summary>
 /// The path of a <see cref="MixtureInterpolant"/> (docs/theory.md §17.1, §17.6): per element, x_t^i = x1^i when
