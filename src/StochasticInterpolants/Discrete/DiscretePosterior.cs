@@ -54,7 +54,8 @@ public static class DiscretePosterior
         using var scope = NewDisposeScope();
         var ids = x.to(int64);
         var unmasked = ids.lt(vocabulary).unsqueeze(-1);
-        var delta = zeros_like(logp).fill_(double.NegativeInfinity).scatter_(-1, ids.clamp_max(vocabulary - 1).unsqueeze(-1), 0.0);
+        var hit = nn.functional.one_hot(ids.clamp_max(vocabulary - 1), vocabulary).to(ScalarType.Bool);
+        var delta = zeros_like(logp).masked_fill_(hit.logical_not(), double.NegativeInfinity);
         return where(unmasked, delta, logp).MoveToOuterDisposeScope();
     }
 

@@ -29,6 +29,22 @@ public abstract record DiscreteSchedule
         return remaining > 0 ? Derivative(t) / remaining : double.PositiveInfinity;
     }
 
+    /// <summary>
+    /// The time t with kappa(t) = <paramref name="kappa"/> in [0, 1] (the inverse of the increasing schedule): by bisection to
+    /// 1e-15 unless a schedule has a closed form (linear: t = kappa; polynomial: t = kappa^(1/p)).
+    /// </summary>
+    public virtual double Time(double kappa)
+    {
+        if (!(kappa >= 0 && kappa <= 1)) throw new ArgumentOutOfRangeException(nameof(kappa), kappa, "kappa must lie in [0, 1]");
+        double lo = 0, hi = 1;
+        for (var i = 0; i < 200 && hi - lo > 1e-15; i++)
+        {
+            var mid = 0.5 * (lo + hi);
+            if (Kappa(mid) < kappa) lo = mid; else hi = mid;
+        }
+        return 0.5 * (lo + hi);
+    }
+
     /// <summary>kappa(t) = t: the linear schedule (Gat et al.'s default; the Euler sampler is exact at grid times for one position).</summary>
     public static DiscreteSchedule Linear { get; } = new LinearKappa();
 
@@ -86,6 +102,7 @@ public abstract record DiscreteSchedule
         public override string Name => "linear";
         public override double Kappa(double t) { CheckTime(t); return t; }
         public override double Derivative(double t) { CheckTime(t); return 1; }
+        public override double Time(double kappa) => Math.Clamp(kappa, 0, 1);
     }
 
     private sealed record CubicKappa : DiscreteSchedule
@@ -101,6 +118,7 @@ public abstract record DiscreteSchedule
         public override string Name => "polynomial";
         public override double Parameter => P;
         public override double Kappa(double t) { CheckTime(t); return Math.Pow(t, P); }
+        public override double Time(double kappa) => Math.Pow(Math.Clamp(kappa, 0, 1), 1 / P);
         // d/dt t^p = p t^(p - 1): infinite at t = 0 when p < 1.
         public override double Derivative(double t)
         {
