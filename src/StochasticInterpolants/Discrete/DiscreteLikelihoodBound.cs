@@ -33,29 +33,33 @@ public readonly record struct LikelihoodBoundEstimate(double BitsPerToken, doubl
 public static class DiscreteLikelihoodBound
 {
     /// <summary>
-    /// The bound for rows <paramref name="x1"/> ([n, L] float ids in 0..K-1) under <paramref name="posterior"/> (which receives
+    /// The bound for rows <paramref name="x1"/> ([n, L] float ids in 0..K-1), with their <paramref name="condition"/> (class labels
+    /// [n] or null) passed to the posterior, under <paramref name="posterior"/> (which receives
     /// one time per row), averaged over <paramref name="repeats"/> draws per row, <paramref name="batchSize"/> rows at a time, all
     /// randomness from <paramref name="generator"/>. A non-finite value throws <see cref="IntegrationException"/> naming the times.
     /// </summary>
     public static LikelihoodBoundEstimate Estimate(Tensor x1, LogPosterior posterior, MixtureInterpolant interpolant, ITokenSource source,
-        Generator generator, int repeats = 1, int batchSize = 1024)
+        Generator generator, Tensor? condition = null, int repeats = 1, int batchSize = 1024)
     {
         ArgumentNullException.ThrowIfNull(posterior);
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(interpolant);
         if (x1.dim() != 2 || x1.shape[1] != source.Length) throw new ArgumentException($"token rows must be [n, {source.Length}], got [{string.Join(",", x1.shape)}]");
         if (repeats < 1) throw new ArgumentOutOfRangeException(nameof(repeats), repeats, "at least one draw per row");
+        if (condition is not null && (condition.dim() < 1 || condition.shape[0] != x1.shape[0]))
+            throw new ArgumentException($"the condition must have one entry per row ({x1.shape[0]}), got [{string.Join(",", condition.shape)}]");
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "the batch size must be >= 1");
         var total = x1.shape[0] * repeats;
         double sum = 0, sumSquares = 0;
         using (var outer = NewDisposeScope())
         {
             var rows = x1.repeat(repeats, 1);
+            var conditions = condition is null ? null : cat(Enumerable.Repeat(condition, repeats).ToArray(), 0);
             for (long start = 0; start < total; start += batchSize)
             {
                 using var scope = NewDisposeScope();
                 var count = (int)Math.Min(batchSize, total - start);
-                var (values, t) = Draw(rows.narrow(0, start, count), posterior, interpolant.Schedule, source, generator);
+                var (values, t) = Draw(rows.narrow(0, start, count), conditions?.narrow(0, start, count), posterior, interpolant.Schedule, source, generator);
                 if (!values.isfinite().all().ToBoolean())
                     throw new IntegrationException($"the likelihood bound is not finite at t in {DiscretePosterior.Describe(t)} (a data token has posterior probability 0)");
                 sum += values.sum().ToDouble();
@@ -69,7 +73,7 @@ public static class DiscreteLikelihoodBound
     }
 
     // One draw per row of (m, S, kappa, x0): the weighted bracket and the times.
-    private static (Tensor Values, Tensor T) Draw(Tensor x1, LogPosterior posterior, DiscreteSchedule schedule, ITokenSource source, Generator generator)
+    private static (Tensor Values, Tensor T) Draw(Tensor x1, Tensor? condition, LogPosterior posterior, DiscreteSchedule schedule, ITokenSource source, Generator generator)
     {
         var (n, l) = (x1.shape[0], x1.shape[1]);
         var lowest = source.Kind == DiscreteSourceKind.Masked ? 1 : 0;
@@ -85,7 +89,7 @@ public static class DiscreteLikelihoodBound
         var t = tensor(kappas.Select(schedule.Time).ToArray(), dtype: float64);
         var x0 = source.Sample((int)n, generator).to(x1.dtype);
         var xt = where(replaced, x0, x1);
-        var bracket = Bracket(posterior(xt, t), xt, x1);
+        var bracket = Bracket(posterior(xt, t, condition), xt, x1);
         var mf = m.to(float64);
         var weight = where(m.eq(0), (1 - kappa).reciprocal(), choices / mf.clamp_min(1));
         return (bracket * weight, t);

@@ -7,30 +7,30 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Discrete;
 
 /// <summary>
-/// log p_{1|t}(x1^i = k | x_t = x) per position: x [n, L] float ids, t 0-dim (one time) or [n] -> [n, L, K] float64
-/// log-probabilities, normalised over k. What the sampler (<see cref="DiscreteSampler"/>) and the bound
+/// log p_{1|t}(x1^i = k | x_t = x, c) per position: x [n, L] float ids, t 0-dim (one time) or [n], the rows' condition c (class
+/// labels [n]) or null -> [n, L, K] float64 log-probabilities, normalised over k. What the sampler (<see cref="DiscreteSampler"/>) and the bound
 /// (<see cref="DiscreteLikelihoodBound"/>) consume: a trained network through <see cref="DiscretePosterior.FromNetwork"/>, or an
 /// exact posterior written as a function (tests).
 /// </summary>
-public delegate Tensor LogPosterior(Tensor x, Tensor t);
+public delegate Tensor LogPosterior(Tensor x, Tensor t, Tensor? condition);
 
 /// <summary>Builds <see cref="LogPosterior"/>s from networks (docs/theory.md §17.2, §17.5).</summary>
 public static class DiscretePosterior
 {
     /// <summary>
-    /// The posterior of a network trained as <see cref="Interpolants.FieldKind.Posterior"/> (logits [n, L, K]) for the rows' <paramref name="condition"/>
-    /// (class labels [n] or null), guided with weight <paramref name="guidance"/> (docs/theory.md §17.5):
+    /// The posterior of a network trained as <see cref="Interpolants.FieldKind.Posterior"/> (logits [n, L, K]) for the rows'
+    /// condition (class labels [n] or null, passed at each call), guided with weight <paramref name="guidance"/> (docs/theory.md §17.5):
     /// log p_w = log_softmax(w l(x, t, c) + (1 - w) l(x, t, none)) = w log p(.|c) + (1 - w) log p(.|none) renormalised per position,
     /// through <see cref="GuidedNetwork"/> (w = 1: the plain conditional model, one evaluation). For the masked source
     /// (<paramref name="source"/> = Masked) a position that holds a token keeps it: its posterior is delta_{x^i} (log 0 at x^i,
     /// -infinity elsewhere), which is exact — an unmasked position of x_t is its data token — so the network is consulted only
     /// on MASK positions. Non-finite logits throw <see cref="IntegrationException"/> naming the time.
     /// </summary>
-    public static LogPosterior FromNetwork(ITimeConditionedNetwork network, DiscreteSourceKind source, int vocabulary, Tensor? condition = null, double guidance = 1)
+    public static LogPosterior FromNetwork(ITimeConditionedNetwork network, DiscreteSourceKind source, int vocabulary, double guidance = 1)
     {
         ArgumentNullException.ThrowIfNull(network);
-        var guided = condition is not null && guidance != 1 ? new GuidedNetwork(network, guidance) : network;
-        return (x, t) =>
+        var guided = guidance != 1 ? new GuidedNetwork(network, guidance) : network;
+        return (x, t, condition) =>
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();

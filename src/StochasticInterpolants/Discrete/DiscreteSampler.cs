@@ -30,10 +30,10 @@ public sealed class DiscreteSampler
 
     /// <summary>
     /// Runs the chain from <paramref name="x0"/> ([n, L] float ids drawn from the source) at t = 0 to t = 1 with
-    /// <paramref name="posterior"/>; returns the final tokens [n, L] (float32 ids in 0..K-1). Non-finite posteriors throw
+    /// <paramref name="posterior"/> given each row's <paramref name="condition"/> (class labels [n] or null); returns the final tokens [n, L] (float32 ids in 0..K-1). Non-finite posteriors throw
     /// <see cref="IntegrationException"/> naming the step and the time.
     /// </summary>
-    public Tensor Sample(Tensor x0, LogPosterior posterior, Generator generator, IProgress<double>? progress = null)
+    public Tensor Sample(Tensor x0, LogPosterior posterior, Generator generator, Tensor? condition = null, IProgress<double>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(posterior);
         if (x0.dim() != 2) throw new ArgumentException($"token rows must be [n, L], got [{string.Join(",", x0.shape)}]");
@@ -41,7 +41,7 @@ public sealed class DiscreteSampler
         {
             var lambda = index == last ? 1.0 : Math.Min(1.0, h * Schedule.Rate(t));
             using var tt = tensor(t, dtype: float64);
-            var logp = posterior(x, tt);
+            var logp = posterior(x, tt, condition);
             if (!logp.isfinite().any(-1).all().ToBoolean() || logp.isnan().any().ToBoolean())
                 throw new IntegrationException($"the posterior gave no finite probabilities on step {index + 1} of {last + 1} (t = {t:G6})");
             var draw = Categorical(logp, generator).to(x.dtype);

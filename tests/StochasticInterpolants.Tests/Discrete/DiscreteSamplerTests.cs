@@ -66,7 +66,7 @@ public class DiscreteSamplerTests
     public void A_posterior_that_returns_nan_stops_the_sampler_at_its_step()
     {
         using var g = new Generator(1);
-        LogPosterior broken = (x, t) => t.ToDouble() > 0.4 ? full(x.shape[0], x.shape[1], 2, double.NaN, dtype: float64) : full(x.shape[0], x.shape[1], 2, -Math.Log(2), dtype: float64);
+        LogPosterior broken = (x, t, _) => t.ToDouble() > 0.4 ? full(x.shape[0], x.shape[1], 2, double.NaN, dtype: float64) : full(x.shape[0], x.shape[1], 2, -Math.Log(2), dtype: float64);
         var e = Assert.Throws<IntegrationException>(() => new DiscreteSampler(new MixtureInterpolant(), 5).Sample(full(3, 2, 2f), broken, g));
         Assert.Contains("step 4 of 5 (t = 0.6", e.Message);
     }
@@ -98,12 +98,12 @@ public class DiscreteSamplerTests
         var x = full(6, 1, 3f);
         var t = tensor(0.3, dtype: float64);
         var labels = tensor(new long[] { 0, 0, 0, 1, 1, 1 });
-        var plain = DiscretePosterior.FromNetwork(net, DiscreteSourceKind.Masked, 3, labels)(x, t);
-        var w1 = DiscretePosterior.FromNetwork(net, DiscreteSourceKind.Masked, 3, labels, guidance: 1)(x, t);
+        var plain = DiscretePosterior.FromNetwork(net, DiscreteSourceKind.Masked, 3)(x, t, labels);
+        var w1 = DiscretePosterior.FromNetwork(net, DiscreteSourceKind.Masked, 3, guidance: 1)(x, t, labels);
         Assert.True(w1.equal(plain).all().item<bool>(), "w = 1 is the plain conditional model, bit for bit");
         Assert.True((plain[0, 0].exp() - tensor(laws[0], dtype: float64)).abs().max().item<double>() < 1e-6);
         // w = 3: log p_w = 3 log p(.|c) - 2 log p(.|none), renormalised.
-        var w3 = DiscretePosterior.FromNetwork(net, DiscreteSourceKind.Masked, 3, labels, guidance: 3)(x, t);
+        var w3 = DiscretePosterior.FromNetwork(net, DiscreteSourceKind.Masked, 3, guidance: 3)(x, t, labels);
         var expected = (3 * tensor(laws[0], dtype: float64).log() - 2 * tensor(none, dtype: float64).log()).log_softmax(0);
         Assert.True((w3[0, 0] - expected).abs().max().item<double>() < 1e-5);
         // Sampling: the class's favoured token gains share as w grows (closed forms: 0.6 at w = 1, exp(expected)[0] at w = 3).
@@ -111,7 +111,7 @@ public class DiscreteSamplerTests
         const int n = 20000;
         var cls = zeros(n, dtype: int64);
         double Share(double w) => new DiscreteSampler(new MixtureInterpolant(), 4)
-            .Sample(full(n, 1, 3f), DiscretePosterior.FromNetwork(net, DiscreteSourceKind.Masked, 3, cls, w), g).eq(0).to(float64).mean().item<double>();
+            .Sample(full(n, 1, 3f), DiscretePosterior.FromNetwork(net, DiscreteSourceKind.Masked, 3, w), g, cls).eq(0).to(float64).mean().item<double>();
         var (s1, s3) = (Share(1), Share(3));
         var p3 = expected[0].exp().item<double>();
         Assert.True(Math.Abs(s1 - 0.6) < 0.015 && Math.Abs(s3 - p3) < 0.015 && p3 > 0.8, $"shares {s1:F3} (w = 1) and {s3:F3} (w = 3, exact {p3:F3})");
@@ -121,7 +121,7 @@ public class DiscreteSamplerTests
     public void Non_finite_logits_are_reported_with_the_time()
     {
         var net = new ClassLaw([[0.5, 0.5]], [0.0, 1.0]); // log 0 = -inf in the no-class entry
-        var e = Assert.Throws<IntegrationException>(() => DiscretePosterior.FromNetwork(net, DiscreteSourceKind.Masked, 2)(full(2, 1, 2f), tensor(0.25, dtype: float64)));
+        var e = Assert.Throws<IntegrationException>(() => DiscretePosterior.FromNetwork(net, DiscreteSourceKind.Masked, 2)(full(2, 1, 2f), tensor(0.25, dtype: float64), null));
         Assert.Contains("non-finite logits at t = 0.25", e.Message);
     }
 }

@@ -11,7 +11,7 @@ internal static class ExactPosteriors
     /// One position, data law pi [K]: masked source — log pi at MASK, delta at a token (carry-over); uniform source —
     /// p(k | x) proportional to pi(k) (kappa delta_{x,k} + (1 - kappa) / K).
     /// </summary>
-    public static LogPosterior OnePosition(double[] pi, DiscreteSourceKind source, DiscreteSchedule schedule) => (x, t) =>
+    public static LogPosterior OnePosition(double[] pi, DiscreteSourceKind source, DiscreteSchedule schedule) => (x, t, _) =>
     {
         using var scope = NewDisposeScope();
         var k = pi.Length;
@@ -29,7 +29,7 @@ internal static class ExactPosteriors
     /// Two positions from the joint law P [K, K] with the masked source: a masked position's posterior is the conditional given
     /// the other position when that one is unmasked, the marginal otherwise; an unmasked position keeps its token.
     /// </summary>
-    public static LogPosterior TwoPositionsMasked(double[,] joint) => (x, _) =>
+    public static LogPosterior TwoPositionsMasked(double[,] joint) => (x, _, _) =>
     {
         using var scope = NewDisposeScope();
         var k = joint.GetLength(0);

@@ -108,7 +108,7 @@ public class LikelihoodBoundTests
     {
         using var scope = NewDisposeScope();
         using var g = new Generator(1);
-        LogPosterior impossible = (x, t) => DiscretePosterior.KeepUnmasked(
+        LogPosterior impossible = (x, t, _) => DiscretePosterior.KeepUnmasked(
             tensor(new[] { 0.0, double.NegativeInfinity }, dtype: float64).expand(x.shape[0], 1, 2).clone(), x, 2);
         var e = Assert.Throws<IntegrationException>(() => DiscreteLikelihoodBound.Estimate(ones(4, 1), impossible, new MixtureInterpolant(), new MaskedSource(1, 2), g));
         Assert.Contains("not finite at t in [", e.Message);
