@@ -39,6 +39,7 @@ public abstract class InterpolantPath
         InterpolantKind.OneSided => new OneSidedPath(interpolant),
         InterpolantKind.Mirror => new MirrorPath(interpolant),
         InterpolantKind.Geodesic => new GeodesicPath((GeodesicInterpolant)interpolant),
+        InterpolantKind.Mixture => new MixturePath(interpolant),
         _ => new TwoSidedPath(interpolant),
     };
 
@@ -60,7 +61,8 @@ public abstract class InterpolantPath
     /// <summary>The coefficients at times <paramref name="t"/> shaped for data <paramref name="like"/> [n, ...] (see <see cref="PathCoefficients.For(IInterpolant, Tensor, Tensor)"/>).</summary>
     public PathCoefficients Coefficients(Tensor t, Tensor like) => PathCoefficients.For(Interpolant, t, like);
 
-    /// <summary>x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z and d/dt x_t = alpha' x0 + beta' x1 + gamma' z for every row of the batch.</summary>
+    /// <summary>x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z and d/dt x_t = alpha' x0 + beta' x1 + gamma' z for every row of the batch
+    /// (the discrete <see cref="MixturePath"/> overrides it: x_t and the target x1).</summary>
     public virtual (Tensor Xt, Tensor Velocity) Interpolate(TrainingBatch batch)
     {
         batch.Validate();
@@ -115,6 +117,7 @@ public abstract class InterpolantPath
     public static string Describe(FieldKind k) => k switch
     {
         FieldKind.Velocity => "velocity", FieldKind.Score => "score", FieldKind.Denoiser => "denoiser", FieldKind.FlowMap => "flow map",
+        FieldKind.Posterior => "posterior",
         _ => "target prediction",
     };
 

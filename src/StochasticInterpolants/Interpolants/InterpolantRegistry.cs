@@ -6,7 +6,9 @@ namespace StochasticInterpolants.Interpolants;
 /// <summary>
 /// The interpolant families by name, each a builder from an <see cref="InterpolantSpec"/>. Built in: <c>linear</c>,
 /// <c>trigonometric</c> (alias <c>trig</c>), <c>encoder-decoder</c> (<c>encdec</c>), <c>one-sided-linear</c>
-/// (<c>one-sided</c>), <c>one-sided-vp</c> (<c>vp</c>), <c>mirror</c> and <c>geodesic</c> (on a manifold). Names are matched case-insensitively.
+/// (<c>one-sided</c>), <c>one-sided-vp</c> (<c>vp</c>), <c>mirror</c>, <c>geodesic</c> (on a manifold), and the discrete mixture
+/// paths <c>mixture-linear</c> (<c>mixture</c>), <c>mixture-cubic</c> and <c>mixture-polynomial</c> (kappa = t^p, p the spec's scale).
+/// Names are matched case-insensitively.
 /// Register a builder to add a family: <see cref="InterpolantSpec.Build"/> then finds it, so a checkpoint whose spec names
 /// it loads like a built-in one (register it again in the process that loads the checkpoint). A
 /// <see cref="CustomInterpolant"/> is registered with <see cref="CustomInterpolant.Register"/>.
@@ -25,6 +27,8 @@ public static class InterpolantRegistry
         r.Register("one-sided-vp", s => { s.RequireNoGamma(); return new OneSidedVpInterpolant(); }, "vp");
         r.Register("mirror", s => new MirrorInterpolant(s.BuildGamma(whenNone: "sqrt")));
         r.Register("geodesic", GeodesicInterpolant.FromSpec);
+        foreach (var kappa in new[] { "linear", "cubic", "polynomial" }) // discrete mixture paths (docs/theory.md §17); the scale is polynomial's p
+            r.Register(MixtureInterpolant.FamilyPrefix + kappa, MixtureInterpolant.Builder(kappa), kappa == "linear" ? ["mixture"] : []);
         return r;
     }
 

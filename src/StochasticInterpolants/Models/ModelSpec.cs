@@ -30,6 +30,7 @@ public static class NetworkRegistry
         registry.Register("mlp", (spec, seed) => new MlpNetwork(spec.Mlp ?? throw new ArgumentException("an mlp model needs its configuration"), seed));
         registry.Register(ManifoldNetwork.TypeName, ManifoldNetwork.FromSpec);
         registry.Register("unet", (spec, seed) => new UNet(UNetConfig.FromJson(spec.Settings ?? throw new ArgumentException("a unet model needs its settings (UNetConfig as JSON)")), seed));
+        registry.Register(PosteriorConfig.TypeName, (spec, seed) => new PosteriorNetwork(PosteriorConfig.FromJson(spec.Settings ?? throw new ArgumentException("a posterior model needs its settings (PosteriorConfig as JSON)")), seed));
         return registry;
     }
 

@@ -12,7 +12,7 @@ namespace StochasticInterpolants.Tests.Architecture;
 public class LayerTests
 {
     private static readonly string[] Maths =
-        ["Interpolants", "Data", "Couplings", "Models", "Fields", "Objectives", "Sampling", "Likelihood", "Diffusion", "Metrics", "Training", "Validation", "Runtime", "Distributed", "Manifolds"];
+        ["Interpolants", "Data", "Couplings", "Models", "Fields", "Objectives", "Sampling", "Likelihood", "Diffusion", "Metrics", "Training", "Validation", "Runtime", "Distributed", "Manifolds", "Discrete"];
 
     private static Assembly Core => typeof(global::StochasticInterpolants.Interpolants.IInterpolant).Assembly;
     private static Assembly Figures => typeof(global::StochasticInterpolants.Visualization.DensityHeatmap).Assembly;
