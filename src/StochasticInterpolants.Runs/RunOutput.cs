@@ -86,7 +86,7 @@ internal static class RunOutput
                 emas[i] is null ? null : Checkpoint.EmaWeightsFileName(o.Kind))).ToList(),
             pieces.BaseSpec ?? Describe(config.Base), Describe(config.Target), pieces.Target.Dimension, objectives.Max(o => o.TimeClip), config.Antithetic,
             config.TrainingOrDefault, result.StepsCompleted, result.FinalLoss, DateTime.UtcNow, table, result.Selection, images,
-            config.CouplingFor(pieces.Interpolant) with { Convergence = (pieces.Coupling as IConvergingCoupling)?.Convergence }, pieces.Manifold?.Record);
+            config.CouplingFor(pieces.Interpolant) with { Convergence = (pieces.Coupling as IConvergingCoupling)?.Convergence }, pieces.Manifold?.Record, pieces.Sequences?.Record);
     }
 
     // A file or folder is stored absolute so `si sample` finds it from any working folder.

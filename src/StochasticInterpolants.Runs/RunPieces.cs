@@ -36,6 +36,9 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
         config.TrainingOrDefault.Validate();
         config.ValidateRun();
         if (ManifoldPieces.Applies(config)) return BuildOnManifold(config, message);
+        if (SequencePieces.Applies(config)) return BuildOnSequences(config, message);
+        if (config.Interpolant.Trim().StartsWith("mixture", StringComparison.OrdinalIgnoreCase))
+            throw new InvalidSettingException("interpolant", $"a discrete mixture path needs token sequences ({string.Join(", ", WordList.Names)}); '{config.Target}' is real-valued");
         if (config.Interpolant.Trim().Equals("geodesic", StringComparison.OrdinalIgnoreCase))
             throw new InvalidSettingException("interpolant", $"the geodesic interpolant needs a target on a manifold ({string.Join(", ", [.. ManifoldTargets.Names, .. ProteinAngles.Names])}, or a CSV with --manifold); '{config.Target}' lives in R^d");
         var interpolant = new InterpolantSpec(config.Interpolant, config.Gamma, config.GammaScale).Build();
@@ -133,6 +136,34 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
         return pieces;
     }
 
+    /// <summary>For token sequences: the words, their encoding, split and source; null otherwise.</summary>
+    public SequencePieces? Sequences { get; init; }
+
+    // Token sequences (docs/theory.md §17): a discrete mixture path from masked or uniform tokens, the posterior network,
+    // the cross-entropy objective, independent pairs. What cannot apply to tokens is refused here.
+    private static RunPieces BuildOnSequences(TrainingRunConfig config, Action<string>? message)
+    {
+        if (!config.Gamma.Trim().Equals("none", StringComparison.OrdinalIgnoreCase))
+            throw new InvalidSettingException("gamma", "a discrete mixture path has no Gaussian noise: give --gamma none (its schedule is --interpolant mixture-linear, mixture-cubic or mixture-polynomial with --gamma-scale p)");
+        if (config.Antithetic) throw new InvalidSettingException("antithetic", "a discrete mixture path has no Gaussian noise to make antithetic");
+        if (config.LearnedFields() is not [FieldKind.Velocity])
+            throw new InvalidSettingException("learn", "on token sequences the network learns the posterior p(x1 | x_t), the discrete path's one field: leave --learn out");
+        if (config.Coupling?.Trim().ToLowerInvariant() is { } pairing && pairing != "independent")
+            throw new InvalidSettingException("coupling", $"the '{pairing}' coupling pairs real vectors by distance; token sequences are paired independently (give --coupling independent)");
+        if (config.Manifold is not null) throw new InvalidSettingException("manifold", "token sequences do not live on a manifold");
+        foreach (var (name, given) in new[] { ("columns", config.Columns), ("label-column", config.LabelColumn), ("log-columns", config.LogColumns), ("normalize", config.Normalize) })
+            if (given is not null) throw new InvalidSettingException(name, $"--{name} applies to tables; '{config.Target}' is token sequences");
+        if (config.SkipRows != 0) throw new InvalidSettingException("skip-rows", "--skip-rows applies to tables");
+        var interpolant = SequencePieces.Interpolant(config);
+        var sequences = SequencePieces.Build(config, message);
+        var coupling = config.CouplingFor(interpolant).Build(interpolant, sequences.Source, sequences.Target);
+        var objectives = new List<IObjective> { new Discrete.DiscreteObjective(interpolant, sequences.Source.Kind, new ObjectiveOptions(false, config.TimeClip)) };
+        var pieces = new RunPieces(sequences.Source, sequences.Target, interpolant, coupling, objectives)
+            { Sequences = sequences, BaseSpec = sequences.Source.Kind == Discrete.DiscreteSourceKind.Masked ? "masked" : "uniform" };
+        _ = pieces.ModelSpecFor(config);
+        return pieces;
+    }
+
     /// <summary>The teacher of a distilled flow map (its networks), when one was given; disposed with the pieces.</summary>
     public Checkpoint? Teacher { get; init; }
 
@@ -210,6 +241,7 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
     {
         var m = config.ModelOrDefault;
         if (Manifold is { } onManifold) return onManifold.ModelSpec(m);
+        if (Sequences is { } sequences) return sequences.ModelSpec(m);
         var type = m.Type?.Trim().ToLowerInvariant() ?? (Images is null ? "mlp" : "unet");
         var classes = Table?.Record.ClassNames?.Count ?? Images?.ConditionClasses ?? 0;
         var conditionChannels = Coupling is DataDependentCoupling dependent ? dependent.ConditionChannels : 0;

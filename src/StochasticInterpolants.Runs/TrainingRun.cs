@@ -135,6 +135,9 @@ public static class TrainingRun
         if (pieces.Manifold is { ValidationRows.shape: [> 0, _] } manifold)
             return new HeldOutValidator(learned, pieces.Interpolant, pieces.Coupling, pieces.Base, manifold.ValidationRows, null, 0,
                 new ValidationSettings(Seed: config.TrainingOrDefault.Seed, BatchSize: config.TrainingOrDefault.BatchSize), device);
+        if (pieces.Sequences is { ValidationRows.shape: [> 0, _] } sequences)
+            return new HeldOutValidator(learned, pieces.Interpolant, pieces.Coupling, pieces.Base, sequences.ValidationRows, sequences.ValidationLabels, 0,
+                new ValidationSettings(Seed: config.TrainingOrDefault.Seed, BatchSize: config.TrainingOrDefault.BatchSize), device);
         if (pieces.Table is not { } table || table.ValidationRows.shape[0] == 0) return null;
         return new HeldOutValidator(learned, pieces.Interpolant, pieces.Coupling, pieces.Base, table.ValidationRows, table.ValidationLabels,
             table.Record.Encoding.LogAbsDeterminant, new ValidationSettings(Seed: config.TrainingOrDefault.Seed, BatchSize: config.TrainingOrDefault.BatchSize), device,

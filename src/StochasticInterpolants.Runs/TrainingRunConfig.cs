@@ -82,6 +82,7 @@ public sealed record FlowMapRunOptions(string Objective = "lsd", double Diagonal
 /// <param name="FlowMap">The flow-map settings when <paramref name="Learn"/> is flow-map; null: the defaults.</param>
 /// <param name="Manifold">The manifold a CSV target's points live on (e.g. sphere:3, torus:2; docs/theory.md §15.8); the named
 /// manifold targets (vmf-mixture, von-mises-mixture, ramachandran) know their own. null: the data live in R^d.</param>
+/// <param name="SequenceLength">Token sequences (the words target): the positions L, the longest word kept; null: 8.</param>
 public sealed record TrainingRunConfig(
     string Target = "checkerboard",
     string Base = "gaussian",
@@ -108,7 +109,8 @@ public sealed record TrainingRunConfig(
     string? Coupling = null,
     CouplingOptions? CouplingOptions = null,
     FlowMapRunOptions? FlowMap = null,
-    string? Manifold = null)
+    string? Manifold = null,
+    int? SequenceLength = null)
 {
     /// <summary>
     /// Training defaults for image targets (docs/theory.md §9), used when <see cref="Training"/> is not given: a U-Net step
@@ -169,7 +171,7 @@ public sealed record TrainingRunConfig(
     /// <summary>The training options in force (defaults when null).</summary>
     [JsonIgnore]
     // A data-dependent coupling's condition is an image, never dropped: its image defaults drop no labels.
-    public TrainingOptions TrainingOrDefault => Training ?? (!ImageTarget ? new TrainingOptions()
+    public TrainingOptions TrainingOrDefault => Training ?? (!ImageTarget ? new TrainingOptions(ConditionDropout: Condition?.Trim().ToLowerInvariant() == "length" ? 0.1 : 0)
         : Corruptions.IsDataDependent(Coupling) ? ImageTrainingDefaults with { ConditionDropout = 0 } : ImageTrainingDefaults);
 
     /// <summary>The normalisation in force: <see cref="Normalize"/>, or standard for a file target and none for a built-in one.</summary>

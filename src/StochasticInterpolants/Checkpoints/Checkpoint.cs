@@ -40,6 +40,7 @@ public sealed record NetworkEntry(FieldKind Represents, ModelSpec Model, string 
 /// <param name="Coupling">How x0 and x1 were paired in training; null in checkpoints written before couplings were
 /// recorded, which were all trained with the interpolant's own coupling (see <see cref="CouplingOrDefault"/>).</param>
 /// <param name="Manifold">For data on a manifold: the manifold and where observed points came from (null in R^d).</param>
+/// <param name="Sequences">For token sequences (a discrete mixture path): the data, encoding, split and source (null otherwise).</param>
 public sealed record CheckpointManifest(
     string Format,
     InterpolantSpec Interpolant,
@@ -57,16 +58,17 @@ public sealed record CheckpointManifest(
     SelectionOutcome? Selection = null,
     ImageRecord? Images = null,
     CouplingSpec? Coupling = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ManifoldRecord? Manifold = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ManifoldRecord? Manifold = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] SequenceRecord? Sequences = null)
 {
     /// <summary>The coupling of training: <see cref="Coupling"/>, or the interpolant's own for an older checkpoint.</summary>
     public CouplingSpec CouplingOrDefault() => Coupling ?? new CouplingSpec(Couplings.Couplings.DefaultName(Interpolant.Build()), new CouplingOptions());
 
     /// <summary>The classes the networks are conditioned on (a table's label column or an image set's classes), or null.</summary>
-    public IReadOnlyList<string>? ConditionClasses() => Table?.ClassNames ?? (Images is { Conditional: true } i ? i.ClassNames : null);
+    public IReadOnlyList<string>? ConditionClasses() => Table?.ClassNames ?? (Images is { Conditional: true } i ? i.ClassNames : null) ?? Sequences?.ClassNames;
 
     /// <summary>Training samples per class of <see cref="ConditionClasses"/>, or null.</summary>
-    public IReadOnlyList<long>? ConditionClassCounts() => Table?.ClassCounts ?? (Images is { Conditional: true } i ? i.ClassCounts : null);
+    public IReadOnlyList<long>? ConditionClassCounts() => Table?.ClassCounts ?? (Images is { Conditional: true } i ? i.ClassCounts : null) ?? Sequences?.ClassCounts;
 
     /// <summary>The shape of one sample: an image's [c, h, w], else [d].</summary>
     public IReadOnlyList<long> SampleShape() => Images?.Shape ?? [Dimension];
