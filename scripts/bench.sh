@@ -7,7 +7,7 @@
 #                         | --image-chunks --checkpoint DIR
 #                         | --coupling-speed [--couplings A,B,...] | --coupling-quality [--couplings A,B,...] | --ot-solver
 #                         | --mpi | --flow-map [--parts gmm,checkerboard,table,digits] [--steps N] [--map-objective lsd|psd]
-#                         | --manifolds]
+#                         | --manifolds | --words]
 # --unet trains the U-Net (batches 64 and 128 of 1x28x28 images, 10 classes) beside the same network in PyTorch
 # (bench/pytorch/unet_torch.py) on the same initial weights, after checking both compute the same output; one thread
 # per side unless --threads is given.
@@ -26,6 +26,9 @@
 # --manifolds: data on the sphere and the torus (docs/guides/manifolds.md): vmf-mixture (S^2) and von-mises-mixture (T^2)
 # trained and scored against their entropy, the Ramachandran set against a von Mises product fitted to its training residues;
 # samples checked to lie on the manifold; training, sampling and likelihood times.
+# --words: English words (Debian's wamerican) on the discrete mixture path (docs/guides/sequences.md): MLP and transformer
+# posteriors, masked and uniform sources, a longer run and a length-conditional model with guidance, each scored by its
+# likelihood bound in bits per character and its generated words (valid, novel and valid, copied) beside a character 5-gram.
 # --flow-map: issue 24's few-step targets. Per part (gmm: the 8gaussians mixture against its exact flow map; checkerboard;
 # table: breast cancer split as --tables splits it; digits: class-conditional, guidance 2) a flow map and a plain velocity
 # model are trained on the same wall-clock (s/step of each measured first; the plain model gets the flow map's steps x the

@@ -40,6 +40,7 @@ public static class BenchCommand
             BenchMode.Mpi => MpiBenchmark.Run(o.Quick, o.Threads),
             BenchMode.FlowMap => FlowMapBenchmark.Run(o.Parts, o.Quick, o.Steps, o.MapObjective),
             BenchMode.Manifolds => ManifoldBenchmark.Run(o.Quick),
+            BenchMode.Words => WordsBenchmark.Run(o.Quick),
             BenchMode.UNet => UNetBenchmark.Run(o.Preset?.Trim().ToLowerInvariant() ?? "small", o.Quick, threads, o.Rounds, o.WithPyTorch),
             _ => Compare.Run(o.Quick, threads, o.Rounds, o.WithPyTorch, o.PyTorchGlibc),
         };

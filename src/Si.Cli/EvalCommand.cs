@@ -60,6 +60,7 @@ internal static class EvalCommand
             if (manifest.Images is not null)
                 return CheckpointCompletion.IsCompletion(manifest) ? EvaluateCompletions(r, manifest, mode, output, error) : EvaluateImages(r, manifest, mode, output, error);
             if (manifest.Manifold is not null) return EvaluateOnManifold(r, manifest, mode, output, error);
+            if (manifest.Sequences is not null) return EvaluateSequences(r, manifest, mode, output, error);
             var targetSpec = r.GetValue(target) ?? TrainingFile(manifest, processes.Rank == 0 ? error : TextWriter.Null);
             // A table checkpoint scores a table file read as in training; anything else goes through the distributions.
             var targetDistribution = manifest.Table is null ? DataSources.Parse(targetSpec) : null;
@@ -112,6 +113,28 @@ internal static class EvalCommand
             Print(output, report);
             if (r.GetValue(json) is { } jsonFile)
                 AtomicFile.WriteText(jsonFile, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            return ExitCodes.Ok;
+        }
+
+        // Token sequences (docs/theory.md §17.4): the bound on held-out words beside an n-gram, and the generated words.
+        int EvaluateSequences(ParseResult r, CheckpointManifest manifest, ProgressMode mode, TextWriter output, TextWriter error)
+        {
+            if (r.GetValue(target) is { } given) throw new UsageException($"--target: a word model is scored on its own held-out words, not '{given}'");
+            foreach (var o in new Option[] { skipRows, estimator, probes, solver.Solver, solver.Rtol, solver.Atol })
+                if (r.GetResult(o) is { Implicit: false }) throw new UsageException($"{o.Name} does not apply to token sequences: their likelihood is a bound (docs/theory.md §17.4) and their sampler the chain (--steps)");
+            var w = r.GetValue(guidance);
+            if (w != 1 && manifest.ConditionClasses() is null) throw new UsageException("--guidance needs a class-conditional checkpoint (train with --condition length)");
+            var steps = r.GetResult(solver.Steps) is { Implicit: false } ? r.GetValue(solver.Steps) : SequenceSampler.DefaultSteps;
+            var jsonPath = r.GetValue(json);
+            var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
+            using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!);
+            var display = new ProgressDisplay(mode, error, threadNote);
+            var report = display.Fraction("eval", p => SequenceEvaluator.Evaluate(ckpt, r.GetValue(count), r.GetValue(generated) ?? 2000, steps, r.GetValue(seed), w,
+                progress: p, message: m => error.WriteLine($"si: {m}")));
+            if (processes.Rank != 0) return ExitCodes.Ok;
+            PrintSequences(output, report);
+            if (jsonPath is not null)
+                AtomicFile.WriteText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
             return ExitCodes.Ok;
         }
 
@@ -208,6 +231,26 @@ internal static class EvalCommand
         if (r.MeanImageAccuracy is { } ma) Row(table, "accuracy, mean image filled in", F(ma), "the hidden pixels set to the training mean image instead");
         Row(table, "seconds", F(r.Seconds, "F1"), "");
         console.Write(table);
+    }
+
+    internal static void PrintSequences(TextWriter output, SequenceEvaluationReport r)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        var table = new Table().AddColumn("figure").AddColumn(new TableColumn("model").RightAligned()).AddColumn(new TableColumn($"{r.NgramOrder}-gram").RightAligned()).AddColumn("note");
+        string F(double v, string format = "F4") => v.ToString(format, CultureInfo.InvariantCulture);
+        string P(double v) => (100 * v).ToString("F1", CultureInfo.InvariantCulture) + " %";
+        Row(table, "bits per character", $"{F(r.BitsPerCharacter, "F3")} ± {F(r.BitsPerCharacterStdErr, "F3")}", F(r.NgramBitsPerCharacter, "F3"),
+            $"{r.HeldOut} held-out words; a word's bits over its letters plus one end. The model's is an upper bound (ELBO, {r.Source} source); the n-gram's is exact");
+        Row(table, "bits per position", $"{F(r.BitsPerPosition, "F3")} ± {F(r.BitsPerPositionStdErr, "F3")}", "", "the bound over all L positions, padding included");
+        Row(table, "valid words", P(r.Valid), P(r.NgramValid), $"of {r.Generated} generated ({r.Steps} chain steps), in the word list");
+        Row(table, "novel and valid", P(r.NovelValid), P(r.NgramNovelValid), "in the word list and not among the training words");
+        Row(table, "copied", P(r.Copied), P(r.NgramCopied), "training words generated again");
+        Row(table, "malformed", P(r.Malformed), "", "a letter after the padding, or no letter");
+        Row(table, "distinct", P(r.Distinct), "", "distinct sequences among the generated");
+        if (r.ClassAccuracy is { } accuracy) Row(table, $"length asked for, w = {r.Guidance:G3}", P(accuracy), "", "generated words of the length their class names");
+        Row(table, "seconds", F(r.Seconds, "F1"), "", "");
+        console.Write(table);
+        output.WriteLine("examples: " + string.Join(" ", r.Examples.Take(20)));
     }
 
     internal static void PrintImages(TextWriter output, ImageEvaluationReport r)

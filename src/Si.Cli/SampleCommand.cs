@@ -106,6 +106,8 @@ internal static class SampleCommand
             if (!double.IsFinite(w)) throw new UsageException($"--guidance must be a finite number, got {w}");
             var outPath = r.GetValue(outFile)!;
             var manifest = Checkpoint.ReadManifest(r.GetValue(checkpoint)!);
+            if (manifest.Sequences is not null)
+                return SampleSequences(r, manifest, outPath, count, noEma, force, classOption, w, solver, seed, threads, mode, output, error, checkpoint);
             var images = manifest.Images is not null ? ImageOutputs.For(outPath) : null;
             if (images is null && Path.GetExtension(outPath) is ".npy" or ".png")
                 throw new UsageException($"--out: this checkpoint generates rows, written as CSV; '{outPath}' is for images");
@@ -158,7 +160,40 @@ internal static class SampleCommand
         return command;
     }
 
-    private const int DefaultRows = 10_000, DefaultImages = 64, DefaultImagesPerClass = 10;
+    private const int DefaultRows = 10_000, DefaultImages = 64, DefaultImagesPerClass = 10, DefaultWords = 1000;
+
+    // Token sequences (docs/theory.md §17.3): the chain of the discrete path; words to a text file (one per line) or ids to a CSV.
+    private static int SampleSequences(ParseResult r, CheckpointManifest manifest, string outPath, Option<int?> count, Option<bool> noEma, Option<bool> force,
+        Option<string?> classOption, double w, SolverOptions solver, Option<long> seed, Option<int?> threads, ProgressMode mode, TextWriter output, TextWriter error,
+        Option<string> checkpoint)
+    {
+        foreach (var o in new Option[] { solver.Solver, solver.Sampler, solver.Eps, solver.EpsSchedule, solver.Denoise, solver.Rtol, solver.Atol })
+            if (r.GetResult(o) is { Implicit: false }) throw new UsageException($"{o.Name} does not apply: token sequences are sampled by the chain of their discrete path (--steps sets its steps)");
+        if (Path.GetExtension(outPath) is not (".txt" or ".csv")) throw new UsageException($"--out: this checkpoint generates words, written to FILE.txt (one per line) or FILE.csv (token ids); got '{outPath}'");
+        OutputFolder.CheckFile(outPath, r.GetValue(force), "--out");
+        var steps = r.GetResult(solver.Steps) is { Implicit: false } ? r.GetValue(solver.Steps) : SequenceSampler.DefaultSteps;
+        var (classIndex, perClass) = ResolveClass(manifest, r.GetValue(classOption));
+        if (w != 1 && manifest.ConditionClasses() is null) throw new UsageException("--guidance needs a class-conditional checkpoint (train with --condition length)");
+        var n = r.GetValue(count) ?? DefaultWords;
+        if (perClass) n *= manifest.ConditionClasses()!.Count;
+        var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
+        using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!, preferEma: !r.GetValue(noEma));
+        var display = new ProgressDisplay(mode, error, threadNote);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var classes = new SampleClasses(classIndex, w, perClass);
+        var (tokens, nfe) = display.Fraction("sample", p => SequenceSampler.Sample(ckpt, n, steps, r.GetValue(seed), manifest.ConditionClasses() is null ? null : classes, p));
+        using (tokens)
+        {
+            var record = manifest.Sequences!;
+            var alphabet = new Data.TokenSequences(record.Alphabet, record.Length);
+            var decoded = alphabet.Decode(tokens);
+            if (Path.GetExtension(outPath) == ".csv") CsvMatrix.Write(outPath, tokens);
+            else AtomicFile.WriteText(outPath, string.Concat(decoded.Select(d => SequenceEvaluator.Show(d) + "\n")));
+            var malformed = decoded.Count(d => d.IsMalformed);
+            output.WriteLine($"wrote {n} sequences to {outPath} (discrete chain, {steps} steps, {nfe:0.#} network evaluations per sequence, {watch.Elapsed.TotalSeconds:F2} s; {malformed} malformed{(manifest.ConditionClasses() is null ? "" : $", guidance w = {w:G3}")})");
+        }
+        return ExitCodes.Ok;
+    }
 
     // ", N processes" after a data-parallel run's figures; nothing for one process.
     private static string Processes(Distributed.IProcessGroup processes) => processes.Size > 1 ? $", {processes.Size} processes" : "";

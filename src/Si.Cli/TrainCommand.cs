@@ -19,8 +19,8 @@ internal static class TrainCommand
     /// <summary>The options of a training run; every one is optional and overrides --config, which overrides the defaults.</summary>
     internal sealed class RunOptions
     {
-        public readonly Option<string?> Target = new("--target") { Description = $"target rho1: {string.Join(", ", Distributions.Names)}; on a manifold: {string.Join(", ", [.. ManifoldTargets.Names, .. ProteinAngles.Names])} (or a CSV with --manifold); a CSV file (a table); images: {string.Join(", ", ImageDatasets.Names)} (fetched from Debian packages on first use), a folder with one sub-folder of PNG/JPEG images per class, or a .npy / .npz file (default {D.Target})" };
-        public readonly Option<string?> Base = new("--base") { Description = $"base rho0: gaussian or a CSV file; on a manifold: uniform (the default there) or wrapped-gaussian[:SIGMA] on a torus (default {D.Base})" };
+        public readonly Option<string?> Target = new("--target") { Description = $"target rho1: {string.Join(", ", Distributions.Names)}; on a manifold: {string.Join(", ", [.. ManifoldTargets.Names, .. ProteinAngles.Names])} (or a CSV with --manifold); token sequences: {string.Join(", ", Runs.WordList.Names)} (Debian's English word list, fetched on first use); a CSV file (a table); images: {string.Join(", ", ImageDatasets.Names)} (fetched from Debian packages on first use), a folder with one sub-folder of PNG/JPEG images per class, or a .npy / .npz file (default {D.Target})" };
+        public readonly Option<string?> Base = new("--base") { Description = $"base rho0: gaussian or a CSV file; on a manifold: uniform (the default there) or wrapped-gaussian[:SIGMA] on a torus; words: masked (the default there) or uniform tokens (default {D.Base})" };
         public readonly Option<string?> Interpolant = new("--interpolant") { Description = $"{string.Join(", ", InterpolantSpec.Families)} (default {D.Interpolant})" };
         public readonly Option<string?> Gamma = new("--gamma") { Description = $"latent noise gamma(t): none, sqrt (sqrt(a t(1-t))), quadratic (a t(1-t)), sin2 (a sin^2(pi t)) (default {D.Gamma})" };
         public readonly Option<double?> GammaScale = new("--gamma-scale") { Description = $"the scale a of gamma(t) (default {D.GammaScale})" };
@@ -31,7 +31,7 @@ internal static class TrainCommand
         public readonly Option<int?> UNetChannels = new("--unet-channels") { Description = "U-Net channels at full resolution (default: the preset's)" };
         public readonly Option<string?> UNetMultipliers = new("--unet-multipliers") { Description = "U-Net channel multiplier per level, e.g. 1,2,2 (one level per entry; default: the preset's)" };
         public readonly Option<int?> UNetAttention = new("--unet-attention") { Description = "U-Net self-attention at levels of at most this many pixels a side; 0 = none (default: the preset's)" };
-        public readonly Option<string?> Condition = new("--condition") { Description = "images: class (condition on the labels, with a learned no-class entry for guidance) or none (default: class when the images are labelled)" };
+        public readonly Option<string?> Condition = new("--condition") { Description = "images: class (condition on the labels, with a learned no-class entry for guidance) or none (default: class when the images are labelled); words: length (each word's length is its class) or none (default)" };
         public readonly Option<double?> CondDrop = new("--cond-drop") { Description = $"probability of dropping a row's class label in training, so guidance can use the unconditional field (default {TrainingRunConfig.ImageTrainingDefaults.ConditionDropout} for images, {DT.ConditionDropout} for tables)" };
         public readonly Option<string?> Coupling = new("--coupling") { Description = "how x0 and x1 are paired: independent, ot (exact minibatch optimal transport; within each class for a class-conditional model), sinkhorn (entropic OT: the Schrödinger bridge with --gamma sqrt --gamma-scale EPS), mirror; data-dependent, for images (x0 is a corruption of x1 and the network sees the observation; complete with si sample --observed): inpaint, superres, denoise (default: mirror for the mirror interpolant, else independent)" };
         public readonly Option<int?> OtBlock = new("--ot-block") { Description = "ot: rows per exact solve; 0 = the whole batch (each class) at once, B > 0 = blocks of at most B rows, each optimal (faster at large batches, only blockwise optimal) (default 0)" };
@@ -73,18 +73,19 @@ internal static class TrainCommand
         public readonly Option<string?> LogColumns = new("--log-columns") { Description = "strictly positive table columns to model through y = log x (generated values stay > 0; NLLs stay in the data's units): names or 1-based positions among the features, comma-separated, or positive (every column whose values are all > 0) (default: none)" };
         public readonly Option<int?> ValidateEvery = new("--validate-every") { Description = "steps between validations (default: --log-every)" };
         public readonly Option<string?> Manifold = new("--manifold") { Description = "the manifold a CSV target's points live on: sphere:3 (unit vectors in R^3), torus:2 (two angles in radians in [-pi, pi)), torus:DxR:K ...; the geodesic interpolant is used, with a uniform base (or --base wrapped-gaussian on a torus). The targets vmf-mixture, von-mises-mixture and ramachandran know their manifold" };
+        public readonly Option<int?> Length = new("--length") { Description = $"token sequences (--target words): the positions L, the longest word kept (default {Runs.WordList.DefaultMaxLength})" };
         public readonly Option<int?> Patience = new("--patience") { Description = $"validations without improvement before training stops; 0 never stops early (default {D.Patience})" };
 
         public IEnumerable<Option> All => [Target, Base, Interpolant, Gamma, GammaScale, Antithetic, TimeClip, Model, UNetPreset, UNetChannels, UNetMultipliers,
             UNetAttention, Condition, CondDrop, Coupling, OtBlock, Epsilon, SinkhornIterations, SinkhornTolerance, Mask, Factor, CorruptionNoise, Width, Depth, Activation, TimeFrequencies,
             Steps, Batch, Lr, Optimizer, WeightDecay, Warmup, Schedule, GradClip, Ema, Seed, LogEvery, Device, Learn, MapObjective, DiagonalFraction, Teacher, TeacherGuidance, EmaTeacher, CheckpointEvery,
-            Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, LogColumns, ValidateEvery, Patience, Manifold];
+            Normalize, Validation, Columns, SkipRows, LabelColumn, Integers, LogColumns, ValidateEvery, Patience, Manifold, Length];
 
         /// <summary>Overlays the options given on the command line onto <paramref name="c"/>.</summary>
         public TrainingRunConfig Apply(ParseResult r, TrainingRunConfig c)
         {
             // First: the training defaults depend on the target (images or not) and the coupling (an image condition drops no labels).
-            c = c with { Target = r.GetValue(Target) ?? c.Target, Coupling = r.GetValue(Coupling) ?? c.Coupling };
+            c = c with { Target = r.GetValue(Target) ?? c.Target, Coupling = r.GetValue(Coupling) ?? c.Coupling, Condition = r.GetValue(Condition) ?? c.Condition };
             var m = c.ModelOrDefault; var t = c.TrainingOrDefault;
             m = m with
             {
@@ -131,7 +132,7 @@ internal static class TrainCommand
                 Normalize = r.GetValue(Normalize) ?? c.Normalize, Validation = r.GetValue(Validation) ?? c.Validation,
                 Columns = r.GetValue(Columns) ?? c.Columns, SkipRows = r.GetValue(SkipRows) ?? c.SkipRows, LabelColumn = r.GetValue(LabelColumn) ?? c.LabelColumn,
                 Integers = r.GetValue(Integers) ?? c.Integers, LogColumns = r.GetValue(LogColumns) ?? c.LogColumns, ValidateEvery = r.GetValue(ValidateEvery) ?? c.ValidateEvery, Patience = r.GetValue(Patience) ?? c.Patience,
-                Manifold = r.GetValue(Manifold) ?? c.Manifold,
+                Manifold = r.GetValue(Manifold) ?? c.Manifold, SequenceLength = r.GetValue(Length) ?? c.SequenceLength,
             };
         }
     }

@@ -34,6 +34,7 @@ public static class CheckpointSampler
     /// </summary>
     public static IDistribution BaseOf(CheckpointManifest manifest)
     {
+        if (manifest.Sequences is { } sequences) return SequencePieces.SourceOf(sequences);
         var kind = manifest.Interpolant.Build().Kind;
         var spec = kind == InterpolantKind.Mirror ? manifest.Target : manifest.Base;
         IDistribution d;
@@ -213,6 +214,8 @@ public static class CheckpointSampler
         processes ??= SingleProcess.Instance;
         if (count < 1) throw new InvalidSettingException("count", $"sample count must be >= 1, got {count}");
         if (chunkSize is < 1) throw new ArgumentOutOfRangeException(nameof(chunkSize), $"chunks need at least one row, got {chunkSize}");
+        if (checkpoint.Manifest.Sequences is not null)
+            throw new InvalidSettingException("sampler", "this checkpoint generates token sequences: they are sampled by the chain of its discrete path (SequenceSampler), not by an ODE or SDE");
         if (CheckpointCompletion.IsCompletion(checkpoint.Manifest))
             throw new InvalidSettingException("observed", $"this checkpoint was trained with the '{checkpoint.Manifest.Coupling!.Name}' coupling: it completes observed images rather than sampling from noise (give --observed FILE.npy)");
         var baseDistribution = BaseOf(checkpoint.Manifest);

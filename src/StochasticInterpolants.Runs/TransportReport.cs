@@ -53,7 +53,7 @@ public static partial class TransportReport
     /// knows whether to train its model): a built-in 2-D target's and an image checkpoint's do; a table's, which is about
     /// the user's data, does not (the animation alone would be most of the page).
     /// </summary>
-    public static bool HasTeachingFigure(CheckpointManifest m) => m.Manifold is null && (m.Images is not null || !IsTableReport(m));
+    public static bool HasTeachingFigure(CheckpointManifest m) => m.Manifold is null && m.Sequences is null && (m.Images is not null || !IsTableReport(m));
 
     // A table (any number of columns) or a target that is not 2-D gets the table sections; the 2-D branch samples a built-in target by name.
     private static bool IsTableReport(CheckpointManifest m) => m.Images is null && (m.Table is not null || m.Dimension != 2);
@@ -90,7 +90,14 @@ public static partial class TransportReport
         progress?.Report(0.15);
 
         string html;
-        if (m.Manifold is not null)
+        if (m.Sequences is not null)
+        {
+            var notes = new List<string>();
+            SequenceSections(outFolder, checkpointFolder, checkpoint, o, sections, notes);
+            progress?.Report(0.95);
+            html = Html(m, checkpointFolder, outFolder, sections, SequenceIntro(m), notes, metrics: true);
+        }
+        else if (m.Manifold is not null)
         {
             var notes = new List<string>();
             ManifoldSections(outFolder, checkpointFolder, checkpoint, o, g, sections, notes, progress);
@@ -219,7 +226,10 @@ public static partial class TransportReport
          .Append("figure{margin:2em 0}figcaption{color:#444;font-size:.95em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}pre{background:#f6f6f6;padding:1em;overflow:auto}")
          .Append("</style></head><body>");
         s.Append("<h1>Transport from ").Append(E(m.Base)).Append(" to ").Append(E(Path.GetFileName(m.Target))).Append("</h1>");
-        s.Append("<p>A velocity field b(t, x) was learned by regression on the <b>").Append(E(m.Interpolant.Family)).Append("</b> stochastic interpolant (gamma: ")
+        if (m.Sequences is not null)
+            s.Append("<p>A posterior p(x1 | x_t) was learned by cross-entropy on the <b>").Append(E(m.Interpolant.Family)).Append("</b> discrete path (")
+             .Append(m.StepsCompleted).Append(" optimiser steps), so that its Markov chain carries the source at t = 0 to the data at t = 1.</p>");
+        else s.Append("<p>A velocity field b(t, x) was learned by regression on the <b>").Append(E(m.Interpolant.Family)).Append("</b> stochastic interpolant (gamma: ")
          .Append(E(m.Interpolant.Gamma)).Append("), so that its flow carries the base rho0 at t = 0 to the target rho1 at t = 1 (")
          .Append(m.StepsCompleted).Append(" optimiser steps). ").Append(E(CouplingSentence(m))).Append(" The <i>Eulerian</i> view follows the density rho(t, x); the <i>Lagrangian</i> view follows particles along the flow.</p>");
         if (intro is not null) s.Append("<p>").Append(intro).Append("</p>");

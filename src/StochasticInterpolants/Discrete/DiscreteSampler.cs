@@ -35,9 +35,20 @@ public sealed class DiscreteSampler
     /// </summary>
     public Tensor Sample(Tensor x0, LogPosterior posterior, Generator generator, Tensor? condition = null, IProgress<double>? progress = null)
     {
+        var (final, _) = SamplePath(x0, posterior, generator, [], condition, progress);
+        return final;
+    }
+
+    /// <summary>
+    /// <see cref="Sample"/>, also keeping the chain's state at each of <paramref name="saveTimes"/> (grid times in [0, 1], as
+    /// <see cref="StepGrid"/> saves them): the Lagrangian picture of a discrete path, tokens unmasked or changed along the way.
+    /// </summary>
+    public (Tensor Final, IReadOnlyList<Tensor> Saved) SamplePath(Tensor x0, LogPosterior posterior, Generator generator, IReadOnlyList<double> saveTimes,
+        Tensor? condition = null, IProgress<double>? progress = null)
+    {
         ArgumentNullException.ThrowIfNull(posterior);
         if (x0.dim() != 2) throw new ArgumentException($"token rows must be [n, L], got [{string.Join(",", x0.shape)}]");
-        var (final, _) = StepGrid.Run(x0, 0, 1, Steps, [], progress, (index, last, t, h, x) =>
+        return StepGrid.Run(x0, 0, 1, Steps, saveTimes, progress, (index, last, t, h, x) =>
         {
             var lambda = index == last ? 1.0 : Math.Min(1.0, h * Schedule.Rate(t));
             using var tt = tensor(t, dtype: float64);
@@ -49,7 +60,6 @@ public sealed class DiscreteSampler
             var jump = rand(x.shape, dtype: float64, generator: generator).lt(lambda);
             return where(jump, draw, x);
         }, "discrete posterior");
-        return final;
     }
 
     /// <summary>

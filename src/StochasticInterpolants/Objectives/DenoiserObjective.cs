@@ -17,6 +17,7 @@ public sealed class DenoiserObjective : IObjective
     /// <summary>Creates the objective for <paramref name="interpolant"/>.</summary>
     public DenoiserObjective(IInterpolant interpolant, ObjectiveOptions? options = null)
     {
+        Objective.RefuseDiscrete(interpolant, "score");
         Path = InterpolantPath.For(interpolant);
         if (!Path.HasNoise)
             throw new ArgumentException($"learning the score needs noise in x_t: the {interpolant.Name} interpolant has gamma = 0 (use a gamma schedule or a one-sided interpolant)");

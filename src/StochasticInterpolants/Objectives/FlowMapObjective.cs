@@ -101,6 +101,9 @@ public sealed class FlowMapObjective : IObjective
     /// </summary>
     public FlowMapObjective(IInterpolant interpolant, FlowMapOptions? options = null, ObjectiveOptions? objectiveOptions = null, FieldSet? teacher = null)
     {
+        Objective.RefuseDiscrete(interpolant, "flow map");
+        if (interpolant.Kind == InterpolantKind.Geodesic)
+            throw new InvalidSettingException("learn", "a flow map on a manifold is not supported: its jumps would have to be exponential steps (docs/theory.md §15.8)");
         Path = InterpolantPath.For(interpolant);
         Options = options ?? new FlowMapOptions();
         Options.Validate();

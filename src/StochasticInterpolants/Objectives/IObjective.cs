@@ -47,6 +47,17 @@ public static class Objective
     /// <summary>Registers (or replaces) the objective that learns <paramref name="kind"/>.</summary>
     public static void Register(FieldKind kind, Func<IInterpolant, ObjectiveOptions, IObjective> create) => Factories[kind] = create;
 
+    /// <summary>
+    /// Throws <see cref="InvalidSettingException"/> when <paramref name="interpolant"/> is a discrete mixture path: its x_t is a
+    /// token sequence and its target the tokens of x1, so a regression on it would learn nothing the library can use (learn its
+    /// posterior with <c>Discrete.DiscreteObjective</c>, docs/theory.md §17).
+    /// </summary>
+    public static void RefuseDiscrete(IInterpolant interpolant, string field)
+    {
+        if (interpolant.Kind == InterpolantKind.Mixture)
+            throw new InvalidSettingException("learn", $"the {interpolant.Name} interpolant is discrete: it has no {field} to regress on; learn its posterior (DiscreteObjective)");
+    }
+
     /// <summary>The clip in force: <paramref name="requested"/>, or 1e-3 when a coefficient's derivative is unbounded at an end, else 0.</summary>
     public static double ResolveClip(IInterpolant interpolant, double? requested)
     {

@@ -16,6 +16,7 @@ public sealed class VelocityObjective : IObjective
     /// <summary>Creates the objective for <paramref name="interpolant"/>.</summary>
     public VelocityObjective(IInterpolant interpolant, ObjectiveOptions? options = null)
     {
+        Objective.RefuseDiscrete(interpolant, "velocity");
         Path = InterpolantPath.For(interpolant);
         Options = options ?? new ObjectiveOptions();
         TimeClip = Objective.ResolveClip(interpolant, Options.TimeClip);

@@ -12,7 +12,7 @@ public class BenchOptionsTests
         ["--nll-curve"] = BenchMode.NllCurve, ["--memory"] = BenchMode.Memory, ["--fuzz"] = BenchMode.Fuzz, ["--tables"] = BenchMode.Tables, ["--unet"] = BenchMode.UNet,
         ["--image-curve"] = BenchMode.ImageCurve, ["--image-memory"] = BenchMode.ImageMemory, ["--image-chunks"] = BenchMode.ImageChunks,
         ["--coupling-speed"] = BenchMode.CouplingSpeed, ["--coupling-quality"] = BenchMode.CouplingQuality, ["--ot-solver"] = BenchMode.OtSolver,
-        ["--mpi"] = BenchMode.Mpi, ["--flow-map"] = BenchMode.FlowMap, ["--manifolds"] = BenchMode.Manifolds,
+        ["--mpi"] = BenchMode.Mpi, ["--flow-map"] = BenchMode.FlowMap, ["--manifolds"] = BenchMode.Manifolds, ["--words"] = BenchMode.Words,
     };
 
     private static readonly string BenchmarkGuide = Path.Combine(Repo.Root, "docs", "guides", "benchmark.md");
