@@ -6,7 +6,7 @@ using StochasticInterpolants.Training;
 namespace StochasticInterpolants.Benchmarks;
 
 /// <summary>
-/// --words: issue 26's figures for discrete data (docs/theory.md §17, docs/guides/sequences.md). English words of at most 8
+/// --words: issue 26's figures for discrete data (docs/theory.md §16, docs/guides/sequences.md). English words of at most 8
 /// letters (Debian's wamerican, 10 % held out) learned on the discrete mixture path by several models, each scored as si eval
 /// scores it: the likelihood bound on every held-out word in bits per character, beside a character 5-gram fitted to the
 /// training words (exact bits), and 2,000 generated words — valid, novel and valid, copied — beside 2,000 of the 5-gram's;

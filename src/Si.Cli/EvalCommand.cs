@@ -116,12 +116,12 @@ internal static class EvalCommand
             return ExitCodes.Ok;
         }
 
-        // Token sequences (docs/theory.md §17.4): the bound on held-out words beside an n-gram, and the generated words.
+        // Token sequences (docs/theory.md §16.4): the bound on held-out words beside an n-gram, and the generated words.
         int EvaluateSequences(ParseResult r, CheckpointManifest manifest, ProgressMode mode, TextWriter output, TextWriter error)
         {
             if (r.GetValue(target) is { } given) throw new UsageException($"--target: a word model is scored on its own held-out words, not '{given}'");
             foreach (var o in new Option[] { skipRows, estimator, probes, solver.Solver, solver.Rtol, solver.Atol })
-                if (r.GetResult(o) is { Implicit: false }) throw new UsageException($"{o.Name} does not apply to token sequences: their likelihood is a bound (docs/theory.md §17.4) and their sampler the chain (--steps)");
+                if (r.GetResult(o) is { Implicit: false }) throw new UsageException($"{o.Name} does not apply to token sequences: their likelihood is a bound (docs/theory.md §16.4) and their sampler the chain (--steps)");
             var w = r.GetValue(guidance);
             if (w != 1 && manifest.ConditionClasses() is null) throw new UsageException("--guidance needs a class-conditional checkpoint (train with --condition length)");
             var steps = r.GetResult(solver.Steps) is { Implicit: false } ? r.GetValue(solver.Steps) : SequenceSampler.DefaultSteps;

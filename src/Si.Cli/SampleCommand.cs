@@ -107,7 +107,7 @@ internal static class SampleCommand
             var outPath = r.GetValue(outFile)!;
             var manifest = Checkpoint.ReadManifest(r.GetValue(checkpoint)!);
             if (manifest.Sequences is not null)
-                return SampleSequences(r, manifest, outPath, count, noEma, force, classOption, w, solver, seed, threads, mode, output, error, checkpoint);
+                return SampleSequences(r, manifest, outPath, count, noEma, force, classOption, w, solver, seed, threads, mode, output, error, checkpoint, processes);
             var images = manifest.Images is not null ? ImageOutputs.For(outPath) : null;
             if (images is null && Path.GetExtension(outPath) is ".npy" or ".png")
                 throw new UsageException($"--out: this checkpoint generates rows, written as CSV; '{outPath}' is for images");
@@ -162,21 +162,21 @@ internal static class SampleCommand
 
     private const int DefaultRows = 10_000, DefaultImages = 64, DefaultImagesPerClass = 10, DefaultWords = 1000;
 
-    // Token sequences (docs/theory.md §17.3): the chain of the discrete path; words to a text file (one per line) or ids to a CSV.
+    // Token sequences (docs/theory.md §16.3): the chain of the discrete path; words to a text file (one per line) or ids to a CSV.
     private static int SampleSequences(ParseResult r, CheckpointManifest manifest, string outPath, Option<int?> count, Option<bool> noEma, Option<bool> force,
         Option<string?> classOption, double w, SolverOptions solver, Option<long> seed, Option<int?> threads, ProgressMode mode, TextWriter output, TextWriter error,
-        Option<string> checkpoint)
+        Option<string> checkpoint, Distributed.IProcessGroup processes)
     {
         foreach (var o in new Option[] { solver.Solver, solver.Sampler, solver.Eps, solver.EpsSchedule, solver.Denoise, solver.Rtol, solver.Atol })
             if (r.GetResult(o) is { Implicit: false }) throw new UsageException($"{o.Name} does not apply: token sequences are sampled by the chain of their discrete path (--steps sets its steps)");
         if (Path.GetExtension(outPath) is not (".txt" or ".csv")) throw new UsageException($"--out: this checkpoint generates words, written to FILE.txt (one per line) or FILE.csv (token ids); got '{outPath}'");
-        OutputFolder.CheckFile(outPath, r.GetValue(force), "--out");
+        if (processes.Rank == 0) OutputFolder.CheckFile(outPath, r.GetValue(force), "--out"); // rank 0 alone touches the output
         var steps = r.GetResult(solver.Steps) is { Implicit: false } ? r.GetValue(solver.Steps) : SequenceSampler.DefaultSteps;
         var (classIndex, perClass) = ResolveClass(manifest, r.GetValue(classOption));
         if (w != 1 && manifest.ConditionClasses() is null) throw new UsageException("--guidance needs a class-conditional checkpoint (train with --condition length)");
         var n = r.GetValue(count) ?? DefaultWords;
         if (perClass) n *= manifest.ConditionClasses()!.Count;
-        var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads));
+        var threadNote = CommonOptions.ApplyRuntime(r.GetValue(threads), processes);
         using var ckpt = Checkpoint.Load(r.GetValue(checkpoint)!, preferEma: !r.GetValue(noEma));
         var display = new ProgressDisplay(mode, error, threadNote);
         var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -184,6 +184,8 @@ internal static class SampleCommand
         var (tokens, nfe) = display.Fraction("sample", p => SequenceSampler.Sample(ckpt, n, steps, r.GetValue(seed), manifest.ConditionClasses() is null ? null : classes, p));
         using (tokens)
         {
+            // Every rank generates the same words from the seed (the chain is cheap); rank 0 writes them.
+            if (processes.Rank != 0) return ExitCodes.Ok;
             var record = manifest.Sequences!;
             var alphabet = new Data.TokenSequences(record.Alphabet, record.Length);
             var decoded = alphabet.Decode(tokens);

@@ -139,7 +139,7 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
     /// <summary>For token sequences: the words, their encoding, split and source; null otherwise.</summary>
     public SequencePieces? Sequences { get; init; }
 
-    // Token sequences (docs/theory.md §17): a discrete mixture path from masked or uniform tokens, the posterior network,
+    // Token sequences (docs/theory.md §16): a discrete mixture path from masked or uniform tokens, the posterior network,
     // the cross-entropy objective, independent pairs. What cannot apply to tokens is refused here.
     private static RunPieces BuildOnSequences(TrainingRunConfig config, Action<string>? message)
     {

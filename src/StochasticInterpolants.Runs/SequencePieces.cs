@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Runs;
 
 /// <summary>
-/// Token sequences made ready for training on a discrete mixture path (docs/theory.md §17): the English word list as rows
+/// Token sequences made ready for training on a discrete mixture path (docs/theory.md §16): the English word list as rows
 /// of L token ids (0 = PAD after the word, 1..26 = a..z), split into training and held-out words by a seeded hash; the
 /// masked or uniform source; the posterior network; and, with <c>--condition length</c>, each word's length as its class.
 /// </summary>

@@ -13,7 +13,7 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Runs;
 
 /// <summary>
-/// Generates token sequences from a checkpoint trained on a discrete mixture path (docs/theory.md §17.3): x0 from its source
+/// Generates token sequences from a checkpoint trained on a discrete mixture path (docs/theory.md §16.3): x0 from its source
 /// (seeded), then the Euler steps of the continuous-time Markov chain with the network's posterior, guided for a
 /// class-conditional checkpoint. Rows are generated in chunks; the result depends on the seed, not on the chunk size.
 /// </summary>
@@ -82,7 +82,7 @@ public static class SequenceSampler
 }
 
 /// <summary>
-/// The figures of a word model (docs/theory.md §17.4; <c>si eval --json</c> keys in snake_case): the likelihood bound on
+/// The figures of a word model (docs/theory.md §16.4; <c>si eval --json</c> keys in snake_case): the likelihood bound on
 /// held-out words in bits per position and per character, beside a character n-gram fitted to the training words; and
 /// the generated words — valid (in the word list), novel and valid (in the list, not among the training words), copied,
 /// malformed, distinct — beside the n-gram's own samples.

@@ -8,7 +8,7 @@ namespace StochasticInterpolants.Runs;
 
 public static partial class TransportReport
 {
-    // A word model (docs/theory.md §17): the chain's states over time (the Lagrangian picture of a discrete path), generated
+    // A word model (docs/theory.md §16): the chain's states over time (the Lagrangian picture of a discrete path), generated
     // words marked against the word list, the loss.
     private static void SequenceSections(string outFolder, string checkpointFolder, Checkpoint checkpoint, ReportOptions o, List<Section> sections, List<string> notes)
     {
@@ -63,5 +63,5 @@ public static partial class TransportReport
     }
 
     private static string SequenceIntro(CheckpointManifest m) =>
-        $"The data are token sequences ({m.Sequences!.TrainingRows:N0} training words of at most {m.Sequences.Length} letters): a discrete mixture path from {m.Sequences.SourceKind} tokens, where each position of x_t holds the data's token with probability kappa(t), and a network learned the posterior p(x1 | x_t) by cross-entropy (docs/theory.md §17).";
+        $"The data are token sequences ({m.Sequences!.TrainingRows:N0} training words of at most {m.Sequences.Length} letters): a discrete mixture path from {m.Sequences.SourceKind} tokens, where each position of x_t holds the data's token with probability kappa(t), and a network learned the posterior p(x1 | x_t) by cross-entropy (docs/theory.md §16).";
 }

@@ -1,7 +1,7 @@
 namespace StochasticInterpolants.Checkpoints;
 
 /// <summary>
-/// What a checkpoint trained on token sequences records (docs/theory.md §17): the data, its encoding and split, and the
+/// What a checkpoint trained on token sequences records (docs/theory.md §16): the data, its encoding and split, and the
 /// source of the mixture path, so sampling, evaluation and the report rebuild the same tokens and held-out sequences.
 /// </summary>
 /// <param name="Source">The data set's name (words).</param>

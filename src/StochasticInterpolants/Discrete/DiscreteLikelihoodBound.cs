@@ -14,14 +14,14 @@ namespace StochasticInterpolants.Discrete;
 public readonly record struct LikelihoodBoundEstimate(double BitsPerToken, double StandardError, double NatsPerRow, long Draws);
 
 /// <summary>
-/// The continuous-time ELBO of the mixture path (docs/theory.md §17.4): for data x1 and the model chain with rates
+/// The continuous-time ELBO of the mixture path (docs/theory.md §16.4): for data x1 and the model chain with rates
 /// kappa'/(1 - kappa) (p^theta_{1|t} - delta) started from the source p0,
 /// -log p^theta(x1) &lt;= B(x1) = int_0^1 kappa'(t)/(1 - kappa(t)) E_{x_t ~ p_t(. | x1)} [ G(t, x_t, x1) ] dt,
 /// G = sum_i ( 1 - p^theta(x_t^i | x_t) - 1[x_t^i != x1^i] (1 + log p^theta(x1^i | x_t)) ), with p^theta(MASK | x_t) = 0 (for the
 /// masked source with the carry-over posterior of <see cref="DiscretePosterior.FromNetwork"/> G is sum over masked i of
 /// -log p^theta(x1^i | x_t)).
 /// <para>
-/// Estimator (§17.4): x_t is x1 with the positions of a set S replaced by source draws, P(S | kappa) = (1 - kappa)^|S| kappa^(L - |S|);
+/// Estimator (§16.4): x_t is x1 with the positions of a set S replaced by source draws, P(S | kappa) = (1 - kappa)^|S| kappa^(L - |S|);
 /// in kappa the bound is B = int_0^1 sum_S (1 - kappa)^(m - 1) kappa^(L - m) E_{x0}[G] dkappa with m = |S|. Each draw takes m
 /// uniform on 1..L (masked source; m = 0 gives G = 0) or on 0..L (uniform source), S a uniform m-subset, kappa ~ Beta(L - m + 1, m)
 /// (the (L - m + 1)-th smallest of L uniforms) for m &gt;= 1 and kappa ~ Beta(L + 1, 1) (the largest of L + 1 uniforms) for m = 0,

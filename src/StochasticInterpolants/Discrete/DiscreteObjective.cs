@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Discrete;
 
 /// <summary>
-/// The cross-entropy objective whose minimiser is the posterior p_{1|t}(x1^i = k | x_t) of every position (docs/theory.md §17.2):
+/// The cross-entropy objective whose minimiser is the posterior p_{1|t}(x1^i = k | x_t) of every position (docs/theory.md §16.2):
 /// with logits l = f(x_t, t, c) [n, L, K],
 /// <list type="bullet">
 /// <item>uniform source: L(f) = E_t E [ (1/L) sum_i -log softmax(l^i)[x1^i] ], every position counted;</item>
@@ -16,7 +16,7 @@ namespace StochasticInterpolants.Discrete;
 /// (still divided by L): an unmasked position of x_t is its data token, so its posterior is known exactly (delta_{x_t^i}) and is
 /// used in place of the network by the sampler and the bound (<see cref="DiscretePosterior.FromNetwork"/>); its cross-entropy
 /// would only teach the network to copy. This loss is also, up to the weight kappa'/(1 - kappa), the bound's integrand
-/// (§17.4).</item>
+/// (§16.4).</item>
 /// </list>
 /// In nats; t ~ U[clip, 1 - clip] from the batch (clip 0 unless kappa' is unbounded at an end). Runs in the library's
 /// <see cref="Training.Trainer"/> unchanged: x_t comes from <see cref="MixturePath.Interpolate"/> on the coupling's batch. The

@@ -14,12 +14,12 @@ namespace StochasticInterpolants.Discrete;
 /// </summary>
 public delegate Tensor LogPosterior(Tensor x, Tensor t, Tensor? condition);
 
-/// <summary>Builds <see cref="LogPosterior"/>s from networks (docs/theory.md §17.2, §17.5).</summary>
+/// <summary>Builds <see cref="LogPosterior"/>s from networks (docs/theory.md §16.2, §16.5).</summary>
 public static class DiscretePosterior
 {
     /// <summary>
     /// The posterior of a network trained as <see cref="Interpolants.FieldKind.Posterior"/> (logits [n, L, K]) for the rows'
-    /// condition (class labels [n] or null, passed at each call), guided with weight <paramref name="guidance"/> (docs/theory.md §17.5):
+    /// condition (class labels [n] or null, passed at each call), guided with weight <paramref name="guidance"/> (docs/theory.md §16.5):
     /// log p_w = log_softmax(w l(x, t, c) + (1 - w) l(x, t, none)) = w log p(.|c) + (1 - w) log p(.|none) renormalised per position,
     /// through <see cref="GuidedNetwork"/> (w = 1: the plain conditional model, one evaluation). For the masked source
     /// (<paramref name="source"/> = Masked) a position that holds a token keeps it: its posterior is delta_{x^i} (log 0 at x^i,

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Discrete;
 
 /// <summary>
-/// The Euler discretisation of the continuous-time Markov chain of the mixture path (docs/theory.md §17.3): rates
+/// The Euler discretisation of the continuous-time Markov chain of the mixture path (docs/theory.md §16.3): rates
 /// u_t(y | x) = kappa'(t) / (1 - kappa(t)) (p_{1|t}(y | x) - delta_x(y)) per position. On a step h from t, every position
 /// independently keeps its token with probability 1 - lambda and is redrawn from p_{1|t}(. | x) with probability
 /// lambda = min(1, h kappa'(t) / (1 - kappa(t))); the last step uses lambda = 1, so it lands on a draw of the posterior at the

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Discrete;
 
-/// <summary>Which source the discrete mixture path starts from (docs/theory.md §17.1).</summary>
+/// <summary>Which source the discrete mixture path starts from (docs/theory.md §16.1).</summary>
 public enum DiscreteSourceKind
 {
     /// <summary>Every position is the extra id K (MASK), the absorbing state: a position holds either MASK or its data token.</summary>

@@ -3,7 +3,7 @@ using StochasticInterpolants.Runtime;
 namespace StochasticInterpolants.Interpolants;
 
 /// <summary>
-/// The schedule kappa(t) of the discrete mixture path (docs/theory.md §17): each position of x_t holds the data token x1^i
+/// The schedule kappa(t) of the discrete mixture path (docs/theory.md §16): each position of x_t holds the data token x1^i
 /// with probability kappa(t) and the source token x0^i otherwise, with kappa(0) = 0, kappa(1) = 1 and kappa increasing.
 /// Each schedule gives kappa, its exact derivative kappa' and the jump rate kappa' / (1 - kappa) of the sampler's chain
 /// (infinite at t = 1, where every position must have reached its data token).
@@ -22,7 +22,7 @@ public abstract record DiscreteSchedule
     /// <summary>kappa'(t), exact.</summary>
     public abstract double Derivative(double t);
 
-    /// <summary>The jump rate kappa'(t) / (1 - kappa(t)) of the chain's generator (docs/theory.md §17.3); +infinity at t = 1.</summary>
+    /// <summary>The jump rate kappa'(t) / (1 - kappa(t)) of the chain's generator (docs/theory.md §16.3); +infinity at t = 1.</summary>
     public double Rate(double t)
     {
         var remaining = 1 - Kappa(t);

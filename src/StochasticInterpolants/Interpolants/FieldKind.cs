@@ -20,7 +20,7 @@ public enum FieldKind
     /// v(t, t, x) is the velocity b(t, x) (docs/theory.md §14). Not a conditional expectation: the library's fields take its
     /// diagonal as the velocity.</summary>
     FlowMap,
-    /// <summary>p_{1|t}(x1^i = k | x_t = x) per position of a discrete mixture path (docs/theory.md §17): the network's output is the
+    /// <summary>p_{1|t}(x1^i = k | x_t = x) per position of a discrete mixture path (docs/theory.md §16): the network's output is the
     /// logits [n, L, K] of that categorical law, learned by cross-entropy. Not a vector field.</summary>
     Posterior,
 }

@@ -16,7 +16,7 @@ public enum InterpolantKind
     /// without latent noise (<see cref="GeodesicInterpolant"/>, docs/theory.md §15.8).
     /// </summary>
     Geodesic,
-    /// <summary>Discrete mixture path (docs/theory.md §17): each token of x_t is x1's with probability kappa(t) = beta(t), else x0's
+    /// <summary>Discrete mixture path (docs/theory.md §16): each token of x_t is x1's with probability kappa(t) = beta(t), else x0's
     /// (alpha = 1 - kappa, gamma = 0); x0 and x1 are drawn independently.</summary>
     Mixture,
 }

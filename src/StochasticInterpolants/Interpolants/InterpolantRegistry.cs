@@ -27,7 +27,7 @@ public static class InterpolantRegistry
         r.Register("one-sided-vp", s => { s.RequireNoGamma(); return new OneSidedVpInterpolant(); }, "vp");
         r.Register("mirror", s => new MirrorInterpolant(s.BuildGamma(whenNone: "sqrt")));
         r.Register("geodesic", GeodesicInterpolant.FromSpec);
-        foreach (var kappa in new[] { "linear", "cubic", "polynomial" }) // discrete mixture paths (docs/theory.md §17); the scale is polynomial's p
+        foreach (var kappa in new[] { "linear", "cubic", "polynomial" }) // discrete mixture paths (docs/theory.md §16); the scale is polynomial's p
             r.Register(MixtureInterpolant.FamilyPrefix + kappa, MixtureInterpolant.Builder(kappa), kappa == "linear" ? ["mixture"] : []);
         return r;
     }

@@ -3,7 +3,7 @@ using StochasticInterpolants.Runtime;
 namespace StochasticInterpolants.Interpolants;
 
 /// <summary>
-/// The discrete mixture interpolant (docs/theory.md §17.1): every position of x_t is, independently, the data token x1^i with
+/// The discrete mixture interpolant (docs/theory.md §16.1): every position of x_t is, independently, the data token x1^i with
 /// probability kappa(t) and the source token x0^i otherwise, so p_t(x^i | x0, x1) = (1 - kappa(t)) delta_{x0^i} + kappa(t) delta_{x1^i}.
 /// Its coefficients are those of the mixture's weights: alpha = 1 - kappa, beta = kappa, gamma = 0, with exact derivatives
 /// (-kappa', kappa', 0); they are the probabilities of the two endpoints, not the weights of a sum (<see cref="MixturePath"/>

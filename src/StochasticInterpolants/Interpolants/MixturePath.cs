@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace StochasticInterpolants.Interpolants;
 
 /// <summary>
-/// The path of a <see cref="MixtureInterpolant"/> (docs/theory.md §17.1, §17.6): per element, x_t^i = x1^i when
+/// The path of a <see cref="MixtureInterpolant"/> (docs/theory.md §16.1, §16.6): per element, x_t^i = x1^i when
 /// u^i &lt; kappa(t) and x0^i otherwise, with u^i = Phi(z^i) the standard normal CDF of the batch's Gaussian z — uniform on
 /// (0, 1) because z ~ N(0, 1), so P(x_t^i = x1^i) = kappa(t) exactly, the positions are independent, and the one batch layout
 /// of the library (x0, x1, z, t from the coupling) draws x_t without new randomness: the same seed gives the same batch.

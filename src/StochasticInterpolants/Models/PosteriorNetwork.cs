@@ -50,7 +50,7 @@ public sealed record PosteriorConfig(int Length, int Vocabulary, string Architec
 }
 
 /// <summary>
-/// The posterior network of a discrete mixture path (docs/theory.md §17.2): x [n, L] float ids in 0..K (K = MASK), t [] or [n],
+/// The posterior network of a discrete mixture path (docs/theory.md §16.2): x [n, L] float ids in 0..K (K = MASK), t [] or [n],
 /// class labels [n] (int64; a label &lt; 0 or a null condition selects the learned "no class" entry) -> logits [n, L, K] of
 /// p_{1|t}(x1^i = k | x_t = x). Each position is embedded as e_tok(x^i) + e_pos(i) + W_t phi(t) + e_class(c), with
 /// phi(t) = [t, sin(pi k t), cos(pi k t)]_{k=1..F}; then either

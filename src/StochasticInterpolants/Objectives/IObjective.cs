@@ -50,7 +50,7 @@ public static class Objective
     /// <summary>
     /// Throws <see cref="InvalidSettingException"/> when <paramref name="interpolant"/> is a discrete mixture path: its x_t is a
     /// token sequence and its target the tokens of x1, so a regression on it would learn nothing the library can use (learn its
-    /// posterior with <c>Discrete.DiscreteObjective</c>, docs/theory.md §17).
+    /// posterior with <c>Discrete.DiscreteObjective</c>, docs/theory.md §16).
     /// </summary>
     public static void RefuseDiscrete(IInterpolant interpolant, string field)
     {

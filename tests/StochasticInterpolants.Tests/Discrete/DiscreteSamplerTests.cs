@@ -25,7 +25,7 @@ public class DiscreteSamplerTests
     public void One_position_with_the_exact_posterior_lands_on_the_data_law(DiscreteSourceKind kind, int steps)
     {
         // Linear kappa, one position: an Euler step keeps p_t's form exactly, (1 - lambda) p_t + lambda pi = p_{t+h}
-        // (docs/theory.md §17.3), so any number of steps gives pi.
+        // (docs/theory.md §16.3), so any number of steps gives pi.
         using var scope = NewDisposeScope();
         var pi = new[] { 0.5, 0.3, 0.15, 0.05 };
         ITokenSource source = kind == DiscreteSourceKind.Masked ? new MaskedSource(1, 4) : new UniformTokens(1, 4);

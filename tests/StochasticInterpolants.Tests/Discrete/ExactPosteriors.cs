@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Tests.Discrete;
 
-/// <summary>Exact posteriors p_{1|t} of small token laws, written without a network (docs/theory.md §17.2).</summary>
+/// <summary>Exact posteriors p_{1|t} of small token laws, written without a network (docs/theory.md §16.2).</summary>
 internal static class ExactPosteriors
 {
     /// <summary>

@@ -15,7 +15,7 @@ public class LikelihoodBoundTests
     [InlineData("cubic")]
     public void The_masked_bound_with_the_exact_posterior_is_the_negative_log_likelihood(string schedule)
     {
-        // With exact posteriors the masked ELBO is tight for every x1 (docs/theory.md §17.4): B(a, b) = -log P(a, b), whatever
+        // With exact posteriors the masked ELBO is tight for every x1 (docs/theory.md §16.4): B(a, b) = -log P(a, b), whatever
         // the schedule (the integral is schedule-free after the change of variables to kappa).
         using var scope = NewDisposeScope();
         var interpolant = new MixtureInterpolant(DiscreteSchedule.Parse(schedule));
@@ -56,7 +56,7 @@ public class LikelihoodBoundTests
     {
         // pi uniform, one position, exact posterior p(y | x) = kappa delta_x(y) + (1 - kappa)/K: the bracket's mean is
         // (1 - a)(-log((1 - kappa)/K)) with a = P(x_t = x1), so B = int_0^1 (1 - 1/K)(log K - log(1 - kappa)) dkappa
-        // = (1 - 1/K)(1 + log K) > H = log K (docs/theory.md §17.4).
+        // = (1 - 1/K)(1 + log K) > H = log K (docs/theory.md §16.4).
         using var scope = NewDisposeScope();
         var pi = Enumerable.Repeat(1.0 / k, k).ToArray();
         var sched = DiscreteSchedule.Parse(schedule);
