@@ -13,6 +13,19 @@ internal static class SiRunner
         var code = SiApp.Run(args, output, error);
         return (code, output.ToString(), error.ToString());
     }
+
+    /// <summary>
+    /// Asserts that <c>si train</c> with <paramref name="args"/> is refused as a bad command line (exit 2, one "si: error:"
+    /// line) before any work: the output folder under <paramref name="dir"/> is never made.
+    /// </summary>
+    public static void AssertTrainRefused(string dir, string[] args)
+    {
+        var run = Path.Combine(dir, "refused");
+        var (code, _, error) = Run(["train", .. args, "--steps", "5", "--out", run, "--progress", "none"]);
+        Assert.True(code == 2, $"exit {code}: {error}");
+        Assert.StartsWith("si: error:", error.Trim());
+        Assert.False(Directory.Exists(run), "a refused run made its folder");
+    }
 }
 
 public sealed class CliTests : IDisposable

@@ -110,14 +110,7 @@ public sealed class ManifoldCliTests : IDisposable
     [InlineData("--target", "von-mises-mixture", "--learn", "velocity,score")]
     [InlineData("--target", "checkerboard", "--interpolant", "geodesic")]
     [InlineData("--target", "von-mises-mixture", "--base", "gaussian:3")]
-    public void Choices_that_cannot_work_are_refused_with_exit_2_before_any_work(params string[] args)
-    {
-        var run = Path.Combine(_dir, "refused");
-        var (code, _, error) = Run(["train", .. args, "--steps", "5", "--out", run, "--progress", "none"]);
-        Assert.Equal(2, code);
-        Assert.StartsWith("si: error:", error.Trim());
-        Assert.False(Directory.Exists(run), "a refused run made its folder");
-    }
+    public void Choices_that_cannot_work_are_refused_with_exit_2_before_any_work(params string[] args) => SiRunner.AssertTrainRefused(_dir, args);
 
     [Fact]
     public void Sampling_a_manifold_checkpoint_with_dopri5_is_refused()

@@ -92,14 +92,7 @@ public sealed class SequenceCliTests : IDisposable
     [InlineData("--target", "words", "--condition", "class")]
     [InlineData("--target", "words", "--base", "gaussian:3")]
     [InlineData("--target", "checkerboard", "--interpolant", "mixture")]
-    public void Choices_that_cannot_work_on_tokens_are_refused_with_exit_2_before_any_work(params string[] args)
-    {
-        var run = Path.Combine(_dir, "refused");
-        var (code, _, error) = Run(["train", .. args, "--steps", "5", "--out", run, "--progress", "none"]);
-        Assert.Equal(2, code);
-        Assert.StartsWith("si: error:", error.Trim());
-        Assert.False(Directory.Exists(run), "a refused run made its folder");
-    }
+    public void Choices_that_cannot_work_on_tokens_are_refused_with_exit_2_before_any_work(params string[] args) => SiRunner.AssertTrainRefused(_dir, args);
 
     [Fact]
     public void Ode_options_and_image_outputs_are_refused_on_a_word_checkpoint()
