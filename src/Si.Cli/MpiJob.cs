@@ -52,7 +52,10 @@ internal static class MpiJob
             group.Abort(ExitCodes.Failed);
             return ExitCodes.Failed;
         }
-        if (code == ExitCodes.Ok) { group.Dispose(); return code; }
+        // A finished command, and Ctrl+C, which every rank agreed on at the same step (si train): every rank leaves MPI cleanly,
+        // as in a finished run. (MPICH's mpiexec still reports 0 for about one Ctrl+C in eight although both ranks exit 130:
+        // measured with each rank printing its code; the launcher's race, not ours.)
+        if (code is ExitCodes.Ok or ExitCodes.Cancelled) { group.Dispose(); return code; }
         if (group.Rank != 0 && code != ExitCodes.Usage)
         {
             // When rank 0 failed too (the same data, the same divergence), its abort ends this process within this pause and
@@ -62,6 +65,6 @@ internal static class MpiJob
                 Console.Error.WriteLine($"si: rank {group.Rank}: error: {line["si: error: ".Length..].TrimEnd()}");
         }
         if (code == ExitCodes.Failed) group.Abort(code);
-        return code; // a usage error (the same on every rank) or Ctrl+C (agreed by every rank): exit; the launcher ends the job
+        return code; // a usage error (the same on every rank): exit; the launcher ends the job
     }
 }

@@ -216,7 +216,10 @@ public sealed class MpiTrainingTests : IDisposable
             job.WaitForFirstSnapshot(run, 2);
             using (var interrupt = Process.Start("kill", ["-INT", $"{job.Process.Id}"])) interrupt.WaitForExit(); // mpiexec forwards Ctrl+C to every rank
             var exit = job.WaitForExit(30, "the ranks did not stop together within 30 s of Ctrl+C");
-            Assert.True(exit == 130, $"exit {exit} after Ctrl+C: {job.Errors}");
+            // Every rank returns 130 (exit code of Ctrl+C) and leaves MPI cleanly, but MPICH's mpiexec reports 0 for about one
+            // Ctrl+C in eight (measured with each rank printing its code: both 130). The launcher's status is not the ranks':
+            // what is asserted is that the ranks stopped together with a snapshot, below.
+            Assert.True(exit is 130 or 0, $"exit {exit} after Ctrl+C: {job.Errors}");
             Assert.Matches(@"interrupted at step \d+", job.Errors);
         }
         var loop = TrainingStateFolder.ReadLoop(run);
