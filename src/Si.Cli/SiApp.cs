@@ -39,6 +39,7 @@ public static class SiApp
             DemoCommand.Create(output, error),
             EvalCommand.Create(output, error, processes),
             ReportCommand.Create(output, error),
+            ExportCommand.Create(output, error),
         };
         ParseResult parsed;
         try { parsed = root.Parse(args); }

@@ -100,6 +100,11 @@ public sealed class MlpNetwork : nn.Module<Tensor, Tensor, Tensor>, ITwoTimeNetw
     /// <inheritdoc />
     public nn.Module Module => this;
 
+    /// <summary>The linear layers in order, the output layer last (for exporters, which read the weights).</summary>
+    internal IReadOnlyList<Linear> Linears => _linears;
+    /// <summary>The class embedding (Classes + 1 rows, the last the learned "no class"), or null.</summary>
+    internal Embedding? ClassEmbeddings => _classes;
+
     /// <inheritdoc />
     public ModelSpec Spec => new("mlp", Config);
     ModelSpec? ITimeConditionedNetwork.Spec => Spec;

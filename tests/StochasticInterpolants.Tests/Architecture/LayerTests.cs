@@ -104,11 +104,12 @@ public class LayerTests
         Assert.True(bad.Count == 0, string.Join("; ", bad));
     }
 
-    // 0: maths, 1: file formats, 2: checkpoints (a file format that knows training state).
+    // 0: maths, 1: file formats, 2: checkpoints (a file format that knows training state), 3: export (a trained network to
+    // another runtime's format).
     private static int Layer(string ns)
     {
         var leaf = ns["StochasticInterpolants.".Length..].Split('.')[0];
-        return leaf switch { "Files" => 1, "Checkpoints" => 2, _ when Maths.Contains(leaf) => 0, _ => throw new InvalidOperationException($"namespace {ns} has no layer: add it to the architecture") };
+        return leaf switch { "Files" => 1, "Checkpoints" => 2, "Export" => 3, _ when Maths.Contains(leaf) => 0, _ => throw new InvalidOperationException($"namespace {ns} has no layer: add it to the architecture") };
     }
 
     /// <summary>Namespace -> the other StochasticInterpolants namespaces its compiled code refers to.</summary>

@@ -1,0 +1,128 @@
+using StochasticInterpolants.Files;
+using StochasticInterpolants.Models;
+using StochasticInterpolants.Runtime;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace StochasticInterpolants.Export;
+
+/// <summary>
+/// Writes a trained network as an ONNX graph (opset <see cref="OnnxGraph.Opset"/>) that ONNX Runtime evaluates without
+/// TorchSharp. Inputs: <c>x</c> [N, d] float32, <c>t</c> [N] float32 and, for a class-conditional network, <c>class</c> [N]
+/// int64 (0..C-1, or -1 for the learned "no class" entry used by guidance); output <c>y</c> [N, d'] float32 — the same
+/// function as the network's forward(x, t, c), to float32 rounding. Exporters are registered per network type; a network
+/// without one is refused, naming its type.
+/// </summary>
+public static class OnnxExport
+{
+    /// <summary>The network types with an exporter.</summary>
+    public static IReadOnlyList<string> Exportable { get; } = ["mlp"];
+
+    /// <summary>
+    /// The ONNX model of <paramref name="network"/> with <paramref name="metadata"/> as its metadata properties (what a sampler
+    /// needs beside the weights: the field, the interpolant, the decoding, the classes). Throws
+    /// <see cref="InvalidSettingException"/> for a network with no exporter.
+    /// </summary>
+    public static byte[] ToOnnx(ITimeConditionedNetwork network, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var graph = network switch
+        {
+            MlpNetwork mlp => Mlp(mlp),
+            _ => throw new InvalidSettingException("network", $"no ONNX exporter for the network '{network.Spec?.Type ?? network.GetType().Name}' (exportable: {string.Join(", ", Exportable)})"),
+        };
+        foreach (var (key, value) in metadata ?? new Dictionary<string, string>()) graph.Metadata(key, value);
+        return graph.ToBytes(network.Spec?.Type ?? "network", typeof(OnnxExport).Assembly.GetName().Version?.ToString() ?? "0");
+    }
+
+    /// <summary>Metadata key of the checkpoint's manifest (checkpoint.json): interpolant, base, data decoding, classes, training.</summary>
+    public const string ManifestKey = "si.manifest";
+    /// <summary>Metadata key of the field the network represents (velocity, denoiser, ...).</summary>
+    public const string FieldKey = "si.field";
+    /// <summary>Metadata key of the weights exported: ema (the moving average, what the checkpoint samples with) or last.</summary>
+    public const string WeightsKey = "si.weights";
+
+    /// <summary>
+    /// The ONNX model of the velocity network of <paramref name="checkpoint"/> (the weights it was loaded with), with its
+    /// manifest (<see cref="ManifestKey"/>), field and weights in the metadata. A checkpoint without a velocity network, or
+    /// with several networks (velocity and score), is refused: a sampler of the exported file integrates one velocity.
+    /// </summary>
+    public static byte[] FromCheckpoint(Checkpoints.Checkpoint checkpoint)
+    {
+        if (checkpoint.Networks.Count != 1 || checkpoint.Networks[0].Kind != Interpolants.FieldKind.Velocity)
+            throw new InvalidSettingException("checkpoint", $"only a checkpoint of one velocity network is exported so far; this one holds: {string.Join(", ", checkpoint.Networks.Select(n => Interpolants.InterpolantPath.Describe(n.Kind)))}");
+        var manifest = System.Text.Json.JsonSerializer.Serialize(checkpoint.Manifest, Checkpoints.Checkpoint.Json);
+        return ToOnnx(checkpoint.Networks[0].Network, new Dictionary<string, string>
+        {
+            [ManifestKey] = manifest,
+            [FieldKey] = "velocity",
+            [WeightsKey] = checkpoint.UsesEmaWeights ? "ema" : "last",
+        });
+    }
+
+    /// <summary>
+    /// The graph of <see cref="MlpNetwork"/>: h = [x, t, sin(t s + p), e_class] (s = (pi k, pi k), p = (0, pi/2), k = 1..K: the
+    /// features [sin(pi k t), cos(pi k t)]), then Gemm + activation per hidden layer and a final Gemm. A flow map's two-time
+    /// network is not exported yet.
+    /// </summary>
+    public static OnnxGraph Mlp(MlpNetwork network)
+    {
+        var c = network.Config;
+        if (c.TwoTimes) throw new InvalidSettingException("network", "the two-time flow-map MLP has no ONNX exporter yet");
+        var g = new OnnxGraph();
+        g.Input("x", OnnxGraph.ElementType.Float, null, c.Dimension);
+        g.Input("t", OnnxGraph.ElementType.Float, [null]);
+        var axes = g.Constant("axes_1", [1L], 1);
+        var time = g.Node("Unsqueeze", ["t", axes]);
+        var parts = new List<string> { "x", time };
+        if (c.TimeFrequencies > 0)
+        {
+            var k = c.TimeFrequencies;
+            var scale = Enumerable.Range(1, k).Select(j => (float)(Math.PI * j)).ToArray();
+            var phase = Enumerable.Repeat(0f, k).Concat(Enumerable.Repeat((float)(Math.PI / 2), k)).ToArray();
+            var s = g.Constant("time_scale", [.. scale, .. scale], 1, 2 * k);
+            var p = g.Constant("time_phase", phase, 1, 2 * k);
+            parts.Add(g.Node("Sin", [g.Node("Add", [g.Node("Mul", [time, s]), p])]));
+        }
+        if (network.ClassEmbeddings is { } embedding)
+        {
+            g.Input("class", OnnxGraph.ElementType.Int64, [null]);
+            var none = g.Constant("no_class", [(long)c.Classes], []);
+            var zero = g.Constant("zero_class", [0L], []);
+            // Labels < 0 select the learned "no class" entry, as the network does.
+            var index = g.Node("Where", [g.Node("Less", ["class", zero]), none, "class"]);
+            parts.Add(g.Node("Gather", [Weights(g, "class_embedding", embedding.weight!), index], ("axis", 0L)));
+        }
+        var h = g.Node("Concat", [.. parts], ("axis", 1L));
+        var linears = network.Linears;
+        for (var i = 0; i < linears.Count; i++)
+        {
+            h = Gemm(g, h, linears[i], $"linear{i}");
+            if (i < linears.Count - 1) h = Activation(g, h, c.Activation);
+        }
+        g.Node("Identity", [h], ["y"]);
+        g.Output("y", OnnxGraph.ElementType.Float, null, c.Outputs);
+        return g;
+    }
+
+    // y = h W^T + b.
+    private static string Gemm(OnnxGraph g, string h, Linear linear, string name) =>
+        g.Node("Gemm", [h, Weights(g, name + "_weight", linear.weight!), Weights(g, name + "_bias", linear.bias!)], ("transB", 1L));
+
+    private static string Activation(OnnxGraph g, string h, string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "silu" or "swish" => g.Node("Mul", [h, g.Node("Sigmoid", [h])]),
+        // The exact GELU, as nn.GELU computes it: x (1 + erf(x / sqrt 2)) / 2.
+        "gelu" => g.Node("Mul", [g.Node("Mul", [h, g.Constant(g.Fresh("half"), [0.5f], [])]),
+            g.Node("Add", [g.Node("Erf", [g.Node("Div", [h, g.Constant(g.Fresh("sqrt2"), [(float)Math.Sqrt(2)], [])])]), g.Constant(g.Fresh("one"), [1f], [])])]),
+        "relu" => g.Node("Relu", [h]),
+        "tanh" => g.Node("Tanh", [h]),
+        "softplus" => g.Node("Softplus", [h]),
+        _ => throw new InvalidSettingException("activation", $"no ONNX form of the activation '{name}'"),
+    };
+
+    private static string Weights(OnnxGraph g, string name, Tensor weight)
+    {
+        using var cpu = weight.detach().cpu().to(float32).contiguous();
+        return g.Constant(name, cpu.data<float>().ToArray(), cpu.shape);
+    }
+}
