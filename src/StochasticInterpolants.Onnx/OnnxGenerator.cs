@@ -16,10 +16,14 @@ public sealed class OnnxGenerator : IDisposable
 {
     private readonly InferenceSession _session;
 
-    private OnnxGenerator(InferenceSession session, int dimension, IReadOnlyList<string>? classes)
+    private OnnxGenerator(InferenceSession session, int dimension, IReadOnlyList<string>? classes, bool flowMap)
     {
-        _session = session; Dimension = dimension; ClassNames = classes;
+        _session = session; Dimension = dimension; ClassNames = classes; IsFlowMap = flowMap;
     }
+
+    /// <summary>True when the model is a flow map v(s, t, x) (input <c>t_end</c>): it samples by <see cref="Jumps"/>, and its
+    /// diagonal v(t, t, x) is the velocity that <see cref="Integrate"/> follows.</summary>
+    public bool IsFlowMap { get; }
 
     /// <summary>The solvers: euler, heun, midpoint, rk4.</summary>
     public static IReadOnlyList<string> Solvers { get; } = ["euler", "heun", "midpoint", "rk4"];
@@ -42,7 +46,7 @@ public sealed class OnnxGenerator : IDisposable
             var metadata = session.ModelMetadata.CustomMetadataMap;
             if (!metadata.TryGetValue("si.field", out var field) || !metadata.TryGetValue("si.manifest", out var manifestJson))
                 throw new InvalidDataException($"'{path}' was not written by si export (no si.field / si.manifest metadata)");
-            if (field != "velocity") throw new InvalidDataException($"'{path}' holds a {field}, not a velocity");
+            if (field is not ("velocity" or "flow-map")) throw new InvalidDataException($"'{path}' holds a {field}, not a velocity or a flow map");
             using var manifest = JsonDocument.Parse(manifestJson);
             var root = manifest.RootElement;
             var baseName = root.GetProperty("base").GetString();
@@ -52,19 +56,23 @@ public sealed class OnnxGenerator : IDisposable
                 if (root.TryGetProperty(part, out var value) && value.ValueKind != JsonValueKind.Null)
                     throw new InvalidDataException($"'{path}' is a {part} model, whose samples need decoding this generator does not do yet");
             IReadOnlyList<string>? classes = null;
-            return new OnnxGenerator(session, root.GetProperty("dimension").GetInt32(), classes);
+            return new OnnxGenerator(session, root.GetProperty("dimension").GetInt32(), classes, field == "flow-map");
         }
         catch { session.Dispose(); throw; }
     }
 
     /// <summary>b(t, x) for <paramref name="n"/> rows <paramref name="x"/> (row-major [n, d]) at one time, with per-row classes or null.</summary>
-    public float[] Velocity(float[] x, int n, double t, long[]? classes = null)
+    public float[] Velocity(float[] x, int n, double t, long[]? classes = null) => Evaluate(x, n, t, t, classes);
+
+    // The network at (t, tEnd): the velocity, or a flow map's v(t, tEnd, x) (its diagonal when tEnd = t).
+    private float[] Evaluate(float[] x, int n, double t, double tEnd, long[]? classes)
     {
         var inputs = new List<NamedOnnxValue>
         {
             NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x, [n, Dimension])),
             NamedOnnxValue.CreateFromTensor("t", new DenseTensor<float>(Enumerable.Repeat((float)t, n).ToArray(), [n])),
         };
+        if (IsFlowMap) inputs.Add(NamedOnnxValue.CreateFromTensor("t_end", new DenseTensor<float>(Enumerable.Repeat((float)tEnd, n).ToArray(), [n])));
         if (classes is not null) inputs.Add(NamedOnnxValue.CreateFromTensor("class", new DenseTensor<long>(classes, [n])));
         using var results = _session.Run(inputs);
         var y = results.First().AsEnumerable<float>().ToArray();
@@ -126,6 +134,24 @@ public sealed class OnnxGenerator : IDisposable
             sum = Axpy(sum, 1, k4);
             return Axpy(x, h / 6, sum);
         }
+    }
+
+    /// <summary>
+    /// A flow map's samples in <paramref name="jumps"/> jumps on the uniform grid of [0, 1] (docs/theory.md §14):
+    /// x_{k+1} = x_k + (t_{k+1} - t_k) v(t_k, t_{k+1}, x_k), one network evaluation per jump.
+    /// </summary>
+    public float[] Jumps(float[] x0, int n, int jumps, long[]? classes = null)
+    {
+        if (!IsFlowMap) throw new InvalidOperationException("this model is a velocity, not a flow map: sample it with Integrate");
+        if (jumps < 1) throw new ArgumentOutOfRangeException(nameof(jumps), jumps, "at least one jump");
+        var state = (float[])x0.Clone();
+        for (var k = 0; k < jumps; k++)
+        {
+            var t = (double)k / jumps;
+            var end = k == jumps - 1 ? 1.0 : (double)(k + 1) / jumps;
+            state = Axpy(state, end - t, Evaluate(state, n, t, end, classes));
+        }
+        return state;
     }
 
     /// <summary>

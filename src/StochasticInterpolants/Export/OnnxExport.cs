@@ -48,40 +48,51 @@ public static class OnnxExport
     /// </summary>
     public static byte[] FromCheckpoint(Checkpoints.Checkpoint checkpoint)
     {
-        if (checkpoint.Networks.Count != 1 || checkpoint.Networks[0].Kind != Interpolants.FieldKind.Velocity)
-            throw new InvalidSettingException("checkpoint", $"only a checkpoint of one velocity network is exported so far; this one holds: {string.Join(", ", checkpoint.Networks.Select(n => Interpolants.InterpolantPath.Describe(n.Kind)))}");
+        if (checkpoint.Networks.Count != 1 || checkpoint.Networks[0].Kind is not (Interpolants.FieldKind.Velocity or Interpolants.FieldKind.FlowMap))
+            throw new InvalidSettingException("checkpoint", $"only a checkpoint of one velocity or flow-map network is exported so far; this one holds: {string.Join(", ", checkpoint.Networks.Select(n => Interpolants.InterpolantPath.Describe(n.Kind)))}");
         var manifest = System.Text.Json.JsonSerializer.Serialize(checkpoint.Manifest, Checkpoints.Checkpoint.Json);
         return ToOnnx(checkpoint.Networks[0].Network, new Dictionary<string, string>
         {
             [ManifestKey] = manifest,
-            [FieldKey] = "velocity",
+            [FieldKey] = checkpoint.Networks[0].Kind == Interpolants.FieldKind.FlowMap ? "flow-map" : "velocity",
             [WeightsKey] = checkpoint.UsesEmaWeights ? "ema" : "last",
         });
     }
 
     /// <summary>
-    /// The graph of <see cref="MlpNetwork"/>: h = [x, t, sin(t s + p), e_class] (s = (pi k, pi k), p = (0, pi/2), k = 1..K: the
-    /// features [sin(pi k t), cos(pi k t)]), then Gemm + activation per hidden layer and a final Gemm. A flow map's two-time
-    /// network is not exported yet.
+    /// The graph of <see cref="MlpNetwork"/>: h = [x, e(t), e(t_end - t) for a flow map, e_class] with
+    /// e(tau) = [tau, sin(tau s + p)] (s = (pi k, pi k), p = (0, pi/2), k = 1..K: the features [sin(pi k tau), cos(pi k tau)]),
+    /// then Gemm + activation per hidden layer and a final Gemm. A flow map's graph has the extra input <c>t_end</c> [N]: its
+    /// output is v(t, t_end, x), the jump x + (t_end - t) v (docs/theory.md §14).
     /// </summary>
     public static OnnxGraph Mlp(MlpNetwork network)
     {
         var c = network.Config;
-        if (c.TwoTimes) throw new InvalidSettingException("network", "the two-time flow-map MLP has no ONNX exporter yet");
         var g = new OnnxGraph();
         g.Input("x", OnnxGraph.ElementType.Float, null, c.Dimension);
         g.Input("t", OnnxGraph.ElementType.Float, [null]);
         var axes = g.Constant("axes_1", [1L], 1);
-        var time = g.Node("Unsqueeze", ["t", axes]);
-        var parts = new List<string> { "x", time };
+        var parts = new List<string> { "x" };
+        string? scale = null, phase = null;
         if (c.TimeFrequencies > 0)
         {
             var k = c.TimeFrequencies;
-            var scale = Enumerable.Range(1, k).Select(j => (float)(Math.PI * j)).ToArray();
-            var phase = Enumerable.Repeat(0f, k).Concat(Enumerable.Repeat((float)(Math.PI / 2), k)).ToArray();
-            var s = g.Constant("time_scale", [.. scale, .. scale], 1, 2 * k);
-            var p = g.Constant("time_phase", phase, 1, 2 * k);
-            parts.Add(g.Node("Sin", [g.Node("Add", [g.Node("Mul", [time, s]), p])]));
+            var frequencies = Enumerable.Range(1, k).Select(j => (float)(Math.PI * j)).ToArray();
+            scale = g.Constant("time_scale", [.. frequencies, .. frequencies], 1, 2 * k);
+            phase = g.Constant("time_phase", [.. Enumerable.Repeat(0f, k), .. Enumerable.Repeat((float)(Math.PI / 2), k)], 1, 2 * k);
+        }
+        // [tau, sin(pi k tau), cos(pi k tau)] of a time column tau [N, 1].
+        void TimeFeatures(string tau)
+        {
+            parts.Add(tau);
+            if (scale is not null) parts.Add(g.Node("Sin", [g.Node("Add", [g.Node("Mul", [tau, scale]), phase!])]));
+        }
+        TimeFeatures(g.Node("Unsqueeze", ["t", axes]));
+        if (c.TwoTimes)
+        {
+            // A flow map v(s, t, x): t is its start s, t_end its end; the network sees e(s) and e(t_end - s).
+            g.Input("t_end", OnnxGraph.ElementType.Float, [null]);
+            TimeFeatures(g.Node("Unsqueeze", [g.Node("Sub", ["t_end", "t"]), axes]));
         }
         if (network.ClassEmbeddings is { } embedding)
         {
