@@ -16,9 +16,9 @@ public sealed class OnnxGenerator : IDisposable
 {
     private readonly InferenceSession _session;
 
-    private OnnxGenerator(InferenceSession session, int dimension, IReadOnlyList<string>? classes, bool flowMap)
+    private OnnxGenerator(InferenceSession session, int dimension, bool flowMap)
     {
-        _session = session; Dimension = dimension; ClassNames = classes; IsFlowMap = flowMap;
+        _session = session; Dimension = dimension; IsFlowMap = flowMap;
     }
 
     /// <summary>True when the model is a flow map v(s, t, x) (input <c>t_end</c>): it samples by <see cref="Jumps"/>, and its
@@ -30,9 +30,6 @@ public sealed class OnnxGenerator : IDisposable
 
     /// <summary>The width d of a sample.</summary>
     public int Dimension { get; }
-
-    /// <summary>The classes of a class-conditional model (index = class input), or null.</summary>
-    public IReadOnlyList<string>? ClassNames { get; }
 
     /// <summary>
     /// Loads an exported model. Throws <see cref="InvalidDataException"/> with a one-line reason for a file that is not an
@@ -55,8 +52,7 @@ public sealed class OnnxGenerator : IDisposable
             foreach (var part in new[] { "table", "images", "manifold", "sequences" })
                 if (root.TryGetProperty(part, out var value) && value.ValueKind != JsonValueKind.Null)
                     throw new InvalidDataException($"'{path}' is a {part} model, whose samples need decoding this generator does not do yet");
-            IReadOnlyList<string>? classes = null;
-            return new OnnxGenerator(session, root.GetProperty("dimension").GetInt32(), classes, field == "flow-map");
+            return new OnnxGenerator(session, root.GetProperty("dimension").GetInt32(), field == "flow-map");
         }
         catch { session.Dispose(); throw; }
     }
