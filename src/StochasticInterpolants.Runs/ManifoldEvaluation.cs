@@ -46,12 +46,12 @@ public static class ManifoldEvaluator
                     heldOut = points.Rows.clone();
                     target = new EmpiricalDistribution(heldOut, Path.GetFileName(targetSpec));
                 }
-                if (record.Source is not null) (training, _) = Reload(record, message);
+                if (record.Source is not null) (training, _) = ManifoldPieces.Reload(record, message);
             }
             else if (record.Source is null) target = Distributions.TryParse(checkpoint.Manifest.Target) ?? throw new CheckpointException($"cannot rebuild the target '{checkpoint.Manifest.Target}'");
             else
             {
-                (training, heldOut) = Reload(record, message);
+                (training, heldOut) = ManifoldPieces.Reload(record, message);
                 if (heldOut.shape[0] < 2) throw new InvalidSettingException("validation", $"this checkpoint held out {heldOut.shape[0]} points: give --target with points to score");
                 target = new EmpiricalDistribution(heldOut, $"held-out points of {Path.GetFileName(record.Source)}");
                 rows = $"held-out points of {Path.GetFileName(record.Source)} (never trained on)";
@@ -62,7 +62,8 @@ public static class ManifoldEvaluator
             if (training is null || target is not EmpiricalDistribution scored) return report;
             // The baselines on the very points the model was scored on (Evaluate scores a random Count of the file's rows: all of
             // them when Count covers them, as here by default).
-            if (scored.Count > count || FittedBaseline(manifold, training.Rows) is not var (name, logDensity)) return report;
+            if (scored.Count > count || FittedBaseline(manifold, training.Rows) is not { } fitted) return report;
+            var (name, logDensity) = fitted;
             using var baseline = -logDensity(scored.Rows.to(float64));
             var n = baseline.shape[0];
             var mean = baseline.mean().ToDouble();
@@ -73,8 +74,6 @@ public static class ManifoldEvaluator
         }
         finally { training?.Dispose(); }
     }
-
-    private static (ManifoldSamples, Tensor) Reload(ManifoldRecord record, Action<string>? message) => ManifoldPieces.Reload(record, message);
 
     /// <summary>
     /// The maximum-likelihood baseline on <paramref name="manifold"/> fitted to <paramref name="training"/>, its name and

@@ -122,9 +122,8 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
             throw new InvalidSettingException("coupling", $"the '{pairing}' coupling pairs points by the squared Euclidean distance of their coordinates, not the geodesic one; a manifold run pairs independently (give --coupling independent)");
         if (config.Condition?.Trim().ToLowerInvariant() is { } c && c != "none")
             throw new InvalidSettingException("condition", "points on a manifold carry no class labels here");
-        foreach (var (name, given) in new[] { ("columns", config.Columns), ("label-column", config.LabelColumn), ("log-columns", config.LogColumns), ("normalize", config.Normalize) })
-            if (given is not null) throw new InvalidSettingException(name, $"points on a manifold are used as given: --{name} applies to tables in R^d");
-        if (config.SkipRows != 0) throw new InvalidSettingException("skip-rows", "points on a manifold are read as given: --skip-rows applies to tables");
+        RefuseColumnOptions(config, "points on a manifold, used as given");
+        if (config.Normalize is not null) throw new InvalidSettingException("normalize", "points on a manifold are used as given: --normalize applies to tables in R^d");
         var manifold = ManifoldPieces.Build(config, message);
         var interpolant = manifold.Interpolant(config.Interpolant);
         var baseSpec = ManifoldDistributions.BaseSpec(config.Base.Trim().Equals("gaussian", StringComparison.OrdinalIgnoreCase) ? "uniform" : config.Base, manifold.Manifold);
@@ -151,9 +150,8 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
         if (config.Coupling?.Trim().ToLowerInvariant() is { } pairing && pairing != "independent")
             throw new InvalidSettingException("coupling", $"the '{pairing}' coupling pairs real vectors by distance; token sequences are paired independently (give --coupling independent)");
         if (config.Manifold is not null) throw new InvalidSettingException("manifold", "token sequences do not live on a manifold");
-        foreach (var (name, given) in new[] { ("columns", config.Columns), ("label-column", config.LabelColumn), ("log-columns", config.LogColumns), ("normalize", config.Normalize) })
-            if (given is not null) throw new InvalidSettingException(name, $"--{name} applies to tables; '{config.Target}' is token sequences");
-        if (config.SkipRows != 0) throw new InvalidSettingException("skip-rows", "--skip-rows applies to tables");
+        RefuseColumnOptions(config, "token sequences");
+        if (config.Normalize is not null) throw new InvalidSettingException("normalize", $"--normalize applies to tables; '{config.Target}' is token sequences");
         var interpolant = SequencePieces.Interpolant(config);
         var sequences = SequencePieces.Build(config, message);
         var coupling = config.CouplingFor(interpolant).Build(interpolant, sequences.Source, sequences.Target);
@@ -213,6 +211,12 @@ public sealed record RunPieces(IDistribution Base, IDistribution Target, IInterp
     {
         if (config.Validation is { } v && v.Trim() != "0")
             throw new InvalidSettingException("validation", $"'{config.Target}' is {what}: validation rows go with a table file (give --validation 0 or a CSV --target)");
+        RefuseColumnOptions(config, what);
+    }
+
+    // Options that read a table's columns and rows (--columns, --label-column, --log-columns, --skip-rows).
+    private static void RefuseColumnOptions(TrainingRunConfig config, string what)
+    {
         foreach (var (name, given) in new[] { ("columns", config.Columns), ("label-column", config.LabelColumn), ("log-columns", config.LogColumns) })
             if (given is not null) throw new InvalidSettingException(name, $"'{config.Target}' is {what}, not a table");
         if (config.SkipRows != 0) throw new InvalidSettingException("skip-rows", $"'{config.Target}' is {what}, not a table");
