@@ -40,6 +40,19 @@ public static class OnnxExport
     public const string FieldKey = "si.field";
     /// <summary>Metadata key of the weights exported: ema (the moving average, what the checkpoint samples with) or last.</summary>
     public const string WeightsKey = "si.weights";
+    /// <summary>Metadata key of one sample's shape as a JSON array: an image's [c, h, w], else [d]. The graph's x is the
+    /// sample flattened, [N, c h w].</summary>
+    public const string ShapeKey = "si.shape";
+    /// <summary>Metadata key of the class legend as a JSON array of names (index = class); absent for an unconditional network.</summary>
+    public const string ClassesKey = "si.classes";
+    /// <summary>Metadata key of how a sample is decoded into the data's units: <c>none</c> (the flow's own units),
+    /// <c>image</c> (pixels k = clamp(floor(L (y + 1) / 2), 0, L - 1), with L in <see cref="ImageLevelsKey"/>) or <c>table</c>
+    /// (the table encoding in the manifest's table.encoding).</summary>
+    public const string DecodingKey = "si.decoding";
+    /// <summary>Metadata key of an image model's pixel levels L (pixels are 0..L-1).</summary>
+    public const string ImageLevelsKey = "si.image-levels";
+    /// <summary>Metadata key of the base distribution X_0 is drawn from (gaussian: N(0, I)).</summary>
+    public const string BaseKey = "si.base";
 
     /// <summary>
     /// The ONNX model of the velocity network of <paramref name="checkpoint"/> (the weights it was loaded with), with its
@@ -50,13 +63,19 @@ public static class OnnxExport
     {
         if (checkpoint.Networks.Count != 1 || checkpoint.Networks[0].Kind is not (Interpolants.FieldKind.Velocity or Interpolants.FieldKind.FlowMap))
             throw new InvalidSettingException("checkpoint", $"only a checkpoint of one velocity or flow-map network is exported so far; this one holds: {string.Join(", ", checkpoint.Networks.Select(n => Interpolants.InterpolantPath.Describe(n.Kind)))}");
-        var manifest = System.Text.Json.JsonSerializer.Serialize(checkpoint.Manifest, Checkpoints.Checkpoint.Json);
-        return ToOnnx(checkpoint.Networks[0].Network, new Dictionary<string, string>
+        var m = checkpoint.Manifest;
+        var metadata = new Dictionary<string, string>
         {
-            [ManifestKey] = manifest,
+            [ManifestKey] = System.Text.Json.JsonSerializer.Serialize(m, Checkpoints.Checkpoint.Json),
             [FieldKey] = checkpoint.Networks[0].Kind == Interpolants.FieldKind.FlowMap ? "flow-map" : "velocity",
             [WeightsKey] = checkpoint.UsesEmaWeights ? "ema" : "last",
-        });
+            [ShapeKey] = System.Text.Json.JsonSerializer.Serialize(m.SampleShape()),
+            [DecodingKey] = m.Images is not null ? "image" : m.Table is not null ? "table" : "none",
+            [BaseKey] = m.Base,
+        };
+        if (m.ConditionClasses() is { } classes) metadata[ClassesKey] = System.Text.Json.JsonSerializer.Serialize(classes);
+        if (m.Images is { } images) metadata[ImageLevelsKey] = images.Levels.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return ToOnnx(checkpoint.Networks[0].Network, metadata);
     }
 
     /// <summary>

@@ -47,6 +47,10 @@ public sealed class ExportCliTests : IDisposable
         var metadata = session.ModelMetadata.CustomMetadataMap;
         Assert.Equal("velocity", metadata[OnnxExport.FieldKey]);
         Assert.Equal("ema", metadata[OnnxExport.WeightsKey]);
+        Assert.Equal("[2]", metadata[OnnxExport.ShapeKey]);
+        Assert.Equal("none", metadata[OnnxExport.DecodingKey]);
+        Assert.Equal("gaussian", metadata[OnnxExport.BaseKey]);
+        Assert.False(metadata.ContainsKey(OnnxExport.ClassesKey));
         using var manifest = JsonDocument.Parse(metadata[OnnxExport.ManifestKey]);
         Assert.Equal("linear", manifest.RootElement.GetProperty("interpolant").GetProperty("family").GetString());
         // An existing file is kept unless --force.
