@@ -7,7 +7,7 @@
 #                         | --image-chunks --checkpoint DIR
 #                         | --coupling-speed [--couplings A,B,...] | --coupling-quality [--couplings A,B,...] | --ot-solver
 #                         | --mpi | --flow-map [--parts gmm,checkerboard,table,digits] [--steps N] [--map-objective lsd|psd]
-#                         | --manifolds | --words]
+#                         | --manifolds | --words | --onnx [--rounds R]]
 # --unet trains the U-Net (batches 64 and 128 of 1x28x28 images, 10 classes) beside the same network in PyTorch
 # (bench/pytorch/unet_torch.py) on the same initial weights, after checking both compute the same output; one thread
 # per side unless --threads is given.
@@ -29,6 +29,9 @@
 # --words: English words (Debian's wamerican) on the discrete mixture path (docs/guides/sequences.md): MLP and transformer
 # posteriors, masked and uniform sources, a longer run and a length-conditional model with guidance, each scored by its
 # likelihood bound in bits per character and its generated words (valid, novel and valid, copied) beside a character 5-gram.
+# --onnx: sampling speed of an exported model (si export) in ONNX Runtime through StochasticInterpolants.Onnx against
+# si sample's sampler on the same checkpoint, count, solver, steps and threads, alternated (checkerboard MLP 10,000 points
+# RK4 50; digits small U-Net 100 digits Heun 10 at guidance 2), with the exported file's size.
 # --flow-map: issue 24's few-step targets. Per part (gmm: the 8gaussians mixture against its exact flow map; checkerboard;
 # table: breast cancer split as --tables splits it; digits: class-conditional, guidance 2) a flow map and a plain velocity
 # model are trained on the same wall-clock (s/step of each measured first; the plain model gets the flow map's steps x the
@@ -50,7 +53,7 @@ case " $* " in
     parts=table
     if [[ " $* " =~ \ --parts\ ([^ ]+) ]]; then parts="${BASH_REMATCH[1]}"; fi
     if [[ ",$parts," == *",table,"* ]]; then SI_BENCH_TABLES="$("$here/scripts/datasets.sh" sklearn)"; export SI_BENCH_TABLES; fi ;;
-  *" --sde-table "*|*" --nll-curve "*|*" --memory "*|*" --fuzz "*|*" --coupling-speed "*|*" --coupling-quality "*|*" --ot-solver "*|*" --mpi "*) ;;
+  *" --sde-table "*|*" --nll-curve "*|*" --memory "*|*" --fuzz "*|*" --coupling-speed "*|*" --coupling-quality "*|*" --ot-solver "*|*" --mpi "*|*" --onnx "*|*" --manifolds "*|*" --words "*) ;;
   *)
     if ! /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -41,6 +41,7 @@ public static class BenchCommand
             BenchMode.FlowMap => FlowMapBenchmark.Run(o.Parts, o.Quick, o.Steps, o.MapObjective),
             BenchMode.Manifolds => ManifoldBenchmark.Run(o.Quick),
             BenchMode.Words => WordsBenchmark.Run(o.Quick),
+            BenchMode.Onnx => OnnxBenchmark.Run(o.Quick, threads, o.Rounds),
             BenchMode.UNet => UNetBenchmark.Run(o.Preset?.Trim().ToLowerInvariant() ?? "small", o.Quick, threads, o.Rounds, o.WithPyTorch),
             _ => Compare.Run(o.Quick, threads, o.Rounds, o.WithPyTorch, o.PyTorchGlibc),
         };

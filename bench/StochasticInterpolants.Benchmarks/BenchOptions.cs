@@ -50,6 +50,9 @@ public enum BenchMode
     FlowMap,
     Manifolds,
     Words,
+    /// <summary>--onnx: sampling speed of an exported model in ONNX Runtime (OnnxGenerator) against si sample's sampler on the same
+    /// checkpoint, count, solver, steps and threads, alternated (checkerboard MLP, digits U-Net).</summary>
+    Onnx,
 }
 
 /// <summary>The benchmark's command line, parsed once: exactly one mode (default <see cref="BenchMode.Compare"/>) and its settings.</summary>
@@ -61,7 +64,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
     public static IReadOnlyList<string> DefaultCouplings { get; } = ["independent", "ot", "sinkhorn"];
 
     /// <summary>The usage line printed with an error.</summary>
-    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], --image-curve [--data NAME], --image-memory [--data NAME] [--preset P], --image-chunks --checkpoint DIR, --coupling-speed [--couplings A,B,...], --coupling-quality [--couplings A,B,...], --ot-solver, --mpi, --flow-map [--parts gmm,checkerboard,table,digits] [--steps N] [--map-objective lsd|psd], --manifolds, --words, or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
+    public const string Usage = "expected one of --throughput, --profile, --sde-table [--checkpoint DIR], --nll-curve, --memory, --fuzz N, --tables [--seeds K], --unet [--preset tiny|small|medium] [--rounds R] [--no-pytorch], --image-curve [--data NAME], --image-memory [--data NAME] [--preset P], --image-chunks --checkpoint DIR, --coupling-speed [--couplings A,B,...], --coupling-quality [--couplings A,B,...], --ot-solver, --mpi, --flow-map [--parts gmm,checkerboard,table,digits] [--steps N] [--map-objective lsd|psd], --manifolds, --words, --onnx [--rounds R], or none (the comparison: [--rounds R] [--no-pytorch] [--no-glibc-pytorch]); and --quick, --threads N";
 
     /// <summary>Parses <paramref name="args"/>; throws <see cref="ArgumentException"/> with one line for an unknown, malformed or second mode flag.</summary>
     public static BenchOptions Parse(IReadOnlyList<string> args)
@@ -104,6 +107,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
                 case "--flow-map": Set(BenchMode.FlowMap); break;
                 case "--manifolds": Set(BenchMode.Manifolds); break;
                 case "--words": Set(BenchMode.Words); break;
+                case "--onnx": Set(BenchMode.Onnx); break;
                 case "--parts": o = o with { Parts = PartList(a, Value()) }; break;
                 case "--steps": o = o with { Steps = Count(a, Value()) }; break;
                 case "--map-objective": o = o with { MapObjective = Objective(a, Value()) }; break;
@@ -139,7 +143,7 @@ public sealed record BenchOptions(BenchMode Mode, bool Quick = false, int? Threa
         BenchMode.Compare => "--compare", BenchMode.Profile => "--profile", BenchMode.Throughput => "--throughput", BenchMode.SdeTable => "--sde-table",
         BenchMode.NllCurve => "--nll-curve", BenchMode.Memory => "--memory", BenchMode.Tables => "--tables", BenchMode.UNet => "--unet",
         BenchMode.ImageCurve => "--image-curve", BenchMode.ImageMemory => "--image-memory", BenchMode.ImageChunks => "--image-chunks",
-        BenchMode.CouplingSpeed => "--coupling-speed", BenchMode.CouplingQuality => "--coupling-quality", BenchMode.OtSolver => "--ot-solver", BenchMode.Mpi => "--mpi", BenchMode.FlowMap => "--flow-map", BenchMode.Manifolds => "--manifolds", BenchMode.Words => "--words", _ => "--fuzz",
+        BenchMode.CouplingSpeed => "--coupling-speed", BenchMode.CouplingQuality => "--coupling-quality", BenchMode.OtSolver => "--ot-solver", BenchMode.Mpi => "--mpi", BenchMode.FlowMap => "--flow-map", BenchMode.Manifolds => "--manifolds", BenchMode.Words => "--words", BenchMode.Onnx => "--onnx", _ => "--fuzz",
     };
 
     // A comma-separated list of coupling names, trimmed and lower-cased, each once (whether they are registered is the mode's business).

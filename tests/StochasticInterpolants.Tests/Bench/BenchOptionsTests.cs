@@ -13,6 +13,7 @@ public class BenchOptionsTests
         ["--image-curve"] = BenchMode.ImageCurve, ["--image-memory"] = BenchMode.ImageMemory, ["--image-chunks"] = BenchMode.ImageChunks,
         ["--coupling-speed"] = BenchMode.CouplingSpeed, ["--coupling-quality"] = BenchMode.CouplingQuality, ["--ot-solver"] = BenchMode.OtSolver,
         ["--mpi"] = BenchMode.Mpi, ["--flow-map"] = BenchMode.FlowMap, ["--manifolds"] = BenchMode.Manifolds, ["--words"] = BenchMode.Words,
+        ["--onnx"] = BenchMode.Onnx,
     };
 
     private static readonly string BenchmarkGuide = Path.Combine(Repo.Root, "docs", "guides", "benchmark.md");
