@@ -41,7 +41,7 @@ public static class UNetOnnx
         var c = network.Config;
         if (c.ConditionChannels > 0)
             throw new InvalidSettingException("network",
-                $"a U-Net conditioned on an observed image (ConditionChannels = {c.ConditionChannels}) is not exported: the exported graph takes x, t and a class, and has no input for the observation an in-painting or super-resolution coupling conditions on");
+                $"a U-Net conditioned on an observed image (ConditionChannels = {c.ConditionChannels}) is not exported: the exported graph takes x, t and a class, and has no input for the observation a data-dependent coupling (inpaint, superres, denoise) conditions on");
         return new Builder(network).Build();
     }
 
