@@ -15,8 +15,8 @@ internal static class ExportCommand
         var noEma = new Option<bool>("--no-ema") { Description = "export the last-iterate weights instead of the moving average" };
         var force = new Option<bool>("--force") { Description = "overwrite --out if it exists" };
         var command = new Command("export", "Write the checkpoint's velocity network (or flow map) as an ONNX graph (opset 17) with the checkpoint's manifest in its metadata: " +
-            "ONNX Runtime evaluates it without TorchSharp. Inputs x [N, d], t [N] (a flow map also t_end [N]) and, for a class-conditional network, class [N] (-1: no class); output y [N, d]. " +
-            "So far the MLP is exported; other networks are refused by name.");
+            "ONNX Runtime evaluates it without TorchSharp. Inputs x [N, d] (an image flattened, d = c h w), t [N] (a flow map also t_end [N]) and, for a class-conditional network, class [N] (-1: no class); output y [N, d]. " +
+            "So far the MLP and the U-Net (without an image condition) are exported; other networks are refused by name.");
         foreach (var o in new Option[] { checkpoint, outFile, noEma, force }) command.Options.Add(o);
         command.SetAction(r =>
         {

@@ -16,7 +16,7 @@ namespace StochasticInterpolants.Export;
 public static class OnnxExport
 {
     /// <summary>The network types with an exporter.</summary>
-    public static IReadOnlyList<string> Exportable { get; } = ["mlp"];
+    public static IReadOnlyList<string> Exportable { get; } = ["mlp", "unet"];
 
     /// <summary>
     /// The ONNX model of <paramref name="network"/> with <paramref name="metadata"/> as its metadata properties (what a sampler
@@ -28,6 +28,7 @@ public static class OnnxExport
         var graph = network switch
         {
             MlpNetwork mlp => Mlp(mlp),
+            UNet unet => UNetOnnx.Graph(unet),
             _ => throw new InvalidSettingException("network", $"no ONNX exporter for the network '{network.Spec?.Type ?? network.GetType().Name}' (exportable: {string.Join(", ", Exportable)})"),
         };
         foreach (var (key, value) in metadata ?? new Dictionary<string, string>()) graph.Metadata(key, value);

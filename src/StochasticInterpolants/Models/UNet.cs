@@ -180,6 +180,11 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ITwoTimeN
     /// <summary>The configuration this network was built from.</summary>
     public UNetConfig Config { get; }
 
+    // The time features' scale and phase [1, BaseChannels] as the forward uses them, for the ONNX exporter: non-persistent
+    // buffers are in no state dict, and the exported graph must use these very float32 values to round as the forward does.
+    internal Tensor FeatureScale => _featureScale;
+    internal Tensor FeaturePhase => _featurePhase;
+
     /// <summary>Builds the network and initialises it from <paramref name="seed"/>.</summary>
     public UNet(UNetConfig config, long seed) : base("unet")
     {

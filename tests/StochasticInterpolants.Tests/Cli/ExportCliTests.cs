@@ -58,6 +58,50 @@ public sealed class ExportCliTests : IDisposable
         Assert.NotEqual(0, code);
     }
 
+    /// <summary>
+    /// A class-conditional U-Net on 8x8 digits, exported: ONNX Runtime's output on flattened images, with labels and the
+    /// "no class" entry, equals the checkpoint's moving-average U-Net (tolerance 1e-4, as the U-Net export tests), and the
+    /// metadata says how to decode it (shape [1,8,8], image, 17 levels, 10 class names).
+    /// </summary>
+    [Fact]
+    public void An_exported_unet_checkpoint_runs_in_onnx_runtime_as_its_moving_average_network_with_image_metadata()
+    {
+        var run = Path.Combine(_dir, "d8");
+        var (code, _, error) = Run("train", "--target", "digits8", "--unet", "tiny", "--steps", "20", "--batch", "16", "--threads", "1", "--progress", "none", "--out", run);
+        Assert.True(code == 0, error);
+        var file = Path.Combine(_dir, "d8.onnx");
+        (code, _, error) = Run("export", "--checkpoint", run, "--out", file);
+        Assert.True(code == 0, error);
+        using var checkpoint = Checkpoint.Load(run);
+        Assert.Equal("unet", checkpoint.Networks[0].Network.Spec?.Type);
+        using var scope = NewDisposeScope();
+        const int n = 33;
+        var x = randn(n, 64, generator: new Generator(3));
+        var t = rand(n, generator: new Generator(4));
+        var labels = Enumerable.Range(0, n).Select(i => (long)(i % 11) - 1).ToArray();
+        float[] expected;
+        using (no_grad()) expected = checkpoint.Networks[0].Network.forward(x, t, tensor(labels)).data<float>().ToArray();
+        using var session = new InferenceSession(file);
+        using var results = session.Run([
+            NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x.data<float>().ToArray(), [n, 64])),
+            NamedOnnxValue.CreateFromTensor("t", new DenseTensor<float>(t.data<float>().ToArray(), [n])),
+            NamedOnnxValue.CreateFromTensor("class", new DenseTensor<long>(labels, [n]))]);
+        var actual = results.Single(r => r.Name == "y").AsEnumerable<float>().ToArray();
+        Assert.Equal(expected.Length, actual.Length);
+        var gap = expected.Zip(actual, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(expected.Max(Math.Abs) > 0.1, "the network's output is nearly zero: the comparison would be vacuous");
+        Assert.True(gap < 1e-4, $"ONNX Runtime differs from the checkpoint's U-Net by {gap}");
+        var metadata = session.ModelMetadata.CustomMetadataMap;
+        Assert.Equal("velocity", metadata[OnnxExport.FieldKey]);
+        Assert.Equal("ema", metadata[OnnxExport.WeightsKey]);
+        Assert.Equal("[1,8,8]", metadata[OnnxExport.ShapeKey]);
+        Assert.Equal("image", metadata[OnnxExport.DecodingKey]);
+        Assert.Equal("17", metadata[OnnxExport.ImageLevelsKey]);
+        using var classes = JsonDocument.Parse(metadata[OnnxExport.ClassesKey]);
+        Assert.Equal(10, classes.RootElement.GetArrayLength());
+        Assert.All(classes.RootElement.EnumerateArray(), c => Assert.False(string.IsNullOrEmpty(c.GetString())));
+    }
+
     [Fact]
     public void A_network_without_an_exporter_is_refused_with_exit_2_and_no_file()
     {

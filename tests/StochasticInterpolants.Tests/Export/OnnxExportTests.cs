@@ -54,8 +54,8 @@ public class OnnxExportTests(ITestOutputHelper output)
     [Fact]
     public void A_network_without_an_exporter_is_refused_by_name()
     {
-        using var unet = new UNet(UNetConfig.Preset("tiny", 1, 8, 8, 0), 0);
-        var e = Assert.Throws<InvalidSettingException>(() => OnnxExport.ToOnnx(unet));
-        Assert.Contains("unet", e.Message);
+        using var posterior = new PosteriorNetwork(new PosteriorConfig(3, 4, Width: 8, Heads: 2), 0);
+        var e = Assert.Throws<InvalidSettingException>(() => OnnxExport.ToOnnx(posterior));
+        Assert.Contains("no ONNX exporter for the network 'posterior'", e.Message);
     }
 }
