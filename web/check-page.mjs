@@ -114,7 +114,11 @@ try {
         const result = await page.evaluate(() => {
           const s = document.getElementById("status"), c = document.getElementById("digits");
           const g = c.getContext("2d");
-          const data = c.width && c.height ? Array.from(g.getImageData(0, 0, c.width, c.height).data) : [];
+          // The RGBA bytes as base64: a plain array of a large canvas is slow to pass out of the page.
+          const bytes = c.width && c.height ? g.getImageData(0, 0, c.width, c.height).data : new Uint8ClampedArray(0);
+          let binary = "";
+          for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+          const data = btoa(binary);
           return {
             state: s.dataset.state, text: s.textContent, width: c.width, height: c.height, layout: { ...c.dataset }, data,
             ms: Number(document.getElementById("time").dataset.ms), timeText: document.getElementById("time").textContent,
@@ -122,6 +126,7 @@ try {
           };
         });
         if (result.state !== "done") { fail(where, `generation failed: ${result.text}`); continue; }
+        result.data = Buffer.from(result.data, "base64");
         const pixels = readCanvas(result, where);
         const shown = Number(result.guidanceShown);
         if (Math.abs(shown - o.guidance) > 0.05 + 1e-9) fail(where, `the guidance shown is ${result.guidanceShown}, not ${o.guidance}`);

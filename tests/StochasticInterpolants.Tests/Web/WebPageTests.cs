@@ -26,9 +26,8 @@ namespace StochasticInterpolants.Tests.Web;
 [Trait("Category", "Web")]
 public sealed class WebPageTests(ITestOutputHelper output) : IDisposable
 {
-    // The network the page is tested with: the one line to change (e.g. new(Type: "unet", UNetPreset: "tiny")).
-    private static readonly ModelOptions Network = new(Type: "mlp");
-    private const int TrainingSteps = 2500;
+    // The network the page is tested with and its training steps: the one line to change (e.g. (new(Type: "unet", UNetPreset: "tiny"), N)).
+    private static readonly (ModelOptions Network, int Steps) Model = (new(Type: "mlp"), 2500);
 
     // What the page is asked for: per class, 6 digits by 20 Heun steps at w = 2, seed 1 + class.
     private const int PerClass = 6, Steps = 20, Seed = 1;
@@ -54,8 +53,8 @@ public sealed class WebPageTests(ITestOutputHelper output) : IDisposable
     {
         var clock = Stopwatch.StartNew();
         var checkpoint = Path.Combine(_dir, "d8");
-        TrainingRun.Execute(new TrainingRunConfig(Target: "digits8", Model: Network,
-            Training: TrainingRunConfig.ImageTrainingDefaults with { Steps = TrainingSteps, Seed = 5, LogEvery = TrainingSteps }), checkpoint);
+        TrainingRun.Execute(new TrainingRunConfig(Target: "digits8", Model: Model.Network,
+            Training: TrainingRunConfig.ImageTrainingDefaults with { Steps = Model.Steps, Seed = 5, LogEvery = Model.Steps }), checkpoint);
         var model = Path.Combine(_dir, "model.onnx");
         using (var c = Checkpoint.Load(checkpoint, preferEma: true)) File.WriteAllBytes(model, OnnxExport.FromCheckpoint(c));
         var trained = clock.Elapsed.TotalSeconds;
@@ -113,9 +112,24 @@ public sealed class WebPageTests(ITestOutputHelper output) : IDisposable
         times.Sort();
         output.WriteLine($"conditional accuracy {accuracy:F3} over {intended.Count} digits at w = {Guidance} (classifier's test accuracy {reference.TestAccuracy:F3}); " +
             $"generation of {PerClass} digits ({Steps} {Solver} steps): median {times[times.Count / 2]:F0} ms, max {times[^1]:F0} ms; page load {root.GetProperty("loadSeconds").GetDouble():F2} s; " +
-            $"training + export {trained:F1} s, whole test {clock.Elapsed.TotalSeconds:F1} s");
+            $"training + export {trained:F1} s, all up to here {clock.Elapsed.TotalSeconds:F1} s");
         Assert.True(accuracy >= MinimumAccuracy, $"only {accuracy:P1} of the page's digits are of the class asked for (bound {MinimumAccuracy:P0}; the classifier scores {reference.TestAccuracy:P1} on test digits)");
         Assert.True(times[^1] < MaximumGenerationSeconds * 1000, $"a generation of {PerClass} digits took {times[^1]:F0} ms (bound {MaximumGenerationSeconds} s)");
+
+        // The checker sees a page go wrong: a copy drawing with smoothing on and asking another host for a file.
+        var broken = Path.Combine(_dir, "broken");
+        Directory.CreateDirectory(broken);
+        foreach (var file in Directory.GetFiles(page)) File.Copy(file, Path.Combine(broken, Path.GetFileName(file)));
+        var app = File.ReadAllText(Path.Combine(page, "app.js"));
+        Assert.Contains("ctx.imageSmoothingEnabled = false;", app);
+        Assert.Contains("\nstart();", app);
+        File.WriteAllText(Path.Combine(broken, "app.js"), app.Replace("ctx.imageSmoothingEnabled = false;", "ctx.imageSmoothingEnabled = true;")
+            .Replace("\nstart();", "\nfetch(\"https://cdn.example.org/x.wasm\").catch(() => {});\nstart();"));
+        (code, text, _) = ChildProcess.Run("node", [Path.Combine(Repo.Root, "web", "check-page.mjs"), broken, Path.Combine(_dir, "broken.json"), "--classes", "3", "--count", "2"],
+            Path.Combine(Repo.Root, "web"), TimeSpan.FromMinutes(2));
+        Assert.True(code == 1, $"the checker passed a broken page (exit {code}):\n{ChildProcess.Tail(text)}");
+        foreach (var expected in new[] { "asked for https://cdn.example.org/x.wasm", "differ from their cell's centre" })
+            Assert.True(text.Contains(expected), $"the checker did not report '{expected}':\n{ChildProcess.Tail(text)}");
     }
 
     [Fact]
