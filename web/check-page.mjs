@@ -8,7 +8,8 @@
 //   - no request may leave localhost (such requests are blocked and reported), no console error, no script error.
 // With --expect-refusal TEXT it only checks that the page refuses its model with a visible message containing TEXT.
 // Usage: node check-page.mjs PAGE_DIR_OR_URL REPORT.json [--classes all|none|0,3,...] [--count N] [--guidance W]
-//          [--steps N] [--solver S] [--seed N] [--no-class-run] [--expect-refusal TEXT]
+//          [--steps N] [--solver S] [--seed N] [--no-class-run] [--expect-refusal TEXT] [--query Q]
+// --query Q is added to the page's address (?Q), e.g. model=other.onnx for another model in the page's folder.
 // A folder is served on a free localhost port by its own serve.mjs (the page's server). Exit 1 when any check fails,
 // 2 for a bad command line.
 import fs from "node:fs";
@@ -17,10 +18,10 @@ import { pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
 
 const args = process.argv.slice(2);
-const usage = (why) => { console.error(`check-page.mjs: error: ${why}\nusage: node check-page.mjs PAGE_DIR_OR_URL REPORT.json [--classes all|none|0,3] [--count N] [--guidance W] [--steps N] [--solver S] [--seed N] [--no-class-run] [--expect-refusal TEXT]`); process.exit(2); };
+const usage = (why) => { console.error(`check-page.mjs: error: ${why}\nusage: node check-page.mjs PAGE_DIR_OR_URL REPORT.json [--classes all|none|0,3] [--count N] [--guidance W] [--steps N] [--solver S] [--seed N] [--no-class-run] [--expect-refusal TEXT] [--query Q]`); process.exit(2); };
 if (args.length < 2) usage("a page and a report file are required");
 const [target, reportPath] = args;
-const o = { classes: "all", count: 10, guidance: 2, steps: 20, solver: "heun", seed: 1, noClassRun: false, refusal: null };
+const o = { classes: "all", count: 10, guidance: 2, steps: 20, solver: "heun", seed: 1, noClassRun: false, refusal: null, query: "" };
 for (let i = 2; i < args.length; i++) {
   const a = args[i], v = args[i + 1];
   const need = () => { if (v === undefined) usage(`${a} needs a value`); i++; return v; };
@@ -32,6 +33,7 @@ for (let i = 2; i < args.length; i++) {
   else if (a === "--seed") o.seed = Number(need());
   else if (a === "--no-class-run") o.noClassRun = true;
   else if (a === "--expect-refusal") o.refusal = need();
+  else if (a === "--query") o.query = need();
   else usage(`unknown option ${a}`);
 }
 if (![o.count, o.steps, o.seed].every(Number.isInteger) || !Number.isFinite(o.guidance)) usage("--count, --steps and --seed take whole numbers, --guidance a number");
@@ -50,6 +52,7 @@ if (!/^https?:\/\//.test(target)) {
   server = await serve(dir, 0, "127.0.0.1");
   url = `http://127.0.0.1:${server.address().port}/`;
 }
+if (o.query) url += (url.includes("?") ? "&" : "?") + o.query;
 report.url = url;
 const local = (u) => { try { const h = new URL(u).hostname; return h === "127.0.0.1" || h === "localhost" || h === "[::1]"; } catch { return false; } };
 

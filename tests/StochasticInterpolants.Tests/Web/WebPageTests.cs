@@ -20,7 +20,7 @@ namespace StochasticInterpolants.Tests.Web;
 /// page generates 6 digits per class with guidance; the digits read back from its canvas are (1) exactly what the same
 /// model gives in .NET ONNX Runtime from the same seed (the page's PRNG, grid, solver, guidance and decoding re-done here),
 /// up to float32 rounding between the two runtimes' kernels, and (2) of the class asked for, by the project's reference
-/// classifier. A second test: the page refuses a model that does not make images, visibly, and the script's command line
+/// classifier. A second test: the page refuses, visibly, a model of points and an image model with another base, and the script's command line
 /// errors have the project's exit codes.
 /// </summary>
 [Trait("Category", "Web")]
@@ -134,7 +134,7 @@ public sealed class WebPageTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void Page_refuses_a_model_that_does_not_make_images_and_the_script_reports_bad_use()
+    public void Page_refuses_points_and_a_non_gaussian_base_visibly_and_the_script_reports_bad_use()
     {
         var web = Path.Combine(Repo.Root, "scripts", "web.sh");
         var (code, text, _) = ChildProcess.Run("bash", [web], Repo.Root, TimeSpan.FromMinutes(1));
@@ -162,8 +162,22 @@ public sealed class WebPageTests(ITestOutputHelper output) : IDisposable
         (code, text, _) = ChildProcess.Run("node", [Path.Combine(Repo.Root, "web", "check-page.mjs"), page, report, "--expect-refusal", "not images"],
             Path.Combine(Repo.Root, "web"), TimeSpan.FromMinutes(2));
         Assert.True(code == 0, $"the page did not refuse the checkerboard model as expected (exit {code}):\n{ChildProcess.Tail(text)}");
-        using var json = JsonDocument.Parse(File.ReadAllText(report));
-        output.WriteLine(json.RootElement.GetProperty("status").GetProperty("text").GetString());
+        using (var json = JsonDocument.Parse(File.ReadAllText(report)))
+            output.WriteLine(json.RootElement.GetProperty("status").GetProperty("text").GetString());
+
+        // Images, but from a uniform base: refused too (the page draws X_0 from N(0, I) only). The file is the export of a
+        // small network with the metadata of an 8 x 8 image model, opened by ?model= from the same folder.
+        using (var network = new MlpNetwork(new MlpConfig(Dimension: 64, Width: 8, Depth: 1, Activation: "silu", TimeFrequencies: 2), seed: 1))
+            File.WriteAllBytes(Path.Combine(page, "uniform.onnx"), OnnxExport.ToOnnx(network, new Dictionary<string, string>
+            {
+                [OnnxExport.FieldKey] = "velocity", [OnnxExport.ShapeKey] = "[1,8,8]", [OnnxExport.DecodingKey] = "image",
+                [OnnxExport.ImageLevelsKey] = "17", [OnnxExport.BaseKey] = "uniform",
+            }));
+        (code, text, _) = ChildProcess.Run("node", [Path.Combine(Repo.Root, "web", "check-page.mjs"), page, report, "--query", "model=uniform.onnx",
+            "--expect-refusal", "draws from N(0, I) only"], Path.Combine(Repo.Root, "web"), TimeSpan.FromMinutes(2));
+        Assert.True(code == 0, $"the page did not refuse the uniform-base model as expected (exit {code}):\n{ChildProcess.Tail(text)}");
+        using (var json = JsonDocument.Parse(File.ReadAllText(report)))
+            output.WriteLine(json.RootElement.GetProperty("status").GetProperty("text").GetString());
     }
 
     // The page's PRNG (web/app.js, mulberry32): 32-bit state, uniform k / 2^32.
