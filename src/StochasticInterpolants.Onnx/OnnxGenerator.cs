@@ -101,10 +101,10 @@ public sealed class OnnxGenerator : IDisposable
             var dimension = root.GetProperty("dimension").GetInt32();
             if (!metadata.TryGetValue("si.shape", out var shapeJson) || !metadata.TryGetValue("si.decoding", out var decodingName))
                 throw new InvalidDataException($"'{path}' lacks the si.shape / si.decoding metadata (an export older than this generator): export it again with si export");
-            var shape = JsonSerializer.Deserialize<int[]>(shapeJson) ?? [];
+            var shape = JsonArray(shapeJson, e => e.GetInt32()) ?? [];
             if (shape.Length == 0 || shape.Any(s => s < 1) || shape.Aggregate(1L, (a, s) => a * s) != dimension)
                 throw new InvalidDataException($"'{path}': its sample shape {shapeJson} does not hold its {dimension} numbers");
-            var classes = metadata.TryGetValue("si.classes", out var classesJson) ? JsonSerializer.Deserialize<string[]>(classesJson) : null;
+            var classes = metadata.TryGetValue("si.classes", out var classesJson) ? JsonArray(classesJson, e => e.GetString() ?? "") : null;
             if (classes is { Length: 0 }) throw new InvalidDataException($"'{path}' lists no classes in si.classes");
             var hasClassInput = session.InputMetadata.ContainsKey("class");
             if (hasClassInput != classes is not null)
@@ -144,6 +144,13 @@ public sealed class OnnxGenerator : IDisposable
             throw new InvalidDataException($"'{path}': its si.manifest metadata cannot be read ({e.Message.Split('\n')[0]})", e);
         }
         catch { session.Dispose(); throw; }
+    }
+
+    // The elements of a JSON array (null for JSON null), read through JsonDocument: no reflection, so the package trims.
+    private static T[]? JsonArray<T>(string json, Func<JsonElement, T> read)
+    {
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.ValueKind == JsonValueKind.Null ? null : [.. document.RootElement.EnumerateArray().Select(read)];
     }
 
     private static bool Present(JsonElement root, string name) => root.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null;
