@@ -8,6 +8,7 @@
 //   dotnet run examples/onnx-digits.cs -- --model out/digits8/model.onnx --out DIR   # 10 per class, RK4 in 50 steps
 //   dotnet run examples/onnx-digits.cs -- --quick --model FILE.onnx --out DIR         # 4 per class, 8 steps (what the tests run)
 //   options: --steps N  --solver heun|rk4|euler|midpoint  --guidance W (1: the plain conditional model)  --per-class K  --seed S
+//            --threads T (ONNX Runtime's threads; default one per core, 1 with --quick)
 // Writes DIR/digits.png; DIR defaults to out/examples/onnx-digits. Published as a program of its own (docs/guides/export.md):
 //   dotnet publish examples/onnx-digits.cs -c Release -r linux-x64
 #:project ../src/StochasticInterpolants.Onnx/StochasticInterpolants.Onnx.csproj
@@ -21,25 +22,25 @@ var quick = args.Contains("--quick");
 string? modelPath = Option("--model");
 var outDir = Option("--out") ?? "out/examples/onnx-digits";
 var solver = Option("--solver") ?? "rk4";
-int steps, perClass, seed;
+int steps, perClass, seed, threads;
 double guidance;
 try
 {
     steps = int.Parse(Option("--steps") ?? (quick ? "8" : "50"), CultureInfo.InvariantCulture);
     perClass = int.Parse(Option("--per-class") ?? (quick ? "4" : "10"), CultureInfo.InvariantCulture);
     seed = int.Parse(Option("--seed") ?? "0", CultureInfo.InvariantCulture);
+    threads = int.Parse(Option("--threads") ?? (quick ? "1" : "0"), CultureInfo.InvariantCulture);
     guidance = double.Parse(Option("--guidance") ?? "1", CultureInfo.InvariantCulture);
 }
 catch (FormatException e) { return Fail(2, $"a number option is not a number: {e.Message}"); }
 if (modelPath is null) return Fail(2, "give the exported model: --model FILE.onnx (written by si export)");
-if (steps < 1 || perClass < 1 || perClass > 100) return Fail(2, "--steps must be >= 1 and --per-class in 1..100");
+if (steps < 1 || perClass < 1 || perClass > 100 || threads < 0) return Fail(2, "--steps must be >= 1, --per-class in 1..100 and --threads >= 0");
 if (!OnnxGenerator.Solvers.Contains(solver)) return Fail(2, $"unknown solver '{solver}' (expected {string.Join(", ", OnnxGenerator.Solvers)})");
 if (!double.IsFinite(guidance)) return Fail(2, "--guidance must be a finite number");
-Directory.CreateDirectory(outDir);
 
 var clock = Stopwatch.StartNew();
 OnnxGenerator loaded;
-try { loaded = OnnxGenerator.Load(modelPath); }
+try { loaded = OnnxGenerator.Load(modelPath, threads); }
 catch (Exception e) when (e is InvalidDataException or FileNotFoundException) { return Fail(1, e.Message); }
 using var generator = loaded;
 if (generator.Decoding != SampleDecoding.Image) return Fail(1, $"'{modelPath}' is not an image model (its samples decode as: {generator.Decoding.ToString().ToLowerInvariant()})");
@@ -47,6 +48,7 @@ if (generator.ClassNames is null && guidance != 1) return Fail(2, "--guidance ne
 Console.WriteLine($"loaded {modelPath} in {clock.Elapsed.TotalSeconds:F2} s: images of {string.Join(" x ", generator.Shape)}, {generator.ImageLevels} levels, " +
     (generator.ClassNames is { } names ? $"{names.Count} classes ({string.Join(", ", names)})" : "unconditional"));
 
+Directory.CreateDirectory(outDir);
 clock.Restart();
 // <generate>
 // K samples of each class in turn (one row of the grid per class), or K x K samples of an unconditional model.

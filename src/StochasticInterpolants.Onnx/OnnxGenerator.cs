@@ -69,12 +69,16 @@ public sealed class OnnxGenerator : IDisposable
     /// <summary>
     /// Loads an exported model. Throws <see cref="InvalidDataException"/> with a one-line reason for a file that is not an
     /// export of a velocity or flow map, or whose samples this generator cannot produce (see the class summary).
+    /// <paramref name="threads"/> sets ONNX Runtime's threads within an evaluation (0: its default, one per core).
     /// </summary>
-    public static OnnxGenerator Load(string path)
+    public static OnnxGenerator Load(string path, int threads = 0)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"model file '{path}' does not exist", path);
+        if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "threads must be >= 0 (0: ONNX Runtime's default)");
         InferenceSession session;
-        try { session = new InferenceSession(path); }
+        // The session keeps what it needs of the options: they are released once it is made.
+        using var options = new SessionOptions { IntraOpNumThreads = threads };
+        try { session = new InferenceSession(path, options); }
         catch (OnnxRuntimeException e) { throw new InvalidDataException($"'{path}' is not an ONNX model ONNX Runtime can load: {e.Message.Split('\n')[0]}", e); }
         try
         {
@@ -208,7 +212,12 @@ public sealed class OnnxGenerator : IDisposable
         (Table ?? throw new InvalidOperationException($"this model's samples are not table rows (decoding: {Decoding.ToString().ToLowerInvariant()})")).Decode(y, n);
 
     /// <summary>b(t, x) for <paramref name="n"/> rows <paramref name="x"/> (row-major [n, d]) at one time, with per-row classes or null.</summary>
-    public float[] Velocity(float[] x, int n, double t, long[]? classes = null) => Evaluate(x, n, t, t, classes);
+    public float[] Velocity(float[] x, int n, double t, long[]? classes = null)
+    {
+        if (x.Length != (long)n * Dimension) throw new ArgumentException($"x holds {x.Length} numbers, not {n} rows of {Dimension}");
+        CheckClasses(classes, n);
+        return Evaluate(x, n, t, t, classes);
+    }
 
     // The network at (t, tEnd): the velocity, or a flow map's v(t, tEnd, x) (its diagonal when tEnd = t).
     private float[] Evaluate(float[] x, int n, double t, double tEnd, long[]? classes)
@@ -238,11 +247,11 @@ public sealed class OnnxGenerator : IDisposable
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "at least one step");
         var name = solver.Trim().ToLowerInvariant();
         if (!Solvers.Contains(name)) throw new ArgumentException($"unknown solver '{solver}' (expected {string.Join(", ", Solvers)})");
-        float[] B(double t, float[] x) => guidance == 1 || classes is null ? Velocity(x, n, t, classes) : Guided(t, x);
+        float[] B(double t, float[] x) => guidance == 1 || classes is null ? Evaluate(x, n, t, t, classes) : Guided(t, x);
         float[] Guided(double t, float[] x)
         {
-            var conditional = Velocity(x, n, t, classes);
-            var none = Velocity(x, n, t, Enumerable.Repeat(-1L, n).ToArray());
+            var conditional = Evaluate(x, n, t, t, classes);
+            var none = Evaluate(x, n, t, t, Enumerable.Repeat(-1L, n).ToArray());
             var w = (float)guidance;
             for (var i = 0; i < none.Length; i++) none[i] += w * (conditional[i] - none[i]);
             return none;
