@@ -187,19 +187,4 @@ public sealed class OnnxGeneratorTests(Xunit.Abstractions.ITestOutputHelper outp
         var diagonal = generator.Integrate(x0.data<float>().ToArray(), 300, "rk4", 10);
         Assert.True(ode.Final.data<float>().ToArray().Zip(diagonal, (a, b) => Math.Abs(a - b)).Max() < 1e-4);
     }
-
-    [Fact]
-    public void A_table_export_is_refused_by_the_generator_until_it_decodes_tables()
-    {
-        var csv = Path.Combine(_dir, "t.csv");
-        File.WriteAllLines(csv, Enumerable.Range(0, 40).Select(i => $"{i * 0.37 % 5:F3},{i * 1.7 % 3:F3}"));
-        var run = Path.Combine(_dir, "table");
-        var (code, _, error) = SiRunner.Run("train", "--target", csv, "--steps", "10", "--width", "16", "--depth", "1", "--batch", "32", "--threads", "1", "--progress", "none", "--out", run);
-        Assert.True(code == 0, error);
-        var file = Path.Combine(_dir, "table.onnx");
-        (code, _, error) = SiRunner.Run("export", "--checkpoint", run, "--out", file);
-        Assert.True(code == 0, error);
-        var e = Assert.Throws<InvalidDataException>(() => StochasticInterpolants.Onnx.OnnxGenerator.Load(file));
-        Assert.Contains("table", e.Message);
-    }
 }

@@ -18,7 +18,10 @@ namespace StochasticInterpolants.Tests.Examples;
 public sealed partial class ExamplesTests : IDisposable
 {
     /// <summary>The examples these tests run; <see cref="Every_example_has_a_run_and_says_how_to_run_it"/> keeps it complete.</summary>
-    internal static readonly string[] Covered = ["checkerboard", "own-table", "class-conditional-images", "custom-interpolant", "custom-network", "flow-map"];
+    internal static readonly string[] Covered = ["checkerboard", "own-table", "class-conditional-images", "custom-interpolant", "custom-network", "flow-map", "onnx-digits"];
+
+    /// <summary>Examples that generate with the ONNX package alone: their only reference is StochasticInterpolants.Onnx.</summary>
+    private static readonly string[] TorchSharpFree = ["onnx-digits"];
 
     // Long enough for the first run of a fresh clone on a loaded 2-core machine, which builds the library projects in Debug.
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(10);
@@ -199,6 +202,36 @@ public sealed partial class ExamplesTests : IDisposable
     }
 
     [Fact]
+    public void Onnx_digits_writes_a_grid_per_class_from_an_exported_model_without_torchsharp()
+    {
+        // A small class-conditional digits8 MLP, trained and exported in-process (the quality of its digits is not the point:
+        // OnnxGeneratorDecodingTests compares the pixels with the library's sampler).
+        var run = Path.Combine(_dir, "digits8");
+        var (code, _, error) = Cli.SiRunner.Run("train", "--target", "digits8", "--model", "mlp", "--steps", "100", "--width", "64", "--depth", "2",
+            "--threads", "1", "--progress", "none", "--out", run);
+        Assert.True(code == 0, error);
+        var model = Path.Combine(_dir, "digits8.onnx");
+        (code, _, error) = Cli.SiRunner.Run("export", "--checkpoint", run, "--out", model);
+        Assert.True(code == 0, error);
+        var (output, folder) = Run("onnx-digits", "--model", model);
+        Assert.Contains("10 classes", output);
+        // --quick: 4 per class, 10 rows; 8 x 8 digits at 6x (48 px) with 2 px padding between and around the cells.
+        Assert.True(Number(output, "generated") == 40, output);
+        Assert.InRange(Number(output, "images in"), 0, 120);
+        var (width, height) = PngSize(Path.Combine(folder, "digits.png"));
+        Assert.True(width == 2 + 4 * 50 && height == 2 + 10 * 50, $"digits.png is {width} x {height}, expected 202 x 502");
+        // The program's build output: ONNX Runtime and the Onnx package, nothing of TorchSharp or libtorch, nor the core library.
+        var bin = Regex.Match(output, @"^program folder: (.+)$", RegexOptions.Multiline).Groups[1].Value.Trim();
+        Assert.True(Directory.Exists(bin), $"the example's program folder '{bin}' does not exist\n{output}");
+        var files = Directory.GetFiles(bin, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(bin, f)).ToArray();
+        Assert.Contains(files, f => f.EndsWith("libonnxruntime.so", StringComparison.Ordinal));
+        Assert.Contains("StochasticInterpolants.Onnx.dll", files);
+        Assert.DoesNotContain(files, f => f.Contains("torch", StringComparison.OrdinalIgnoreCase) || f == "StochasticInterpolants.dll");
+        // Nor ONNX Runtime's Windows library (20 MB), which its package's build props copy into any x64 output.
+        Assert.DoesNotContain("onnxruntime.dll", files);
+    }
+
+    [Fact]
     public void Every_example_has_a_run_and_says_how_to_run_it()
     {
         // examples/tutorial*.cs belong to the tutorial, whose own tests run them.
@@ -211,10 +244,16 @@ public sealed partial class ExamplesTests : IDisposable
             Assert.StartsWith($"// {name}.cs — ", text);
             Assert.Contains($"//   dotnet run examples/{name}.cs ", text);
             Assert.Contains($"//   dotnet run examples/{name}.cs -- --quick", text);
-            Assert.Contains("#:project ../src/StochasticInterpolants/StochasticInterpolants.csproj", text);
-            // The app chooses its libtorch (the core package carries none to its consumers) and keeps reflection-based JSON,
-            // which checkpoints use and a file-based app's default (PublishAot) turns off.
-            Assert.Contains("#:package libtorch-cpu-linux-x64@2.10.0", text);
+            if (TorchSharpFree.Contains(name))
+                Assert.Equal(["#:project ../src/StochasticInterpolants.Onnx/StochasticInterpolants.Onnx.csproj"],
+                    text.Split('\n').Where(l => l.StartsWith("#:project", StringComparison.Ordinal) || l.StartsWith("#:package", StringComparison.Ordinal)).Select(l => l.TrimEnd()));
+            else
+            {
+                Assert.Contains("#:project ../src/StochasticInterpolants/StochasticInterpolants.csproj", text);
+                // The app chooses its libtorch (the core package carries none to its consumers) and keeps reflection-based JSON,
+                // which checkpoints use and a file-based app's default (PublishAot) turns off.
+                Assert.Contains("#:package libtorch-cpu-linux-x64@2.10.0", text);
+            }
             Assert.Contains("#:property PublishAot=false", text);
             Assert.Contains("args.Contains(\"--quick\")", text);
             // Regions for the documentation are balanced: every // <name> has its // </name> after it.

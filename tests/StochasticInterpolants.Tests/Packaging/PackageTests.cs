@@ -26,9 +26,10 @@ namespace StochasticInterpolants.Tests.Packaging;
 [Trait("Category", "Packaging")]
 public sealed class PackageTests(PackedFeed feed, ITestOutputHelper output) : IClassFixture<PackedFeed>
 {
-    /// <summary>The four packages; the MPI engine, the tests and the benchmark are not packages.</summary>
+    /// <summary>The five packages (the three libraries, the tool, the ONNX generator); the MPI engine, the tests and the
+    /// benchmark are not packages.</summary>
     private static readonly string[] PackageIds =
-        ["StochasticInterpolants", "StochasticInterpolants.Visualization", "StochasticInterpolants.Runs", "StochasticInterpolants.Cli"];
+        ["StochasticInterpolants", "StochasticInterpolants.Visualization", "StochasticInterpolants.Runs", "StochasticInterpolants.Cli", "StochasticInterpolants.Onnx"];
 
     /// <summary>The README example's sizes, reduced for a test run: (text in README.md, replacement).</summary>
     private static readonly (string From, string To)[] Reductions = [("Steps: 7000", "Steps: 1500"), ("10_000", "2000"), ("Width: 256", "Width: 64")];
@@ -41,7 +42,7 @@ public sealed class PackageTests(PackedFeed feed, ITestOutputHelper output) : IC
     private const double InsideBound = 0.65;
 
     [Fact]
-    public void Packs_four_packages_with_their_dependencies_readme_licence_and_symbols()
+    public void Packs_five_packages_with_their_dependencies_readme_licence_and_symbols()
     {
         output.WriteLine($"dotnet pack --no-build: {feed.PackTime.TotalSeconds:F1} s");
         var nupkgs = Directory.GetFiles(feed.Feed, "*.nupkg").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
@@ -73,7 +74,21 @@ public sealed class PackageTests(PackedFeed feed, ITestOutputHelper output) : IC
         Assert.Equal([$"StochasticInterpolants {feed.Version}", $"StochasticInterpolants.Visualization {feed.Version}"],
             Dependencies("StochasticInterpolants.Runs").Order(StringComparer.Ordinal));
         Assert.Empty(Dependencies("StochasticInterpolants.Cli"));
-        foreach (var id in PackageIds[..3])
+        // The ONNX generator: ONNX Runtime only, and its assembly references nothing of TorchSharp or of the other packages.
+        Assert.Equal(["Microsoft.ML.OnnxRuntime 1.32.0"], Dependencies("StochasticInterpolants.Onnx"));
+        using (var onnx = ZipFile.OpenRead(feed.Nupkg("StochasticInterpolants.Onnx")))
+        {
+            using var dll = new MemoryStream();
+            using (var entry = onnx.GetEntry("lib/net10.0/StochasticInterpolants.Onnx.dll")!.Open()) entry.CopyTo(dll);
+            dll.Position = 0;
+            using var pe = new System.Reflection.PortableExecutable.PEReader(dll);
+            var metadata = System.Reflection.Metadata.PEReaderExtensions.GetMetadataReader(pe);
+            var references = metadata.AssemblyReferences.Select(h => metadata.GetString(metadata.GetAssemblyReference(h).Name)).ToArray();
+            Assert.Contains("Microsoft.ML.OnnxRuntime", references);
+            Assert.DoesNotContain(references, r => r.StartsWith("TorchSharp", StringComparison.Ordinal) || r.StartsWith("StochasticInterpolants", StringComparison.Ordinal));
+            Assert.DoesNotContain(onnx.Entries, e => e.FullName.Contains("torch", StringComparison.OrdinalIgnoreCase));
+        }
+        foreach (var id in PackageIds[..3].Append("StochasticInterpolants.Onnx"))
         {
             using var zip = ZipFile.OpenRead(feed.Nupkg(id));
             var entries = zip.Entries.Select(e => e.FullName).ToArray();
@@ -134,6 +149,42 @@ public sealed class PackageTests(PackedFeed feed, ITestOutputHelper output) : IC
             $"the example's last line is not a number: '{last}'\n{printed}");
         Assert.InRange(inside, double.Epsilon, 1.0);
         Assert.True(inside > InsideBound, $"{inside} of the samples inside the squares; expected > {InsideBound} after the short training");
+    }
+
+    [Fact]
+    public void A_new_console_app_restores_only_the_onnx_package_and_generates_from_an_exported_model()
+    {
+        // A small checkerboard model, trained and exported in-process.
+        var run = Path.Combine(feed.Root, "onnx-run");
+        var (code, _, error) = Cli.SiRunner.Run("train", "--target", "checkerboard", "--steps", "20", "--width", "16", "--depth", "1", "--threads", "1", "--progress", "none", "--out", run);
+        Assert.True(code == 0, error);
+        var model = Path.Combine(feed.Root, "cb.onnx");
+        (code, _, error) = Cli.SiRunner.Run("export", "--checkpoint", run, "--out", model);
+        Assert.True(code == 0, error);
+        var app = Path.Combine(feed.Root, "onnx-app");
+        feed.Dotnet(feed.Root, TimeSpan.FromMinutes(2), "new", "console", "-o", app, "--no-restore");
+        var project = Path.Combine(app, "onnx-app.csproj");
+        File.WriteAllText(project, File.ReadAllText(project).Replace("</Project>", $"""
+              <ItemGroup>
+                <PackageReference Include="StochasticInterpolants.Onnx" Version="{feed.Version}" />
+              </ItemGroup>
+            </Project>
+            """, StringComparison.Ordinal));
+        File.WriteAllText(Path.Combine(app, "Program.cs"), """
+            using StochasticInterpolants.Onnx;
+            using var generator = OnnxGenerator.Load(args[0]);
+            var y = generator.Sample(500, new Random(1), "heun", 10);
+            Console.WriteLine($"{generator.Decoding} {generator.Dimension} {y.Length} {y.All(float.IsFinite)}");
+            """);
+        var clock = Stopwatch.StartNew();
+        feed.Dotnet(app, TimeSpan.FromMinutes(5), "build", "-c", "Release", "--disable-build-servers", "-nologo");
+        output.WriteLine($"restore + build of the ONNX app: {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.True(Directory.Exists(Path.Combine(feed.Packages, "stochasticinterpolants.onnx", feed.Version)), "the Onnx package was not restored from the feed");
+        var bin = Path.Combine(app, "bin", "Release", "net10.0");
+        var files = Directory.GetFiles(bin, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(bin, f)).ToArray();
+        Assert.DoesNotContain(files, f => f.Contains("torch", StringComparison.OrdinalIgnoreCase) || f == "StochasticInterpolants.dll");
+        var printed = feed.Dotnet(app, TimeSpan.FromMinutes(2), Path.Combine(bin, "onnx-app.dll"), model);
+        Assert.Equal("None 2 1000 True", printed.Trim().Split('\n').Last().Trim());
     }
 
     [Fact]
