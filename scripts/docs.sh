@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the documentation site offline: the tutorial, the guides, the theory and the API reference (from the XML docs
-# of the three library assemblies) into one static folder that needs no server beyond a static file server and fetches
+# of the four library assemblies) into one static folder that needs no server beyond a static file server and fetches
 # nothing from another host when viewed. Tools come from the registries this project reaches: docfx 2.81 (a local
 # .NET tool, .config/dotnet-tools.json) and, from npm (docs/site/package.json), KaTeX, which typesets every formula at
 # build time, and playwright-core, which drives Debian's chromium for --check.
@@ -57,6 +57,9 @@ fi
 log "building the library assemblies the API reference is read from (Release, beside their dependencies in the tool's output)"
 dotnet build src/Si.Cli/Si.Cli.csproj -c Release -nologo -v q -clp:NoSummary >&2 \
   || die "build failed"
+# The ONNX generator package is not part of the tool: built on its own, with ONNX Runtime's managed assembly beside it.
+dotnet build src/StochasticInterpolants.Onnx/StochasticInterpolants.Onnx.csproj -c Release -nologo -v q -clp:NoSummary -p:CopyLocalLockFileAssemblies=true >&2 \
+  || die "build of StochasticInterpolants.Onnx failed"
 
 log "docfx metadata + build -> $out"
 rm -rf "$out"

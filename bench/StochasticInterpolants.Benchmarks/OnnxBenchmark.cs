@@ -48,7 +48,7 @@ internal static class OnnxBenchmark
                 var solver = OdeSolvers.Create(part.Solver, part.Steps);
                 var conditional = generator.ClassNames is { Count: > 0 };
                 var classes = conditional ? new SampleClasses(Guidance: part.Guidance, PerClass: true) : null;
-                long[]? labels = conditional ? Enumerable.Range(0, part.Count).Select(i => (long)(i % generator.ClassNames!.Count)).ToArray() : null;
+                long[]? labels = conditional ? generator.EveryClass(part.Count / generator.ClassNames!.Count) : null;
                 var torchTimes = new List<double>();
                 var onnxTimes = new List<double>();
                 for (var round = 0; round < r; round++)
@@ -60,7 +60,7 @@ internal static class OnnxBenchmark
                     torchTimes.Add(watch.Elapsed.TotalSeconds);
                     watch.Restart();
                     var rows = generator.Sample(part.Count, new Random(round), part.Solver, part.Steps, labels, part.Guidance);
-                    if (generator.Decoding == "image") _ = generator.DecodePixels(rows, part.Count);
+                    if (generator.Decoding == SampleDecoding.Image) _ = generator.DecodeImages(rows, part.Count);
                     onnxTimes.Add(watch.Elapsed.TotalSeconds);
                 }
                 var (torch, onnx) = (Median(torchTimes), Median(onnxTimes));
