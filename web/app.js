@@ -61,6 +61,8 @@ function describe(meta) {
   if (!field) throw new Error("this file was not written by si export (no si.field metadata)");
   if (field !== "velocity" && field !== "flow-map") throw new Error(`this file holds a ${field}, not a velocity or a flow map`);
   if ((meta["si.base"] ?? "") !== "gaussian") throw new Error(`the model starts from the base '${meta["si.base"] ?? "(none given)"}'; this page draws from N(0, I) only`);
+  // Every exported network is integrated over [0, 1] (si.interval); another interval would need another grid.
+  if (meta["si.interval"] !== undefined && JSON.stringify(JSON.parse(meta["si.interval"])) !== "[0,1]") throw new Error(`the model is sampled over the times ${meta["si.interval"]}; this page integrates from t = 0 to t = 1 only`);
   if (meta["si.decoding"] !== "image") throw new Error(`the model generates ${meta["si.decoding"] === "table" ? "table rows" : "points"}, not images: this page draws images only`);
   const shape = JSON.parse(meta["si.shape"] ?? "null");
   if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((s) => Number.isInteger(s) && s > 0)) throw new Error(`si.shape ${meta["si.shape"]} is not an image shape [c, h, w]`);

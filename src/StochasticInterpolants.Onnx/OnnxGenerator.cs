@@ -102,6 +102,10 @@ public sealed class OnnxGenerator : IDisposable
                 && couplingName.GetString() is "inpaint" or "superres" or "denoise")
                 throw new InvalidDataException($"'{path}' was trained with the '{couplingName.GetString()}' coupling: it completes observed images, which this generator does not do");
 
+            // Every exported network is a velocity (or flow map) finite on [0, 1], so si sample integrates it over [0, 1]; a file
+            // stating another interval would need another grid, which this generator does not build.
+            if (metadata.TryGetValue("si.interval", out var interval) && JsonArray(interval, e => e.GetDouble()) is not [0.0, 1.0])
+                throw new InvalidDataException($"'{path}' is sampled over the times {interval}; this generator integrates from t = 0 to t = 1 only");
             var dimension = root.GetProperty("dimension").GetInt32();
             if (!metadata.TryGetValue("si.shape", out var shapeJson) || !metadata.TryGetValue("si.decoding", out var decodingName))
                 throw new InvalidDataException($"'{path}' lacks the si.shape / si.decoding metadata (an export older than this generator): export it again with si export");

@@ -54,6 +54,9 @@ public static class OnnxExport
     public const string ImageLevelsKey = "si.image-levels";
     /// <summary>Metadata key of the base distribution X_0 is drawn from (gaussian: N(0, I)).</summary>
     public const string BaseKey = "si.base";
+    /// <summary>Metadata key of the time interval [start, end] (JSON) the sampler integrates over, as <c>si sample</c> does:
+    /// [0, 1] for an exported velocity network (finite at both ends), on the uniform grid t_k = start + k (end - start) / N.</summary>
+    public const string IntervalKey = "si.interval";
 
     /// <summary>
     /// The ONNX model of the velocity network of <paramref name="checkpoint"/> (the weights it was loaded with), with its
@@ -65,6 +68,7 @@ public static class OnnxExport
         if (checkpoint.Networks.Count != 1 || checkpoint.Networks[0].Kind is not (Interpolants.FieldKind.Velocity or Interpolants.FieldKind.FlowMap))
             throw new InvalidSettingException("checkpoint", $"only a checkpoint of one velocity or flow-map network is exported so far; this one holds: {string.Join(", ", checkpoint.Networks.Select(n => Interpolants.InterpolantPath.Describe(n.Kind)))}");
         var m = checkpoint.Manifest;
+        var (start, end) = checkpoint.Fields().VelocityInterval(m.TimeClip);
         var metadata = new Dictionary<string, string>
         {
             [ManifestKey] = System.Text.Json.JsonSerializer.Serialize(m, Checkpoints.Checkpoint.Json),
@@ -73,6 +77,7 @@ public static class OnnxExport
             [ShapeKey] = System.Text.Json.JsonSerializer.Serialize(m.SampleShape()),
             [DecodingKey] = m.Images is not null ? "image" : m.Table is not null ? "table" : "none",
             [BaseKey] = m.Base,
+            [IntervalKey] = System.Text.Json.JsonSerializer.Serialize(new[] { start, end }),
         };
         if (m.ConditionClasses() is { } classes) metadata[ClassesKey] = System.Text.Json.JsonSerializer.Serialize(classes);
         if (m.Images is { } images) metadata[ImageLevelsKey] = images.Levels.ToString(System.Globalization.CultureInfo.InvariantCulture);

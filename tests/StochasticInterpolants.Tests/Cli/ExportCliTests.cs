@@ -50,6 +50,7 @@ public sealed class ExportCliTests : IDisposable
         Assert.Equal("[2]", metadata[OnnxExport.ShapeKey]);
         Assert.Equal("none", metadata[OnnxExport.DecodingKey]);
         Assert.Equal("gaussian", metadata[OnnxExport.BaseKey]);
+        Assert.Equal("[0,1]", metadata[OnnxExport.IntervalKey]);
         Assert.False(metadata.ContainsKey(OnnxExport.ClassesKey));
         using var manifest = JsonDocument.Parse(metadata[OnnxExport.ManifestKey]);
         Assert.Equal("linear", manifest.RootElement.GetProperty("interpolant").GetProperty("family").GetString());

@@ -277,19 +277,22 @@ public sealed class OnnxGeneratorDecodingTests(ITestOutputHelper output) : IDisp
         Assert.Contains("IDAT", types);
     }
 
-    /// <summary>Manifold and sequence models, and another base than N(0, I), are refused when loaded, each in one line.</summary>
+    /// <summary>Manifold and sequence models, another base than N(0, I), the mirror interpolant and a time interval other than
+    /// [0, 1] are refused when loaded, each in one line.</summary>
     [Theory]
     [InlineData("""{"dimension": 3, "base": "gaussian", "manifold": {"name": "sphere"}}""", "manifold model")]
     [InlineData("""{"dimension": 3, "base": "gaussian", "sequences": {"length": 3}}""", "sequence model")]
     [InlineData("""{"dimension": 3, "base": "uniform"}""", "base 'uniform'")]
     [InlineData("""{"dimension": 3, "base": "gaussian", "interpolant": {"family": "mirror"}}""", "mirror interpolant")]
-    public void Models_it_does_not_generate_are_refused_in_one_line(string manifest, string reason)
+    [InlineData("""{"dimension": 3, "base": "gaussian"}""", "t = 0 to t = 1 only", "[0.001,0.999]")]
+    public void Models_it_does_not_generate_are_refused_in_one_line(string manifest, string reason, string interval = "[0,1]")
     {
         using var network = new MlpNetwork(new MlpConfig(Dimension: 3, Width: 8, Depth: 1), seed: 1);
         var file = Path.Combine(_dir, "m.onnx");
         File.WriteAllBytes(file, OnnxExport.ToOnnx(network, new Dictionary<string, string>
         {
             [OnnxExport.FieldKey] = "velocity", [OnnxExport.ManifestKey] = manifest, [OnnxExport.ShapeKey] = "[3]", [OnnxExport.DecodingKey] = "none",
+            [OnnxExport.IntervalKey] = interval,
         }));
         var e = Assert.Throws<InvalidDataException>(() => OnnxGenerator.Load(file));
         Assert.Contains(reason, e.Message);
