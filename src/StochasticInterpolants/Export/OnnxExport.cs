@@ -110,7 +110,7 @@ public static class OnnxExport
         void TimeFeatures(string tau)
         {
             parts.Add(tau);
-            if (scale is not null) parts.Add(g.Node("Sin", [g.Node("Add", [g.Node("Mul", [tau, scale]), phase!])]));
+            if (scale is not null) parts.Add(OnnxLayers.TimeFeatures(g, tau, scale, phase!));
         }
         TimeFeatures(g.Node("Unsqueeze", ["t", axes]));
         if (c.TwoTimes)
@@ -122,17 +122,13 @@ public static class OnnxExport
         if (network.ClassEmbeddings is { } embedding)
         {
             g.Input("class", OnnxGraph.ElementType.Int64, [null]);
-            var none = g.Constant("no_class", [(long)c.Classes], []);
-            var zero = g.Constant("zero_class", [0L], []);
-            // Labels < 0 select the learned "no class" entry, as the network does.
-            var index = g.Node("Where", [g.Node("Less", ["class", zero]), none, "class"]);
-            parts.Add(g.Node("Gather", [Weights(g, "class_embedding", embedding.weight!), index], ("axis", 0L)));
+            parts.Add(OnnxLayers.ClassRows(g, OnnxLayers.Weights(g, "class_embedding", embedding.weight!), c.Classes));
         }
         var h = g.Node("Concat", [.. parts], ("axis", 1L));
         var linears = network.Linears;
         for (var i = 0; i < linears.Count; i++)
         {
-            h = Gemm(g, h, linears[i], $"linear{i}");
+            h = OnnxLayers.Gemm(g, h, OnnxLayers.Weights(g, $"linear{i}_weight", linears[i].weight!), OnnxLayers.Weights(g, $"linear{i}_bias", linears[i].bias!));
             if (i < linears.Count - 1) h = Activation(g, h, c.Activation);
         }
         g.Node("Identity", [h], ["y"]);
@@ -140,13 +136,9 @@ public static class OnnxExport
         return g;
     }
 
-    // y = h W^T + b.
-    private static string Gemm(OnnxGraph g, string h, Linear linear, string name) =>
-        g.Node("Gemm", [h, Weights(g, name + "_weight", linear.weight!), Weights(g, name + "_bias", linear.bias!)], ("transB", 1L));
-
     private static string Activation(OnnxGraph g, string h, string name) => name.Trim().ToLowerInvariant() switch
     {
-        "silu" or "swish" => g.Node("Mul", [h, g.Node("Sigmoid", [h])]),
+        "silu" or "swish" => OnnxLayers.Silu(g, h),
         // The exact GELU, as nn.GELU computes it: x (1 + erf(x / sqrt 2)) / 2.
         "gelu" => g.Node("Mul", [g.Node("Mul", [h, g.Constant(g.Fresh("half"), [0.5f], [])]),
             g.Node("Add", [g.Node("Erf", [g.Node("Div", [h, g.Constant(g.Fresh("sqrt2"), [(float)Math.Sqrt(2)], [])])]), g.Constant(g.Fresh("one"), [1f], [])])]),
@@ -155,10 +147,4 @@ public static class OnnxExport
         "softplus" => g.Node("Softplus", [h]),
         _ => throw new InvalidSettingException("activation", $"no ONNX form of the activation '{name}'"),
     };
-
-    private static string Weights(OnnxGraph g, string name, Tensor weight)
-    {
-        using var cpu = weight.detach().cpu().to(float32).contiguous();
-        return g.Constant(name, cpu.data<float>().ToArray(), cpu.shape);
-    }
 }

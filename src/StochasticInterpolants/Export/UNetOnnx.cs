@@ -121,11 +121,11 @@ public static class UNetOnnx
         // e = W2 SiLU(W1 s + b1) + b2 (+ E[class]), s the sinusoidal features of t (and of t_end - t for a flow map): [N, 4 b].
         private string Embedding()
         {
-            var scale = Weights("feature_scale", _network.FeatureScale);
-            var phase = Weights("feature_phase", _network.FeaturePhase);
+            var scale = OnnxLayers.Weights(_g, "feature_scale", _network.FeatureScale);
+            var phase = OnnxLayers.Weights(_g, "feature_phase", _network.FeaturePhase);
             var axis1 = _g.Constant("axes_1", [1L], 1);
             // [N, 1] * [1, b] + [1, b], then sin: the network's own order of operations (Mul, Add, Sin), so the features round alike.
-            string Features(string tau) => _g.Node("Sin", [_g.Node("Add", [_g.Node("Mul", [_g.Node("Unsqueeze", [tau, axis1]), scale]), phase])]);
+            string Features(string tau) => OnnxLayers.TimeFeatures(_g, _g.Node("Unsqueeze", [tau, axis1]), scale, phase);
             var features = Features("t");
             // The network takes the gap in float64 and rounds it to float32; the float32 difference of two float32 times is
             // that same correctly rounded value.
@@ -133,11 +133,8 @@ public static class UNetOnnx
             var embedding = Gemm(Silu(Gemm(features, "time_in")), "time_out");
             if (_c.Classes > 0)
             {
-                var none = _g.Constant("no_class", [(long)_c.Classes], []);
-                var zero = _g.Constant("zero_class", [0L], []);
                 // Labels < 0 select the learned "no class" row, as UNet.ClassIndices does.
-                var index = _g.Node("Where", [_g.Node("Less", ["class", zero]), none, "class"]);
-                embedding = _g.Node("Add", [embedding, _g.Node("Gather", [Weights("classes.weight"), index], ("axis", 0L))]);
+                embedding = _g.Node("Add", [embedding, OnnxLayers.ClassRows(_g, Weights("classes.weight"), _c.Classes)]);
             }
             return embedding;
         }
@@ -206,9 +203,9 @@ public static class UNetOnnx
         }
 
         // y = x W^T + b.
-        private string Gemm(string x, string name) => _g.Node("Gemm", [x, Weights($"{name}.weight"), Weights($"{name}.bias")], ("transB", 1L));
+        private string Gemm(string x, string name) => OnnxLayers.Gemm(_g, x, Weights($"{name}.weight"), Weights($"{name}.bias"));
 
-        private string Silu(string x) => _g.Node("Mul", [x, _g.Node("Sigmoid", [x])]);
+        private string Silu(string x) => OnnxLayers.Silu(_g, x);
 
         // [N, ...] -> [N, c, h, w] (0 copies the dynamic N).
         private string Reshape(string x, int channels, int h, int w) => _g.Node("Reshape", [x, Shape(0, channels, h, w)]);
@@ -225,16 +222,7 @@ public static class UNetOnnx
         {
             var p = Parameter(name);
             if (!_used.Add(name)) throw new InvalidOperationException($"the U-Net exporter read the parameter '{name}' twice");
-            return Weights(name, p, dims);
-        }
-
-        private string Weights(string name, Tensor tensor, long[]? dims = null)
-        {
-            using var cpu = tensor.detach().cpu().to(float32).contiguous();
-            var values = cpu.data<float>().ToArray();
-            foreach (var v in values)
-                if (!float.IsFinite(v)) throw new InvalidOperationException($"the U-Net's '{name}' holds a non-finite value ({v}): nothing to export");
-            return _g.Constant(name, values, dims ?? cpu.shape);
+            return OnnxLayers.Weights(_g, name, p, dims);
         }
     }
 }
