@@ -63,7 +63,7 @@ internal static class OnnxBenchmark
                     if (generator.Decoding == SampleDecoding.Image) _ = generator.DecodeImages(rows, part.Count);
                     onnxTimes.Add(watch.Elapsed.TotalSeconds);
                 }
-                var (torch, onnx) = (Median(torchTimes), Median(onnxTimes));
+                var (torch, onnx) = (MpiWorker.Median(torchTimes), MpiWorker.Median(onnxTimes));
                 var nfe = (part.Solver == "rk4" ? 4 : part.Solver == "heun" ? 2 : 1) * part.Steps * (conditional && part.Guidance != 1 ? 2 : 1);
                 Console.WriteLine($"{part.Name,-24} {part.Count,6} {$"{part.Solver} {part.Steps}",-10} {nfe,7} {new FileInfo(file).Length / 1024.0,9:F0} {torch,12:F2} {onnx,15:F2} {torch / onnx,9:F2}");
             }
@@ -71,11 +71,5 @@ internal static class OnnxBenchmark
             return 0;
         }
         finally { Directory.Delete(work, true); }
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 }

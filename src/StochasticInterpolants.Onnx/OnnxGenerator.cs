@@ -251,21 +251,12 @@ public sealed class OnnxGenerator : IDisposable
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "at least one step");
         var name = solver.Trim().ToLowerInvariant();
         if (!Solvers.Contains(name)) throw new ArgumentException($"unknown solver '{solver}' (expected {string.Join(", ", Solvers)})");
-        float[] B(double t, float[] x) => guidance == 1 || classes is null ? Evaluate(x, n, t, t, classes) : Guided(t, x);
-        float[] Guided(double t, float[] x)
-        {
-            var conditional = Evaluate(x, n, t, t, classes);
-            var none = Evaluate(x, n, t, t, Enumerable.Repeat(-1L, n).ToArray());
-            var w = (float)guidance;
-            for (var i = 0; i < none.Length; i++) none[i] += w * (conditional[i] - none[i]);
-            return none;
-        }
+        float[] B(double t, float[] x) => Guided(x, n, t, t, classes, guidance);
         var state = (float[])x0.Clone();
         for (var k = 0; k < steps; k++)
         {
-            // The grid of the library's StepGrid: t_k = k / N, the last time exactly 1.
-            var t = (double)k / steps;
-            var h = (k == steps - 1 ? 1.0 : (double)(k + 1) / steps) - t;
+            var (t, end) = Step(k, steps);
+            var h = end - t;
             state = name switch
             {
                 "euler" => Axpy(state, h, B(t, state)),
@@ -299,22 +290,43 @@ public sealed class OnnxGenerator : IDisposable
 
     /// <summary>
     /// A flow map's samples in <paramref name="jumps"/> jumps on the uniform grid of [0, 1] (docs/theory.md §14):
-    /// x_{k+1} = x_k + (t_{k+1} - t_k) v(t_k, t_{k+1}, x_k), one network evaluation per jump.
+    /// x_{k+1} = x_k + (t_{k+1} - t_k) v(t_k, t_{k+1}, x_k), one network evaluation per jump (of 2n rows under guidance, which
+    /// blends the conditional and no-class maps as <see cref="Integrate"/> blends velocities, and as <c>si sample</c> does).
     /// </summary>
-    public float[] Jumps(float[] x0, int n, int jumps, long[]? classes = null)
+    public float[] Jumps(float[] x0, int n, int jumps, long[]? classes = null, double guidance = 1)
     {
         if (!IsFlowMap) throw new InvalidOperationException("this model is a velocity, not a flow map: sample it with Integrate");
         if (jumps < 1) throw new ArgumentOutOfRangeException(nameof(jumps), jumps, "at least one jump");
         if (x0.Length != (long)n * Dimension) throw new ArgumentException($"x0 holds {x0.Length} numbers, not {n} rows of {Dimension}");
         CheckClasses(classes, n);
+        if (!double.IsFinite(guidance)) throw new ArgumentOutOfRangeException(nameof(guidance), guidance, "the guidance weight must be finite");
         var state = (float[])x0.Clone();
         for (var k = 0; k < jumps; k++)
         {
-            var t = (double)k / jumps;
-            var end = k == jumps - 1 ? 1.0 : (double)(k + 1) / jumps;
-            state = Axpy(state, end - t, Evaluate(state, n, t, end, classes));
+            var (t, end) = Step(k, jumps);
+            state = Axpy(state, end - t, Guided(state, n, t, end, classes, guidance));
         }
         return state;
+    }
+
+    // Step k of N on the library's grid (StepGrid): from t_k = k / N to t_{k+1}, the last end exactly 1.
+    private static (double Start, double End) Step(int k, int steps) => ((double)k / steps, k == steps - 1 ? 1.0 : (double)(k + 1) / steps);
+
+    // The network at (t, tEnd) under guidance w: f(none) + w (f(c) - f(none)) in float32, from ONE run of 2n rows
+    // ([x; x] with [c; none]), as the library's GuidedNetwork evaluates it; w = 0 needs only the no-class rows, w = 1 (or no
+    // classes) only the conditional ones.
+    private float[] Guided(float[] x, int n, double t, double tEnd, long[]? classes, double guidance)
+    {
+        if (classes is null || guidance == 1) return Evaluate(x, n, t, tEnd, classes);
+        var none = new long[n];
+        Array.Fill(none, -1L);
+        if (guidance == 0) return Evaluate(x, n, t, tEnd, none);
+        var both = Evaluate([.. x, .. x], 2 * n, t, tEnd, [.. classes, .. none]);
+        var w = (float)guidance;
+        var d = x.Length;
+        var result = new float[d];
+        for (var i = 0; i < d; i++) result[i] = both[d + i] + w * (both[i] - both[d + i]);
+        return result;
     }
 
     /// <summary>

@@ -277,6 +277,41 @@ public sealed class OnnxGeneratorDecodingTests(ITestOutputHelper output) : IDisp
         Assert.Contains("IDAT", types);
     }
 
+    /// <summary>
+    /// A class-conditional flow map's jumps under guidance: the generator blends the conditional and no-class maps in one run
+    /// of 2n rows, and lands where the library's <c>FlowMapSampler</c> lands with <c>GuidedNetwork</c> (what <c>si sample</c>
+    /// runs) from the same X_0, to 1e-4, at w = 0, 1 and 2.5 (a random network: outputs of order 1).
+    /// </summary>
+    [Fact]
+    public void A_guided_flow_map_jumps_as_the_library_guided_sampler_does()
+    {
+        using var scope = NewDisposeScope();
+        using var map = new MlpNetwork(new MlpConfig(Dimension: 2, Width: 32, Depth: 2, TimeFrequencies: 3, Classes: 3, TwoTimes: true), seed: 4);
+        var file = Path.Combine(_dir, "guided-map.onnx");
+        File.WriteAllBytes(file, OnnxExport.ToOnnx(map, new Dictionary<string, string>
+        {
+            [OnnxExport.FieldKey] = "flow-map", [OnnxExport.ManifestKey] = """{"dimension": 2, "base": "gaussian"}""", [OnnxExport.ShapeKey] = "[2]",
+            [OnnxExport.DecodingKey] = "none", [OnnxExport.ClassesKey] = """["a", "b", "c"]""",
+        }));
+        using var generator = OnnxGenerator.Load(file);
+        const int n = 90;
+        var x0 = randn(n, 2, generator: new Generator(6));
+        var labels = Enumerable.Range(0, n).Select(i => (long)(i % 3)).ToArray();
+        foreach (var w in new[] { 0.0, 1.0, 2.5 })
+        {
+            float[] library;
+            using (no_grad()) library = FlowMapSampler.Sample(new GuidedNetwork(map, w), x0, 3, tensor(labels)).data<float>().ToArray();
+            var onnx = generator.Jumps(x0.data<float>().ToArray(), n, 3, labels, w);
+            var gap = library.Zip(onnx, (a, b) => Math.Abs(a - b)).Max();
+            output.WriteLine($"w = {w}: max |ONNX jumps - library| = {gap:G3}");
+            Assert.True(gap < 1e-4, $"w = {w}: the guided jumps end {gap} from the library's");
+        }
+        // Guidance changes where the jumps land (else the comparison above would not see it).
+        var plain = generator.Jumps(x0.data<float>().ToArray(), n, 3, labels);
+        var guided = generator.Jumps(x0.data<float>().ToArray(), n, 3, labels, 2.5);
+        Assert.True(plain.Zip(guided, (a, b) => Math.Abs(a - b)).Max() > 1e-2);
+    }
+
     /// <summary>Manifold and sequence models, another base than N(0, I), the mirror interpolant and a time interval other than
     /// [0, 1] are refused when loaded, each in one line.</summary>
     [Theory]
