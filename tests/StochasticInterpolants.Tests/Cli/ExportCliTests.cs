@@ -3,6 +3,7 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using StochasticInterpolants.Checkpoints;
 using StochasticInterpolants.Export;
+using StochasticInterpolants.Tests.Export;
 using static TorchSharp.torch;
 
 namespace StochasticInterpolants.Tests.Cli;
@@ -38,9 +39,7 @@ public sealed class ExportCliTests : IDisposable
         float[] expected;
         using (no_grad()) expected = checkpoint.Networks[0].Network.forward(x, t, null).data<float>().ToArray();
         using var session = new InferenceSession(file);
-        using var results = session.Run([
-            NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x.data<float>().ToArray(), [100, 2])),
-            NamedOnnxValue.CreateFromTensor("t", new DenseTensor<float>(t.data<float>().ToArray(), [100]))]);
+        using var results = session.Run(OnnxInputs.Of(x, t));
         var actual = results.Single().AsEnumerable<float>().ToArray();
         var error2 = expected.Zip(actual, (a, b) => Math.Abs(a - b)).Max();
         Assert.True(error2 < 2e-5, $"ONNX Runtime differs from the checkpoint's network by {error2}");
@@ -83,10 +82,7 @@ public sealed class ExportCliTests : IDisposable
         float[] expected;
         using (no_grad()) expected = checkpoint.Networks[0].Network.forward(x, t, tensor(labels)).data<float>().ToArray();
         using var session = new InferenceSession(file);
-        using var results = session.Run([
-            NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x.data<float>().ToArray(), [n, 64])),
-            NamedOnnxValue.CreateFromTensor("t", new DenseTensor<float>(t.data<float>().ToArray(), [n])),
-            NamedOnnxValue.CreateFromTensor("class", new DenseTensor<long>(labels, [n]))]);
+        using var results = session.Run(OnnxInputs.Of(x, t, classes: tensor(labels)));
         var actual = results.Single(r => r.Name == "y").AsEnumerable<float>().ToArray();
         Assert.Equal(expected.Length, actual.Length);
         var gap = expected.Zip(actual, (a, b) => Math.Abs(a - b)).Max();

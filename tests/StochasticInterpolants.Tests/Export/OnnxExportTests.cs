@@ -35,13 +35,7 @@ public class OnnxExportTests(ITestOutputHelper output)
         using (no_grad()) expected = network.forward(x, t, labels);
         var model = OnnxExport.ToOnnx(network, new Dictionary<string, string> { ["field"] = "velocity" });
         using var session = new InferenceSession(model);
-        var inputs = new List<NamedOnnxValue>
-        {
-            NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x.data<float>().ToArray(), [n, 3])),
-            NamedOnnxValue.CreateFromTensor("t", new DenseTensor<float>(t.data<float>().ToArray(), [n])),
-        };
-        if (labels is not null) inputs.Add(NamedOnnxValue.CreateFromTensor("class", new DenseTensor<long>(labels.data<long>().ToArray(), [n])));
-        using var results = session.Run(inputs);
+        using var results = session.Run(OnnxInputs.Of(x, t, classes: labels));
         var actual = results.Single(r => r.Name == "y").AsEnumerable<float>().ToArray();
         var reference = expected.data<float>().ToArray();
         Assert.Equal(reference.Length, actual.Length);

@@ -97,7 +97,7 @@ public class UNetOnnxExportTests(ITestOutputHelper output)
         var labels = tensor(Enumerable.Range(0, 100).Select(i => (long)(i % 11) - 1).ToArray());
         using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
         using var session = new InferenceSession(OnnxExport.ToOnnx(small), options);
-        var inputs = Inputs(x, t, null, labels, 100, 784);
+        var inputs = OnnxInputs.Of(x, t, classes: labels);
         double onnx = double.MaxValue, torch = double.MaxValue;
         for (var round = 0; round < 5; round++)
         {
@@ -121,7 +121,7 @@ public class UNetOnnxExportTests(ITestOutputHelper output)
         Tensor expected;
         using (no_grad()) expected = endTimes is null ? network.forward(x, t, classes) : network.forward(x, t, endTimes, classes);
         using var session = new InferenceSession(OnnxExport.ToOnnx(network));
-        using var results = session.Run(Inputs(x, t, endTimes, classes, n, d));
+        using var results = session.Run(OnnxInputs.Of(x, t, endTimes, classes));
         var y = results.Single(r => r.Name == "y");
         Assert.Equal([n, d], y.AsTensor<float>().Dimensions.ToArray());
         var actual = y.AsEnumerable<float>().ToArray();
@@ -131,18 +131,6 @@ public class UNetOnnxExportTests(ITestOutputHelper output)
         output.WriteLine($"{what}: max |ONNX Runtime - TorchSharp| = {error:G3} (max |y| = {scale:G3})");
         Assert.True(scale > 0.1, $"{what}: the output is nearly zero ({scale}); the comparison would be vacuous");
         Assert.True(error < Tolerance, $"{what}: ONNX Runtime differs from TorchSharp by {error}");
-    }
-
-    private static List<NamedOnnxValue> Inputs(Tensor x, Tensor t, Tensor? endTimes, Tensor? classes, int n, int d)
-    {
-        var inputs = new List<NamedOnnxValue>
-        {
-            NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x.data<float>().ToArray(), [n, d])),
-            NamedOnnxValue.CreateFromTensor("t", new DenseTensor<float>(t.to(float32).data<float>().ToArray(), [n])),
-        };
-        if (endTimes is not null) inputs.Add(NamedOnnxValue.CreateFromTensor("t_end", new DenseTensor<float>(endTimes.to(float32).data<float>().ToArray(), [n])));
-        if (classes is not null) inputs.Add(NamedOnnxValue.CreateFromTensor("class", new DenseTensor<long>(classes.data<long>().ToArray(), [n])));
-        return inputs;
     }
 
     // GroupNorm weights 1 + 0.3 z and biases 0.2 z (the initialisation leaves them at 1 and 0, where a mix-up would not show).
